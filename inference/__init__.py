@@ -1,0 +1,1 @@
+"""The extraction stages: read, locate, map, reconcile, review (see ``pipeline.py``)."""

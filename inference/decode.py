@@ -1,0 +1,304 @@
+"""From printed value runs to field values: split run-together digits, place lost cells, choose.
+
+Every row's run gives a set of candidate readings. Hard evidence (how many cells had to be
+assumed lost, the reconciliation rules) decides first; soft evidence (plausibility priors, the
+report's prose) only ranks readings the hard evidence leaves tied, and such a choice is reported
+as doubted with its alternatives. Confidence is the posterior mass of the chosen value.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+from nianbao.document import FieldValue
+
+from . import reconcile
+from .locate import Chunk, RowRun, _NUMBER
+from .plausibility import log_prior, log_relation, prose_support
+
+RULE_PENALTY = 9.0       # a broken rule: real reports do break them, but rarely in one row
+BLANK_PENALTY = 4.0      # assuming a printed cell was lost where digits could have been split instead
+LOST_CELL_PENALTY = 0.5  # assuming a lost cell where nothing could be split (cell formats lose cells)
+MAX_PIECE_DIGITS = 12
+MAX_CANDIDATES = 20000
+BASE_CLEAR = 0.995       # a number read from its own cell of a text layer, under a matched label
+DOUBT_CAP = 0.85         # a value chosen by plausibility alone stays well below 0.9
+
+
+@dataclass(frozen=True)
+class Piece:
+    text: str            # what was printed for this value ("" for a lost/blank cell)
+    value: float
+    chunk: Optional[Chunk]
+    unit: Optional[str] = None
+
+
+@dataclass
+class Reading:
+    pieces: tuple[Piece, ...]
+    hard: float = 0.0     # log evidence from structure and rules
+    soft: float = 0.0     # log evidence from priors and prose
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return self.hard + self.soft
+
+
+@dataclass
+class RowDecision:
+    keys: list[str]
+    readings: list[Reading]          # sorted best first
+    base: float
+    reason: Optional[str] = None
+
+    def best(self) -> Reading:
+        return self.readings[0]
+
+
+# -- enumerating readings ---------------------------------------------------------------------
+def _parse(text: str) -> tuple[str, Optional[str], Optional[str], bool]:
+    m = _NUMBER.match(text.replace("−", "-"))
+    if not m:
+        return "", None, None, False
+    return m.group("int").replace(",", ""), m.group("dec"), m.group("unit"), bool(m.group("sign"))
+
+
+def _value(digits: str, dec: Optional[str], negative: bool) -> float:
+    v: float = float(f"{digits}.{dec}") if dec else int(digits)
+    return -v if negative else v
+
+
+def split_digits(digits: str, parts: int) -> Iterable[list[str]]:
+    """All ways to cut a digit string into `parts` numbers without leading zeros."""
+    n = len(digits)
+    if parts == 1:
+        if (len(digits) == 1 or digits[0] != "0") and len(digits) <= MAX_PIECE_DIGITS:
+            yield [digits]
+        return
+    for cut in range(1, n - parts + 2):
+        head = digits[:cut]
+        if len(head) > 1 and head[0] == "0":
+            break
+        if len(head) > MAX_PIECE_DIGITS:
+            break
+        for rest in split_digits(digits[cut:], parts - 1):
+            yield [head] + rest
+
+
+def chunk_options(chunk: Chunk, max_parts: int) -> list[list[Piece]]:
+    """The ways one printed chunk can be read: one value, or several run together."""
+    if chunk.kind in ("placeholder", "blank"):
+        return [[Piece(text="" if chunk.kind == "blank" else chunk.raw, value=0, chunk=chunk)]]
+    digits, dec, unit, negative = _parse(chunk.raw)
+    if not digits:
+        return []
+    whole = [[Piece(text=chunk.raw, value=_value(digits, dec, negative), chunk=chunk, unit=unit)]]
+    if not chunk.splittable or negative:
+        return whole
+    options: list[list[Piece]] = []
+    for parts in range(1, min(max_parts, len(digits)) + 1):
+        for cut in split_digits(digits, parts):
+            pieces = []
+            for i, d in enumerate(cut):
+                last = i == len(cut) - 1
+                text = d + (f".{dec}" if last and dec else "") + (unit or "" if last else "")
+                pieces.append(Piece(text=text, value=_value(d, dec if last else None, False), chunk=chunk,
+                                    unit=unit if last else None))
+            options.append(pieces)
+    return options
+
+
+def enumerate_readings(chunks: list[Chunk], n: int) -> list[Reading]:
+    """All readings of a run as exactly n values (lost cells filled as blanks), capped in number."""
+    if not chunks:
+        return []
+    if len(chunks) > n:
+        # More printed values than cells: keep the first n (later ones are prose or a stray cell).
+        readings = enumerate_readings(chunks[:n], n)
+        for r in readings:
+            r.notes.append(f"{len(chunks) - n} extra printed value(s) ignored")
+            r.hard -= 2.0
+        return readings
+    splittable = any(c.splittable for c in chunks)
+    per_chunk = [chunk_options(c, n) for c in chunks]
+    if any(not opts for opts in per_chunk):
+        return []
+    results: list[Reading] = []
+
+    def rec(i: int, acc: list[Piece]) -> None:
+        if len(results) >= MAX_CANDIDATES or len(acc) > n:
+            return
+        if i == len(per_chunk):
+            results.extend(_place_blanks(acc, n, splittable))
+            return
+        remaining_min = len(per_chunk) - i - 1
+        for opt in per_chunk[i]:
+            if len(acc) + len(opt) + remaining_min <= n:
+                rec(i + 1, acc + opt)
+
+    rec(0, [])
+    return results
+
+
+def _place_blanks(pieces: list[Piece], n: int, splittable: bool) -> list[Reading]:
+    missing = n - len(pieces)
+    if missing == 0:
+        return [Reading(pieces=tuple(pieces))]
+    penalty = (BLANK_PENALTY if splittable else LOST_CELL_PENALTY) * missing
+    positions = list(itertools.combinations(range(n), missing))
+    if len(positions) > 400:
+        positions = [tuple(range(len(pieces), n))]  # too many: lost cells at the end only
+    out = []
+    for pos in positions:
+        it = iter(pieces)
+        row = [Piece(text="", value=0, chunk=None) if i in pos else next(it) for i in range(n)]
+        trailing = sum(1 for p in pos if p >= n - missing)
+        r = Reading(pieces=tuple(row), hard=-penalty, soft=0.3 * trailing)
+        r.notes.append(f"{missing} cell(s) not printed, read as blank")
+        out.append(r)
+    return out
+
+
+# -- scoring ----------------------------------------------------------------------------------
+def money_value(piece: Piece, key: str, header_unit: Optional[str]) -> float:
+    v = piece.value
+    if key.endswith("amount_yuan"):
+        unit = piece.unit or header_unit
+        if unit == "万元":
+            return round(v * 10000, 6)
+    return v
+
+
+def reading_values(reading: Reading, keys: list[str], header_unit: Optional[str] = None) -> dict[str, float]:
+    return {k: money_value(p, k, header_unit) for k, p in zip(keys, reading.pieces)}
+
+
+def score_row(readings: list[Reading], keys: list[str], table: str, prose_numbers: frozenset[float],
+              header_unit: Optional[str] = None) -> None:
+    for r in readings:
+        values = reading_values(r, keys, header_unit)
+        soft = sum(log_prior(v, k) for k, v in values.items())
+        if table == "proactive":
+            soft += log_relation(values, keys[0].rsplit(".", 1)[0])
+        soft += prose_support(list(values.values()), prose_numbers)
+        r.soft += soft
+        if table == "requests":
+            row = keys[0].split(".")[1:-1]
+            check = reconcile.rule1(values, ".".join(row))
+            if not check.passed:
+                r.hard -= RULE_PENALTY
+                r.notes.append("rule R1 fails")
+        elif table == "appeals":
+            for g in reconcile.C_GROUPS:
+                if not reconcile.rule4(values, g).passed:
+                    r.hard -= RULE_PENALTY
+    readings.sort(key=lambda r: -r.score)
+
+
+def _posterior(scores: list[float]) -> list[float]:
+    m = max(scores)
+    ws = [math.exp(s - m) for s in scores]
+    z = sum(ws)
+    return [w / z for w in ws]
+
+
+def _survivors(readings: list[Reading]) -> list[Reading]:
+    top = max(r.hard for r in readings)
+    return [r for r in readings if r.hard >= top - 1e-9]
+
+
+def field_values(decision: RowDecision, header_unit: Optional[str] = None) -> dict[str, FieldValue]:
+    """Field values of a decided row, with confidence = posterior mass of the chosen value."""
+    readings = decision.readings
+    post = _posterior([r.score for r in readings])
+    survivors = _survivors(readings)
+    best = readings[0]
+    best_vals = reading_values(best, decision.keys, header_unit)
+    out: dict[str, FieldValue] = {}
+    for i, key in enumerate(decision.keys):
+        piece = best.pieces[i]
+        chosen = best_vals[key]
+        mass = sum(p for r, p in zip(readings, post) if money_value(r.pieces[i], key, header_unit) == chosen)
+        alts: list[float] = []
+        for r in survivors:
+            v = money_value(r.pieces[i], key, header_unit)
+            if v != chosen and v not in alts:
+                alts.append(v)
+        conf = decision.base * mass
+        reason = decision.reason
+        if alts:
+            conf = min(conf, DOUBT_CAP * mass)
+            chunk_text = piece.chunk.raw if piece.chunk else ""
+            reason = (f"several readings of the printed digits '{chunk_text}' fit the table; "
+                      f"chose {chosen:g} by plausibility, alternatives {', '.join(f'{a:g}' for a in alts[:4])}")
+        seg = piece.chunk.segment if piece.chunk else None
+        out[key] = FieldValue(value=chosen, raw=piece.text if piece.chunk else None, confidence=round(conf, 4),
+                              page=seg.page if seg else None, bbox=seg.bbox if seg else None,
+                              alternatives=alts[:4], reason=reason)
+    return out
+
+
+def decide_row(run: RowRun, keys: list[str], table: str, prose_numbers: frozenset[float],
+               header_unit: Optional[str] = None) -> Optional[RowDecision]:
+    readings = enumerate_readings(run.chunks, len(keys))
+    if not readings:
+        return None
+    score_row(readings, keys, table, prose_numbers, header_unit)
+    base = BASE_CLEAR
+    reason = None
+    if run.via_group:
+        base = 0.95
+        reason = f"row label not printed; numbers after '{run.label.strip()}' taken as this row by position"
+    notes = readings[0].notes
+    if any("extra printed value" in n for n in notes):
+        base = min(base, 0.8)
+        reason = "; ".join(notes)
+    return RowDecision(keys=keys, readings=readings, base=base, reason=reason)
+
+
+# -- joint decoding of Table B with the column rules ------------------------------------------
+def joint_requests(decisions: dict[str, RowDecision], template: str, max_rows: int = 8, per_row: int = 6) -> None:
+    """Re-rank ambiguous Table B rows jointly by rules 2 and 3 (columns), in place."""
+    ambiguous = [k for k, d in decisions.items()
+                 if len(_survivors(d.readings)) > 1 and _disagree(_survivors(d.readings))]
+    if not ambiguous:
+        return
+    ambiguous = ambiguous[:max_rows]
+    options = {k: _survivors(decisions[k].readings)[:per_row] for k in ambiguous}
+    fixed: dict[str, float] = {}
+    for k, d in decisions.items():
+        if k not in options:
+            fixed.update(reading_values(d.best(), d.keys))
+    combos = list(itertools.product(*(options[k] for k in ambiguous)))
+    if len(combos) > 50000:
+        return
+    scored = []
+    for combo in combos:
+        values = dict(fixed)
+        for k, r in zip(ambiguous, combo):
+            values.update(reading_values(r, decisions[k].keys))
+        violations = sum(1 for c in reconcile.B_COLUMNS for chk in (reconcile.rule2(values, template, c), reconcile.rule3(values, c))
+                         if not chk.passed)
+        scored.append((-RULE_PENALTY * violations + sum(r.score for r in combo), -violations, combo))
+    best_violations = max(s[1] for s in scored)
+    # Each row's readings get the joint evidence: a reading in no rule-consistent combination loses.
+    for idx, k in enumerate(ambiguous):
+        d = decisions[k]
+        consistent = {id(s[2][idx]) for s in scored if s[1] == best_violations}
+        for r in d.readings:
+            if id(r) not in consistent:
+                r.hard -= RULE_PENALTY
+                r.notes.append("column rules fail")
+        d.readings.sort(key=lambda r: -r.score)
+
+
+def _disagree(readings: list[Reading]) -> bool:
+    first = tuple(p.value for p in readings[0].pieces)
+    return any(tuple(p.value for p in r.pieces) != first for r in readings[1:])
+
+
+_HEADER_WAN = re.compile(r"采购总金额\(?(?:单位:?)?万元")

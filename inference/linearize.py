@@ -1,0 +1,83 @@
+"""Reading order: the document's pages become one text of segments (cells and line parts).
+
+Every format ends up here, so the locator and mapper have no per-format special case. A grid's
+empty cell in a column that holds numbers is kept as a BLANK marker (a printed empty cell means 0),
+while an empty cell under a label is dropped.
+"""
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+
+from nianbao.document import Document, Line, Segment, Table
+
+from .normalize import BLANK, NormText, fold
+
+_SPLIT_CELLS = re.compile(r"[\t|]+")
+_NUMERIC_CELL = re.compile(r"^\s*(?:[-−]?\d[\d,]*(?:\.\d+)?\s*(?:万元|元)?|[-—－/／]+|无)\s*$")
+
+
+@dataclass
+class LinearText:
+    """The document as one string of segments joined by newlines, with a map back to segments."""
+
+    text: NormText
+    segments: list[Segment]
+    starts: list[int]  # raw offset of each segment
+
+    def segment_at(self, raw_pos: int) -> Segment:
+        i = bisect.bisect_right(self.starts, raw_pos) - 1
+        return self.segments[max(i, 0)]
+
+    @property
+    def raw(self) -> str:
+        return self.text.raw
+
+    @property
+    def norm(self) -> str:
+        return self.text.norm
+
+
+def _grid_segments(table: Table) -> list[Segment]:
+    value_cols: set[int] = set()
+    for c in table.cells:
+        if c.colspan == 1 and c.text.strip() and _NUMERIC_CELL.match(fold(c.text)):
+            value_cols.add(c.col)
+    out: list[Segment] = []
+    for row in table.rows():
+        has_number = any(c.text.strip() and _NUMERIC_CELL.match(fold(c.text)) for c in row)
+        for c in row:
+            text = " ".join(c.text.split())
+            if text:
+                out.append(Segment(text=text, page=table.page, bbox=c.bbox, from_grid=True))
+            elif has_number and c.col in value_cols:
+                out.append(Segment(text=BLANK, page=table.page, bbox=c.bbox, from_grid=True))
+    return out
+
+
+def document_segments(doc: Document) -> list[Segment]:
+    segments: list[Segment] = []
+    for page in doc.pages:
+        if page.needs_ocr:
+            continue
+        for block in page.blocks:
+            if isinstance(block, Table):
+                segments.extend(_grid_segments(block))
+            elif isinstance(block, Line):
+                for part in _SPLIT_CELLS.split(block.text):
+                    if part.strip():
+                        segments.append(Segment(text=part, page=block.page, bbox=block.bbox))
+    return segments
+
+
+def linearize(doc: Document) -> LinearText:
+    segments = document_segments(doc)
+    starts, pieces, pos = [], [], 0
+    for s in segments:
+        starts.append(pos)
+        pieces.append(s.text)
+        pos += len(s.text) + 1
+    raw = "\n".join(pieces)
+    doc.segments = segments
+    return LinearText(text=NormText.build(raw), segments=segments, starts=starts)

@@ -1,0 +1,343 @@
+"""Locating the statutory tables: label matching on normalised text, tolerant to how exports break them.
+
+The locator finds where each table lies, which rows are printed (their labels, in schema order),
+and the run of printed numbers that follows each label. It does not decide values: splitting
+run-together digits and choosing among readings is the decoder's job.
+"""
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Optional
+
+from nianbao.document import Region, Segment
+from nianbao.schema import RowSpec, Schema, TableSpec
+
+from .linearize import LinearText
+from .normalize import BLANK, SEPARATORS
+
+# A printed number (with an optional unit) or a placeholder that means 0.
+_VALUE_TOKEN = re.compile(r"[-−]?\d+(?:,\d{3})*(?:\.\d+)?(?:万元|元|件|条|项|个)?|[-—－/／]+|无|" + BLANK)
+_NUMBER = re.compile(r"(?P<sign>[-−])?(?P<int>\d+(?:,\d{3})*)(?:\.(?P<dec>\d+))?(?P<unit>万元|元|件|条|项|个)?$")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_CN_NUM = "一二三四五六七八九十"
+
+
+@dataclass
+class Chunk:
+    """A maximal printed token of a value run: one number, digits run together, or a placeholder."""
+
+    raw: str
+    segment: Segment
+    kind: str  # "number" | "placeholder" | "blank"
+    end: int = 0  # raw offset just after the chunk
+
+    @property
+    def splittable(self) -> bool:
+        # A grid cell's boundaries are the format's; digits inside it are one number.
+        return self.kind == "number" and not self.segment.from_grid and len(self.digits) > 1
+
+    @property
+    def digits(self) -> str:
+        m = _NUMBER.match(self.raw.replace("−", "-"))
+        return m.group("int").replace(",", "") if m else ""
+
+
+@dataclass
+class LabelMatch:
+    row: Optional[RowSpec]
+    group: Optional[str]
+    start: int  # norm offsets
+    end: int
+    quality: float
+
+
+@dataclass
+class RowRun:
+    """A matched row label (or a group line that carries numbers) and the chunks printed after it."""
+
+    row: RowSpec
+    label: str
+    chunks: list[Chunk]
+    via_group: bool = False
+
+
+@dataclass
+class LocatedTable:
+    name: str
+    region: Region
+    runs: list[RowRun] = field(default_factory=list)
+    missing_rows: list[str] = field(default_factory=list)
+
+
+def _prefix_patterns(prefix: Optional[str]) -> list[str]:
+    if not prefix:
+        return []
+    if prefix.startswith("(") and prefix.endswith(")"):
+        x = re.escape(prefix[1:-1])
+        return [rf"\({x}\)", rf"{x}、"]
+    if prefix.endswith("、"):
+        x = re.escape(prefix[:-1])
+        return [rf"{x}、", rf"\({x}\)"]
+    if prefix.endswith("."):
+        x = re.escape(prefix[:-1])
+        return [rf"{x}[.、]"]
+    return [re.escape(prefix)]
+
+
+def _label_regex(label: str) -> str:
+    return label[3:] if label.startswith("re:") else re.escape(label)
+
+
+@lru_cache(maxsize=256)
+def _compiled(labels: tuple[str, ...], prefix: Optional[str], required: bool) -> list[tuple[re.Pattern, float]]:
+    pats = []
+    prefixes = _prefix_patterns(prefix)
+    pre = f"(?:{'|'.join(prefixes)})" if prefixes else ""
+    for i, label in enumerate(labels):
+        body = _label_regex(label)
+        quality = 1.0 if i == 0 else 0.8
+        if pre:
+            pats.append((re.compile(pre + body), quality + 0.1))
+        if not required or not pre:
+            pats.append((re.compile(body), quality))
+    return pats
+
+
+def find_label(norm: str, labels: tuple[str, ...], prefix: Optional[str], required: bool, start: int, end: int) -> list[tuple[int, int, float]]:
+    """All matches (start, end, quality) of a row's labels in norm[start:end], best per position."""
+    found: dict[int, tuple[int, float]] = {}
+    for pat, quality in _compiled(labels, prefix, required):
+        for m in pat.finditer(norm, start, end):
+            s = m.start()
+            # A prefixed match and its bare core describe the same label: keep the wider one.
+            prev = found.get(s)
+            if prev is None or (quality, m.end()) > (prev[1], prev[0]):
+                found[s] = (m.end(), quality)
+    hits = sorted((s, e, q) for s, (e, q) in found.items())
+    # Drop a bare core when a prefixed match covers it.
+    out: list[tuple[int, int, float]] = []
+    for s, e, q in hits:
+        if out and s < out[-1][1]:
+            if q > out[-1][2]:
+                out[-1] = (s, e, q)
+            continue
+        out.append((s, e, q))
+    return out
+
+
+def best_chain(candidates: list[LabelMatch], order: dict[str, int]) -> list[LabelMatch]:
+    """The chain of row labels, increasing in schema order and in position, with the largest weight."""
+    cands = sorted(candidates, key=lambda c: c.start)
+    n = len(cands)
+    best = [0.0] * n
+    back = [-1] * n
+    for i, c in enumerate(cands):
+        best[i] = c.quality
+        oi = order[c.row.key]
+        for j in range(i):
+            p = cands[j]
+            if p.end <= c.start and order[p.row.key] < oi and best[j] + c.quality > best[i]:
+                best[i] = best[j] + c.quality
+                back[i] = j
+    if not n:
+        return []
+    i = max(range(n), key=lambda k: (best[k], -cands[k].start))
+    chain = []
+    while i >= 0:
+        chain.append(cands[i])
+        i = back[i]
+    return chain[::-1]
+
+
+# How much text may sit between a label and its numbers (the rest of a long label, a header cell).
+MAX_LABEL_TAIL = 80
+
+
+def read_chunks(lin: LinearText, raw_start: int, raw_end: int, stop_words: Optional[re.Pattern] = None,
+                max_values: Optional[int] = None, max_skip: int = MAX_LABEL_TAIL) -> list[Chunk]:
+    """Read the value run in raw[raw_start:raw_end]: skip the label's tail, stop at the next text."""
+    raw = lin.raw
+    chunks: list[Chunk] = []
+    skipped = 0
+    i = raw_start
+    while i < raw_end:
+        ch = raw[i]
+        if ch in SEPARATORS:
+            i += 1
+            continue
+        m = _VALUE_TOKEN.match(raw, i, raw_end)
+        token_end = i
+        while token_end < raw_end and raw[token_end] not in SEPARATORS:
+            token_end += 1
+        if m and m.end() > i:
+            text = m.group(0)
+            is_placeholder = not any(c.isdigit() for c in text) and text != BLANK
+            if is_placeholder and m.end() != token_end:
+                # "无法提供", "—第..." : a placeholder character starting a word is text, not a value.
+                m = None
+        if m and m.end() > i:
+            text = m.group(0)
+            kind = "blank" if text == BLANK else ("number" if any(c.isdigit() for c in text) else "placeholder")
+            chunks.append(Chunk(raw=text, segment=lin.segment_at(i), kind=kind, end=m.end()))
+            i = m.end()
+            if max_values and len(chunks) >= max_values:
+                break
+            continue
+        # Text: part of the label (before any value) or the end of the run (after values).
+        word = raw[i:token_end]
+        if chunks and not (stop_words and stop_words.fullmatch(re.sub(r"\s", "", word))):
+            break
+        # Skip this text character by character so digits glued after it are still seen.
+        i += 1
+        skipped += 1
+        if skipped > max_skip:
+            break
+    return chunks
+
+
+class TableLocator:
+    """Finds the three tables' regions, their printed rows and value runs."""
+
+    def __init__(self, schema: Schema):
+        self.schema = schema
+
+    # -- regions -------------------------------------------------------------------------------
+    def _first(self, norm: str, patterns: list[str], start: int = 0, end: Optional[int] = None) -> Optional[int]:
+        end = len(norm) if end is None else end
+        best = None
+        for p in patterns:
+            m = re.compile(p).search(norm, start, end)
+            if m and (best is None or m.start() < best):
+                best = m.start()
+        return best
+
+    def _last(self, norm: str, pattern: str, start: int, end: int) -> Optional[int]:
+        last = None
+        for m in re.compile(pattern).finditer(norm, start, end):
+            last = m.start()
+        return last
+
+    def _best_start(self, lin: LinearText, spec: TableSpec, anchors: list[str], start: int, end: int,
+                    min_rows: int) -> Optional[LocatedTable]:
+        """Try each anchor occurrence (headings recur in prose and in the intro); keep the one whose
+        rows carry the most printed values, the latest on a tie (nearest the table)."""
+        norm = lin.norm
+        positions = sorted({m.start() for a in anchors for m in re.finditer(a, norm[start:end])})
+        best: Optional[LocatedTable] = None
+        best_count = 0
+        for p in positions[:50]:
+            table = self._rows(lin, spec, start + p, end)
+            count = sum(1 for r in table.runs if r.chunks)
+            if count >= min_rows and count >= best_count:
+                best, best_count = table, count
+        return best
+
+    def locate(self, lin: LinearText, template: str) -> dict[str, LocatedTable]:
+        norm = lin.norm
+        n = len(norm)
+        out: dict[str, LocatedTable] = {}
+        b_spec = self.schema.table(template, "requests")
+        # Table B first: its header and first rows are the strongest landmarks of the document.
+        b_table = self._best_start(lin, b_spec, [r"[勾钩]稽关系", r"申请人情况", r"本年新收政府信息公开申请", r"收到和处理政府信息公开申请"], 0, n, 3)
+        if b_table is not None:
+            out["requests"] = b_table
+        b_start = b_table.region.start if b_table else n
+        b_end = b_table.region.end if b_table else 0
+        # Table A lies before Table B and starts at its own header (第二十条第(一)项 / 信息内容).
+        a_table = self._best_start(lin, self.schema.table(template, "proactive"), [r"第二十条第", r"信息内容"], 0, b_start, 1)
+        if a_table is None:
+            # Without the table's own header, a lone label is prose ("制发规范性文件0条").
+            a_table = self._best_start(lin, self.schema.table(template, "proactive"), [r"主动公开政府信息情况"], 0, b_start, 3)
+        if a_table is not None:
+            out["proactive"] = a_table
+        # Table C follows Table B.
+        c_start = self._first(norm, [r"行政复议"], b_end)
+        if c_start is not None:
+            c_end_m = re.compile(r"五、|5、|存在的?主要问题|其他需要报告").search(norm, c_start)
+            c_end = c_end_m.start() if c_end_m else n
+            c_table = self._appeals(lin, c_start, c_end)
+            if c_table is not None:
+                out["appeals"] = c_table
+        return out
+
+    # -- rows ----------------------------------------------------------------------------------
+    def _rows(self, lin: LinearText, spec: TableSpec, start: int, end: int) -> LocatedTable:
+        norm = lin.norm
+        order = {r.key: i for i, r in enumerate(spec.rows)}
+        cands: list[LabelMatch] = []
+        for r in spec.rows:
+            for s, e, q in find_label(norm, r.labels, r.prefix, r.prefix_required, start, end):
+                cands.append(LabelMatch(row=r, group=None, start=s, end=e, quality=q))
+        chain = best_chain(cands, order)
+        used_groups = {r.group for r in spec.rows if r.group}
+        group_hits: list[LabelMatch] = []
+        for g in spec.groups:
+            if g.name not in used_groups:
+                continue
+            for s, e, q in find_label(norm, g.labels, g.prefix, False, start, end):
+                # A group label inside a chained row label (e.g. 其他处理 as the v2019 row) is that row.
+                if any(c.start <= s < c.end for c in chain):
+                    continue
+                group_hits.append(LabelMatch(row=None, group=g.name, start=s, end=e, quality=q))
+        boundaries = sorted([(m.start, m.end, m) for m in chain + group_hits], key=lambda t: t[0])
+        located = LocatedTable(name=spec.name, region=Region(spec.name, start, end))
+        found_keys = {m.row.key for m in chain}
+        single = dict(spec.single_row_groups)
+        last_end = start  # norm offset where the table's printed content ends
+        for idx, (s, e, m) in enumerate(boundaries):
+            nxt = boundaries[idx + 1][0] if idx + 1 < len(boundaries) else end
+            raw_s = lin.text.raw_span(e, e)[0]
+            raw_e = lin.text.raw_span(nxt, nxt)[0] if nxt < len(norm) else len(lin.raw)
+            label_text = lin.raw[lin.text.raw_span(s, e)[0]:lin.text.raw_span(s, e)[1]]
+            if m.row is not None:
+                chunks = read_chunks(lin, raw_s, raw_e)
+                located.runs.append(RowRun(row=m.row, label=label_text, chunks=chunks))
+                last_end = max(last_end, e, self._norm_pos(lin, chunks[-1].end) if chunks else e)
+                continue
+            # A group line: numbers right after it belong to a row whose own label is not printed.
+            chunks = read_chunks(lin, raw_s, raw_e)
+            if not chunks:
+                continue
+            target = single.get(m.group)
+            group_rows = [r for r in spec.rows if r.group == m.group]
+            if target and any(r.key in found_keys for r in group_rows if r.key != target):
+                target = None
+            if target is None:
+                first = group_rows[0] if group_rows else None
+                target = first.key if first and first.key not in found_keys else None
+            if target is None:
+                continue
+            found_keys.add(target)
+            located.runs.append(RowRun(row=spec.row(target), label=label_text, chunks=chunks, via_group=True))
+            last_end = max(last_end, self._norm_pos(lin, chunks[-1].end))
+        located.runs.sort(key=lambda r: order[r.row.key])
+        located.missing_rows = [r.key for r in spec.rows if r.key not in found_keys]
+        if located.runs:
+            located.region.end = min(end, last_end)
+        return located
+
+    @staticmethod
+    def _norm_pos(lin: LinearText, raw_pos: int) -> int:
+
+        return bisect.bisect_left(lin.text.to_raw, raw_pos)
+
+    def _appeals(self, lin: LinearText, start: int, end: int) -> Optional[LocatedTable]:
+        info = self.schema.table_info["appeals"]
+        header = "|".join(sorted(info["header_words"], key=len, reverse=True))
+        header_re = re.compile(rf"(?:{header}|[、,.:：()（）])+")
+        norm = lin.norm
+        # The header must be printed (a prose heading about appeals is not the table).
+        if not re.search(r"维持|纠正|审结", norm[start:end]):
+            return None
+        raw_s = lin.text.raw_span(start, start)[0]
+        raw_e = lin.text.raw_span(end, end)[0] if end < len(norm) else len(lin.raw)
+        chunks = read_chunks(lin, raw_s, raw_e, stop_words=header_re, max_skip=10_000)
+        if not chunks:
+            return None
+        spec = self.schema.table("v2019", "appeals")
+        run = RowRun(row=RowSpec(table="appeals", key="*", labels=(), columns=tuple(k for r in spec.rows for k in r.field_keys())),
+                     label="", chunks=chunks)
+        return LocatedTable(name="appeals", region=Region("appeals", start, end), runs=[run])

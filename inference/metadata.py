@@ -1,0 +1,86 @@
+"""Agency and report year from the title, the signature and the text (not the publication date)."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Optional
+
+from .linearize import LinearText
+from .normalize import compact
+
+_TITLE = re.compile(r"(?:标题:)?(?P<pre>[^\s。，,；;:]{0,40}?)(?P<year>20[0-4]\d)年度?(?P<post>[^\s。，,；;]{0,30}?)(?:政府)?(?:信息公开|政务公开)(?:工作)?(?:年度)?(?:工作)?(?:年度)?(?:报告|年报)")
+_PERIOD = re.compile(r"统计期限(?:为|自|是)?(20[0-4]\d)年1月1日")
+_YEAR = re.compile(r"(20[0-4]\d)年(?!\d{1,2}月)")
+_ORG_SUFFIX = r"(?:街道办事处|办事处|人民政府|管理委员会|管委会|委员会|管理局|分局|局|厅|委|办公室|街道|镇|乡|中心|研究院|院|署|部)"
+_ORG = re.compile(rf"^(?P<org>[\u4e00-\u9fff()（）]{{2,30}}?{_ORG_SUFFIX})(?:20[0-4]\d年\d{{1,2}}月\d{{1,2}}日)?$")
+_DATE_ONLY = re.compile(r"^[（(]?20[0-4]\d年\d{1,2}月\d{1,2}日[)）]?$")
+
+
+def _title_text(lin: LinearText) -> str:
+    """The opening of the document, compacted (titles are often split across lines)."""
+    parts, size = [], 0
+    for seg in lin.segments[:12]:
+        parts.append(compact(seg.text))
+        size += len(parts[-1])
+        if size > 400:
+            break
+    return "".join(parts)[:400]
+
+
+def detect_year(lin: LinearText) -> Optional[int]:
+    head = _title_text(lin)
+    m = _TITLE.search(head)
+    if m:
+        return int(m.group("year"))
+    norm = lin.norm
+    m = _PERIOD.search(norm)
+    if m:
+        return int(m.group(1))
+    counts = Counter(int(y) for y in _YEAR.findall(norm[:20000]))
+    if counts:
+        return counts.most_common(1)[0][0]
+    return None
+
+
+def _signature(lin: LinearText) -> Optional[str]:
+    tail = [compact(s.text) for s in lin.segments[-8:]]
+    for text in reversed(tail):
+        if not text or _DATE_ONLY.match(text):
+            continue
+        m = _ORG.match(text)
+        if m:
+            return m.group("org")
+    # A one-line export ends with "…事项无 <agency><date>": take the org before the date.
+    if lin.segments:
+        last = compact(lin.segments[-1].text)[-60:]
+        m = re.search(rf"([\u4e00-\u9fff]{{2,30}}?{_ORG_SUFFIX})(20[0-4]\d年\d{{1,2}}月\d{{1,2}}日)$", last)
+        if m:
+            return m.group(1)
+    return None
+
+
+def detect_agency(lin: LinearText) -> Optional[str]:
+    head = _title_text(lin)
+    title_agency = None
+    m = _TITLE.search(head)
+    if m:
+        title_agency = m.group("pre") or m.group("post") or None
+        if title_agency:
+            title_agency = re.sub(r"^(?:标题:|名称:)", "", title_agency).strip("：:") or None
+    sig = _signature(lin)
+    if title_agency and sig:
+        # The fullest form of the same body: 兴华街道 in the title, 兴华街道办事处 in the signature.
+        if sig.startswith(title_agency) or sig.endswith(title_agency) or title_agency in sig:
+            return sig
+        return title_agency
+    if title_agency:
+        return title_agency
+    if sig:
+        return sig
+    # No title and no signature: the body the text names most often.
+    counts: Counter[str] = Counter()
+    for m in re.finditer(rf"([\u4e00-\u9fff]{{2,4}}?(?:街道办事处|人民政府|管委会|办事处))", lin.norm[:20000]):
+        counts[m.group(1)] += 1
+    if counts:
+        return counts.most_common(1)[0][0]
+    return None

@@ -1,0 +1,177 @@
+"""The extraction pipeline: one Document flows through a visible list of stages.
+
+    read -> locate -> map -> reconcile -> review
+
+Each stage takes the document and returns it. A stage that fails records an error on the
+document; the document is returned, never raised, so a batch goes on with the next file.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Protocol
+
+from nianbao.document import Document, ExtractionError, Region, Review
+from nianbao.errors import ReadError
+from nianbao.schema import Schema, load_schema
+
+from . import metadata, reconcile
+from .linearize import linearize
+from .locate import TableLocator
+from .mapping import BaselineMapper, Mapper
+from .readers import read_document
+from .readers.options import ReaderOptions
+
+DOUBT_THRESHOLD = 0.9
+
+
+@dataclass
+class PipelineOptions:
+    """Everything that configures a run; swapping a stage is a change here, not in code."""
+
+    reader: ReaderOptions = field(default_factory=ReaderOptions)
+    mapper: str = "baseline"
+    doubt_threshold: float = DOUBT_THRESHOLD
+
+
+def make_mapper(name: str) -> Mapper:
+    if name == "baseline":
+        return BaselineMapper()
+    raise ValueError(f"unknown mapper {name!r} (available: baseline)")
+
+
+class Stage(Protocol):
+    name: str
+
+    def __call__(self, doc: Document) -> Document: ...
+
+
+class ReadStage:
+    name = "read"
+
+    def __init__(self, options: PipelineOptions):
+        self.options = options
+
+    def __call__(self, doc: Document) -> Document:
+        read = read_document(Path(doc.source), self.options.reader)
+        read.source = doc.source
+        return read
+
+
+class LocateStage:
+    """Linearise, detect the template, find the tables' rows and value runs, agency and year."""
+
+    name = "locate"
+
+    def __init__(self, schema: Schema):
+        self.schema = schema
+        self.locator = TableLocator(schema)
+
+    def detect_template(self, norm: str, year: Optional[int]) -> Optional[str]:
+        scores = {t: sum(1 for p in pats if p.search(norm)) for t, pats in self.schema.template_markers.items()}
+        if scores["v2019"] != scores["v2021"]:
+            return max(scores, key=scores.get)
+        if year is None:
+            return None
+        return "v2019" if year <= 2020 else "v2021"
+
+    def __call__(self, doc: Document) -> Document:
+        lin = linearize(doc)
+        doc.linear = lin
+        doc.year = metadata.detect_year(lin)
+        doc.agency = metadata.detect_agency(lin)
+        template = self.detect_template(lin.norm, doc.year) or "v2021"
+        doc.located = self.locator.locate(lin, template)
+        if doc.located:
+            region = lin.norm[min(t.region.start for t in doc.located.values()):max(t.region.end for t in doc.located.values())]
+            template = self.detect_template(region, doc.year) or template
+            doc.located = self.locator.locate(lin, template)
+        doc.template = template
+        doc.regions = {k: Region(k, t.region.start, t.region.end) for k, t in doc.located.items()}
+        return doc
+
+
+class MapStage:
+    name = "map"
+
+    def __init__(self, schema: Schema, mapper: Mapper):
+        self.schema = schema
+        self.mapper = mapper
+
+    def __call__(self, doc: Document) -> Document:
+        doc.mapper = self.mapper.name
+        doc.fields = self.mapper.map(doc, doc.linear, doc.located, self.schema)
+        # A table is found when its rows were read; with none found the template is the year's.
+        if not any(doc.found.values()) and doc.year is not None:
+            doc.template = "v2019" if doc.year <= 2020 else "v2021"
+        return doc
+
+
+class ReconcileStage:
+    name = "reconcile"
+
+    def __init__(self, schema: Schema):
+        self.schema = schema
+
+    def __call__(self, doc: Document) -> Document:
+        if doc.template and any(doc.found.values()):
+            doc.checks = reconcile.run_checks(doc.values(), doc.template, doc.found, self.schema)
+        return doc
+
+
+class ReviewStage:
+    """A document needs review when a field is doubted; a rule broken by clear text is a finding."""
+
+    name = "review"
+
+    def __init__(self, threshold: float):
+        self.threshold = threshold
+
+    def __call__(self, doc: Document) -> Document:
+        reasons = []
+        for key, f in doc.fields.items():
+            if f.value is not None and f.confidence < self.threshold:
+                reasons.append(f"{key}: {f.reason or 'low confidence'} (confidence {f.confidence:.2f})")
+        ocr_pages = doc.pages_needing_ocr
+        if ocr_pages:
+            reasons.append(f"pages {ocr_pages} have no usable text layer and were not read (OCR needed)")
+        doc.review = Review(needed=bool(reasons), reasons=reasons)
+        return doc
+
+
+def build_stages(options: PipelineOptions, schema: Optional[Schema] = None) -> list[Stage]:
+    schema = schema or load_schema()
+    return [
+        ReadStage(options),
+        LocateStage(schema),
+        MapStage(schema, make_mapper(options.mapper)),
+        ReconcileStage(schema),
+        ReviewStage(options.doubt_threshold),
+    ]
+
+
+class Pipeline:
+    def __init__(self, options: Optional[PipelineOptions] = None):
+        self.options = options or PipelineOptions()
+        self.stages = build_stages(self.options)
+
+    def run(self, path: str | Path) -> Document:
+        doc = Document(source=str(path))
+        for stage in self.stages:
+            t0 = time.perf_counter()
+            try:
+                doc = stage(doc)
+            except ReadError as e:
+                doc.error = ExtractionError(code=e.code, message=e.message)
+                return doc
+            except Exception as e:  # a bug or an unforeseen file must not stop a batch
+                doc.error = ExtractionError(code=f"{stage.name}_failed", message=f"{type(e).__name__}: {e}")
+                return doc
+            finally:
+                doc.timings[stage.name] = round(time.perf_counter() - t0, 4)
+        return doc
+
+
+def extract(path: str | Path, options: Optional[PipelineOptions] = None) -> Document:
+    return Pipeline(options).run(path)

@@ -1,0 +1,75 @@
+"""Readers turn a file into a :class:`~nianbao.document.Document` with pages of lines and tables.
+
+Which reader runs is chosen by sniffing the file's first bytes, then by its suffix, so a
+mislabelled file is still read (or refused with a clear error), never guessed at.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from nianbao.document import Document
+from nianbao.errors import ReadError
+
+from .options import ReaderOptions
+
+Reader = Callable[[Path, ReaderOptions], Document]
+
+
+def sniff_format(path: Path, head: bytes) -> str:
+    """Return one of: text, html, docx, pdf — or raise ReadError for what no reader takes."""
+    suffix = path.suffix.lower()
+    if not head:
+        raise ReadError("empty_file", f"{path.name} is empty")
+    if head.startswith(b"%PDF") or b"%PDF-" in head[:1024]:
+        return "pdf"
+    if head.startswith(b"PK\x03\x04"):
+        if suffix in (".docx", ".docm", ""):
+            return "docx"
+        raise ReadError("unsupported_format", f"{path.name} is a zip archive, not a .docx report")
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ReadError("unsupported_format", f"{path.name} is a legacy .doc/.xls file; convert it to .docx or PDF")
+    if suffix in (".html", ".htm", ".shtml", ".xhtml"):
+        return "html"
+    lowered = head[:4096].lower()
+    if b"<html" in lowered or b"<!doctype html" in lowered or b"<table" in lowered:
+        return "html"
+    if suffix in (".docx",):
+        raise ReadError("corrupt_file", f"{path.name} has a .docx name but is not a zip archive")
+    if suffix == ".pdf":
+        raise ReadError("corrupt_pdf", f"{path.name} has a .pdf name but no PDF header")
+    return "text"
+
+
+def reader_for(fmt: str) -> Reader:
+    if fmt == "text":
+        from .text import read_text
+        return read_text
+    if fmt == "html":
+        from .html import read_html
+        return read_html
+    if fmt == "docx":
+        from .docx import read_docx
+        return read_docx
+    if fmt == "pdf":
+        from .pdf import read_pdf
+        return read_pdf
+    raise ReadError("unsupported_format", f"no reader for format {fmt!r}")
+
+
+def read_document(path: Path, options: ReaderOptions | None = None) -> Document:
+    options = options or ReaderOptions()
+    path = Path(path)
+    if not path.exists():
+        raise ReadError("not_found", f"{path} does not exist")
+    if path.is_dir():
+        raise ReadError("is_directory", f"{path} is a directory")
+    size = path.stat().st_size
+    if size > options.max_bytes:
+        raise ReadError("too_large", f"{path.name} is {size / 1e6:.0f} MB, over the {options.max_bytes / 1e6:.0f} MB limit")
+    with path.open("rb") as fh:
+        head = fh.read(8192)
+    fmt = sniff_format(path, head)
+    doc = reader_for(fmt)(path, options)
+    doc.format = fmt
+    return doc

@@ -1,0 +1,171 @@
+"""The one typed document object that flows through every pipeline stage.
+
+Readers fill ``pages``; the locator fills ``regions``, ``template``, ``agency`` and ``year``;
+the mapper fills ``fields``; the reconciler fills ``checks``; review scoring fills ``review``.
+Each stage takes a :class:`Document` and returns it (see ``nianbao.inference.pipeline``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+if TYPE_CHECKING:  # the stages' own types; imported lazily so the model has no stage dependency
+    from nianbao.inference.linearize import LinearText
+    from nianbao.inference.locate import LocatedTable
+
+TABLE_NAMES = ("proactive", "requests", "appeals")
+
+
+@dataclass(frozen=True)
+class BBox:
+    """A box on a page in PDF points (x0, top, x1, bottom), origin at the top left."""
+
+    x0: float
+    top: float
+    x1: float
+    bottom: float
+
+    def as_list(self) -> list[float]:
+        return [round(self.x0, 1), round(self.top, 1), round(self.x1, 1), round(self.bottom, 1)]
+
+
+@dataclass
+class Line:
+    """A line of running text (prose, a heading, or a flattened table row in a text export)."""
+
+    text: str
+    page: int = 1
+    bbox: Optional[BBox] = None
+
+
+@dataclass
+class Cell:
+    """One cell of a table grid; a merged cell appears once, at its top-left grid position."""
+
+    text: str
+    row: int
+    col: int
+    rowspan: int = 1
+    colspan: int = 1
+    bbox: Optional[BBox] = None
+
+
+@dataclass
+class Table:
+    """A table whose cell structure the format gives (HTML, DOCX, ruled PDF)."""
+
+    cells: list[Cell]
+    page: int = 1
+    bbox: Optional[BBox] = None
+
+    @property
+    def n_rows(self) -> int:
+        return max((c.row + c.rowspan for c in self.cells), default=0)
+
+    @property
+    def n_cols(self) -> int:
+        return max((c.col + c.colspan for c in self.cells), default=0)
+
+    def rows(self) -> list[list[Cell]]:
+        """Cells grouped by the grid row they start in, left to right."""
+        out: list[list[Cell]] = [[] for _ in range(self.n_rows)]
+        for c in self.cells:
+            out[c.row].append(c)
+        for r in out:
+            r.sort(key=lambda c: c.col)
+        return out
+
+
+Block = Union[Line, Table]
+
+
+@dataclass
+class Page:
+    number: int
+    blocks: list[Block] = field(default_factory=list)
+    # A page whose text layer is missing or garbled: a later OCR stage reads it.
+    needs_ocr: bool = False
+    ocr_reason: Optional[str] = None
+
+
+@dataclass
+class Segment:
+    """A piece of text in reading order with where it came from: one cell, or one line part."""
+
+    text: str
+    page: int = 1
+    bbox: Optional[BBox] = None
+    # True for a cell of a real grid (its boundaries are the format's, not guessed from spaces).
+    from_grid: bool = False
+
+
+@dataclass
+class Region:
+    """Where one statutory table lies in the linearised text (character offsets)."""
+
+    table: str
+    start: int
+    end: int
+
+
+@dataclass
+class FieldValue:
+    value: Optional[float]
+    raw: Optional[str]
+    confidence: float
+    page: Optional[int] = None
+    bbox: Optional[BBox] = None
+    # Other readings that survived (run-together digits), most plausible first.
+    alternatives: list[float] = field(default_factory=list)
+    reason: Optional[str] = None
+
+
+@dataclass
+class Check:
+    rule: str
+    passed: bool
+    detail: str
+    cells: list[str]
+    difference: float
+
+
+@dataclass
+class Review:
+    needed: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ExtractionError:
+    code: str
+    message: str
+
+
+@dataclass
+class Document:
+    source: str
+    format: Optional[str] = None
+    encoding: Optional[str] = None
+    pages: list[Page] = field(default_factory=list)
+    # Filled by the stages, in pipeline order.
+    segments: list[Segment] = field(default_factory=list)
+    linear: Optional["LinearText"] = field(default=None, repr=False)
+    located: dict[str, "LocatedTable"] = field(default_factory=dict, repr=False)
+    regions: dict[str, Region] = field(default_factory=dict)
+    found: dict[str, bool] = field(default_factory=lambda: {t: False for t in TABLE_NAMES})
+    template: Optional[str] = None
+    agency: Optional[str] = None
+    year: Optional[int] = None
+    fields: dict[str, FieldValue] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    review: Review = field(default_factory=Review)
+    error: Optional[ExtractionError] = None
+    timings: dict[str, float] = field(default_factory=dict)
+    mapper: Optional[str] = None
+
+    @property
+    def pages_needing_ocr(self) -> list[int]:
+        return [p.number for p in self.pages if p.needs_ocr]
+
+    def values(self) -> dict[str, Optional[float]]:
+        return {k: f.value for k, f in self.fields.items()}
