@@ -40,10 +40,10 @@ class LinearText:
 
 
 def _grid_segments(table: Table) -> list[Segment]:
-    value_cols: set[int] = set()
-    for c in table.cells:
-        if c.colspan == 1 and c.text.strip() and _NUMERIC_CELL.match(fold(c.text)):
-            value_cols.add(c.col)
+    # Columns right of the first column that holds a number are value columns (a column may be
+    # all empty when no applicant of that kind applied).
+    numeric_cols = [c.col for c in table.cells if c.text.strip() and _NUMERIC_CELL.match(fold(c.text))]
+    first_value_col = min(numeric_cols, default=table.n_cols)
     out: list[Segment] = []
     for row in table.rows():
         has_number = any(c.text.strip() and _NUMERIC_CELL.match(fold(c.text)) for c in row)
@@ -51,7 +51,7 @@ def _grid_segments(table: Table) -> list[Segment]:
             text = " ".join(c.text.split())
             if text:
                 out.append(Segment(text=text, page=table.page, bbox=c.bbox, from_grid=True))
-            elif has_number and c.col in value_cols:
+            elif has_number and c.col >= first_value_col:
                 out.append(Segment(text=BLANK, page=table.page, bbox=c.bbox, from_grid=True))
     return out
 

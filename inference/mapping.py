@@ -27,8 +27,11 @@ class Mapper(Protocol):
         ...
 
 
-def prose_numbers(lin: LinearText, located: dict[str, LocatedTable]) -> frozenset[float]:
-    """Numbers printed outside the tables (the report's own prose), as evidence for ambiguous splits."""
+PROSE_WINDOW = 16  # characters between a row's label in the prose and the number it states
+
+
+def prose_text(lin: LinearText, located: dict[str, LocatedTable]) -> str:
+    """The document without its table regions: the report's own prose."""
     spans = sorted((t.region.start, t.region.end) for t in located.values())
     norm = lin.norm
     pieces, pos = [], 0
@@ -36,10 +39,20 @@ def prose_numbers(lin: LinearText, located: dict[str, LocatedTable]) -> frozense
         pieces.append(norm[pos:s])
         pos = max(pos, e)
     pieces.append(norm[pos:])
+    return "\n".join(pieces)
+
+
+def prose_numbers(prose: str, labels: tuple[str, ...]) -> frozenset[float]:
+    """Numbers the prose states right after a row's label ("现行有效行政规范性文件698件"): evidence
+    for choosing among readings of that row's run-together digits."""
     out = set()
-    for text in pieces:
-        for m in _PROSE_NUMBER.finditer(text):
-            out.add(float(m.group(0)))
+    for label in labels:
+        if label.startswith("re:"):
+            continue
+        for m in re.finditer(re.escape(label), prose):
+            window = prose[m.end():m.end() + PROSE_WINDOW]
+            for n in _PROSE_NUMBER.finditer(window):
+                out.add(float(n.group(0)))
     return frozenset(out)
 
 
@@ -48,7 +61,7 @@ class BaselineMapper:
 
     def map(self, doc: Document, lin: LinearText, located: dict[str, LocatedTable], schema: Schema) -> dict[str, FieldValue]:
         template = doc.template or "v2021"
-        evidence = prose_numbers(lin, located)
+        prose = prose_text(lin, located)
         fields: dict[str, FieldValue] = {}
         for name in ("proactive", "requests", "appeals"):
             table = located.get(name)
@@ -61,6 +74,7 @@ class BaselineMapper:
             decisions: dict[str, decode.RowDecision] = {}
             for run in table.runs:
                 keys = spec.field_keys() if name == "appeals" else run.row.field_keys()
+                evidence = prose_numbers(prose, run.row.labels)
                 d = decode.decide_row(run, keys, name, evidence, header_unit)
                 if d is not None:
                     decisions[run.row.key] = d

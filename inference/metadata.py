@@ -70,17 +70,35 @@ def detect_agency(lin: LinearText) -> Optional[str]:
     sig = _signature(lin)
     if title_agency and sig:
         # The fullest form of the same body: 兴华街道 in the title, 兴华街道办事处 in the signature.
-        if sig.startswith(title_agency) or sig.endswith(title_agency) or title_agency in sig:
+        if sig.startswith(title_agency):
             return sig
-        return title_agency
+        return title_agency  # the signature line carries other text before the name
     if title_agency:
         return title_agency
     if sig:
         return sig
     # No title and no signature: the body the text names most often.
+    return _most_named_body(lin.norm[:50000])
+
+
+def _most_named_body(norm: str) -> Optional[str]:
+    """The body named most often, its name cut where the text around it stops repeating
+    (在关岭县政务信息顶云街道办事处专栏 -> 顶云街道办事处, since 顶云 recurs but 息顶云 does not)."""
     counts: Counter[str] = Counter()
-    for m in re.finditer(rf"([\u4e00-\u9fff]{{2,4}}?(?:街道办事处|人民政府|管委会|办事处))", lin.norm[:20000]):
-        counts[m.group(1)] += 1
+    for m in re.finditer(r"(街道办事处|人民政府|管委会|办事处)", norm):
+        pos = m.start()
+        stems = [norm[pos - k:pos] for k in range(2, 9) if pos - k >= 0]
+        stems = [s for s in stems if re.fullmatch(r"[\u4e00-\u9fff]+", s)]
+        if not stems:
+            continue
+        base = norm.count(stems[0])
+        best = stems[0]
+        for s in stems[1:]:
+            if norm.count(s) == base:
+                best = s
+            else:
+                break
+        counts[best + m.group(1)] += 1
     if counts:
         return counts.most_common(1)[0][0]
     return None
