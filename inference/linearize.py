@@ -15,6 +15,8 @@ from nianbao.document import Document, Line, Segment, Table
 from .normalize import BLANK, NormText, fold
 
 _SPLIT_CELLS = re.compile(r"[\t|]+")
+# Page furniture between a table's halves ("- 2 -", "第3页 共5页"): not cells, never values.
+_PAGE_NUMBER = re.compile(r"^\s*(?:[-—－]\s*\d{1,4}\s*[-—－]|第\s*\d{1,4}\s*页(?:\s*[,，/]?\s*共\s*\d{1,4}\s*页)?|\d{1,4}\s*/\s*\d{1,4})\s*$")
 _NUMERIC_CELL = re.compile(r"^\s*(?:[-−]?\d[\d,]*(?:\.\d+)?\s*(?:万元|元)?|[-—－/／]+|无)\s*$")
 
 
@@ -65,6 +67,8 @@ def document_segments(doc: Document) -> list[Segment]:
             if isinstance(block, Table):
                 segments.extend(_grid_segments(block))
             elif isinstance(block, Line):
+                if _PAGE_NUMBER.match(block.text):
+                    continue
                 for part in _SPLIT_CELLS.split(block.text):
                     if part.strip():
                         segments.append(Segment(text=part, page=block.page, bbox=block.bbox))

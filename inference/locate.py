@@ -305,13 +305,15 @@ class TableLocator:
             group_rows = [r for r in spec.rows if r.group == m.group]
             if target and any(r.key in found_keys for r in group_rows if r.key != target):
                 target = None
+            # （六）其他处理 printed as one row in a v2021 table is that row by definition, not a guess.
+            guessed = target is None
             if target is None:
                 first = group_rows[0] if group_rows else None
                 target = first.key if first and first.key not in found_keys else None
             if target is None:
                 continue
             found_keys.add(target)
-            located.runs.append(RowRun(row=spec.row(target), label=label_text, chunks=chunks, via_group=True))
+            located.runs.append(RowRun(row=spec.row(target), label=label_text, chunks=chunks, via_group=guessed))
             last_end = max(last_end, self._norm_pos(lin, chunks[-1].end))
         located.runs.sort(key=lambda r: order[r.row.key])
         located.missing_rows = [r.key for r in spec.rows if r.key not in found_keys]
