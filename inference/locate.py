@@ -19,8 +19,12 @@ from .linearize import LinearText
 from .normalize import BLANK, SEPARATORS
 
 # A printed number (with an optional unit) or a placeholder that means 0.
-_VALUE_TOKEN = re.compile(r"[-−]?\d+(?:,\d{3})*(?:\.\d+)?(?:万元|元|件|条|项|个)?|[-—－/／]+|无|" + BLANK)
-_NUMBER = re.compile(r"(?P<sign>[-−])?(?P<int>\d+(?:,\d{3})*)(?:\.(?P<dec>\d+))?(?P<unit>万元|元|件|条|项|个)?$")
+_VALUE_TOKEN = re.compile(r"[-−]?\d+(?:,\d{3})*(?:\.\d+)?(?:万元|元)?|[-—－/／]+|无|" + BLANK)
+_NUMBER = re.compile(r"(?P<sign>[-−])?(?P<int>\d+(?:,\d{3})*)(?:\.(?P<dec>\d+))?(?P<unit>万元|元)?$")
+# A number glued to a counter word or a sentence mark is prose ("申请12件，", "2021年"), not a cell.
+_PROSE_AFTER_NUMBER = re.compile(r"[件条项个人次家年月日号%％，。；、：,;:]")
+# How far after its start a table's rows may run (a table is a few thousand characters).
+TABLE_WINDOW = 20000
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _CN_NUM = "一二三四五六七八九十"
 
@@ -181,6 +185,14 @@ def read_chunks(lin: LinearText, raw_start: int, raw_end: int, stop_words: Optio
         if m and m.end() > i:
             text = m.group(0)
             kind = "blank" if text == BLANK else ("number" if any(c.isdigit() for c in text) else "placeholder")
+            if kind == "number" and m.end() < raw_end and _PROSE_AFTER_NUMBER.match(raw, m.end()):
+                if chunks:
+                    break
+                i = m.end()
+                skipped += m.end() - m.start()
+                if skipped > max_skip:
+                    break
+                continue
             chunks.append(Chunk(raw=text, segment=lin.segment_at(i), kind=kind, end=m.end()))
             i = m.end()
             if max_values and len(chunks) >= max_values:
@@ -229,7 +241,7 @@ class TableLocator:
         best: Optional[LocatedTable] = None
         best_count = 0
         for p in positions[:50]:
-            table = self._rows(lin, spec, start + p, end)
+            table = self._rows(lin, spec, start + p, min(end, start + p + TABLE_WINDOW))
             count = sum(1 for r in table.runs if r.chunks)
             if count >= min_rows and count >= best_count:
                 best, best_count = table, count

@@ -5,6 +5,7 @@ so values are always read from what the document printed.
 """
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 
 _FOLD = {0x3000: " ", 0x201C: '"', 0x201D: '"', 0x2018: "'", 0x2019: "'", 0xFE50: ",", 0xFF5E: "~",
@@ -34,12 +35,12 @@ def compact(text: str) -> str:
 class NormText:
     raw: str
     norm: str
-    to_raw: list[int]  # norm index -> raw index
+    to_raw: "array[int]"  # norm index -> raw index (an array: a 50 MB page must not cost gigabytes)
 
     @classmethod
     def build(cls, raw: str) -> "NormText":
         norm_chars: list[str] = []
-        to_raw: list[int] = []
+        to_raw = array("q")
         for i, ch in enumerate(raw):
             if ch in SEPARATORS:
                 continue

@@ -1,0 +1,177 @@
+"""Throughput of `extract` on this machine: documents per second for text, HTML and digital-PDF reports.
+
+    python benchmarks/bench_extract.py                 # one process, then a pool of 2 workers
+    python benchmarks/bench_extract.py --repeat 50 --workers 4
+    python benchmarks/bench_extract.py --workers 0     # one process only
+
+Warm measurement: the pipeline is built once per process and every file is run once before the
+clock starts (imports, schema, regex compilation are not counted). Each file is then run
+``--repeat`` times. In pool mode (multiprocessing, spawn context) each worker builds its own
+pipeline once and warms up on the same files; ``docs/s`` there is documents / wall time of the
+whole batch, so it includes the pool's scheduling overhead.
+
+Peak RSS is ``resource.getrusage(...).ru_maxrss``: in one process it is the peak of that process
+so far (the kinds run in the order shown, so a row includes the rows above it); for the pool it is
+the largest worker's peak.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import resource
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def corpora(examples: Path) -> dict[str, list[Path]]:
+    return {
+        "text": sorted(examples.glob("*.txt")),
+        "html": [examples / "real2_004.html"],
+        "pdf": [examples / "real2_002.pdf"],
+    }
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+# ---------------------------------------------------------------------------------------------
+# one process
+# ---------------------------------------------------------------------------------------------
+
+def run_single(kinds: dict[str, list[Path]], repeat: int) -> list[dict]:
+    from nianbao.inference.pipeline import Pipeline
+
+    pipeline = Pipeline()
+    rows = []
+    for kind, files in kinds.items():
+        for f in files:  # warm-up, and a benchmark of error paths would be meaningless
+            doc = pipeline.run(f)
+            if doc.error is not None:
+                raise SystemExit(f"{f}: {doc.error.code}: {doc.error.message}")
+        times = []
+        t0 = time.perf_counter()
+        for _ in range(repeat):
+            for f in files:
+                t = time.perf_counter()
+                pipeline.run(f)
+                times.append(time.perf_counter() - t)
+        wall = time.perf_counter() - t0
+        rows.append(dict(mode="1 process", kind=kind, files=len(files), docs=len(times), times=times, wall=wall,
+                         rss=peak_rss_mb()))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# a pool of workers
+# ---------------------------------------------------------------------------------------------
+
+_PIPELINE = None
+
+
+def _worker_init(warm: list[str]) -> None:
+    global _PIPELINE
+    from nianbao.inference.pipeline import Pipeline
+
+    _PIPELINE = Pipeline()
+    for f in warm:
+        _PIPELINE.run(f)
+
+
+def _worker_run(path: str) -> tuple[float, Optional[str], float]:
+    t = time.perf_counter()
+    doc = _PIPELINE.run(path)
+    return time.perf_counter() - t, doc.error and doc.error.code, peak_rss_mb()
+
+
+def run_pool(kinds: dict[str, list[Path]], repeat: int, workers: int) -> list[dict]:
+    ctx = mp.get_context("spawn")
+    warm = [str(f) for files in kinds.values() for f in files]
+    rows = []
+    with ctx.Pool(workers, initializer=_worker_init, initargs=(warm,)) as pool:
+        # Wait until every worker has built and warmed its pipeline before the clock starts.
+        pool.map(time.sleep, [0.05] * workers * 4, chunksize=1)
+        for kind, files in kinds.items():
+            jobs = [str(f) for _ in range(repeat) for f in files]
+            t0 = time.perf_counter()
+            results = list(pool.imap_unordered(_worker_run, jobs, chunksize=1))
+            wall = time.perf_counter() - t0
+            errors = {e for _, e, _ in results if e}
+            if errors:
+                raise SystemExit(f"{kind}: errors in pool run: {errors}")
+            rows.append(dict(mode=f"pool of {workers}", kind=kind, files=len(files), docs=len(results),
+                             times=[t for t, _, _ in results], wall=wall, rss=max(r for _, _, r in results)))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------------------------
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def machine() -> str:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (f"nproc {usable} (cpu_count {os.cpu_count()}), {cpu_model()}, Python {platform.python_version()} "
+            f"({platform.python_implementation()}), {platform.system()} {platform.release()}")
+
+
+def table(rows: list[dict]) -> str:
+    out = ["| mode | kind | documents | seconds/doc (median) | docs/s | peak RSS MB |",
+           "|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['mode']} | {r['kind']} | {r['docs']} ({r['files']} file{'s' * (r['files'] != 1)}) "
+                   f"| {statistics.median(r['times']):.4f} | {r['docs'] / r['wall']:.1f} | {r['rss']:.0f} |")
+    return "\n".join(out)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=20, help="runs of each file per measurement (default 20)")
+    parser.add_argument("--workers", type=int, default=2, help="pool size for the parallel run; 0 skips it (default 2)")
+    parser.add_argument("--kinds", default="text,html,pdf", help="comma-separated subset of text,html,pdf")
+    parser.add_argument("--examples", type=Path, default=EXAMPLES, help="folder of the example reports")
+    args = parser.parse_args(argv)
+
+    all_kinds = corpora(args.examples)
+    kinds = {k: all_kinds[k] for k in args.kinds.split(",")}
+    for k, files in kinds.items():
+        missing = [f for f in files if not f.exists()]
+        if not files or missing:
+            raise SystemExit(f"{k}: no input files ({missing or args.examples})")
+
+    print(f"command: {' '.join(shlex.quote(a) for a in [sys.executable, *sys.argv])}")
+    print(f"machine: {machine()}")
+    import nianbao
+    print(f"nianbao {nianbao.__version__}, repeat {args.repeat}, "
+          + ", ".join(f"{k}: {', '.join(f.name for f in v)}" for k, v in kinds.items()))
+    print()
+
+    t0 = time.perf_counter()
+    rows = run_single(kinds, args.repeat)
+    if args.workers > 0:
+        rows += run_pool(kinds, args.repeat, args.workers)
+    print(table(rows))
+    print(f"\ntotal benchmark time {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,479 @@
+"""Bad and hostile inputs: every one ends in a clear ``error`` (a stable code) or in tables not
+found — never in fields filled with zeros or invented values, and never in a crash or a hang.
+
+Every bad file is built here, in ``tmp_path``; nothing large is committed. The two large inputs
+(a 300-page PDF, a 50 MB HTML page) are marked ``slow`` and print their wall time.
+"""
+from __future__ import annotations
+
+import json
+import random
+import resource
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from nianbao import extract
+from nianbao.cli import expand_inputs, main
+from nianbao.document import TABLE_NAMES
+from nianbao.inference.output import to_record
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+TXT = EXAMPLES / "real_014.txt"
+HTML = EXAMPLES / "real2_004.html"
+PDF = EXAMPLES / "real2_002.pdf"
+
+# A hang is a failure; these limits are far above what a 2-core machine needs.
+HANG_LIMIT_S = 180
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+def record(path) -> dict:
+    rec = to_record(extract(path))
+    json.dumps(rec, ensure_ascii=False)  # the record is always serialisable
+    return rec
+
+
+def values(rec: dict) -> dict:
+    return {k: f["value"] for k, f in rec["fields"].items()}
+
+
+def assert_no_data(rec: dict) -> None:
+    """Nothing was read: no table found, no field (not even a zero), no rule evaluated."""
+    assert {t: rec["tables"][t]["found"] for t in TABLE_NAMES} == {t: False for t in TABLE_NAMES}
+    assert rec["fields"] == {}
+    assert rec["checks"] == []
+
+
+def assert_error(rec: dict, codes) -> None:
+    codes = {codes} if isinstance(codes, str) else set(codes)
+    err = rec["error"]
+    assert err is not None, f"expected an error in {sorted(codes)}, got a document: {rec['tables']}"
+    assert set(err) >= {"code", "message"}
+    assert err["code"] in codes, err
+    assert isinstance(err["message"], str) and err["message"].strip()
+    assert_no_data(rec)
+
+
+def assert_error_api(path, codes) -> None:
+    """The typed Document carries the same error and no fields."""
+    codes = {codes} if isinstance(codes, str) else set(codes)
+    doc = extract(path)
+    assert doc.error is not None and doc.error.code in codes, doc.error
+    assert doc.fields == {}
+    assert not any(doc.found.values())
+
+
+def assert_not_fabricated(rec: dict, reference: dict) -> None:
+    """Every number read is the number the intact document gives for that key."""
+    ref = values(reference)
+    for key, f in rec["fields"].items():
+        if f["value"] is not None:
+            assert key in ref and f["value"] == ref[key], (key, f, ref.get(key))
+
+
+def assert_same_extraction(rec: dict, reference: dict) -> None:
+    assert rec["error"] is None, rec["error"]
+    assert rec["tables"] == reference["tables"]
+    assert values(rec) == values(reference)
+    assert {k: f["raw"] for k, f in rec["fields"].items()} == {k: f["raw"] for k, f in reference["fields"].items()}
+    assert (rec["year"], rec["template"], rec["agency"]) == (reference["year"], reference["template"], reference["agency"])
+
+
+def rand_bytes(n: int, seed: int) -> bytes:
+    return random.Random(seed).randbytes(n)
+
+
+def say(capsys, text: str) -> None:
+    """Print past pytest's capture so the line shows up in the test output."""
+    with capsys.disabled():
+        print(f"\n[bad-input] {text}")
+
+
+@pytest.fixture(scope="module")
+def ref_txt() -> dict:
+    rec = record(TXT)
+    assert rec["error"] is None and all(rec["tables"][t]["found"] for t in TABLE_NAMES)
+    return rec
+
+
+@pytest.fixture(scope="module")
+def ref_pdf() -> dict:
+    rec = record(PDF)
+    assert rec["error"] is None and all(rec["tables"][t]["found"] for t in TABLE_NAMES)
+    return rec
+
+
+@pytest.fixture(scope="module")
+def ref_html() -> dict:
+    rec = record(HTML)
+    assert rec["error"] is None and all(rec["tables"][t]["found"] for t in TABLE_NAMES)
+    return rec
+
+
+# ---------------------------------------------------------------------------------------------
+# empty files
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["empty.txt", "empty.pdf", "empty.html", "empty.docx", "empty.md"])
+def test_empty_file(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"")
+    assert_error(record(path), "empty_file")
+    assert_error_api(path, "empty_file")
+
+
+@pytest.mark.parametrize("content", [b"   \r\n\t \n", b"\x00" * 64], ids=["whitespace", "nul-bytes"])
+def test_blank_text_file_is_empty(tmp_path, content):
+    path = tmp_path / "blank.txt"
+    path.write_bytes(content)
+    assert_error(record(path), "empty_file")
+
+
+@pytest.mark.parametrize("content", [b"\xef\xbb\xbf", b"\xff\xfe", b"\xef\xbb\xbf\r\n  \r\n"], ids=["utf8-bom", "utf16-bom", "bom-space"])
+def test_bom_only_file_reads_nothing(tmp_path, content):
+    # Notepad saves an "empty" file as a bare BOM: an empty_file error or an empty document, never data.
+    path = tmp_path / "bom.txt"
+    path.write_bytes(content)
+    rec = record(path)
+    if rec["error"] is not None:
+        assert_error(rec, "empty_file")
+    else:
+        assert_no_data(rec)
+
+
+# ---------------------------------------------------------------------------------------------
+# binary files that are not reports
+# ---------------------------------------------------------------------------------------------
+
+PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+BINARY_CASES = {
+    "random.txt": (lambda: rand_bytes(8192, 1), {"not_text", "unsupported_format"}),
+    "random.pdf": (lambda: rand_bytes(8192, 2), {"corrupt_pdf", "unsupported_format"}),
+    "random.html": (lambda: rand_bytes(8192, 3), {"not_text", "unsupported_format"}),
+    "random_nosuffix": (lambda: rand_bytes(8192, 4), {"not_text", "unsupported_format"}),
+    "png.txt": (lambda: PNG_HEAD + rand_bytes(4096, 5), {"not_text", "unsupported_format"}),
+    "png.pdf": (lambda: PNG_HEAD + rand_bytes(4096, 6), {"corrupt_pdf", "unsupported_format"}),
+    "zip.txt": (lambda: b"PK\x03\x04" + rand_bytes(4096, 7), {"unsupported_format"}),
+    "ole.txt": (lambda: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + rand_bytes(4096, 8), {"unsupported_format"}),
+    "pdf_header_only.pdf": (lambda: b"%PDF-1.4\n", {"corrupt_pdf"}),
+    "pdf_header_junk.pdf": (lambda: b"%PDF-1.7\n" + rand_bytes(20000, 9), {"corrupt_pdf"}),
+    "random.docx": (lambda: rand_bytes(4096, 10), {"corrupt_file", "unsupported_format"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BINARY_CASES))
+def test_binary_file_is_refused(tmp_path, name):
+    make, codes = BINARY_CASES[name]
+    path = tmp_path / name
+    path.write_bytes(make())
+    assert_error(record(path), codes)
+    assert_error_api(path, codes)
+
+
+def test_zip_that_is_not_a_docx(tmp_path):
+    import zipfile
+
+    path = tmp_path / "report.docx"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("readme.txt", "主动公开信息300条")
+    assert_error(record(path), {"corrupt_file", "unsupported_format"})
+
+
+# ---------------------------------------------------------------------------------------------
+# PDFs: encrypted, truncated, without pages
+# ---------------------------------------------------------------------------------------------
+
+def _encrypt(src: Path, dst: Path, user: str, owner: str, algorithm: str) -> None:
+    pypdf = pytest.importorskip("pypdf")  # test dependency (the `test` extra)
+    writer = pypdf.PdfWriter(clone_from=str(src))
+    writer.encrypt(user_password=user, owner_password=owner, algorithm=algorithm)
+    with dst.open("wb") as fh:
+        writer.write(fh)
+
+
+@pytest.mark.parametrize("algorithm", ["RC4-128", "AES-256"])
+def test_encrypted_pdf(tmp_path, algorithm):
+    path = tmp_path / "locked.pdf"
+    _encrypt(PDF, path, user="secret", owner="owner", algorithm=algorithm)
+    assert_error(record(path), "encrypted_pdf")
+    assert_error_api(path, "encrypted_pdf")
+
+
+def test_owner_password_only_pdf_reads_like_the_original(tmp_path, ref_pdf):
+    # Encrypted with an empty user password: every viewer opens it, so should we.
+    path = tmp_path / "restricted.pdf"
+    _encrypt(PDF, path, user="", owner="owner", algorithm="AES-128")
+    assert_same_extraction(record(path), ref_pdf)
+
+
+def test_truncated_pdf_40_percent(tmp_path):
+    data = PDF.read_bytes()
+    path = tmp_path / "truncated.pdf"
+    path.write_bytes(data[: int(len(data) * 0.4)])
+    rec = record(path)
+    if rec["error"] is not None:
+        assert_error(rec, "corrupt_pdf")
+    else:
+        assert_no_data(rec)
+
+
+@pytest.mark.parametrize("fraction", [0.02, 0.1, 0.7, 0.9, 0.99])
+def test_truncated_pdf_never_invents_numbers(tmp_path, ref_pdf, fraction):
+    data = PDF.read_bytes()
+    path = tmp_path / "truncated.pdf"
+    path.write_bytes(data[: int(len(data) * fraction)])
+    rec = record(path)
+    if rec["error"] is not None:
+        assert_error(rec, "corrupt_pdf")
+    else:
+        assert_not_fabricated(rec, ref_pdf)
+
+
+@pytest.mark.parametrize("n_pages", [0, 1], ids=["no-pages", "blank-page"])
+def test_pdf_without_text(tmp_path, n_pages):
+    pdfium = pytest.importorskip("pypdfium2")
+    pdf = pdfium.PdfDocument.new()
+    for _ in range(n_pages):
+        pdf.new_page(595, 842)
+    path = tmp_path / "blank.pdf"
+    pdf.save(str(path))
+    pdf.close()
+    rec = record(path)
+    if rec["error"] is not None:
+        assert_error(rec, {"empty_file", "corrupt_pdf", "no_text"})
+    else:
+        assert_no_data(rec)
+
+
+# ---------------------------------------------------------------------------------------------
+# a report without the statutory tables
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("year, template", [(2021, "v2021"), (2020, "v2019")])
+def test_report_without_tables(tmp_path, year, template):
+    path = tmp_path / "no_tables.txt"
+    path.write_text(
+        f"某某街道{year}年政府信息公开工作年度报告\n\n"
+        "一、总体情况\n"
+        f"{year}年，本街道认真贯彻落实《中华人民共和国政府信息公开条例》，共受理申请12件，主动公开信息300条，"
+        "更新公开目录45项，答复率100%。\n"
+        "二、存在的主要问题及改进情况\n下一步将进一步加强培训。\n",
+        encoding="utf-8",
+    )
+    rec = record(path)
+    assert rec["error"] is None
+    assert_no_data(rec)
+    assert rec["year"] == year
+    assert rec["template"] == template
+
+
+def test_html_report_with_a_non_statutory_table(tmp_path):
+    path = tmp_path / "no_tables.html"
+    path.write_text(
+        "<html><head><meta charset='utf-8'><title>某某街道2021年政府信息公开工作年度报告</title></head><body>"
+        "<h1>某某街道2021年政府信息公开工作年度报告</h1><p>本年度共受理申请12件，主动公开信息300条。</p>"
+        "<table><tr><td>序号</td><td>项目</td><td>数量</td></tr>"
+        "<tr><td>1</td><td>主动公开信息</td><td>300</td></tr><tr><td>2</td><td>受理申请</td><td>12</td></tr></table>"
+        "</body></html>",
+        encoding="utf-8",
+    )
+    rec = record(path)
+    assert rec["error"] is None
+    assert_no_data(rec)
+    assert (rec["year"], rec["template"]) == (2021, "v2021")
+
+
+def test_prose_that_names_the_rows_is_not_a_table(tmp_path):
+    path = tmp_path / "prose_only.txt"
+    path.write_text(
+        "某某街道2021年政府信息公开工作年度报告\n\n"
+        "一、总体情况\n2021年，本街道共受理申请12件，主动公开信息300条。\n"
+        "二、主动公开政府信息情况\n本年新制发规范性文件3件，废止1件，现行有效20件。行政许可处理决定45件。\n"
+        "三、收到和处理政府信息公开申请情况\n"
+        "本年新收政府信息公开申请12件，上年结转2件，予以公开8件，部分公开1件，不予公开0件，结转下年度继续办理3件。\n"
+        "四、政府信息公开行政复议、行政诉讼情况\n本年度发生政府信息公开行政复议1件，结果维持1件；行政诉讼0件。\n"
+        "五、存在的主要问题及改进情况\n无。\n",
+        encoding="utf-8",
+    )
+    rec = record(path)
+    assert rec["error"] is None
+    assert_no_data(rec)
+
+
+# ---------------------------------------------------------------------------------------------
+# encodings
+# ---------------------------------------------------------------------------------------------
+
+ENCODINGS = {
+    "utf-16-bom": lambda s: s.encode("utf-16"),  # BOM + native (little-endian) order
+    "utf-16-be-bom": lambda s: b"\xfe\xff" + s.encode("utf-16-be"),
+    "utf-16-le-no-bom": lambda s: s.encode("utf-16-le"),
+    "gb18030": lambda s: s.encode("gb18030"),
+    "utf-8-bom": lambda s: s.encode("utf-8-sig"),
+    "utf-8-crlf": lambda s: s.replace("\n", "\r\n").encode("utf-8"),
+}
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
+def test_encoded_copy_extracts_the_same(tmp_path, ref_txt, encoding):
+    path = tmp_path / f"real_014.{encoding}.txt"
+    path.write_bytes(ENCODINGS[encoding](TXT.read_text(encoding="utf-8")))
+    assert_same_extraction(record(path), ref_txt)
+
+
+# ---------------------------------------------------------------------------------------------
+# missing paths and folders
+# ---------------------------------------------------------------------------------------------
+
+def test_missing_path(tmp_path):
+    path = tmp_path / "no_such_report.pdf"
+    assert_error(record(path), "not_found")
+    assert_error_api(path, "not_found")
+
+
+def test_directory_through_the_api_is_an_error(tmp_path):
+    assert_error(record(tmp_path), {"is_directory", "not_a_file", "unsupported_format"})
+
+
+def _report_folder(root: Path) -> list[Path]:
+    (root / "sub").mkdir(parents=True)
+    shutil.copy(TXT, root / "b_report.txt")
+    shutil.copy(HTML, root / "a_report.HTML")  # suffixes are matched case-insensitively
+    shutil.copy(EXAMPLES / "real_010.txt", root / "sub" / "c_report.txt")
+    (root / "notes.json").write_text("{}", encoding="utf-8")
+    (root / "scan.png").write_bytes(PNG_HEAD)
+    (root / "sub" / "data.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    return sorted([root / "a_report.HTML", root / "b_report.txt", root / "sub" / "c_report.txt"])
+
+
+def test_folder_argument_is_expanded(tmp_path):
+    folder = tmp_path / "reports"
+    expected = _report_folder(folder)
+    assert expand_inputs([str(folder)]) == expected
+    # A folder between two files keeps the argument order; its files come in sorted order.
+    assert expand_inputs([str(TXT), str(folder), str(HTML)]) == [TXT, *expected, HTML]
+
+
+def test_folder_argument_extracts_every_report(tmp_path, capsys):
+    folder = tmp_path / "reports"
+    expected = _report_folder(folder)
+    assert main(["extract", "--jsonl", str(folder)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(expected)
+    recs = [json.loads(line) for line in lines]
+    assert [r["source"] for r in recs] == [str(p) for p in expected]
+    for rec in recs:
+        assert rec["error"] is None, rec["error"]
+        assert all(rec["tables"][t]["found"] for t in TABLE_NAMES), rec["source"]
+
+
+# ---------------------------------------------------------------------------------------------
+# a batch goes on after a bad file
+# ---------------------------------------------------------------------------------------------
+
+def test_batch_keeps_order_and_goes_on(tmp_path, capsys, ref_txt, ref_html):
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    corrupt = tmp_path / "corrupt.pdf"
+    data = PDF.read_bytes()
+    corrupt.write_bytes(data[: len(data) * 2 // 5])
+    inputs = [TXT, empty, corrupt, HTML]
+
+    assert main(["extract", "--jsonl", *map(str, inputs)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert len(lines) == 4, out[:2000]
+    recs = [json.loads(line) for line in lines]
+    assert [r["source"] for r in recs] == [str(p) for p in inputs]
+
+    good1, bad1, bad2, good2 = recs
+    assert_error(bad1, "empty_file")
+    if bad2["error"] is not None:
+        assert_error(bad2, "corrupt_pdf")
+    else:
+        assert_no_data(bad2)
+    for got, ref in ((good1, ref_txt), (good2, ref_html)):
+        assert got["error"] is None
+        assert all(got["tables"][t]["found"] for t in TABLE_NAMES)
+        assert values(got) == values(ref)
+
+
+def test_batch_with_a_missing_path(tmp_path, capsys):
+    missing = tmp_path / "missing.txt"
+    assert main(["extract", "--jsonl", str(missing), str(TXT)]) == 0
+    recs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["source"] for r in recs] == [str(missing), str(TXT)]
+    assert_error(recs[0], "not_found")
+    assert recs[1]["error"] is None and recs[1]["fields"]
+
+
+# ---------------------------------------------------------------------------------------------
+# large inputs (slow)
+# ---------------------------------------------------------------------------------------------
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+@pytest.mark.slow
+def test_300_page_pdf(tmp_path, capsys, ref_pdf):
+    pdfium = pytest.importorskip("pypdfium2")
+    src = pdfium.PdfDocument(str(PDF))
+    big = pdfium.PdfDocument.new()
+    copies = 300 // len(src)
+    for _ in range(copies):
+        big.import_pages(src)
+    n_pages = len(big)
+    path = tmp_path / "long.pdf"
+    big.save(str(path))
+    big.close()
+    src.close()
+
+    t0 = time.perf_counter()
+    doc = extract(path)
+    wall = time.perf_counter() - t0
+    rec = to_record(doc)
+    say(capsys, f"{n_pages}-page PDF ({path.stat().st_size / 1e6:.1f} MB): {wall:.1f} s, "
+                f"stages {doc.timings}, error {rec['error'] and rec['error']['code']}, peak RSS {_peak_rss_mb():.0f} MB")
+    assert n_pages == 300
+    assert wall < HANG_LIMIT_S
+    if rec["error"] is not None:
+        assert_error(rec, {"too_many_pages", "too_large"})
+    else:
+        # Sixty copies of one report: the tables of that report, nothing invented.
+        assert rec["tables"] == ref_pdf["tables"]
+        assert values(rec) == values(ref_pdf)
+
+
+@pytest.mark.slow
+def test_50mb_html(tmp_path, capsys, ref_html):
+    html = HTML.read_text(encoding="utf-8")
+    junk = "".join(
+        f"<p>这是用于填充的无关段落，第{i}段，包含数字 2023 年 12 月与 345 条说明文字，不属于任何统计表格。</p>\n"
+        for i in range(1000)
+    )
+    cut = html.rfind("</body>")
+    reps = 50_000_000 // len(junk.encode("utf-8")) + 1
+    path = tmp_path / "huge.html"
+    path.write_text(html[:cut] + junk * reps + html[cut:], encoding="utf-8")
+    size_mb = path.stat().st_size / 1e6
+
+    t0 = time.perf_counter()
+    doc = extract(path)
+    wall = time.perf_counter() - t0
+    rec = to_record(doc)
+    say(capsys, f"{size_mb:.0f} MB HTML: {wall:.1f} s, stages {doc.timings}, "
+                f"error {rec['error'] and rec['error']['code']}, peak RSS {_peak_rss_mb():.0f} MB")
+    assert size_mb >= 50
+    assert wall < HANG_LIMIT_S
+    if rec["error"] is not None:
+        assert_error(rec, {"too_large"})
+    else:
+        assert rec["tables"] == ref_html["tables"]
+        assert values(rec) == values(ref_html)
