@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
@@ -300,5 +299,3 @@ def _disagree(readings: list[Reading]) -> bool:
     first = tuple(p.value for p in readings[0].pieces)
     return any(tuple(p.value for p in r.pieces) != first for r in readings[1:])
 
-
-_HEADER_WAN = re.compile(r"采购总金额\(?(?:单位:?)?万元")

@@ -226,12 +226,6 @@ class TableLocator:
                 best = m.start()
         return best
 
-    def _last(self, norm: str, pattern: str, start: int, end: int) -> Optional[int]:
-        last = None
-        for m in re.compile(pattern).finditer(norm, start, end):
-            last = m.start()
-        return last
-
     def _best_start(self, lin: LinearText, spec: TableSpec, anchors: list[str], start: int, end: int,
                     min_rows: int) -> Optional[LocatedTable]:
         """Try each anchor occurrence (headings recur in prose and in the intro); keep the one whose

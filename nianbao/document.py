@@ -7,7 +7,7 @@ Each stage takes a :class:`Document` and returns it (see ``nianbao.inference.pip
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 if TYPE_CHECKING:  # the stages' own types; imported lazily so the model has no stage dependency
     from nianbao.inference.linearize import LinearText
