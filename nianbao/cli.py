@@ -67,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mapper", default="baseline")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_evaluate)
+    # Commands of later stages register themselves; a stage whose extra is not installed is skipped.
+    for module in ("nianbao.training.factory.cli", "nianbao.ingest.cli"):
+        try:
+            mod = __import__(module, fromlist=["add_commands"])
+        except ModuleNotFoundError as e:
+            if e.name and e.name.startswith("nianbao"):
+                continue
+            raise
+        mod.add_commands(sub)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Training data and training runs: the report factory (``factory/``); the classifier comes later."""

@@ -1,0 +1,1 @@
+"""The report factory: labelled synthetic reports in every form real ones take (text, HTML, DOCX, PDF, scan)."""
