@@ -251,7 +251,8 @@ def decide_row(run: RowRun, keys: list[str], table: str, prose_numbers: frozense
     reason = None
     if run.via_group:
         base = 0.95
-        reason = f"row label not printed; numbers after '{run.label.strip()}' taken as this row by position"
+        reason = (f"numbers assigned to this row by position (after '{run.label.strip()}'): "
+                  "its label is missing or printed apart from them")
     notes = readings[0].notes
     if any("extra printed value" in n for n in notes):
         base = min(base, 0.8)

@@ -10,11 +10,11 @@ import re
 from typing import Optional, Protocol
 
 from nianbao.document import Document, FieldValue
-from nianbao.schema import Schema
+from nianbao.schema import Schema, TableSpec
 
 from . import decode
 from .linearize import LinearText
-from .locate import LocatedTable
+from .locate import LocatedTable, RowRun
 
 _HEADER_WAN = re.compile(r"采购总?金额\(?(?:单位:?)?万元")
 _PROSE_NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?![\d.])")
@@ -56,6 +56,34 @@ def prose_numbers(prose: str, labels: tuple[str, ...]) -> frozenset[float]:
     return frozenset(out)
 
 
+def redistribute_runs(runs: list[RowRun], spec: TableSpec) -> list[RowRun]:
+    """A run holding k rows' worth of separate cells, followed by k-1 rows that printed nothing
+    (their label displaced after the numbers, or not printed), gives each row its own cells."""
+    order = [r.key for r in spec.rows]
+    by_key = {r.row.key: r for r in runs}
+    out = list(runs)
+    for run in runs:
+        n = len(run.row.columns)
+        if n < 2 or len(run.chunks) < 2 * n or len(run.chunks) % n or any(c.splittable for c in run.chunks):
+            continue
+        k = len(run.chunks) // n
+        idx = order.index(run.row.key)
+        followers = order[idx + 1: idx + k]
+        if len(followers) != k - 1 or any(by_key.get(f) is not None and by_key[f].chunks for f in followers):
+            continue
+        run.chunks, rest = run.chunks[:n], run.chunks[n:]
+        for j, key in enumerate(followers):
+            moved = RowRun(row=spec.row(key), label=run.label, chunks=rest[j * n:(j + 1) * n],
+                           via_group=True)
+            if key in by_key:
+                out[out.index(by_key[key])] = moved
+            else:
+                out.append(moved)
+            by_key[key] = moved
+    out.sort(key=lambda r: order.index(r.row.key))
+    return out
+
+
 class BaselineMapper:
     name = "baseline"
 
@@ -72,7 +100,8 @@ class BaselineMapper:
             if name == "proactive" and _HEADER_WAN.search(lin.norm[table.region.start:table.region.end]):
                 header_unit = "万元"
             decisions: dict[str, decode.RowDecision] = {}
-            for run in table.runs:
+            runs = table.runs if name == "appeals" else redistribute_runs(table.runs, spec)
+            for run in runs:
                 keys = spec.field_keys() if name == "appeals" else run.row.field_keys()
                 evidence = prose_numbers(prose, run.row.labels)
                 d = decode.decide_row(run, keys, name, evidence, header_unit)
