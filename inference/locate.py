@@ -10,7 +10,7 @@ import bisect
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Optional
+from typing import Optional, Protocol
 
 from nianbao.document import Region, Segment
 from nianbao.schema import RowSpec, Schema, TableSpec
@@ -74,6 +74,8 @@ class LocatedTable:
     region: Region
     runs: list[RowRun] = field(default_factory=list)
     missing_rows: list[str] = field(default_factory=list)
+    # The row and group labels the table was read by (norm offsets): training data for the classifier.
+    labels: list[LabelMatch] = field(default_factory=list)
 
 
 def _prefix_patterns(prefix: Optional[str]) -> list[str]:
@@ -210,11 +212,39 @@ def read_chunks(lin: LinearText, raw_start: int, raw_end: int, stop_words: Optio
     return chunks
 
 
+class LabelSpotter(Protocol):
+    """Finds row and group labels in the normalised text; the swappable part of locating."""
+
+    name: str
+
+    def rows(self, lin: LinearText, spec: TableSpec, start: int, end: int) -> list[LabelMatch]: ...
+
+    def groups(self, lin: LinearText, spec: TableSpec, start: int, end: int) -> list[LabelMatch]: ...
+
+
+class RegexSpotter:
+    """The transparent baseline: the schema's label variants matched literally (prefixes optional)."""
+
+    name = "baseline"
+
+    def rows(self, lin: LinearText, spec: TableSpec, start: int, end: int) -> list[LabelMatch]:
+        return [LabelMatch(row=r, group=None, start=s, end=e, quality=q)
+                for r in spec.rows
+                for s, e, q in find_label(lin.norm, r.labels, r.prefix, r.prefix_required, start, end)]
+
+    def groups(self, lin: LinearText, spec: TableSpec, start: int, end: int) -> list[LabelMatch]:
+        used = {r.group for r in spec.rows if r.group}
+        return [LabelMatch(row=None, group=g.name, start=s, end=e, quality=q)
+                for g in spec.groups if g.name in used
+                for s, e, q in find_label(lin.norm, g.labels, g.prefix, False, start, end)]
+
+
 class TableLocator:
     """Finds the three tables' regions, their printed rows and value runs."""
 
-    def __init__(self, schema: Schema):
+    def __init__(self, schema: Schema, spotter: Optional[LabelSpotter] = None):
         self.schema = schema
+        self.spotter = spotter or RegexSpotter()
 
     # -- regions -------------------------------------------------------------------------------
     def _first(self, norm: str, patterns: list[str], start: int = 0, end: Optional[int] = None) -> Optional[int]:
@@ -273,23 +303,12 @@ class TableLocator:
     def _rows(self, lin: LinearText, spec: TableSpec, start: int, end: int) -> LocatedTable:
         norm = lin.norm
         order = {r.key: i for i, r in enumerate(spec.rows)}
-        cands: list[LabelMatch] = []
-        for r in spec.rows:
-            for s, e, q in find_label(norm, r.labels, r.prefix, r.prefix_required, start, end):
-                cands.append(LabelMatch(row=r, group=None, start=s, end=e, quality=q))
-        chain = best_chain(cands, order)
-        used_groups = {r.group for r in spec.rows if r.group}
-        group_hits: list[LabelMatch] = []
-        for g in spec.groups:
-            if g.name not in used_groups:
-                continue
-            for s, e, q in find_label(norm, g.labels, g.prefix, False, start, end):
-                # A group label inside a chained row label (e.g. 其他处理 as the v2019 row) is that row.
-                if any(c.start <= s < c.end for c in chain):
-                    continue
-                group_hits.append(LabelMatch(row=None, group=g.name, start=s, end=e, quality=q))
+        chain = best_chain(self.spotter.rows(lin, spec, start, end), order)
+        group_hits = [g for g in self.spotter.groups(lin, spec, start, end)
+                      # A group label inside a chained row label (其他处理 as the v2019 row) is that row.
+                      if not any(c.start <= g.start < c.end for c in chain)]
         boundaries = sorted([(m.start, m.end, m) for m in chain + group_hits], key=lambda t: t[0])
-        located = LocatedTable(name=spec.name, region=Region(spec.name, start, end))
+        located = LocatedTable(name=spec.name, region=Region(spec.name, start, end), labels=chain + group_hits)
         found_keys = {m.row.key for m in chain}
         single = dict(spec.single_row_groups)
         last_end = start  # norm offset where the table's printed content ends
