@@ -7,12 +7,13 @@
 Warm measurement: the pipeline is built once per process and every file is run once before the
 clock starts (imports, schema, regex compilation are not counted). Each file is then run
 ``--repeat`` times. In pool mode (multiprocessing, spawn context) each worker builds its own
-pipeline once and warms up on the same files; ``docs/s`` there is documents / wall time of the
-whole batch, so it includes the pool's scheduling overhead.
+pipeline once and warms up on the files of the kind measured (a fresh pool per kind); ``docs/s``
+there is documents / wall time of the whole batch, so it includes the pool's scheduling overhead.
+The machine may be shared: compare rows of one run, and rerun when the load average is high.
 
-Peak RSS is ``resource.getrusage(...).ru_maxrss``: in one process it is the peak of that process
-so far (the kinds run in the order shown, so a row includes the rows above it); for the pool it is
-the largest worker's peak.
+Peak RSS is the process's high-water mark (``VmHWM``, else ``getrusage().ru_maxrss``): in one
+process it is the peak of that process so far (the kinds run in the order shown, so a row includes
+the rows above it); for the pool it is the largest worker's peak for that kind.
 """
 from __future__ import annotations
 
@@ -41,6 +42,17 @@ def corpora(examples: Path) -> dict[str, list[Path]]:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident set size in MB.
+
+    ``ru_maxrss`` survives ``exec`` on Linux, so a spawned worker would report its parent's peak;
+    the kernel's per-process high-water mark (``VmHWM``) is read first and getrusage is the fallback.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
@@ -94,22 +106,22 @@ def _worker_run(path: str) -> tuple[float, Optional[str], float]:
 
 
 def run_pool(kinds: dict[str, list[Path]], repeat: int, workers: int) -> list[dict]:
+    """One fresh pool per kind, so a row's peak RSS is that kind's alone."""
     ctx = mp.get_context("spawn")
-    warm = [str(f) for files in kinds.values() for f in files]
     rows = []
-    with ctx.Pool(workers, initializer=_worker_init, initargs=(warm,)) as pool:
-        # Wait until every worker has built and warmed its pipeline before the clock starts.
-        pool.map(time.sleep, [0.05] * workers * 4, chunksize=1)
-        for kind, files in kinds.items():
+    for kind, files in kinds.items():
+        with ctx.Pool(workers, initializer=_worker_init, initargs=([str(f) for f in files],)) as pool:
+            # Wait until every worker has built and warmed its pipeline before the clock starts.
+            pool.map(time.sleep, [0.05] * workers * 4, chunksize=1)
             jobs = [str(f) for _ in range(repeat) for f in files]
             t0 = time.perf_counter()
             results = list(pool.imap_unordered(_worker_run, jobs, chunksize=1))
             wall = time.perf_counter() - t0
-            errors = {e for _, e, _ in results if e}
-            if errors:
-                raise SystemExit(f"{kind}: errors in pool run: {errors}")
-            rows.append(dict(mode=f"pool of {workers}", kind=kind, files=len(files), docs=len(results),
-                             times=[t for t, _, _ in results], wall=wall, rss=max(r for _, _, r in results)))
+        errors = {e for _, e, _ in results if e}
+        if errors:
+            raise SystemExit(f"{kind}: errors in pool run: {errors}")
+        rows.append(dict(mode=f"pool of {workers}", kind=kind, files=len(files), docs=len(results),
+                         times=[t for t, _, _ in results], wall=wall, rss=max(r for _, _, r in results)))
     return rows
 
 
@@ -144,7 +156,7 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=20, help="runs of each file per measurement (default 20)")
+    parser.add_argument("--repeat", type=int, default=30, help="runs of each file per measurement (default 30)")
     parser.add_argument("--workers", type=int, default=2, help="pool size for the parallel run; 0 skips it (default 2)")
     parser.add_argument("--kinds", default="text,html,pdf", help="comma-separated subset of text,html,pdf")
     parser.add_argument("--examples", type=Path, default=EXAMPLES, help="folder of the example reports")
@@ -158,7 +170,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise SystemExit(f"{k}: no input files ({missing or args.examples})")
 
     print(f"command: {' '.join(shlex.quote(a) for a in [sys.executable, *sys.argv])}")
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     import nianbao
     print(f"nianbao {nianbao.__version__}, repeat {args.repeat}, "
           + ", ".join(f"{k}: {', '.join(f.name for f in v)}" for k, v in kinds.items()))

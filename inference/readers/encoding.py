@@ -26,7 +26,10 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
         raise ReadError("empty_file", "the file has no text")
     for bom, name in _BOMS:
         if data.startswith(bom):
-            return data.decode(name), name
+            text = data.decode(name)
+            if not text.strip("\ufeff \t\r\n\x00"):
+                raise ReadError("empty_file", "the file has no text")
+            return text, name
     # UTF-16 without a BOM: every other byte is NUL for CJK-free stretches, and the decode is clean.
     if len(data) >= 4 and data.count(b"\x00") > len(data) // 8:
         for name in ("utf-16-le", "utf-16-be"):
