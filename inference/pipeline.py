@@ -35,10 +35,26 @@ class PipelineOptions:
     doubt_threshold: float = DOUBT_THRESHOLD
 
 
+MAPPERS = ("baseline", "classifier")
+
+
 def make_mapper(name: str) -> Mapper:
-    if name == "baseline":
-        return BaselineMapper()
-    raise ValueError(f"unknown mapper {name!r} (available: baseline)")
+    if name not in MAPPERS:
+        raise ValueError(f"unknown mapper {name!r} (available: {', '.join(MAPPERS)})")
+    return BaselineMapper()
+
+
+def make_spotter(name: str):
+    """Row labels are spotted by the schema's regexes (baseline) or by the trained classifier,
+    which falls back to the baseline when no model is installed."""
+    from .locate import RegexSpotter
+
+    if name == "classifier":
+        from .classifier import ClassifierSpotter, model_available
+
+        if model_available():
+            return ClassifierSpotter()
+    return RegexSpotter()
 
 
 class Stage(Protocol):
@@ -64,9 +80,9 @@ class LocateStage:
 
     name = "locate"
 
-    def __init__(self, schema: Schema):
+    def __init__(self, schema: Schema, spotter=None):
         self.schema = schema
-        self.locator = TableLocator(schema)
+        self.locator = TableLocator(schema, spotter)
 
     def detect_template(self, norm: str, year: Optional[int]) -> Optional[str]:
         scores = {t: sum(1 for p in pats if p.search(norm)) for t, pats in self.schema.template_markers.items()}
@@ -82,6 +98,7 @@ class LocateStage:
         doc.year = metadata.detect_year(lin)
         doc.agency = metadata.detect_agency(lin)
         template = self.detect_template(lin.norm, doc.year) or "v2021"
+        doc.mapper = self.locator.spotter.name
         doc.located = self.locator.locate(lin, template)
         if doc.located:
             region = lin.norm[min(t.region.start for t in doc.located.values()):max(t.region.end for t in doc.located.values())]
@@ -100,7 +117,7 @@ class MapStage:
         self.mapper = mapper
 
     def __call__(self, doc: Document) -> Document:
-        doc.mapper = self.mapper.name
+        doc.mapper = doc.mapper or self.mapper.name
         doc.fields = self.mapper.map(doc, doc.linear, doc.located, self.schema)
         # A table is found when its rows were read; with none found the template is the year's.
         if not any(doc.found.values()) and doc.year is not None:
@@ -144,7 +161,7 @@ def build_stages(options: PipelineOptions, schema: Optional[Schema] = None) -> l
     schema = schema or load_schema()
     return [
         ReadStage(options),
-        LocateStage(schema),
+        LocateStage(schema, make_spotter(options.mapper)),
         MapStage(schema, make_mapper(options.mapper)),
         ReconcileStage(schema),
         ReviewStage(options.doubt_threshold),

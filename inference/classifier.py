@@ -1,0 +1,150 @@
+"""The trained token classifier at inference: onnxruntime only (no torch), behind the LabelSpotter
+interface, so the locator, the decoder and the rules are shared with the baseline.
+
+The classifier tags every character of the document's normalised text with a row label, a group
+label, a value, or nothing. Its label spans join the baseline's exact matches as candidates; the
+locator's chain search keeps the best ordered set, so clean text reads as before and noisy labels
+(OCR look-alikes, truncations) that no regex matches are still found.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from nianbao.schema import TableSpec
+
+from .linearize import LinearText
+from .locate import LabelMatch, RegexSpotter
+from .normalize import SEPARATORS
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "token_classifier"
+_PAD, _UNK, _CLS, _SEP = 0, 1, 2, 3
+MIN_SPAN_PROB = 0.5
+
+
+class TokenClassifier:
+    """One onnxruntime session; ``predict`` returns per-character label ids and probabilities."""
+
+    def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 1):
+        import onnxruntime as ort
+
+        meta = json.loads((Path(model_dir) / "labels.json").read_text(encoding="utf-8"))
+        self.vocab: dict[str, int] = meta["vocab"]
+        self.labels: list[str] = meta["labels"]
+        self.window = int(meta.get("window", 256))
+        self.stride = int(meta.get("stride", 192))
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(Path(model_dir) / "model.onnx"), opts, providers=["CPUExecutionProvider"])
+
+    def predict(self, chars: str, starts: list[int], boxes: Optional[list[tuple[int, int, int, int]]] = None,
+                batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        n = len(chars)
+        probs = np.zeros((n, len(self.labels)), dtype=np.float32)
+        weight = np.zeros(n, dtype=np.float32)
+        spans = _windows(n, self.window, self.stride)
+        for b in range(0, len(spans), batch_size):
+            batch = spans[b:b + batch_size]
+            width = max(e - s for s, e in batch) + 2
+            ids = np.zeros((len(batch), width), dtype=np.int64)
+            types = np.zeros_like(ids)
+            bbox = np.zeros((len(batch), width, 4), dtype=np.int64)
+            mask = np.zeros_like(ids)
+            for i, (s, e) in enumerate(batch):
+                m = e - s
+                ids[i, 0], ids[i, m + 1] = _CLS, _SEP
+                ids[i, 1:m + 1] = [self.vocab.get(c, _UNK) for c in chars[s:e]]
+                types[i, 1:m + 1] = starts[s:e]
+                if boxes is not None:
+                    bbox[i, 1:m + 1] = boxes[s:e]
+                mask[i, :m + 2] = 1
+            logits = self.session.run(["logits"], {"input_ids": ids, "token_type_ids": types, "bbox": bbox,
+                                                   "attention_mask": mask})[0]
+            for i, (s, e) in enumerate(batch):
+                x = logits[i, 1:e - s + 1]
+                x = np.exp(x - x.max(-1, keepdims=True))
+                probs[s:e] += x / x.sum(-1, keepdims=True)
+                weight[s:e] += 1
+        probs /= np.maximum(weight, 1)[:, None]
+        return probs.argmax(-1), probs.max(-1)
+
+
+def _windows(n: int, size: int, stride: int) -> list[tuple[int, int]]:
+    if n <= size:
+        return [(0, n)] if n else []
+    out = [(s, min(n, s + size)) for s in range(0, n - size + stride, stride)]
+    if out[-1][1] < n:
+        out.append((n - size, n))
+    return out
+
+
+@lru_cache(maxsize=2)
+def load_classifier(model_dir: str = str(DEFAULT_MODEL_DIR)) -> TokenClassifier:
+    return TokenClassifier(Path(model_dir))
+
+
+def model_available(model_dir: Path = DEFAULT_MODEL_DIR) -> bool:
+    return (Path(model_dir) / "model.onnx").exists() and (Path(model_dir) / "labels.json").exists()
+
+
+class ClassifierSpotter:
+    """Row and group labels from the classifier's spans, plus the baseline's exact matches."""
+
+    name = "classifier"
+
+    def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR):
+        self.model = load_classifier(str(model_dir))
+        self.regex = RegexSpotter()
+        self._cache: dict[int, list[tuple[int, int, str, float]]] = {}
+
+    def _spans(self, lin: LinearText) -> list[tuple[int, int, str, float]]:
+        key = id(lin)
+        if key not in self._cache:
+            raw, to_raw = lin.raw, lin.text.to_raw
+            starts = [1 if to_raw[i] == 0 or raw[to_raw[i] - 1] in SEPARATORS else 0 for i in range(len(lin.norm))]
+            ids, probs = self.model.predict(lin.norm, starts)
+            labels = self.model.labels
+            out, start, ent, acc = [], None, None, []
+            for i in range(len(ids) + 1):
+                tag = labels[ids[i]] if i < len(ids) else "O"
+                if start is not None and not (tag.startswith("I-") and tag[2:] == ent):
+                    out.append((start, i, ent, float(np.mean(acc))))
+                    start, ent, acc = None, None, []
+                if tag.startswith("B-") or (tag.startswith("I-") and start is None):
+                    start, ent, acc = i, tag[2:], []
+                if start is not None:
+                    acc.append(probs[i])
+            self._cache = {key: out}  # one document at a time
+        return self._cache[key]
+
+    def rows(self, lin: LinearText, spec: TableSpec, start: int, end: int) -> list[LabelMatch]:
+        found = self.regex.rows(lin, spec, start, end)
+        keys = {r.key: r for r in spec.rows}
+        for s, e, ent, p in self._spans(lin):
+            table, _, key = ent.partition(".")
+            if table != spec.name or key.startswith("group.") or key not in keys or p < MIN_SPAN_PROB:
+                continue
+            if s < start or e > end:
+                continue
+            if any(m.row.key == key and m.start < e and s < m.end for m in found):
+                continue  # the exact match already covers it
+            found.append(LabelMatch(row=keys[key], group=None, start=s, end=e, quality=0.9 * p))
+        return found
+
+    def groups(self, lin: LinearText, spec: TableSpec, start: int, end: int) -> list[LabelMatch]:
+        found = self.regex.groups(lin, spec, start, end)
+        used = {r.group for r in spec.rows if r.group}
+        for s, e, ent, p in self._spans(lin):
+            prefix = f"{spec.name}.group."
+            if not ent.startswith(prefix) or p < MIN_SPAN_PROB or s < start or e > end:
+                continue
+            g = ent[len(prefix):]
+            if g not in used or any(m.group == g and m.start < e and s < m.end for m in found):
+                continue
+            found.append(LabelMatch(row=None, group=g, start=s, end=e, quality=0.9 * p))
+        return found
