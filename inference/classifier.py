@@ -122,6 +122,11 @@ class ClassifierSpotter:
             self._cache = {key: out}  # one document at a time
         return self._cache[key]
 
+    def anchors(self, lin: LinearText, spec: TableSpec) -> list[int]:
+        """Where the first rows of this table seem to start (the first few predicted row labels)."""
+        firsts = {f"{spec.name}.{r.key}" for r in spec.rows[:3]}
+        return [s for s, e, ent, p in self._spans(lin) if ent in firsts and p >= MIN_SPAN_PROB][:10]
+
     def rows(self, lin: LinearText, spec: TableSpec, start: int, end: int) -> list[LabelMatch]:
         found = self.regex.rows(lin, spec, start, end)
         keys = {r.key: r for r in spec.rows}

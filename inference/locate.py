@@ -261,7 +261,10 @@ class TableLocator:
         """Try each anchor occurrence (headings recur in prose and in the intro); keep the one whose
         rows carry the most printed values, the latest on a tie (nearest the table)."""
         norm = lin.norm
-        positions = sorted({m.start() for a in anchors for m in re.finditer(a, norm[start:end])})
+        positions = {m.start() for a in anchors for m in re.finditer(a, norm[start:end])}
+        # A spotter that reads past noise also says where a table's rows begin.
+        positions.update(p - start for p in getattr(self.spotter, "anchors", lambda *_: [])(lin, spec) if start <= p < end)
+        positions = sorted(positions)
         best: Optional[LocatedTable] = None
         best_count = 0
         for p in positions[:50]:

@@ -54,3 +54,13 @@ def test_evaluate_reads_spec_gold_beside_documents(tmp_path, capsys):
     main(["evaluate", "--gold", str(tmp_path), "--json"])
     report = json.loads(capsys.readouterr().out)
     assert report["totals"]["docs_exact"] == 1.0
+
+
+def test_extraction_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from nianbao.cli import main; main(['extract', '--jsonl', %r]); "
+            "sys.stderr.write('TORCH' if 'torch' in sys.modules else 'NOTORCH')") % str(EXAMPLES / "real_014.txt")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stderr.strip().endswith("NOTORCH"), out.stderr[-500:]
