@@ -1,0 +1,65 @@
+"""Noisy copies of text reports for measuring robustness: the row and group labels get the noise
+OCR and careless exports give them (look-alike characters, dropped and truncated characters),
+while the printed numbers stay as they are, so the gold of the clean document still holds."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from nianbao import extract
+
+from .augment import LOOKALIKE, NoiseOptions
+
+
+def noisy_text(path: Path, rng: random.Random, options: NoiseOptions = NoiseOptions(substitute=0.25, delete=0.05,
+                                                                                     truncate=0.3)) -> str:
+    """The file's text with noise in every located label (requires a text report the baseline reads)."""
+    doc = extract(path)
+    if doc.error is not None or doc.linear is None:
+        raise ValueError(f"{path}: cannot read ({doc.error})")
+    lin = doc.linear
+    # Work on the original file text: the linearised text of a .txt report keeps its characters.
+    raw = Path(path).read_text(encoding=doc.encoding or "utf-8")
+    if raw.replace("\r\n", "\n") != raw:
+        raw = raw.replace("\r\n", "\n")
+    edits: dict[int, str] = {}
+    offset = _raw_offset(raw, lin.raw)
+    for table in doc.located.values():
+        for m in table.labels:
+            positions = [lin.text.to_raw[i] for i in range(m.start, m.end)]
+            chars = [p for p in positions if "\u4e00" <= lin.raw[p] <= "\u9fff"]
+            if len(chars) > 3 and rng.random() < options.truncate:
+                for p in chars[-rng.randint(1, 2):]:
+                    edits[p] = ""
+            for p in chars:
+                if p in edits:
+                    continue
+                r = rng.random()
+                if r < options.delete:
+                    edits[p] = ""
+                elif r < options.delete + options.substitute and lin.raw[p] in LOOKALIKE:
+                    edits[p] = LOOKALIKE[lin.raw[p]]
+    out = list(raw)
+    for p, c in edits.items():
+        q = offset.get(p)
+        if q is not None and out[q] == lin.raw[p]:
+            out[q] = c
+    return "".join(out)
+
+
+def _raw_offset(file_text: str, linear_raw: str) -> dict[int, int]:
+    """Map linearised positions back to the file: the linearisation drops empty cells and joins
+    segments by newlines, so walk both texts on their non-separator characters."""
+    sep = set(" \t\n\r|\u3000\xa0")
+    mapping: dict[int, int] = {}
+    j = 0
+    for i, ch in enumerate(linear_raw):
+        if ch in sep:
+            continue
+        while j < len(file_text) and file_text[j] != ch:
+            j += 1
+        if j >= len(file_text):
+            break
+        mapping[i] = j
+        j += 1
+    return mapping
