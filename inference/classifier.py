@@ -138,7 +138,7 @@ class ClassifierSpotter:
                 continue
             if any(m.row.key == key and m.start < e and s < m.end for m in found):
                 continue  # the exact match already covers it
-            found.append(LabelMatch(row=keys[key], group=None, start=s, end=e, quality=0.9 * p))
+            found.append(LabelMatch(row=keys[key], group=None, start=s, end=e, quality=0.9 * p, confidence=p))
         return found
 
     def groups(self, lin: LinearText, spec: TableSpec, start: int, end: int) -> list[LabelMatch]:
@@ -151,5 +151,5 @@ class ClassifierSpotter:
             g = ent[len(prefix):]
             if g not in used or any(m.group == g and m.start < e and s < m.end for m in found):
                 continue
-            found.append(LabelMatch(row=None, group=g, start=s, end=e, quality=0.9 * p))
+            found.append(LabelMatch(row=None, group=g, start=s, end=e, quality=0.9 * p, confidence=p))
         return found

@@ -247,8 +247,9 @@ def decide_row(run: RowRun, keys: list[str], table: str, prose_numbers: frozense
     if not readings:
         return None
     score_row(readings, keys, table, prose_numbers, header_unit)
-    base = BASE_CLEAR
-    reason = None
+    base = BASE_CLEAR * run.label_confidence
+    reason = None if run.label_confidence >= 0.99 else (
+        f"row label read by the classifier from '{run.label.strip()}' (probability {run.label_confidence:.2f})")
     if run.via_group:
         base = 0.95
         reason = (f"numbers assigned to this row by position (after '{run.label.strip()}'): "

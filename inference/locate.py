@@ -56,6 +56,8 @@ class LabelMatch:
     start: int  # norm offsets
     end: int
     quality: float
+    # Probability that this is really the label: 1 for a schema match, the classifier's otherwise.
+    confidence: float = 1.0
 
 
 @dataclass
@@ -66,6 +68,7 @@ class RowRun:
     label: str
     chunks: list[Chunk]
     via_group: bool = False
+    label_confidence: float = 1.0
 
 
 @dataclass
@@ -322,7 +325,7 @@ class TableLocator:
             label_text = lin.raw[lin.text.raw_span(s, e)[0]:lin.text.raw_span(s, e)[1]]
             if m.row is not None:
                 chunks = read_chunks(lin, raw_s, raw_e)
-                located.runs.append(RowRun(row=m.row, label=label_text, chunks=chunks))
+                located.runs.append(RowRun(row=m.row, label=label_text, chunks=chunks, label_confidence=m.confidence))
                 last_end = max(last_end, e, self._norm_pos(lin, chunks[-1].end) if chunks else e)
                 continue
             # A group line: numbers right after it belong to a row whose own label is not printed.
