@@ -1,0 +1,264 @@
+"""`nianbao report`: one self-contained HTML audit of a results store.
+
+Counts, documents by status and failure reason, which rules fail how often, the documents with the
+largest discrepancies, rule 5 across years, agency names folded or flagged, and plots (matplotlib,
+embedded as base64 PNG). Every piece of text that comes from a document (paths, agency names,
+rule details, error messages) is HTML-escaped: reports are untrusted input.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
+
+from .export import open_existing
+from .store import Store
+
+
+def esc(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        v = f"{v:g}"
+    return html.escape(str(v), quote=True)
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Sequence[int] = ()) -> str:
+    out = ["<table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in headers) + "</tr></thead><tbody>"]
+    n = 0
+    for r in rows:
+        n += 1
+        out.append("<tr>" + "".join(f"<td class=\"num\">{esc(v)}</td>" if i in numeric else f"<td>{esc(v)}</td>"
+                                    for i, v in enumerate(r)) + "</tr>")
+    if n == 0:
+        out.append(f"<tr><td colspan=\"{len(headers)}\" class=\"empty\">none</td></tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _png(fig) -> str:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img alt="plot" src="data:image/png;base64,{data}">'
+
+
+def _bar(title: str, labels: Sequence[str], series: dict[str, Sequence[float]], xlabel: str = "", ylabel: str = "") -> str:
+    """A (stacked) bar chart. Labels are ASCII (codes, rules, years): no CJK font is assumed."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 3.2))
+    ax = fig.add_subplot(1, 1, 1)
+    bottom = [0.0] * len(labels)
+    x = list(range(len(labels)))
+    for name, values in series.items():
+        ax.bar(x, values, bottom=bottom, label=name)
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_xticks(x)
+    ax.set_xticklabels([str(lbl) for lbl in labels], rotation=45 if len(labels) > 8 else 0, ha="right" if len(labels) > 8 else "center")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if len(series) > 1:
+        ax.legend()
+    return _png(fig)
+
+
+def _hist(title: str, values: Sequence[float], bins: int, xlabel: str, log: bool = False) -> str:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 3.2))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.hist(values, bins=bins, log=log)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("count")
+    return _png(fig)
+
+
+def _binned(title: str, bins: dict[int, int], n_bins: int, xlabel: str) -> str:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 3.2))
+    ax = fig.add_subplot(1, 1, 1)
+    width = 1.0 / n_bins
+    xs = [(b + 0.5) * width for b in range(n_bins)]
+    ax.bar(xs, [bins.get(b, 0) for b in range(n_bins)], width=width * 0.95, log=True)
+    ax.set_xlim(0, 1)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("fields (log scale)")
+    return _png(fig)
+
+
+def _rows(store: Store, sql: str, params: Sequence = ()) -> list[dict]:
+    return list(store.query(sql, params))
+
+
+def gather(store: Store, top: int = 25) -> dict:
+    d: dict[str, Any] = {}
+    d["totals"] = _rows(store, "SELECT COUNT(*) AS documents, "
+                               "SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END) AS done, "
+                               "SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed, "
+                               "SUM(review_needed) AS review_needed, "
+                               "COUNT(DISTINCT agency_normalised) AS agencies, SUM(pages) AS pages, SUM(size) AS bytes "
+                               "FROM documents")[0]
+    d["by_status"] = _rows(store, "SELECT status, COALESCE(error_code, '') AS error_code, COUNT(*) AS n FROM documents "
+                                  "GROUP BY status, error_code ORDER BY status, n DESC")
+    d["by_format"] = _rows(store, "SELECT COALESCE(format, '?') AS format, COUNT(*) AS n, "
+                                  "SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END) AS done FROM documents "
+                                  "GROUP BY format ORDER BY n DESC")
+    d["by_year"] = _rows(store, "SELECT year, template, COUNT(*) AS n, SUM(review_needed) AS review FROM documents "
+                                "WHERE status = 'done' GROUP BY year, template ORDER BY year, template")
+    d["rules"] = _rows(store, "SELECT rule, COUNT(*) AS checks, SUM(CASE WHEN passed = 0 THEN 1 ELSE 0 END) AS failed, "
+                              "COUNT(DISTINCT CASE WHEN passed = 0 THEN document_id END) AS documents "
+                              "FROM checks GROUP BY rule ORDER BY rule")
+    d["rules"] += _rows(store, "SELECT rule || ' (across years)' AS rule, COUNT(*) AS checks, "
+                               "SUM(CASE WHEN passed = 0 THEN 1 ELSE 0 END) AS failed, "
+                               "COUNT(DISTINCT CASE WHEN passed = 0 THEN later_document_id END) AS documents "
+                               "FROM cross_year_checks GROUP BY rule ORDER BY rule")
+    d["worst_docs"] = _rows(store, "SELECT d.path, d.agency, d.year, d.template, COUNT(*) AS failed, "
+                                   "SUM(ABS(c.difference)) AS total_abs_difference, MAX(ABS(c.difference)) AS largest "
+                                   "FROM checks c JOIN documents d ON d.id = c.document_id WHERE c.passed = 0 "
+                                   "GROUP BY d.id ORDER BY total_abs_difference DESC, failed DESC LIMIT ?", (top,))
+    d["worst_checks"] = _rows(store, "SELECT d.path, d.agency, d.year, c.rule, c.detail, c.difference "
+                                     "FROM checks c JOIN documents d ON d.id = c.document_id WHERE c.passed = 0 "
+                                     "ORDER BY ABS(c.difference) DESC LIMIT ?", (top,))
+    d["cross_year"] = _rows(store, "SELECT x.agency_normalised, x.earlier_year, x.later_year, x.agency_match, "
+                                   "x.match_confidence, x.detail, x.difference, e.path AS earlier_path, l.path AS later_path "
+                                   "FROM cross_year_checks x JOIN documents e ON e.id = x.earlier_document_id "
+                                   "JOIN documents l ON l.id = x.later_document_id WHERE x.passed = 0 "
+                                   "ORDER BY ABS(x.difference) DESC LIMIT ?", (top,))
+    d["matches"] = _rows(store, "SELECT agency_a, agency_b, relation, confidence, reason FROM agency_matches "
+                                "ORDER BY relation DESC, confidence DESC LIMIT ?", (top * 4,))
+    d["failures"] = _rows(store, "SELECT path, error_code, error_message FROM documents WHERE status = 'failed' "
+                                 "ORDER BY error_code, path LIMIT ?", (top * 4,))
+    d["review"] = _rows(store, "SELECT path, agency, year, review_reasons FROM documents WHERE review_needed = 1 "
+                               "ORDER BY path LIMIT ?", (top * 4,))
+    # Counted in the store (20 bins of 0.05), not loaded: a large store has millions of fields.
+    d["confidence_bins"] = {int(r["bin"]): int(r["n"]) for r in store.query(
+        "SELECT CASE WHEN confidence >= 1 THEN 19 ELSE CAST(confidence * 20 AS INTEGER) END AS bin, COUNT(*) AS n "
+        "FROM fields WHERE value IS NOT NULL AND confidence IS NOT NULL GROUP BY 1")}
+    d["timings"] = [json.loads(r["timings"]).get("total", 0.0) for r in store.query(
+        "SELECT timings FROM documents WHERE timings IS NOT NULL AND status = 'done'")]
+    d["runs"] = _rows(store, "SELECT id, started_at, finished_at, pipeline_version, counts FROM runs ORDER BY id DESC LIMIT 10")
+    return d
+
+
+CSS = """body{font-family:system-ui,'Noto Sans CJK SC','Microsoft YaHei',sans-serif;margin:2em;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
+th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}td.empty{color:#888;font-style:italic}
+.cards{display:flex;gap:1em;flex-wrap:wrap}.card{border:1px solid #ccc;border-radius:6px;padding:.6em 1em;min-width:8em}
+.card b{display:block;font-size:1.6em}img{max-width:100%}h2{margin-top:1.6em;border-bottom:1px solid #ddd}"""
+
+
+def render(data: dict, db: str) -> str:
+    t = data["totals"]
+    parts = [f"<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
+             f"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">"
+             f"<title>nianbao audit: {esc(Path(db).name)}</title><style>{CSS}</style></head><body>",
+             f"<h1>nianbao audit report</h1><p>store <code>{esc(db)}</code>, made "
+             f"{esc(datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))}</p>"]
+    cards = [("documents", t["documents"]), ("done", t["done"]), ("failed", t["failed"]),
+             ("need review", t["review_needed"]), ("agencies", t["agencies"]), ("pages", t["pages"])]
+    parts.append("<div class=\"cards\">" + "".join(f"<div class=\"card\"><b>{esc(v or 0)}</b>{esc(k)}</div>"
+                                                   for k, v in cards) + "</div>")
+
+    parts.append("<h2>Documents by status</h2>")
+    parts.append(_table(["status", "reason", "documents"], [(r["status"], r["error_code"], r["n"]) for r in data["by_status"]],
+                        numeric=[2]))
+    failed_codes = [r for r in data["by_status"] if r["status"] == "failed"]
+    if failed_codes:
+        parts.append(_bar("Failed documents by reason", [r["error_code"] or "?" for r in failed_codes],
+                          {"failed": [r["n"] for r in failed_codes]}, ylabel="documents"))
+    parts.append(_table(["format", "documents", "done"], [(r["format"], r["n"], r["done"]) for r in data["by_format"]],
+                        numeric=[1, 2]))
+
+    parts.append("<h2>Documents by year and template</h2>")
+    parts.append(_table(["year", "template", "documents", "need review"],
+                        [(r["year"], r["template"], r["n"], r["review"]) for r in data["by_year"]], numeric=[2, 3]))
+    years = sorted({r["year"] for r in data["by_year"] if r["year"] is not None})
+    if years:
+        templates = sorted({r["template"] or "?" for r in data["by_year"]})
+        series = {tpl: [sum(r["n"] for r in data["by_year"] if r["year"] == y and (r["template"] or "?") == tpl)
+                        for y in years] for tpl in templates}
+        parts.append(_bar("Documents by report year", years, series, ylabel="documents"))
+
+    parts.append("<h2>Rules: how often each fails</h2>")
+    parts.append("<p>R1 row totals, R2 result columns, R3 the corner rule, R4 Table C; R5 across consecutive years of "
+                 "one agency. A rule broken by clearly printed numbers is a finding of the document.</p>")
+    parts.append(_table(["rule", "checks", "failed", "documents failing"],
+                        [(r["rule"], r["checks"], r["failed"], r["documents"]) for r in data["rules"]], numeric=[1, 2, 3]))
+    if data["rules"]:
+        labels = [f"{r['rule'].replace(' (across years)', '*')}\n{100 * r['failed'] / r['checks']:.1f}%"
+                  for r in data["rules"]]
+        parts.append(_bar("Failed rule checks by rule (* across years; % of that rule's checks)", labels,
+                          {"failed": [r["failed"] for r in data["rules"]]}, ylabel="failed checks"))
+
+    parts.append("<h2>Largest discrepancies</h2><h3>Documents</h3>")
+    parts.append(_table(["path", "agency", "year", "template", "failed checks", "sum of |difference|", "largest"],
+                        [(r["path"], r["agency"], r["year"], r["template"], r["failed"], r["total_abs_difference"], r["largest"])
+                         for r in data["worst_docs"]], numeric=[4, 5, 6]))
+    parts.append("<h3>Checks</h3>")
+    parts.append(_table(["path", "agency", "year", "rule", "detail", "difference"],
+                        [(r["path"], r["agency"], r["year"], r["rule"], r["detail"], r["difference"]) for r in data["worst_checks"]],
+                        numeric=[5]))
+
+    parts.append("<h2>Rule 5 across years (failed)</h2>")
+    parts.append(_table(["agency", "years", "match", "confidence", "detail", "difference", "earlier", "later"],
+                        [(r["agency_normalised"], f"{r['earlier_year']}→{r['later_year']}", r["agency_match"],
+                          r["match_confidence"], r["detail"], r["difference"], r["earlier_path"], r["later_path"])
+                         for r in data["cross_year"]], numeric=[3, 5]))
+    parts.append("<h2>Agency names folded or flagged</h2>")
+    parts.append(_table(["name", "name", "relation", "confidence", "why"],
+                        [(r["agency_a"], r["agency_b"], r["relation"], r["confidence"], r["reason"]) for r in data["matches"]],
+                        numeric=[3]))
+
+    parts.append("<h2>Confidence and speed</h2>")
+    if data["confidence_bins"]:
+        parts.append(_binned("Confidence of printed field values", data["confidence_bins"], 20, "confidence"))
+    if data["timings"]:
+        parts.append(_hist("Seconds per document (worker time)", data["timings"], 30, "seconds"))
+
+    parts.append("<h2>Failed documents</h2>")
+    parts.append(_table(["path", "reason", "message"],
+                        [(r["path"], r["error_code"], r["error_message"]) for r in data["failures"]]))
+    parts.append("<h2>Documents needing review</h2>")
+    parts.append(_table(["path", "agency", "year", "reasons"],
+                        [(r["path"], r["agency"], r["year"], "; ".join(json.loads(r["review_reasons"]) if r["review_reasons"] else []))
+                         for r in data["review"]]))
+    parts.append("<h2>Runs</h2>")
+    parts.append(_table(["run", "started", "finished", "pipeline", "counts"],
+                        [(r["id"], r["started_at"], r["finished_at"] or "(did not finish)", r["pipeline_version"],
+                          _counts(r["counts"])) for r in data["runs"]]))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _counts(text: Optional[str]) -> str:
+    if not text:
+        return ""
+    c = json.loads(text)
+    failed = sum((c.get("failed") or {}).values())
+    return f"done {c.get('done', 0)}, failed {failed}, skipped {c.get('skipped', 0)}, {c.get('elapsed', 0):.1f} s"
+
+
+def write_report(db: str | Path, out: str | Path, top: int = 25) -> Path:
+    store = open_existing(db)
+    try:
+        page = render(gather(store, top), str(db))
+    finally:
+        store.close()
+    out = Path(out)
+    out.write_text(page, encoding="utf-8")
+    return out
