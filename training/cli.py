@@ -13,8 +13,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .config import load_config
     from .train import train
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    logging.getLogger("root").setLevel(logging.WARNING)  # onnxruntime's quantiser is chatty
+    # Our progress at INFO; others (onnxruntime's quantiser logs through the root logger) at WARNING.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    logging.getLogger("nianbao").setLevel(logging.INFO)
     cfg = load_config(args.config, args.set or [])
     metrics = train(cfg)
     print(json.dumps({"data": metrics["data"], "final": metrics["history"][-1:] or None,
