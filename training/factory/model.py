@@ -19,6 +19,9 @@ class PrintedCell:
     colspan: int = 1
     key: Optional[str] = None  # the field key a value cell prints; None for labels and headers
     role: str = "value"        # "value" | "row_label" | "group_label" | "header" | "corner"
+    # What a label or header cell names, for token labels: a row "requests.new", a group
+    # "requests.denied", a column "requests.natural"; None for value cells (they have ``key``).
+    ref: Optional[str] = None
 
 
 @dataclass
@@ -56,6 +59,9 @@ class SyntheticReport:
     broken_rules: list[str] = field(default_factory=list)
     # Choices made while generating (style variants), recorded in the dataset for analysis.
     traits: dict[str, object] = field(default_factory=dict)
+    # The printed text of each value cell as the layout prints it ("0", "-", "", "12850元"); None
+    # for keys of unprinted rows. This is the gold's ``raw``.
+    raw: dict[str, Optional[str]] = field(default_factory=dict)
 
     def tables(self) -> list[PrintedTable]:
         return [b for b in self.blocks if isinstance(b, PrintedTable)]
