@@ -25,6 +25,9 @@ MAX_PIECE_DIGITS = 12
 MAX_CANDIDATES = 20000
 BASE_CLEAR = 0.995       # a number read from its own cell of a text layer, under a matched label
 DOUBT_CAP = 0.85         # a value chosen by plausibility alone stays well below 0.9
+EMPTY_ROW = 0.95         # a printed row with no number after its label: its cells were printed empty
+BASE_OCR = 0.98          # a number read by OCR, cleanly: OCR probabilities are not calibrated for 0.99
+OCR_DOUBT_CAP = 0.85     # an uncertain OCR digit stays doubted, even when the rules chose its reading
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Piece:
     value: float
     chunk: Optional[Chunk]
     unit: Optional[str] = None
+    logp: float = 0.0    # log probability relative to the chunk's main reading (OCR candidates)
 
 
 @dataclass
@@ -88,42 +92,83 @@ def split_digits(digits: str, parts: int) -> Iterable[list[str]]:
             yield [head] + rest
 
 
-def chunk_options(chunk: Chunk, max_parts: int) -> list[list[Piece]]:
+def chunk_options(chunk: Chunk, max_parts: int, placeholders_in_use: bool = False) -> list[list[Piece]]:
     """The ways one printed chunk can be read: one value, or several run together."""
-    if chunk.kind in ("placeholder", "blank"):
-        return [[Piece(text="" if chunk.kind == "blank" else chunk.raw, value=0, chunk=chunk)]]
+    if chunk.kind == "blank":
+        return [[Piece(text="", value=0, chunk=chunk)]]
+    if chunk.kind == "placeholder":
+        if chunk.segment.from_grid or len(chunk.raw) == 1:
+            return [[Piece(text=chunk.raw, value=0, chunk=chunk)]]
+        # "-----" in a run-together export is several empty cells, "——" often one: let the count decide.
+        options = [[Piece(text=chunk.raw, value=0, chunk=chunk)]]
+        if len(set(chunk.raw)) == 1:
+            for width in (1, 2):
+                k = len(chunk.raw) // width
+                if 1 < k <= max_parts and len(chunk.raw) % width == 0:
+                    options.append([Piece(text=chunk.raw[:width], value=0, chunk=chunk) for _ in range(k)])
+        return options
     digits, dec, unit, negative = _parse(chunk.raw)
     if not digits:
         return []
     whole = [[Piece(text=chunk.raw, value=_value(digits, dec, negative), chunk=chunk, unit=unit)]]
-    if not chunk.splittable or negative:
-        return whole
-    options: list[list[Piece]] = []
-    for parts in range(1, min(max_parts, len(digits)) + 1):
+    candidates = ocr_candidates(chunk)
+    if candidates:
+        return whole + candidates
+    options: list[list[Piece]] = [] if chunk.splittable else list(whole)
+    for parts in range(1, min(max_parts, len(digits)) + 1 if chunk.splittable else 0):
         for cut in split_digits(digits, parts):
             pieces = []
             for i, d in enumerate(cut):
                 last = i == len(cut) - 1
-                text = d + (f".{dec}" if last and dec else "") + (unit or "" if last else "")
-                pieces.append(Piece(text=text, value=_value(d, dec if last else None, False), chunk=chunk,
+                # "4-30" is 4 | -3 | 0: a sign belongs to the first number of its run.
+                sign = negative and i == 0
+                text = ("-" if sign else "") + d + (f".{dec}" if last and dec else "") + (unit or "" if last else "")
+                pieces.append(Piece(text=text, value=_value(d, dec if last else None, sign), chunk=chunk,
                                     unit=unit if last else None))
             options.append(pieces)
+    if negative and not chunk.segment.from_grid and placeholders_in_use:
+        # "-2" run together may be a "-" placeholder (an empty cell) followed by 2.
+        for rest in chunk_options(Chunk(raw=chunk.raw.lstrip("-−"), segment=chunk.segment, kind="number",
+                                        end=chunk.end), max_parts - 1, placeholders_in_use):
+            options.append([Piece(text="-", value=0, chunk=chunk)] + rest)
     return options
 
 
-def enumerate_readings(chunks: list[Chunk], n: int) -> list[Reading]:
+def ocr_candidates(chunk: Chunk) -> list[list[Piece]]:
+    """Other readings of an OCR cell whose digits the recogniser was unsure of (its top-k rivals),
+    each weighted by its probability relative to the main reading; the rules choose among them."""
+    seg = chunk.segment
+    if seg.source != "ocr" or not seg.alternatives or chunk.raw.strip() != seg.text.strip():
+        return []
+    main = max(1e-6, 1.0 - sum(p for _, p in seg.alternatives))
+    out = []
+    for text, p in seg.alternatives:
+        digits, dec, unit, negative = _parse(text)
+        if digits:
+            out.append([Piece(text=text, value=_value(digits, dec, negative), chunk=chunk, unit=unit,
+                              logp=math.log(max(p, 1e-6) / main))])
+    return out
+
+
+def enumerate_readings(chunks: list[Chunk], n: int, placeholders_in_use: bool = False) -> list[Reading]:
     """All readings of a run as exactly n values (lost cells filled as blanks), capped in number."""
     if not chunks:
         return []
+    # Empty cells beyond the row's width carry nothing: a label displaced into its own cell leaves
+    # one before the numbers, ragged tails leave them after.
+    while len(chunks) > n and chunks[0].kind == "blank":
+        chunks = chunks[1:]
+    while len(chunks) > n and chunks[-1].kind == "blank":
+        chunks = chunks[:-1]
     if len(chunks) > n:
         # More printed values than cells: keep the first n (later ones are prose or a stray cell).
-        readings = enumerate_readings(chunks[:n], n)
+        readings = enumerate_readings(chunks[:n], n, placeholders_in_use)
         for r in readings:
             r.notes.append(f"{len(chunks) - n} extra printed value(s) ignored")
             r.hard -= 2.0
         return readings
     splittable = any(c.splittable for c in chunks)
-    per_chunk = [chunk_options(c, n) for c in chunks]
+    per_chunk = [chunk_options(c, n, placeholders_in_use) for c in chunks]
     if any(not opts for opts in per_chunk):
         return []
     results: list[Reading] = []
@@ -184,6 +229,7 @@ def score_row(readings: list[Reading], keys: list[str], table: str, prose_number
         if table == "proactive":
             soft += log_relation(values, keys[0].rsplit(".", 1)[0])
         soft += prose_support(list(values.values()), prose_numbers)
+        soft += sum(p.logp for p in r.pieces)
         r.soft += soft
         if table == "requests":
             row = keys[0].split(".")[1:-1]
@@ -235,15 +281,43 @@ def field_values(decision: RowDecision, header_unit: Optional[str] = None) -> di
             reason = (f"several readings of the printed digits '{chunk_text}' fit the table; "
                       f"chose {chosen:g} by plausibility, alternatives {', '.join(f'{a:g}' for a in alts[:4])}")
         seg = piece.chunk.segment if piece.chunk else None
+        if seg is not None and seg.source == "ocr":
+            read_as = {money_value(r.pieces[i], key, header_unit) for r in readings if r.pieces[i].chunk is piece.chunk}
+            conf, reason = ocr_confidence(seg, chosen, conf, mass, reason, alts, len(read_as) > 1)
         out[key] = FieldValue(value=chosen, raw=piece.text if piece.chunk else None, confidence=round(conf, 4),
                               page=seg.page if seg else None, bbox=seg.bbox if seg else None,
-                              alternatives=alts[:4], reason=reason)
+                              alternatives=alts[:4], reason=reason, source=seg.source if seg else None)
     return out
 
 
+def ocr_confidence(seg, chosen: float, conf: float, mass: float, reason: Optional[str], alts: list[float],
+                   had_candidates: bool) -> tuple[float, Optional[str]]:
+    """An OCR-read value: the reading's own probability enters the confidence; an uncertain digit
+    keeps the value doubted with a reason, whether the rules or the OCR probabilities chose it."""
+    ocr_p = seg.confidence if seg.confidence is not None else 0.9
+    conf = min(conf, BASE_OCR * mass) * (1.0 if seg.alternatives else ocr_p)
+    if seg.alternatives:
+        cands = ", ".join(f"{t} ({p:.2f})" for t, p in seg.alternatives[:3])
+        how = ("the only candidate the table's rules accept" if had_candidates and not alts
+               else "by OCR probability; the rules do not decide")
+        conf = min(conf, OCR_DOUBT_CAP * mass)
+        reason = (f"OCR unsure of a digit in '{seg.text}' (read with probability {ocr_p:.2f}; other readings "
+                  f"{cands}); chose {chosen:g}, {how}")
+    elif conf < 0.9 and reason is None:
+        reason = f"read by OCR as '{seg.text}' with probability {ocr_p:.2f}"
+    return conf, reason
+
+
 def decide_row(run: RowRun, keys: list[str], table: str, prose_numbers: frozenset[float],
-               header_unit: Optional[str] = None) -> Optional[RowDecision]:
-    readings = enumerate_readings(run.chunks, len(keys))
+               header_unit: Optional[str] = None, placeholders_in_use: bool = False) -> Optional[RowDecision]:
+    """Readings of one row's run, scored; ``placeholders_in_use``: the document prints empty cells
+    as "-" elsewhere, so a "-" glued to digits may be one too (else it is a minus sign)."""
+    if not run.chunks:
+        # A row printed with every cell empty: blank cells of a printed row are 0 (spec: Values).
+        empty = Reading(pieces=tuple(Piece(text="", value=0, chunk=None) for _ in keys))
+        return RowDecision(keys=keys, readings=[empty], base=EMPTY_ROW,
+                           reason="row printed with empty cells, read as 0")
+    readings = enumerate_readings(run.chunks, len(keys), placeholders_in_use)
     if not readings:
         return None
     score_row(readings, keys, table, prose_numbers, header_unit)
@@ -262,7 +336,7 @@ def decide_row(run: RowRun, keys: list[str], table: str, prose_numbers: frozense
 
 
 # -- joint decoding of Table B with the column rules ------------------------------------------
-def joint_requests(decisions: dict[str, RowDecision], template: str, max_rows: int = 8, per_row: int = 6) -> None:
+def joint_requests(decisions: dict[str, RowDecision], template: str, max_rows: int = 6, per_row: int = 4) -> None:
     """Re-rank ambiguous Table B rows jointly by rules 2 and 3 (columns), in place."""
     ambiguous = [k for k, d in decisions.items()
                  if len(_survivors(d.readings)) > 1 and _disagree(_survivors(d.readings))]
@@ -275,8 +349,8 @@ def joint_requests(decisions: dict[str, RowDecision], template: str, max_rows: i
         if k not in options:
             fixed.update(reading_values(d.best(), d.keys))
     combos = list(itertools.product(*(options[k] for k in ambiguous)))
-    if len(combos) > 50000:
-        return
+    if len(combos) > 5000:
+        return  # too many to weigh jointly: each row keeps its own best reading (and its doubt)
     scored = []
     for combo in combos:
         values = dict(fixed)

@@ -20,6 +20,35 @@ _PAGE_NUMBER = re.compile(r"^\s*(?:[-—－]\s*\d{1,4}\s*[-—－]|第\s*\d{1,4}
 _NUMERIC_CELL = re.compile(r"^\s*(?:[-−]?\d[\d,]*(?:\.\d+)?\s*(?:万元|元)?|[-—－/／]+|无)\s*$")
 
 
+_EMPTY_PIPE_CELL = re.compile(r"^[ \t\u3000\xa0]*\|[ \t\u3000\xa0|]*$")
+
+
+def _line_cells(text: str) -> list[str]:
+    """A line's cells. In a tab-separated row, an empty cell after the row's label and before its
+    last number is a printed-empty cell (BLANK); empty cells elsewhere (ragged tails) carry nothing.
+    (The decoder drops a leading BLANK when a row then has one cell too many: a displaced label.)"""
+    parts = _SPLIT_CELLS.split(text)
+    if "\t" not in text:
+        return parts
+    cells = text.split("\t")
+    filled = [i for i, c in enumerate(cells) if c.strip()]
+    numeric = [i for i in filled if _NUMERIC_CELL.match(fold(cells[i]))]
+    if not numeric or not filled or filled[0] in numeric:
+        return parts
+    out = []
+    for i, c in enumerate(cells):
+        if c.strip():
+            out.extend(_SPLIT_CELLS.split(c))
+        elif filled[0] < i < numeric[-1]:
+            out.append(BLANK)
+    return out
+
+
+def _is_tab_row(text: str) -> bool:
+    """A row of a tab-separated export: its cells are the format's, a number in one is one value."""
+    return text.count("\t") >= 2 and sum(1 for c in text.split("\t") if c.strip()) >= 2
+
+
 @dataclass
 class LinearText:
     """The document as one string of segments joined by newlines, with a map back to segments."""
@@ -49,12 +78,20 @@ def _grid_segments(table: Table) -> list[Segment]:
     out: list[Segment] = []
     for row in table.rows():
         has_number = any(c.text.strip() and _NUMERIC_CELL.match(fold(c.text)) for c in row)
+        # A row of numbers only (Table C's): every empty cell in it is a printed-empty value.
+        pure_values = has_number and all(not c.text.strip() or _NUMERIC_CELL.match(fold(c.text)) for c in row)
+        # A whole row of printed-empty cells (Table C with nothing to report) is a row of zeros.
+        if len(row) >= 5 and not any(c.text.strip() for c in row):
+            out.extend(Segment(text=BLANK, page=table.page, bbox=c.bbox, from_grid=True) for c in row)
+            continue
         for c in row:
             text = " ".join(c.text.split())
             if text:
-                out.append(Segment(text=text, page=table.page, bbox=c.bbox, from_grid=True))
-            elif has_number and c.col >= first_value_col:
-                out.append(Segment(text=BLANK, page=table.page, bbox=c.bbox, from_grid=True))
+                out.append(Segment(text=text, page=table.page, bbox=c.bbox, from_grid=True,
+                                   confidence=c.confidence, source=c.source, alternatives=c.alternatives))
+            elif has_number and (c.col >= first_value_col or pure_values):
+                out.append(Segment(text=BLANK, page=table.page, bbox=c.bbox, from_grid=True,
+                                   confidence=c.confidence, source=c.source))
     return out
 
 
@@ -69,9 +106,15 @@ def document_segments(doc: Document) -> list[Segment]:
             elif isinstance(block, Line):
                 if _PAGE_NUMBER.match(block.text):
                     continue
-                for part in _SPLIT_CELLS.split(block.text):
+                if _EMPTY_PIPE_CELL.match(block.text):
+                    # One cell per line with pipes: a line with only the pipe is a printed-empty cell.
+                    segments.append(Segment(text=BLANK, page=block.page, bbox=block.bbox))
+                    continue
+                tab_row = _is_tab_row(block.text)
+                for part in _line_cells(block.text):
                     if part.strip():
-                        segments.append(Segment(text=part, page=block.page, bbox=block.bbox))
+                        segments.append(Segment(text=part, page=block.page, bbox=block.bbox, from_grid=tab_row,
+                                                confidence=block.confidence, source=block.source))
     return segments
 
 

@@ -21,6 +21,7 @@ from .normalize import BLANK, SEPARATORS
 # A printed number (with an optional unit) or a placeholder that means 0.
 _VALUE_TOKEN = re.compile(r"[-−]?\d+(?:,\d{3})*(?:\.\d+)?(?:万元|元)?|[-—－/／]+|无|" + BLANK)
 _NUMBER = re.compile(r"(?P<sign>[-−])?(?P<int>\d+(?:,\d{3})*)(?:\.(?P<dec>\d+))?(?P<unit>万元|元)?$")
+_VALUE_START = re.compile(r"[\d\-−—－/／无]|" + BLANK)
 # A number glued to a counter word or a sentence mark is prose ("申请12件，", "2021年"), not a cell.
 _PROSE_AFTER_NUMBER = re.compile(r"[件条项个人次家年月日号%％，。；、：,;:]")
 # How far after its start a table's rows may run (a table is a few thousand characters).
@@ -184,7 +185,7 @@ def read_chunks(lin: LinearText, raw_start: int, raw_end: int, stop_words: Optio
         if m and m.end() > i:
             text = m.group(0)
             is_placeholder = not any(c.isdigit() for c in text) and text != BLANK
-            if is_placeholder and m.end() != token_end:
+            if is_placeholder and m.end() != token_end and not _VALUE_START.match(raw, m.end()):
                 # "无法提供", "—第..." : a placeholder character starting a word is text, not a value.
                 m = None
         if m and m.end() > i:
@@ -260,9 +261,10 @@ class TableLocator:
         return best
 
     def _best_start(self, lin: LinearText, spec: TableSpec, anchors: list[str], start: int, end: int,
-                    min_rows: int) -> Optional[LocatedTable]:
+                    min_rows: int, min_labels: int = 12) -> Optional[LocatedTable]:
         """Try each anchor occurrence (headings recur in prose and in the intro); keep the one whose
-        rows carry the most printed values, the latest on a tie (nearest the table)."""
+        rows carry the most printed values, the latest on a tie (nearest the table). A table whose
+        cells are all printed empty is found by its labels alone (min_labels rows in order)."""
         norm = lin.norm
         positions = {m.start() for a in anchors for m in re.finditer(a, norm[start:end])}
         # A spotter that reads past noise also says where a table's rows begin.
@@ -273,8 +275,10 @@ class TableLocator:
         for p in positions[:50]:
             table = self._rows(lin, spec, start + p, min(end, start + p + TABLE_WINDOW))
             count = sum(1 for r in table.runs if r.chunks)
-            if count >= min_rows and count >= best_count:
-                best, best_count = table, count
+            ok = count >= min_rows or len(table.runs) >= min_labels
+            score = 100 * count + len(table.runs)
+            if ok and score >= best_count:
+                best, best_count = table, score
         return best
 
     def locate(self, lin: LinearText, template: str) -> dict[str, LocatedTable]:
@@ -289,10 +293,12 @@ class TableLocator:
         b_start = b_table.region.start if b_table else n
         b_end = b_table.region.end if b_table else 0
         # Table A lies before Table B and starts at its own header (第二十条第(一)项 / 信息内容).
-        a_table = self._best_start(lin, self.schema.table(template, "proactive"), [r"第二十条第", r"信息内容"], 0, b_start, 1)
+        a_table = self._best_start(lin, self.schema.table(template, "proactive"), [r"第二十条第", r"信息内容"], 0, b_start, 1,
+                                   min_labels=4)
         if a_table is None:
             # Without the table's own header, a lone label is prose ("制发规范性文件0条").
-            a_table = self._best_start(lin, self.schema.table(template, "proactive"), [r"主动公开政府信息情况"], 0, b_start, 3)
+            a_table = self._best_start(lin, self.schema.table(template, "proactive"), [r"主动公开政府信息情况"], 0, b_start, 3,
+                                       min_labels=99)
         if a_table is not None:
             out["proactive"] = a_table
         # Table C follows Table B.
@@ -330,9 +336,15 @@ class TableLocator:
                 continue
             # A group line: numbers right after it belong to a row whose own label is not printed.
             chunks = read_chunks(lin, raw_s, raw_e)
-            if not chunks:
-                continue
             target = single.get(m.group)
+            if not chunks:
+                # （六）其他处理 printed as one row of empty cells (no sub-rows): that row, read as 0.
+                group_rows = [r for r in spec.rows if r.group == m.group]
+                if target and target not in found_keys and not any(r.key in found_keys for r in group_rows) \
+                        and idx + 1 < len(boundaries):
+                    found_keys.add(target)
+                    located.runs.append(RowRun(row=spec.row(target), label=label_text, chunks=[]))
+                continue
             group_rows = [r for r in spec.rows if r.group == m.group]
             if target and any(r.key in found_keys for r in group_rows if r.key != target):
                 target = None
@@ -368,7 +380,10 @@ class TableLocator:
         raw_s = lin.text.raw_span(start, start)[0]
         raw_e = lin.text.raw_span(end, end)[0] if end < len(norm) else len(lin.raw)
         chunks = read_chunks(lin, raw_s, raw_e, stop_words=header_re, max_skip=10_000)
-        if not chunks:
+        region = norm[start:end]
+        if not chunks and not (region.count("维持") >= 2 and region.count("审结") >= 2 and "纠正" in region):
+            # Only the full column header with no number after it is a table of empty cells (zeros);
+            # a heading or a sentence about appeals is not a table.
             return None
         spec = self.schema.table("v2019", "appeals")
         run = RowRun(row=RowSpec(table="appeals", key="*", labels=(), columns=tuple(k for r in spec.rows for k in r.field_keys())),

@@ -90,6 +90,7 @@ class BaselineMapper:
     def map(self, doc: Document, lin: LinearText, located: dict[str, LocatedTable], schema: Schema) -> dict[str, FieldValue]:
         template = doc.template or "v2021"
         prose = prose_text(lin, located)
+        placeholders_in_use = any(c.kind == "placeholder" for t in located.values() for r in t.runs for c in r.chunks)
         fields: dict[str, FieldValue] = {}
         for name in ("proactive", "requests", "appeals"):
             table = located.get(name)
@@ -104,7 +105,7 @@ class BaselineMapper:
             for run in runs:
                 keys = spec.field_keys() if name == "appeals" else run.row.field_keys()
                 evidence = prose_numbers(prose, run.row.labels)
-                d = decode.decide_row(run, keys, name, evidence, header_unit)
+                d = decode.decide_row(run, keys, name, evidence, header_unit, placeholders_in_use)
                 if d is not None:
                     decisions[run.row.key] = d
             if not decisions:

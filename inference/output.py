@@ -43,6 +43,8 @@ def to_record(doc: Document) -> dict[str, Any]:
             item["bbox"] = f.bbox.as_list()
         if f.alternatives:
             item["alternatives"] = f.alternatives
+        if f.source == "ocr":
+            item["source"] = "ocr"
         if f.reason and f.value is not None and f.confidence < 0.99:
             item["reason"] = f.reason
         rec["fields"][key] = item

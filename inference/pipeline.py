@@ -1,6 +1,8 @@
 """The extraction pipeline: one Document flows through a visible list of stages.
 
-    read -> locate -> map -> reconcile -> review
+    read -> ocr -> locate -> map -> reconcile -> review
+
+(ocr reads the pages a reader marked ``needs_ocr``; on a document without such pages it does nothing.)
 
 Each stage takes the document and returns it. A stage that fails records an error on the
 document; the document is returned, never raised, so a batch goes on with the next file.
@@ -12,14 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Protocol
 
-from nianbao.document import Document, ExtractionError, Region, Review
+from nianbao.document import TABLE_NAMES, Document, ExtractionError, Region, Review
 from nianbao.errors import ReadError
 from nianbao.schema import Schema, load_schema
 
 from . import metadata, reconcile
+from .calibration import CalibrateStage
 from .linearize import linearize
 from .locate import TableLocator
 from .mapping import BaselineMapper, Mapper
+from .ocr import OcrOptions, OcrStage
 from .readers import read_document
 from .readers.options import ReaderOptions
 
@@ -31,8 +35,11 @@ class PipelineOptions:
     """Everything that configures a run; swapping a stage is a change here, not in code."""
 
     reader: ReaderOptions = field(default_factory=ReaderOptions)
+    ocr: OcrOptions = field(default_factory=OcrOptions)
     mapper: str = "baseline"
     doubt_threshold: float = DOUBT_THRESHOLD
+    # Map raw confidences to measured ones (models/calibration.json, when present).
+    calibrate: bool = True
 
 
 MAPPERS = ("baseline", "classifier")
@@ -55,6 +62,10 @@ def make_spotter(name: str):
         if model_available():
             return ClassifierSpotter()
     return RegexSpotter()
+
+
+def make_ocr_stage(options: OcrOptions) -> OcrStage:
+    return OcrStage(options)
 
 
 class Stage(Protocol):
@@ -150,9 +161,22 @@ class ReviewStage:
         for key, f in doc.fields.items():
             if f.value is not None and f.confidence < self.threshold:
                 reasons.append(f"{key}: {f.reason or 'low confidence'} (confidence {f.confidence:.2f})")
+        # A rule failing on numbers read by OCR: a misreading is the likelier cause than the report.
+        for c in doc.checks:
+            if not c.passed and any(doc.fields.get(k) is not None and doc.fields[k].source == "ocr" for k in c.cells):
+                reasons.append(f"rule {c.rule} fails on numbers read by OCR: {c.detail}")
+        # A statutory table missing from a scan that has tables (or any print) may be a misreading.
+        read = [p for p in doc.pages if p.ocr]
+        missing = [t for t in TABLE_NAMES if not doc.found.get(t)]
+        if read and missing and (any(p.ocr.get("tables") for p in read)
+                                 or (not any(doc.found.values()) and any(not p.ocr.get("blank") for p in read))):
+            seen = sum(p.ocr.get("tables", 0) for p in read)
+            reasons.append(f"{', '.join(missing)} table(s) not recognised on the pages read by OCR "
+                           f"{[p.number for p in read]} ({seen} table region(s) seen there)")
         ocr_pages = doc.pages_needing_ocr
         if ocr_pages:
-            reasons.append(f"pages {ocr_pages} have no usable text layer and were not read (OCR needed)")
+            why = sorted({p.ocr_reason or "needs OCR" for p in doc.pages if p.needs_ocr})
+            reasons.append(f"pages {ocr_pages} have no usable text layer and were not read ({'; '.join(why)})")
         doc.review = Review(needed=bool(reasons), reasons=reasons)
         return doc
 
@@ -161,9 +185,11 @@ def build_stages(options: PipelineOptions, schema: Optional[Schema] = None) -> l
     schema = schema or load_schema()
     return [
         ReadStage(options),
+        make_ocr_stage(options.ocr),
         LocateStage(schema, make_spotter(options.mapper)),
         MapStage(schema, make_mapper(options.mapper)),
         ReconcileStage(schema),
+        *([CalibrateStage()] if options.calibrate else []),
         ReviewStage(options.doubt_threshold),
     ]
 

@@ -53,8 +53,9 @@ def load_labelled(path: Path) -> LabelledDocument:
 
 
 def gold_files(directory: Path) -> list[Path]:
+    """Gold files in a folder and its subfolders (a factory output keeps them beside each rendering)."""
     directory = Path(directory)
-    return sorted(p for p in directory.glob("*.json") if p.name != "schema.json")
+    return sorted(p for p in directory.rglob("*.json") if p.name != "schema.json" and not p.name.startswith("."))
 
 
 def gold_dir() -> Path:

@@ -9,7 +9,8 @@ from typing import Iterable, Optional
 
 from nianbao.inference.pipeline import Pipeline, PipelineOptions
 
-REPORT_SUFFIXES = {".txt", ".md", ".html", ".htm", ".shtml", ".docx", ".pdf"}
+REPORT_SUFFIXES = {".txt", ".md", ".html", ".htm", ".shtml", ".docx", ".pdf",
+                   ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
 
 def expand_inputs(items: Iterable[str]) -> list[Path]:
@@ -27,7 +28,9 @@ def expand_inputs(items: Iterable[str]) -> list[Path]:
 def cmd_extract(args: argparse.Namespace) -> int:
     from nianbao.inference.output import summary, to_record
 
-    pipeline = Pipeline(PipelineOptions(mapper=args.mapper))
+    from nianbao.inference.ocr import OcrOptions
+
+    pipeline = Pipeline(PipelineOptions(mapper=args.mapper, ocr=OcrOptions(debug_dir=args.debug_dir)))
     # A file that fails gets its error object in the output; the run itself succeeds.
     for path in expand_inputs(args.files):
         doc = pipeline.run(path)
@@ -60,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", help="report files (.txt .md .html .docx .pdf) or folders")
     p.add_argument("--jsonl", action="store_true", help="one JSON object per input file (the output contract)")
     p.add_argument("--mapper", default="baseline", help="cell-to-field mapper (default: baseline)")
+    p.add_argument("--debug-dir", default=None, metavar="DIR",
+                   help="write a picture of each OCR-read table page (regions, cells coloured by confidence) here")
     p.set_defaults(func=cmd_extract)
     p = sub.add_parser("evaluate", help="score extraction against gold labels")
     p.add_argument("--gold", default=str(Path(__file__).resolve().parents[1] / "labels" / "gold"),

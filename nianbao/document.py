@@ -7,7 +7,7 @@ Each stage takes a :class:`Document` and returns it (see ``nianbao.inference.pip
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 if TYPE_CHECKING:  # the stages' own types; imported lazily so the model has no stage dependency
     from nianbao.inference.linearize import LinearText
@@ -36,6 +36,9 @@ class Line:
     text: str
     page: int = 1
     bbox: Optional[BBox] = None
+    # Read by OCR: "ocr", with the reading's probability (product of its characters' probabilities).
+    confidence: Optional[float] = None
+    source: str = "text"
 
 
 @dataclass
@@ -48,6 +51,11 @@ class Cell:
     rowspan: int = 1
     colspan: int = 1
     bbox: Optional[BBox] = None
+    # Read by OCR: "ocr"; confidence = probability of the text as read; alternatives = other
+    # readings of uncertain digits with their (normalised) probabilities, most probable first.
+    confidence: Optional[float] = None
+    source: str = "text"
+    alternatives: list[tuple[str, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -86,6 +94,9 @@ class Page:
     # A page whose text layer is missing or garbled: a later OCR stage reads it.
     needs_ocr: bool = False
     ocr_reason: Optional[str] = None
+    # Set by the OCR stage on a page it read (needs_ocr is then False): rotation, skew, units of
+    # the boxes ("pt" for PDF pages, "px" for image files), tables found, seconds.
+    ocr: Optional[dict[str, Any]] = None
 
 
 @dataclass
@@ -97,6 +108,10 @@ class Segment:
     bbox: Optional[BBox] = None
     # True for a cell of a real grid (its boundaries are the format's, not guessed from spaces).
     from_grid: bool = False
+    # Copied from the Cell/Line: "ocr" segments carry the reading's confidence and alternatives.
+    confidence: Optional[float] = None
+    source: str = "text"
+    alternatives: list[tuple[str, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -118,6 +133,8 @@ class FieldValue:
     # Other readings that survived (run-together digits), most plausible first.
     alternatives: list[float] = field(default_factory=list)
     reason: Optional[str] = None
+    # "ocr" when the value was read by OCR ("text" otherwise; None for unprinted rows).
+    source: Optional[str] = None
 
 
 @dataclass

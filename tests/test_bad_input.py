@@ -157,8 +157,9 @@ BINARY_CASES = {
     "random.pdf": (lambda: rand_bytes(8192, 2), {"corrupt_pdf", "unsupported_format"}),
     "random.html": (lambda: rand_bytes(8192, 3), {"not_text", "unsupported_format"}),
     "random_nosuffix": (lambda: rand_bytes(8192, 4), {"not_text", "unsupported_format"}),
-    "png.txt": (lambda: PNG_HEAD + rand_bytes(4096, 5), {"not_text", "unsupported_format"}),
-    "png.pdf": (lambda: PNG_HEAD + rand_bytes(4096, 6), {"corrupt_pdf", "unsupported_format"}),
+    # A PNG header makes the file an image whatever its name (issue 5): a broken one is corrupt_image.
+    "png.txt": (lambda: PNG_HEAD + rand_bytes(4096, 5), {"not_text", "unsupported_format", "corrupt_image"}),
+    "png.pdf": (lambda: PNG_HEAD + rand_bytes(4096, 6), {"corrupt_pdf", "unsupported_format", "corrupt_image"}),
     "zip.txt": (lambda: b"PK\x03\x04" + rand_bytes(4096, 7), {"unsupported_format"}),
     "ole.txt": (lambda: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + rand_bytes(4096, 8), {"unsupported_format"}),
     "pdf_header_only.pdf": (lambda: b"%PDF-1.4\n", {"corrupt_pdf"}),
@@ -347,7 +348,7 @@ def _report_folder(root: Path) -> list[Path]:
     shutil.copy(HTML, root / "a_report.HTML")  # suffixes are matched case-insensitively
     shutil.copy(EXAMPLES / "real_010.txt", root / "sub" / "c_report.txt")
     (root / "notes.json").write_text("{}", encoding="utf-8")
-    (root / "scan.png").write_bytes(PNG_HEAD)
+    (root / "logo.gif").write_bytes(b"GIF89a")  # PNG/JPEG/TIFF are reports since issue 5 (OCR); GIF is not
     (root / "sub" / "data.csv").write_text("a,b\n1,2\n", encoding="utf-8")
     return sorted([root / "a_report.HTML", root / "b_report.txt", root / "sub" / "c_report.txt"])
 

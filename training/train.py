@@ -168,6 +168,7 @@ def pretrain(config, data: list[TaggedSequence], vocab: dict[str, int], cfg: dic
 
     p = cfg["pretrain"]
     model = LayoutLMForMaskedLM(config)
+    encoder, head = model.layoutlm, model.cls
     opt = torch.optim.AdamW(model.parameters(), lr=p["lr"], weight_decay=0.01)
     gen = torch.Generator().manual_seed(seed)
     rng = random.Random(seed)
@@ -179,13 +180,16 @@ def pretrain(config, data: list[TaggedSequence], vocab: dict[str, int], cfg: dic
         ids, labels = _mask_tokens(ids, p["mask_prob"], len(vocab), gen)
         for g in opt.param_groups:
             g["lr"] = p["lr"] * _schedule(step, p["steps"], max(1, p["steps"] // 10))
-        out = model(input_ids=ids, bbox=boxes, token_type_ids=types, attention_mask=mask, labels=labels)
+        hidden = encoder(input_ids=ids, bbox=boxes, token_type_ids=types, attention_mask=mask).last_hidden_state
+        # The vocabulary is the OCR's alphabet (~19k): predict only at masked positions, not everywhere.
+        where = labels != -100
+        loss = torch.nn.functional.cross_entropy(head(hidden[where]), labels[where])
         opt.zero_grad()
-        out.loss.backward()
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if step % 50 == 0:
-            log.info("pretrain step %d loss %.3f", step, out.loss.item())
+            log.info("pretrain step %d loss %.3f", step, loss.item())
     return model.layoutlm.state_dict()
 
 

@@ -15,14 +15,30 @@ from .options import ReaderOptions
 
 Reader = Callable[[Path, ReaderOptions], Document]
 
+# PNG, JPEG, TIFF (both byte orders): pages for the OCR stage; BMP and WebP by name and magic.
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+
+
+def _is_image(head: bytes, suffix: str) -> bool:
+    if head.startswith(IMAGE_MAGIC):
+        return True
+    if suffix == ".bmp" and head.startswith(b"BM"):
+        return True
+    return suffix == ".webp" and head.startswith(b"RIFF") and head[8:12] == b"WEBP"
+
 
 def sniff_format(path: Path, head: bytes) -> str:
-    """Return one of: text, html, docx, pdf — or raise ReadError for what no reader takes."""
+    """Return one of: text, html, docx, pdf, image — or raise ReadError for what no reader takes."""
     suffix = path.suffix.lower()
     if not head:
         raise ReadError("empty_file", f"{path.name} is empty")
     if head.startswith(b"%PDF") or b"%PDF-" in head[:1024]:
         return "pdf"
+    if _is_image(head, suffix):
+        return "image"
+    if suffix in IMAGE_SUFFIXES:
+        raise ReadError("corrupt_image", f"{path.name} has an image name but is not a PNG, JPEG, TIFF, BMP or WebP image")
     if head.startswith(b"PK\x03\x04"):
         if suffix in (".docx", ".docm", ""):
             return "docx"
@@ -54,6 +70,9 @@ def reader_for(fmt: str) -> Reader:
     if fmt == "pdf":
         from .pdf import read_pdf
         return read_pdf
+    if fmt == "image":
+        from .image import read_image
+        return read_image
     raise ReadError("unsupported_format", f"no reader for format {fmt!r}")
 
 

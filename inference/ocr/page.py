@@ -1,0 +1,558 @@
+"""Reading one scanned page into the document model: Line and Table blocks with OCR confidences.
+
+    prepare (grey, background, orientation, skew) -> layout (CDLA + ruled grids)
+      -> tables: cells from rules (or text boxes), recognition on cell crops, digits re-read
+      -> text: only the title zone of the first OCR page and the headings above tables
+
+Boxes of the produced blocks are in the page's units (PDF points for PDF pages, pixels for image
+files), in the upright, deskewed frame of the page.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from nianbao.document import BBox, Block, Cell, Line, Table
+
+from . import prep, structure
+from .engine import LineReading, OcrEngine
+from .layout import Layout, LayoutBlock, LayoutModel, Rect
+from .lexicon import Lexicon, default_lexicon
+from .options import OcrOptions
+from .prep import PageImage
+
+BLANK_CONFIDENCE = 0.97   # a cell with no ink at all: printed empty (a faint digit could be lost)
+# OCR confusions of digits, applied only when the whole cell then reads as a number.
+_DIGIT_LIKE = str.maketrans({"O": "0", "o": "0", "〇": "0", "Ｏ": "0", "D": "0", "Q": "0",
+                             "l": "1", "I": "1", "|": "1", "丨": "1", "i": "1", "！": "1", "!": "1",
+                             "Z": "2", "z": "2", "S": "5", "s": "5", "B": "8", "g": "9"})
+_NUMBER_TEXT = re.compile(r"^[-−]?\d[\d,]*(?:\.\d+)?(?:万元|元)?$")
+_PLACEHOLDER = re.compile(r"^(?:[-—－/／]+|无)$")
+_DIGITS = set("0123456789")
+# Specks and dust read as punctuation at the ends of a number ("* 0", "2776 ·", "0."): not print.
+_SPECK_CHARS = "*·•+'`\"、。，,.:;：；°^~_|‘’“”"
+
+
+@dataclass
+class CellDraw:
+    rect: Rect
+    confidence: Optional[float]
+    text: str
+
+
+@dataclass
+class PageResult:
+    """What reading a page produced: blocks for the document, and what a picture needs."""
+
+    blocks: list[Block] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+    image: Optional[np.ndarray] = None          # the prepared (upright, deskewed) page, BGR
+    layout: Layout = field(default_factory=Layout)
+    cells: list[CellDraw] = field(default_factory=list)
+    lines: list[CellDraw] = field(default_factory=list)
+
+
+@dataclass
+class _Crop:
+    owner: int           # index of the cell or text item the crop belongs to
+    rect: Rect           # where the crop's text is on the page (pixels)
+    image: np.ndarray
+
+
+def _is_cjk(ch: str) -> bool:
+    o = ord(ch)
+    return 0x3000 <= o <= 0x9FFF or 0xFF00 <= o <= 0xFFEF
+
+
+def _join(texts: Sequence[str]) -> str:
+    out = ""
+    for t in texts:
+        t = t.strip()
+        if not t:
+            continue
+        if out and not (_is_cjk(out[-1]) or _is_cjk(t[0])):
+            out += " "
+        out += t
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Readings of a cell: text, confidence, candidate readings
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class CellText:
+    text: str
+    confidence: float
+    alternatives: list[tuple[str, float]] = field(default_factory=list)
+    note: Optional[str] = None
+
+
+def cell_text(readings: Sequence[LineReading], options: OcrOptions) -> CellText:
+    """A cell's text from its line readings; a number keeps candidate readings of uncertain digits.
+
+    Candidates: every character read with probability below ``uncertain_char`` whose rival digits
+    reach ``alternative_min_prob`` is varied (at most the two least certain characters); each
+    candidate's probability is the product of its characters' probabilities, normalised over the
+    candidates. The cell's own text is the most probable reading; its confidence is the product of
+    its characters' probabilities.
+    """
+    chars = [c for r in readings for c in r.chars]
+    raw = _join([r.text for r in readings])
+    if not chars:
+        return CellText(text="", confidence=0.0 if readings else BLANK_CONFIDENCE)
+    confidence = float(math.prod(c.prob for c in chars))
+    compact = re.sub(r"\s+", "", raw)
+    note = None
+    if compact and not _NUMBER_TEXT.match(compact) and not _PLACEHOLDER.match(compact):
+        core = compact.strip(_SPECK_CHARS)
+        if core != compact and core and _NUMBER_TEXT.match(core.translate(_DIGIT_LIKE)):
+            n_specks = len(compact) - len(core)
+            note = f"OCR read '{compact}', specks around the number dropped"
+            chars = _strip_chars(chars, core)
+            confidence = float(math.prod(c.prob for c in chars)) * 0.9 ** n_specks
+            compact = core
+    mapped = compact.translate(_DIGIT_LIKE)
+    if compact and not _NUMBER_TEXT.match(compact) and _NUMBER_TEXT.match(mapped) and any(ch in _DIGITS for ch in mapped):
+        n_mapped = sum(1 for a, b in zip(compact, mapped) if a != b)
+        if n_mapped * 2 <= len(mapped) or len(mapped) <= 2:
+            note = (note + "; " if note else "") + f"OCR read '{compact}', taken as the number {mapped}"
+            confidence *= 0.8 ** n_mapped
+            compact = mapped
+    if not _NUMBER_TEXT.match(compact):
+        return CellText(text=raw if not _PLACEHOLDER.match(compact) else compact, confidence=confidence, note=note)
+    # A number: one cell holds one number, so spaces inside it are not separators.
+    text = compact
+    chars_no_space = [c for c in chars if not c.char.isspace()]
+    if len(chars_no_space) != len(text):
+        return CellText(text=text, confidence=confidence, note=note)
+    uncertain = sorted((i for i, c in enumerate(chars_no_space) if c.prob < options.uncertain_char and text[i] in _DIGITS),
+                       key=lambda i: chars_no_space[i].prob)[:2]
+    if not uncertain:
+        return CellText(text=text, confidence=confidence, note=note)
+    choices = []
+    for i in uncertain:
+        c = chars_no_space[i]
+        rivals = [(a, p) for a, p in c.alternatives if a in _DIGITS and p >= options.alternative_min_prob and a != text[i]]
+        # The character may not be there at all (a speck read as a digit): the mass the model gave
+        # to no digit at this position.
+        absent = max(0.0, 1.0 - c.prob - sum(p for _, p in c.alternatives))
+        opts = [(text[i], c.prob)] + rivals + ([("", absent)] if absent >= options.alternative_min_prob else [])
+        choices.append(opts)
+    cands: dict[str, float] = {}
+    mass = 0.0   # of every combination, well-formed or not
+    for combo in itertools.product(*choices):
+        t = list(text)
+        p = 1.0
+        for (ch, prob), i in zip(combo, uncertain):
+            t[i] = ch
+            p *= prob
+        s = "".join(t)
+        mass += p
+        digits = s.lstrip("-−")
+        if not digits or not digits[0].isdigit() or (len(digits) > 1 and digits[0] == "0" and digits[1] != "."):
+            continue  # no leading zeros in a printed count
+        cands[s] = cands.get(s, 0.0) + p
+    if not cands:
+        return CellText(text=text, confidence=confidence, note=note)
+    total = sum(cands.values())
+    # The cell's text is the most probable well-formed reading ("04" with a doubtful 4 is "0").
+    best = max(cands, key=lambda k: cands[k])
+    if best != text:
+        note = (note + "; " if note else "") + f"OCR read '{text}', most probable well-formed reading '{best}'"
+        certain = confidence / max(1e-9, math.prod(chars_no_space[i].prob for i in uncertain))
+        confidence = min(1.0, certain) * cands[best] / max(mass, 1e-9)
+        text = best
+    alts = sorted(((s, p / total) for s, p in cands.items() if s != text), key=lambda x: -x[1])
+    return CellText(text=text, confidence=confidence, alternatives=alts[:4], note=note)
+
+
+def _strip_chars(chars: list, core: str) -> list:
+    """The characters of ``core`` within the reading's characters (spaces and the stripped ends out)."""
+    flat = [c for c in chars if not c.char.isspace()]
+    text = "".join(c.char for c in flat)
+    i = text.find(core)
+    return flat[i:i + len(core)] if i >= 0 else flat
+
+
+# ---------------------------------------------------------------------------------------------
+# The page reader
+# ---------------------------------------------------------------------------------------------
+
+class PageReader:
+    def __init__(self, engine: OcrEngine, layout_model: LayoutModel, options: OcrOptions,
+                 lexicon: Optional[Lexicon] = None):
+        self.engine = engine
+        self.layout_model = layout_model
+        self.options = options
+        self.lexicon = lexicon or default_lexicon()
+
+    # -- preparation -----------------------------------------------------------------------------
+    def prepare(self, page: PageImage) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, dict]:
+        """Upright, deskewed colour page; its normalised grey and binary images; em; what was done."""
+        info: dict[str, Any] = {}
+        img = page.image
+        gray = prep.normalize_background(prep.to_gray(img))
+        binary = prep.binarize(gray)
+        share = prep.ink_share(binary)
+        info["ink"] = round(share, 4)
+        if share < prep.BLANK_INK_SHARE:
+            info["blank"] = True
+            return img, gray, binary, 20.0, info
+        em = prep.estimate_em(binary)
+        if self.options.orientation:
+            q, evidence = prep.orientation(gray, binary, em, lambda crops: prep.mean_prob(self.engine.recognize(crops)))
+            info["rotation"] = q * 90
+            info["orientation_score"] = round(evidence, 3)
+            if q:
+                img = prep.rotate_quarter(img, q)
+                gray = prep.rotate_quarter(gray, q)
+                binary = prep.rotate_quarter(binary, q)
+        if self.options.deskew:
+            angle = prep.estimate_skew(binary, self.options.max_skew_degrees)
+            info["skew"] = angle
+            if angle:
+                img = prep.rotate(img, angle)
+                gray = prep.normalize_background(prep.to_gray(img))
+                binary = prep.binarize(gray)
+        em = prep.estimate_em(binary)
+        info["em_px"] = round(em, 1)
+        return img, gray, binary, em, info
+
+    # -- the page --------------------------------------------------------------------------------
+    def read(self, page: PageImage, read_title: bool) -> PageResult:
+        t0 = time.perf_counter()
+        img, gray, binary, em, info = self.prepare(page)
+        result = PageResult(info=info, image=img)
+        info["unit"] = page.unit
+        if page.dpi:
+            info["dpi"] = round(page.dpi, 1)
+        info["size_px"] = [int(img.shape[1]), int(img.shape[0])]
+        if info.get("blank"):
+            info["seconds"] = round(time.perf_counter() - t0, 3)
+            return result
+        h, w = binary.shape
+        t1 = time.perf_counter()
+        layout = self.layout_model(img, threshold=self.options.layout_threshold)
+        masks = structure.line_masks(binary, em)
+        grids = structure.find_grids(binary, em, masks)
+        info["t_layout"] = round(time.perf_counter() - t1, 3)
+        for g in grids:
+            layout.blocks.append(LayoutBlock(type="table", score=1.0, rect=g.rect, source="rules"))
+        result.layout = layout
+        # Unruled tables: model table regions that no ruled grid covers.
+        model_tables = [b for b in layout.blocks if b.type == "table" and b.source == "cdla"]
+        unruled = [b for b in model_tables
+                   if not any(b.rect.overlap_share(g.rect) > 0.3 or g.rect.overlap_share(b.rect) > 0.5 for g in grids)]
+        info["tables"] = len(grids) + len(unruled)
+        info["ruled_tables"] = len(grids)
+        # Ink without the rules, for reading cells.
+        import cv2
+
+        rules = cv2.dilate(cv2.bitwise_or(masks.horizontal, masks.vertical), np.ones((3, 3), np.uint8))
+        clean = cv2.bitwise_and(binary, cv2.bitwise_not(rules))
+        gray_clean = gray.copy()
+        gray_clean[rules > 0] = 255
+
+        table_rects = [g.rect for g in grids] + [b.rect for b in unruled]
+        text_rects = self._text_regions(layout, table_rects, (w, h), em, page.unit_per_px, read_title)
+        crops: list[_Crop] = []
+        cell_refs: list[tuple[int, structure.GridCell, float]] = []   # (grid index, cell, table em)
+        for gi, g in enumerate(grids):
+            t_em = self._table_em(clean, g.rect, em)
+            for cell in g.cells:
+                owner = len(cell_refs)
+                cell_refs.append((gi, cell, t_em))
+                crops.extend(self._cell_crops(owner, cell.rect, clean, gray_clean, t_em))
+        text_base = len(cell_refs)
+        for k, r in enumerate(text_rects):
+            crops.extend(self._text_crops(text_base + k, r, clean, gray))
+        t2 = time.perf_counter()
+        readings = self.engine.recognize([c.image for c in crops]) if crops else []
+        info["t_recognize"] = round(time.perf_counter() - t2, 3)
+        info["crops"] = len(crops)
+        per_owner: dict[int, list[tuple[_Crop, LineReading]]] = {}
+        for c, r in zip(crops, readings):
+            per_owner.setdefault(c.owner, []).append((c, r))
+        # Digits re-read: uncertain numeric cells once more with a wider margin.
+        t3 = time.perf_counter()
+        self._reread(per_owner, cell_refs, gray_clean)
+        info["t_reread"] = round(time.perf_counter() - t3, 3)
+
+        u = page.unit_per_px
+        bbox = lambda r: BBox(r.x0 * u, r.y0 * u, r.x1 * u, r.y1 * u)
+        blocks: list[Block] = []
+        for gi, g in enumerate(grids):
+            owned = [(owner, cell) for owner, (gj, cell, _e) in enumerate(cell_refs) if gj == gi]
+            table = table_from_grid(g, [(cell, [r for _, r in per_owner.get(owner, [])]) for owner, cell in owned],
+                                    self.options, self.lexicon, page.number, u)
+            for (_, cell), c in zip(owned, table.cells):
+                result.cells.append(CellDraw(cell.rect, c.confidence if c.text else None, c.text))
+            blocks.append(table)
+        for b in unruled:
+            table = self._unruled_table(b.rect, gray, page, result)
+            if table is not None:
+                blocks.append(table)
+        for k, r in enumerate(text_rects):
+            got = per_owner.get(text_base + k, [])
+            for c, rd in sorted(got, key=lambda x: (x[0].rect.y0, x[0].rect.x0)):
+                if rd.text.strip() and rd.mean_prob >= 0.5:
+                    blocks.append(Line(text=rd.text.strip(), page=page.number, bbox=bbox(c.rect),
+                                       confidence=round(rd.confidence, 4), source="ocr"))
+                    result.lines.append(CellDraw(c.rect, rd.confidence, rd.text))
+        blocks.sort(key=lambda b: (b.bbox.top, b.bbox.x0) if b.bbox else (0.0, 0.0))
+        result.blocks = blocks
+        info["seconds"] = round(time.perf_counter() - t0, 3)
+        return result
+
+    # -- regions of text outside tables ----------------------------------------------------------
+    def _text_regions(self, layout: Layout, tables: list[Rect], size: tuple[int, int], em: float,
+                      unit_per_px: float, read_title: bool) -> list[Rect]:
+        w, h = size
+        rects: list[Rect] = []
+        if read_title:
+            rects.append(Rect(0, 0, w, h * self.options.title_share))
+        for b in layout.blocks:
+            if b.source == "cdla" and b.type in ("title", "table_caption"):
+                rects.append(b.rect.pad(0.3 * em, (w, h)))
+        strip = self.options.heading_strip_pt / max(unit_per_px, 1e-6) if unit_per_px != 1.0 else 3 * em
+        for t in tables:
+            rects.append(Rect(max(0.0, t.x0 - em), max(0.0, t.y0 - strip), min(float(w), t.x1 + em), max(0.0, t.y0 - 2)))
+        # Merge overlapping rectangles; drop parts inside tables.
+        rects = [r for r in rects if r.height > 0.5 * em and r.width > em]
+        merged: list[Rect] = []
+        for r in sorted(rects, key=lambda r: (r.y0, r.x0)):
+            for i, m in enumerate(merged):
+                if m.intersect(r) is not None:
+                    merged[i] = m.union(r)
+                    break
+            else:
+                merged.append(r)
+        out = []
+        for r in merged:
+            for t in tables:
+                if r.intersect(t) is not None:
+                    # Keep the part above the table (headings), or below it.
+                    if r.y0 < t.y0:
+                        r = Rect(r.x0, r.y0, r.x1, min(r.y1, t.y0 - 1))
+                    elif r.y1 > t.y1:
+                        r = Rect(r.x0, max(r.y0, t.y1 + 1), r.x1, r.y1)
+            if r.height > 0.5 * em:
+                out.append(r)
+        return out
+
+    # -- crops -----------------------------------------------------------------------------------
+    @staticmethod
+    def _table_em(clean: np.ndarray, rect: Rect, em: float) -> float:
+        x0, y0, x1, y1 = rect.ints()
+        sub = clean[y0:y1, x0:x1]
+        if sub.size == 0:
+            return em
+        return prep.estimate_em(sub)
+
+    @staticmethod
+    def _crop(gray: np.ndarray, r: Rect, pad: float, clip: Optional[tuple[int, int, int, int]] = None) -> np.ndarray:
+        """A grey crop of r with a white margin of pad pixels; pixels outside ``clip`` (the cell's
+        own area) are painted white, so a crop never shows a neighbour's ink or the rules."""
+        import cv2
+
+        h, w = gray.shape
+        x0, y0, x1, y1 = (int(math.floor(r.x0 - pad)), int(math.floor(r.y0 - pad)),
+                          int(math.ceil(r.x1 + pad)), int(math.ceil(r.y1 + pad)))
+        sub = gray[max(0, y0):min(h, y1), max(0, x0):min(w, x1)].copy()
+        if clip is not None:
+            cx0, cy0, cx1, cy1 = clip
+            ox, oy = max(0, x0), max(0, y0)
+            mask = np.zeros(sub.shape, dtype=bool)
+            mask[max(0, cy0 - oy):max(0, cy1 - oy), max(0, cx0 - ox):max(0, cx1 - ox)] = True
+            sub[~mask] = 255
+        top, left = max(0, -y0), max(0, -x0)
+        bottom, right = max(0, y1 - h), max(0, x1 - w)
+        if top or left or bottom or right:
+            sub = cv2.copyMakeBorder(sub, top, bottom, left, right, cv2.BORDER_CONSTANT, value=255)
+        return sub
+
+    def _cell_crops(self, owner: int, rect: Rect, clean: np.ndarray, gray: np.ndarray, em: float) -> list[_Crop]:
+        # The rules are already painted out of ``clean`` and ``gray``: text printed right against
+        # a rule (1.属于… at the left edge) keeps its first character.
+        x0, y0, x1, y1 = _inner(rect)
+        if x1 - x0 < 3 or y1 - y0 < 3:
+            return []
+        sub = clean[y0:y1, x0:x1]
+        out = []
+        for lr in structure.ink_lines(sub, em):
+            r = Rect(lr.x0 + x0, lr.y0 + y0, lr.x1 + x0, lr.y1 + y0)
+            # Only the cell's own pixels: the white margin is added, never the neighbour's ink.
+            crop = self._crop(gray, r, 0.2 * em, clip=(x0, y0, x1, y1))
+            out.append(_Crop(owner, r, crop))
+        return out
+
+    def _text_crops(self, owner: int, rect: Rect, clean: np.ndarray, gray: np.ndarray) -> list[_Crop]:
+        x0, y0, x1, y1 = rect.ints()
+        sub = clean[y0:y1, x0:x1]
+        if sub.size == 0:
+            return []
+        em = prep.estimate_em(sub)
+        out = []
+        for lr in structure.ink_lines(sub, em):
+            if lr.height < 0.4 * em:
+                continue
+            r = Rect(lr.x0 + x0, lr.y0 + y0, lr.x1 + x0, lr.y1 + y0)
+            out.append(_Crop(owner, r, self._crop(gray, r, 0.2 * em)))
+        return out
+
+    def _reread(self, per_owner: dict[int, list[tuple[_Crop, LineReading]]],
+                cell_refs: list[tuple[int, structure.GridCell, float]], gray: np.ndarray) -> None:
+        """Uncertain digits: read the cell's line again with a wider margin; keep the more
+        confident reading, and the rivals of both."""
+        redo: list[tuple[int, int, _Crop]] = []
+        for owner, items in per_owner.items():
+            if owner >= len(cell_refs):
+                continue
+            for k, (c, r) in enumerate(items):
+                if not r.chars or not any(ch.char in _DIGITS for ch in r.chars):
+                    continue
+                if min(ch.prob for ch in r.chars) >= self.options.uncertain_char:
+                    continue
+                em = cell_refs[owner][2]
+                wide = self._crop(gray, c.rect, 0.45 * em, clip=_inner(cell_refs[owner][1].rect))
+                redo.append((owner, k, _Crop(owner, c.rect, wide)))
+        if not redo:
+            return
+        again = self.engine.recognize([c.image for _, _, c in redo])
+        for (owner, k, c), r2 in zip(redo, again):
+            c1, r1 = per_owner[owner][k]
+            per_owner[owner][k] = (c1, _better(r1, r2))
+
+    # -- unruled tables --------------------------------------------------------------------------
+    def _unruled_table(self, rect: Rect, gray: np.ndarray, page: PageImage, result: PageResult) -> Optional[Table]:
+        x0, y0, x1, y1 = rect.ints()
+        sub = gray[y0:y1, x0:x1]
+        if sub.size == 0:
+            return None
+        boxes = self.engine.detect(sub)
+        if not boxes:
+            return None
+        crops = []
+        for b in boxes:
+            bx0, by0, bx1, by1 = b.rect
+            crops.append(self._crop(sub, Rect(bx0, by0, bx1, by1), 2))
+        readings = self.engine.recognize(crops)
+        for b, r in zip(boxes, readings):
+            b.reading = r
+        table = table_from_text_boxes([(b.rect, b.reading) for b in boxes], self.options, page.number,
+                                      offset=(x0, y0), unit_per_px=page.unit_per_px, lexicon=self.lexicon)
+        if table is not None:
+            for c in table.cells:
+                u = page.unit_per_px
+                r = Rect(c.bbox.x0 / u, c.bbox.top / u, c.bbox.x1 / u, c.bbox.bottom / u)
+                result.cells.append(CellDraw(r, c.confidence, c.text))
+        return table
+
+
+def table_from_grid(grid: structure.Grid, cells: Sequence[tuple[structure.GridCell, Sequence[LineReading]]],
+                    options: OcrOptions, lexicon: Optional[Lexicon], page: int, unit_per_px: float = 1.0) -> Table:
+    """A Table from a ruled grid and the line readings of each of its cells (in the grid's order)."""
+    u = unit_per_px
+    out = []
+    for cell, readings in cells:
+        ct = cell_text(readings, options)
+        if lexicon is not None and ct.text and not _NUMBER_TEXT.match(ct.text) and not _PLACEHOLDER.match(ct.text):
+            snapped = lexicon.snap(ct.text)
+            if snapped is not None:
+                ct.note, ct.text = f"OCR read '{ct.text}', taken as the table wording '{snapped}'", snapped
+        r = cell.rect
+        out.append(Cell(text=ct.text, row=cell.row, col=cell.col, rowspan=cell.rowspan, colspan=cell.colspan,
+                        bbox=BBox(r.x0 * u, r.y0 * u, r.x1 * u, r.y1 * u), confidence=round(ct.confidence, 4),
+                        source="ocr", alternatives=[(a, round(p, 4)) for a, p in ct.alternatives]))
+    g = grid.rect
+    return Table(cells=out, page=page, bbox=BBox(g.x0 * u, g.y0 * u, g.x1 * u, g.y1 * u))
+
+
+def split_at_gaps(rect: tuple[float, float, float, float], reading: LineReading,
+                  gap: float = 1.6) -> list[tuple[tuple[float, float, float, float], LineReading]]:
+    """Cut a detected line where its characters lie far apart: without rules, the detector runs the
+    cells of a row together (``数量95``, ``0 0 0 0 0``). Character centres come from the CTC frames;
+    a jump of more than ``gap`` line heights between two neighbours starts a new box."""
+    x0, y0, x1, y1 = rect
+    h = max(1.0, y1 - y0)
+    w = x1 - x0
+    chars = [c for c in reading.chars if not c.char.isspace()]
+    if len(chars) < 2:
+        return [(rect, reading)]
+    centres = [x0 + w * (c.x0 + c.x1) / 2 for c in chars]
+    groups: list[list[int]] = [[0]]
+    for i in range(1, len(chars)):
+        if centres[i] - centres[i - 1] > gap * h:
+            groups.append([i])
+        else:
+            groups[-1].append(i)
+    if len(groups) == 1:
+        return [(rect, reading)]
+    out = []
+    for g in groups:
+        cs = [chars[i] for i in g]
+        left = x0 + w * cs[0].x0 - 0.5 * h
+        right = x0 + w * cs[-1].x1 + 0.5 * h
+        out.append(((max(x0, left), y0, min(x1, right), y1), LineReading("".join(c.char for c in cs), cs)))
+    return out
+
+
+def table_from_text_boxes(items: Sequence[tuple[tuple[float, float, float, float], LineReading]], options: OcrOptions,
+                          page: int, offset: tuple[float, float] = (0.0, 0.0), unit_per_px: float = 1.0,
+                          lexicon: Optional[Lexicon] = None) -> Optional[Table]:
+    """A Table from text boxes and their readings (a table without rules)."""
+    items = [piece for r, rd in items if rd is not None and rd.text.strip() for piece in split_at_gaps(r, rd)]
+    if not items:
+        return None
+    groups = structure.cluster_boxes([r for r, _ in items])
+    if not groups:
+        return None
+    n_cols = max(g.col + g.colspan for g in groups)
+    if n_cols < 2:
+        return None
+    ox, oy = offset
+    u = unit_per_px
+    cells = []
+    for g in groups:
+        rs = [items[i][0] for i in g.indices]
+        ct = cell_text([items[i][1] for i in g.indices], options)
+        if lexicon is not None and ct.text and not _NUMBER_TEXT.match(ct.text) and not _PLACEHOLDER.match(ct.text):
+            ct.text = lexicon.snap(ct.text) or ct.text
+        x0, y0 = min(r[0] for r in rs) + ox, min(r[1] for r in rs) + oy
+        x1, y1 = max(r[2] for r in rs) + ox, max(r[3] for r in rs) + oy
+        cells.append(Cell(text=ct.text, row=g.row, col=g.col, colspan=g.colspan, bbox=BBox(x0 * u, y0 * u, x1 * u, y1 * u),
+                          confidence=round(ct.confidence, 4), source="ocr",
+                          alternatives=[(a, round(p, 4)) for a, p in ct.alternatives]))
+    x0 = min(c.bbox.x0 for c in cells)
+    y0 = min(c.bbox.top for c in cells)
+    x1 = max(c.bbox.x1 for c in cells)
+    y1 = max(c.bbox.bottom for c in cells)
+    return Table(cells=cells, page=page, bbox=BBox(x0, y0, x1, y1))
+
+
+def _inner(rect: Rect) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = rect.ints()
+    return x0 + 1, y0 + 1, x1 - 1, y1 - 1
+
+
+def _better(a: LineReading, b: LineReading) -> LineReading:
+    """The more confident of two readings of one line; when they agree on the text, the rivals
+    of both are kept (a digit both readings doubt keeps its candidates)."""
+    if a.text == b.text and len(a.chars) == len(b.chars):
+        chars = []
+        for ca, cb in zip(a.chars, b.chars):
+            best, other = (ca, cb) if ca.prob >= cb.prob else (cb, ca)
+            alts = {k: v for k, v in other.alternatives}
+            for k, v in best.alternatives:
+                alts[k] = max(v, alts.get(k, 0.0))
+            best.alternatives = sorted(alts.items(), key=lambda x: -x[1])[:3]
+            chars.append(best)
+        return LineReading(text=a.text, chars=chars)
+    return a if a.confidence >= b.confidence else b

@@ -1,0 +1,275 @@
+"""Page images: rasterising PDF pages, loading image frames, and preparing a page for reading.
+
+Preparation: grey levels (with red seals suppressed), background normalisation (the page divided by
+its own blurred background, so shadows and yellowed paper become white), binarisation, the text
+size (em, in pixels), orientation (0/90/180/270) and skew.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+import numpy as np
+
+from nianbao.errors import ReadError
+
+# A page with less ink than this share of its pixels is blank.
+BLANK_INK_SHARE = 0.0008
+# Mean character probability of a few lines read upright above which the page is taken as upright.
+UPRIGHT_SCORE = 0.9
+
+
+@dataclass
+class PageImage:
+    """One page to read: colour pixels (BGR) and how pixels map to the page's own units."""
+
+    number: int
+    image: np.ndarray
+    unit_per_px: float   # PDF points per pixel (PDF pages) or 1.0 (image files: boxes in pixels)
+    unit: str            # "pt" or "px"
+    dpi: Optional[float] = None
+
+
+def _pil_to_bgr(img) -> np.ndarray:
+    import cv2
+
+    if img.mode not in ("RGB", "L"):
+        img = img.convert("RGB")
+    arr = np.asarray(img)
+    if arr.ndim == 2:
+        return cv2.cvtColor(arr, cv2.COLOR_GRAY2BGR)
+    return cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
+
+
+def _fit(img: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    import cv2
+
+    h, w = img.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale < 1.0:
+        img = cv2.resize(img, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
+    return img, scale
+
+
+def pdf_pages(path: Path, numbers: list[int], dpi: int, max_side: int) -> Iterator[PageImage]:
+    """Render the given (1-based) PDF pages with pypdfium2."""
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(str(path))
+    except Exception as e:
+        raise ReadError("corrupt_pdf", f"{Path(path).name} cannot be rasterised ({type(e).__name__}: {e})") from e
+    try:
+        for n in numbers:
+            page = pdf[n - 1]
+            w_pt, h_pt = page.get_size()
+            scale = dpi / 72.0
+            if max(w_pt, h_pt) * scale > max_side:
+                scale = max_side / max(w_pt, h_pt)
+            bitmap = page.render(scale=scale)
+            img = _pil_to_bgr(bitmap.to_pil())
+            page.close()
+            yield PageImage(number=n, image=img, unit_per_px=1.0 / scale, unit="pt", dpi=scale * 72.0)
+    finally:
+        pdf.close()
+
+
+def image_frames(path: Path, numbers: list[int], max_side: int) -> Iterator[PageImage]:
+    """Frames of an image file (a multi-page TIFF has several), scaled to at most max_side."""
+    from PIL import Image, ImageOps
+
+    try:
+        im = Image.open(str(path))
+    except Exception as e:
+        raise ReadError("corrupt_image", f"{Path(path).name} cannot be decoded ({type(e).__name__}: {e})") from e
+    with im:
+        for n in numbers:
+            try:
+                im.seek(n - 1)
+                frame = ImageOps.exif_transpose(im.copy()) if n == 1 else im.copy()
+                bgr = _pil_to_bgr(frame)
+            except Exception as e:
+                raise ReadError("corrupt_image", f"{Path(path).name}: page {n} cannot be decoded ({type(e).__name__}: {e})") from e
+            bgr, scale = _fit(bgr, max_side)
+            dpi = im.info.get("dpi", (None,))[0]
+            yield PageImage(number=n, image=bgr, unit_per_px=1.0 / scale, unit="px",
+                            dpi=float(dpi) * scale if dpi else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Grey, background, binary
+# ---------------------------------------------------------------------------------------------
+
+def to_gray(bgr: np.ndarray, suppress_red: bool = True) -> np.ndarray:
+    """Grey levels; with suppress_red, strongly red pixels (a seal stamped over the table) turn
+    light, since the red channel of red ink is bright while black print stays dark in all channels."""
+    import cv2
+
+    if bgr.ndim == 2:
+        return bgr
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    if suppress_red:
+        b, g, r = (bgr[:, :, i].astype(np.int16) for i in range(3))
+        red = (r - np.maximum(g, b)) > 60
+        if red.any():
+            gray = gray.copy()
+            gray[red] = np.maximum(gray[red], bgr[:, :, 2][red])
+    return gray
+
+
+def normalize_background(gray: np.ndarray) -> np.ndarray:
+    """Divide by the page's background (a large closing removes the print, a blur smooths it)."""
+    import cv2
+
+    h, w = gray.shape
+    k = max(15, (min(h, w) // 40) | 1)
+    small = cv2.resize(gray, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
+    bg = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k // 4 | 1, k // 4 | 1)))
+    bg = cv2.GaussianBlur(bg, (0, 0), max(1.0, k / 8))
+    bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    out = gray.astype(np.float32) / np.maximum(bg, 1.0) * 255.0
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def binarize(gray: np.ndarray) -> np.ndarray:
+    """Ink = 255: dark print by a global threshold (Otsu on the normalised page, never lighter than
+    200, so a blank page's paper grain does not become ink) together with whatever is clearly darker
+    than its neighbourhood (a local threshold: the faint, broken rules and thin strokes of a poor
+    scan, which the global threshold loses)."""
+    import cv2
+
+    t, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    dark = gray < min(t, 200)
+    local = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 31, 15)
+    return np.where(dark | (local > 0), 255, 0).astype(np.uint8)
+
+
+def ink_share(binary: np.ndarray) -> float:
+    return float(np.count_nonzero(binary)) / max(1, binary.size)
+
+
+def estimate_em(binary: np.ndarray) -> float:
+    """Typical character height in pixels: the median height of character-sized components."""
+    import cv2
+
+    n, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    if n <= 1:
+        return 20.0
+    hs = stats[1:, cv2.CC_STAT_HEIGHT].astype(np.float32)
+    ws = stats[1:, cv2.CC_STAT_WIDTH].astype(np.float32)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    page_h, page_w = binary.shape
+    ok = (hs >= 6) & (hs < page_h / 15) & (ws < page_w / 10) & (areas >= 12)
+    cand = hs[ok]
+    if cand.size < 5:
+        return 20.0
+    # Chinese characters fall apart into radicals; the tall components are the whole characters.
+    return float(max(8.0, np.percentile(cand, 75)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Skew and orientation
+# ---------------------------------------------------------------------------------------------
+
+def rotate(img: np.ndarray, degrees: float, border: int = 255) -> np.ndarray:
+    """Rotate counter-clockwise by a small angle about the centre, keeping the size."""
+    import cv2
+
+    if abs(degrees) < 1e-3:
+        return img
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    value = (border, border, border) if img.ndim == 3 else border
+    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=value)
+
+
+def rotate_quarter(img: np.ndarray, quarter_turns: int) -> np.ndarray:
+    """Rotate by multiples of 90 degrees clockwise."""
+    import cv2
+
+    q = quarter_turns % 4
+    if q == 0:
+        return img
+    return cv2.rotate(img, {1: cv2.ROTATE_90_CLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_COUNTERCLOCKWISE}[q])
+
+
+def estimate_skew(binary: np.ndarray, max_degrees: float = 5.0) -> float:
+    """The small rotation (degrees, counter-clockwise positive as in ``rotate``) that makes the
+    page's lines horizontal: the angle maximising the sharpness of the row profile."""
+    import cv2
+
+    h, w = binary.shape
+    scale = min(1.0, 900.0 / max(h, w))
+    small = cv2.resize(binary, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
+
+    def sharpness(angle: float) -> float:
+        prof = rotate(small, angle, border=0).astype(np.float32).sum(axis=1)
+        return float(np.sum(np.diff(prof) ** 2))
+
+    coarse = np.arange(-max_degrees, max_degrees + 1e-6, 0.5)
+    scores = [sharpness(a) for a in coarse]
+    best = float(coarse[int(np.argmax(scores))])
+    fine = np.arange(best - 0.4, best + 0.41, 0.1)
+    scores = [sharpness(a) for a in fine]
+    angle = float(fine[int(np.argmax(scores))])
+    return 0.0 if abs(angle) < 0.15 else round(angle, 2)
+
+
+def line_crops(gray: np.ndarray, binary: np.ndarray, em: float, limit: int = 4) -> list[np.ndarray]:
+    """A few wide horizontal text lines of a page, each cut to at most 12 em, as grey crops."""
+    import cv2
+
+    kx = max(3, int(em * 0.8))
+    smear = cv2.dilate(binary, cv2.getStructuringElement(cv2.MORPH_RECT, (kx, 1)))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(smear, connectivity=8)
+    cands = []
+    for i in range(1, n):
+        x, y, w, h, _a = stats[i]
+        if 0.6 * em <= h <= 1.8 * em and w >= 4 * em:
+            cands.append((w, x, y, w, h))
+    cands.sort(reverse=True)
+    out = []
+    for _, x, y, w, h in cands[:limit]:
+        pad = int(0.2 * em)
+        w = min(w, int(12 * em))
+        out.append(gray[max(0, y - pad):y + h + pad, max(0, x - pad):x + w + pad])
+    return out
+
+
+def orientation(gray: np.ndarray, binary: np.ndarray, em: float,
+                read: Callable[[list[np.ndarray]], list[float]]) -> tuple[int, float]:
+    """Quarter turns clockwise (0..3) that make the page upright, and the evidence for it.
+
+    ``read`` scores crops (the recogniser's mean character probability per crop): text read the
+    right way up scores high, upside-down or sideways text scores low. Upright is tried first and
+    kept when it reads well (the common case costs one small batch of four short lines).
+    """
+    def score(q: int) -> float:
+        g = rotate_quarter(gray, q)
+        b = rotate_quarter(binary, q)
+        crops = line_crops(g, b, em)
+        if not crops:
+            return 0.0
+        return float(np.mean(read(crops)))
+
+    scores = {0: score(0)}
+    if scores[0] >= UPRIGHT_SCORE:
+        return 0, scores[0]
+    for q in (2, 1, 3):
+        scores[q] = score(q)
+    best = max(scores, key=lambda q: scores[q])
+    if scores[best] < 0.5 or scores[best] - scores[0] < 0.1:
+        return 0, scores[0]  # no orientation reads clearly better: leave the page as it is
+    return best, scores[best]
+
+
+def mean_prob(readings) -> list[float]:
+    out = []
+    for r in readings:
+        if not r.chars:
+            out.append(0.0)
+            continue
+        # Long confident readings are stronger evidence than one confident character.
+        out.append(float(np.mean([c.prob for c in r.chars])) * min(1.0, len(r.chars) / 4.0))
+    return out

@@ -1,0 +1,380 @@
+"""Table structure on a page image: cells from the ruling lines, or from text boxes when there are none.
+
+Ruled tables: horizontal and vertical line masks by morphological opening (a kernel longer than
+any character stroke), line segments clustered into grid lines, and each pair of neighbouring grid
+cells merged when the rule between them is not printed (union-find: merged cells become one cell
+with a row/col span). A table continued on the next page is simply another grid there; the locator
+joins tables across blocks in reading order.
+
+Tables without usable rules: text boxes (detected lines with their readings) are clustered into
+rows by vertical overlap and into columns by the horizontal extents they share across rows.
+
+Everything here is pure geometry on numpy arrays and plain boxes, so it is tested on synthetic
+images and on recorded engine output (``tests/fixtures/ocr``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .layout import Rect
+
+
+@dataclass
+class GridCell:
+    row: int
+    col: int
+    rowspan: int
+    colspan: int
+    rect: Rect            # pixels, the cell's area between its rules
+
+
+@dataclass
+class Grid:
+    """One ruled table found on the page."""
+
+    rect: Rect
+    xs: list[float]
+    ys: list[float]
+    cells: list[GridCell] = field(default_factory=list)
+
+    @property
+    def n_rows(self) -> int:
+        return max(0, len(self.ys) - 1)
+
+    @property
+    def n_cols(self) -> int:
+        return max(0, len(self.xs) - 1)
+
+
+@dataclass
+class LineMasks:
+    horizontal: np.ndarray
+    vertical: np.ndarray
+    thickness: int
+
+
+def line_masks(binary: np.ndarray, em: float) -> LineMasks:
+    """Masks of horizontal and vertical rules (ink = 255)."""
+    import cv2
+
+    h_len = max(15, int(2.5 * em))
+    v_len = max(12, int(1.3 * em))
+    gap = max(2, int(0.25 * em))
+    horiz = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (h_len, 1)))
+    vert = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, v_len)))
+    # Close small breaks along a rule (a scan loses pixels of thin lines).
+    horiz = cv2.morphologyEx(horiz, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (gap, 1)))
+    vert = cv2.morphologyEx(vert, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, gap)))
+    # Typical rule thickness: ink per unit length of the horizontal rules.
+    cols = np.count_nonzero(horiz, axis=0)
+    thick = int(np.median(cols[cols > 0])) if np.any(cols > 0) else 2
+    return LineMasks(horiz, vert, max(1, min(thick, int(em / 3) + 1)))
+
+
+@dataclass
+class _Seg:
+    pos: float      # y of a horizontal rule, x of a vertical one
+    start: float
+    end: float
+
+
+def _segments(mask: np.ndarray, horizontal: bool, min_len: float) -> list[_Seg]:
+    import cv2
+
+    n, _labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    out = []
+    for i in range(1, n):
+        x, y, w, h, _a = stats[i]
+        if horizontal and w >= min_len and h <= max(6, w / 8):
+            out.append(_Seg(pos=float(centroids[i][1]), start=float(x), end=float(x + w)))
+        elif not horizontal and h >= min_len and w <= max(6, h / 8):
+            out.append(_Seg(pos=float(centroids[i][0]), start=float(y), end=float(y + h)))
+    return out
+
+
+def _cluster(values: Sequence[tuple[float, float]], tol: float) -> list[float]:
+    """Cluster positions (with weights) into lines; returns the weighted centre of each."""
+    out: list[list[tuple[float, float]]] = []
+    for v, wt in sorted(values):
+        if out and v - out[-1][-1][0] <= tol:
+            out[-1].append((v, wt))
+        else:
+            out.append([(v, wt)])
+    return [sum(v * w for v, w in grp) / max(1e-9, sum(w for _, w in grp)) for grp in out]
+
+
+def _coverage(mask: np.ndarray, horizontal: bool, pos: float, a: float, b: float, tol: int) -> float:
+    """Share of the boundary segment pos x [a, b] along which the mask has ink within tol."""
+    h, w = mask.shape
+    a_i, b_i = int(round(a)), int(round(b))
+    if b_i <= a_i:
+        return 1.0
+    p = int(round(pos))
+    if horizontal:
+        band = mask[max(0, p - tol):min(h, p + tol + 1), max(0, a_i):min(w, b_i)]
+        hits = np.count_nonzero(band.any(axis=0)) if band.size else 0
+    else:
+        band = mask[max(0, a_i):min(h, b_i), max(0, p - tol):min(w, p + tol + 1)]
+        hits = np.count_nonzero(band.any(axis=1)) if band.size else 0
+    return hits / max(1, b_i - a_i)
+
+
+def find_grids(binary: np.ndarray, em: float, masks: Optional[LineMasks] = None) -> list[Grid]:
+    """Every ruled table on the page: a grid with at least 2 rows and 2 columns of cells."""
+    import cv2
+
+    masks = masks or line_masks(binary, em)
+    both = cv2.bitwise_or(masks.horizontal, masks.vertical)
+    # Tables are the connected groups of rules.
+    join = max(3, int(0.3 * em))
+    grouped = cv2.dilate(both, cv2.getStructuringElement(cv2.MORPH_RECT, (join, join)))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
+    grids = []
+    for i in range(1, n):
+        x, y, w, h, _a = stats[i]
+        if w < 4 * em or h < 2 * em:
+            continue
+        sub = (slice(y, y + h), slice(x, x + w))
+        region = labels[sub] == i
+        hm = np.where(region, masks.horizontal[sub], 0).astype(np.uint8)
+        vm = np.where(region, masks.vertical[sub], 0).astype(np.uint8)
+        grid = _grid_from_masks(hm, vm, em, masks.thickness)
+        if grid is None:
+            continue
+        # Back to page pixels.
+        grid.rect = Rect(grid.rect.x0 + x, grid.rect.y0 + y, grid.rect.x1 + x, grid.rect.y1 + y)
+        grid.xs = [v + x for v in grid.xs]
+        grid.ys = [v + y for v in grid.ys]
+        for c in grid.cells:
+            c.rect = Rect(c.rect.x0 + x, c.rect.y0 + y, c.rect.x1 + x, c.rect.y1 + y)
+        grids.append(grid)
+    grids.sort(key=lambda g: (g.rect.y0, g.rect.x0))
+    return grids
+
+
+def _grid_from_masks(hm: np.ndarray, vm: np.ndarray, em: float, thickness: int) -> Optional[Grid]:
+    tol = max(3.0, 0.35 * em)
+    hsegs = _segments(hm, True, 2.5 * em)
+    vsegs_all = _segments(vm, False, 1.0 * em)
+    if len(hsegs) < 2:
+        return None
+    ys = _cluster([(s.pos, s.end - s.start) for s in hsegs], tol)
+    # A vertical rule runs from one horizontal rule to another; a character's stroke does not.
+    def near_rule(y: float, x: float) -> bool:
+        return any(abs(y - s.pos) <= tol and s.start - tol <= x <= s.end + tol for s in hsegs)
+
+    vsegs = [s for s in vsegs_all if near_rule(s.start, s.pos) and near_rule(s.end, s.pos)]
+    if not vsegs:
+        return None
+    xs = _cluster([(s.pos, s.end - s.start) for s in vsegs], tol)
+    # Open sides (no outer vertical rule): the horizontal rules' ends are the table's edges.
+    left, right = min(s.start for s in hsegs), max(s.end for s in hsegs)
+    if xs[0] - left > 1.5 * em:
+        xs.insert(0, left)
+    if right - xs[-1] > 1.5 * em:
+        xs.append(right)
+    top, bottom = min(s.start for s in vsegs), max(s.end for s in vsegs)
+    if ys[0] - top > 1.0 * em:
+        ys.insert(0, top)
+    if bottom - ys[-1] > 1.0 * em:
+        ys.append(bottom)
+    # Drop grid lines closer than a character (a thick or doubled rule).
+    xs = _dedupe(xs, 0.6 * em)
+    ys = _dedupe(ys, 0.6 * em)
+    if len(xs) < 3 or len(ys) < 3:
+        return None
+    grid = Grid(rect=Rect(xs[0], ys[0], xs[-1], ys[-1]), xs=xs, ys=ys)
+    grid.cells = _merge_cells(hm, vm, xs, ys, max(2, thickness + 1), em)
+    multi = sum(1 for r in range(len(ys) - 1) if sum(1 for c in grid.cells if c.row <= r < c.row + c.rowspan) >= 2)
+    if multi * 2 < len(ys) - 1:
+        return None  # mostly one cell per row: a framed paragraph, not a table
+    return grid
+
+
+def _dedupe(values: list[float], tol: float) -> list[float]:
+    out: list[float] = []
+    for v in values:
+        if out and v - out[-1] < tol:
+            out[-1] = (out[-1] + v) / 2
+        else:
+            out.append(v)
+    return out
+
+
+def _merge_cells(hm: np.ndarray, vm: np.ndarray, xs: list[float], ys: list[float], tol: int, em: float) -> list[GridCell]:
+    n_r, n_c = len(ys) - 1, len(xs) - 1
+    parent = list(range(n_r * n_c))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(a: int, b: int) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    inset = 0.25 * em
+    for r in range(n_r):
+        for c in range(n_c):
+            if c + 1 < n_c:
+                cov = _coverage(vm, False, xs[c + 1], ys[r] + inset, ys[r + 1] - inset, tol)
+                if cov < 0.5:
+                    union(r * n_c + c, r * n_c + c + 1)
+            if r + 1 < n_r:
+                cov = _coverage(hm, True, ys[r + 1], xs[c] + inset, xs[c + 1] - inset, tol)
+                if cov < 0.5:
+                    union(r * n_c + c, (r + 1) * n_c + c)
+    groups: dict[int, list[tuple[int, int]]] = {}
+    for r in range(n_r):
+        for c in range(n_c):
+            groups.setdefault(find(r * n_c + c), []).append((r, c))
+    cells = []
+    for members in groups.values():
+        r0 = min(m[0] for m in members)
+        r1 = max(m[0] for m in members)
+        c0 = min(m[1] for m in members)
+        c1 = max(m[1] for m in members)
+        cells.append(GridCell(row=r0, col=c0, rowspan=r1 - r0 + 1, colspan=c1 - c0 + 1,
+                              rect=Rect(xs[c0], ys[r0], xs[c1 + 1], ys[r1 + 1])))
+    cells.sort(key=lambda c: (c.row, c.col))
+    return cells
+
+
+# ---------------------------------------------------------------------------------------------
+# Text inside a cell: ink lines
+# ---------------------------------------------------------------------------------------------
+
+def ink_lines(binary: np.ndarray, em: float, min_area: Optional[float] = None) -> list[Rect]:
+    """Text lines inside a (cell) crop of a binary image: noise specks dropped, rows of ink grouped
+    (bands merged while they stay about one character tall), then trimmed left and right."""
+    import cv2
+
+    if binary.size == 0:
+        return []
+    min_area = min_area if min_area is not None else max(5.0, 0.012 * em * em)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    keep = np.zeros(n, dtype=bool)
+    H, W = binary.shape
+    edge = max(2, int(0.2 * em))
+    thin = max(2, 0.15 * em)
+    for i in range(1, n):
+        x, y, w, h, a = stats[i]
+        if a < min_area or max(w, h) < max(3, 0.12 * em):
+            continue
+        # What is left of a rule along the crop's border (a thin stroke touching the edge) is not text.
+        at_edge = x <= edge or y <= edge or x + w >= W - edge or y + h >= H - edge
+        if at_edge and min(w, h) <= thin and max(w, h) >= 0.8 * em:
+            continue
+        keep[i] = True
+    if not keep.any():
+        return []
+    clean = keep[labels]
+    rows = clean.any(axis=1)
+    bands: list[list[int]] = []
+    y = 0
+    H = len(rows)
+    while y < H:
+        if rows[y]:
+            s = y
+            while y < H and rows[y]:
+                y += 1
+            bands.append([s, y])
+        else:
+            y += 1
+    # Merge pieces of one line (二, 三, accents of punctuation) while the result stays ~1 em tall.
+    merged: list[list[int]] = []
+    for b in bands:
+        if merged:
+            prev = merged[-1]
+            gap = b[0] - prev[1]
+            if gap < 0.45 * em and (b[1] - prev[0]) <= 1.3 * em:
+                prev[1] = b[1]
+                continue
+        merged.append(b)
+    out = []
+    for s, e in merged:
+        cols = np.flatnonzero(clean[s:e].any(axis=0))
+        if cols.size == 0:
+            continue
+        out.append(Rect(float(cols[0]), float(s), float(cols[-1] + 1), float(e)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables without rules: text boxes into rows and columns
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class BoxCell:
+    row: int
+    col: int
+    colspan: int
+    indices: list[int]    # text boxes in the cell, left to right
+
+
+def cluster_boxes(rects: Sequence[tuple[float, float, float, float]], em: Optional[float] = None) -> list[BoxCell]:
+    """Group text boxes (x0, y0, x1, y1) into table rows and columns.
+
+    Rows: boxes whose vertical centres fall within half a line height of each other. Columns: the
+    horizontal extents of all boxes, merged across rows where they overlap (a column is what
+    lines up). A box spanning several column bands gets a colspan; boxes of one row in one column
+    band become one cell.
+    """
+    if not rects:
+        return []
+    heights = sorted(r[3] - r[1] for r in rects)
+    line_h = em or heights[len(heights) // 2]
+    order = sorted(range(len(rects)), key=lambda i: (rects[i][1] + rects[i][3]) / 2)
+    rows: list[list[int]] = []
+    centre = 0.0
+    for i in order:
+        c = (rects[i][1] + rects[i][3]) / 2
+        if rows and abs(c - centre) <= 0.5 * line_h:
+            rows[-1].append(i)
+            centre = sum((rects[j][1] + rects[j][3]) / 2 for j in rows[-1]) / len(rows[-1])
+        else:
+            rows.append([i])
+            centre = c
+    # Column bands from the rows that print the most boxes (the data rows): a header cell spanning
+    # several columns, or a wide title row, must not join columns.
+    most = max(len(r) for r in rows)
+    multi = [i for r in rows if len(r) >= max(2, 0.6 * most) for i in r] or list(range(len(rects)))
+    ints = sorted((rects[i][0], rects[i][2]) for i in multi)
+    bands: list[list[float]] = []
+    for a, b in ints:
+        if bands and a <= bands[-1][1] - 0.1 * line_h:
+            bands[-1][1] = max(bands[-1][1], b)
+        else:
+            bands.append([a, b])
+
+    def band_of(x: float) -> int:
+        best, dist = 0, float("inf")
+        for k, (a, b) in enumerate(bands):
+            d = 0.0 if a <= x <= b else min(abs(x - a), abs(x - b))
+            if d < dist:
+                best, dist = k, d
+        return best
+
+    cells: list[BoxCell] = []
+    for r, members in enumerate(rows):
+        members.sort(key=lambda i: rects[i][0])
+        by_col: dict[int, BoxCell] = {}
+        for i in members:
+            x0, _, x1, _ = rects[i]
+            c0 = band_of(x0 + 0.1 * line_h)
+            c1 = band_of(x1 - 0.1 * line_h)
+            c0, c1 = min(c0, c1), max(c0, c1)
+            if c0 in by_col:
+                cell = by_col[c0]
+                cell.indices.append(i)
+                cell.colspan = max(cell.colspan, c1 - c0 + 1)
+            else:
+                by_col[c0] = BoxCell(row=r, col=c0, colspan=c1 - c0 + 1, indices=[i])
+        cells.extend(sorted(by_col.values(), key=lambda c: c.col))
+    return cells
