@@ -36,6 +36,7 @@ class CalibrateStage:
             return doc
         xs, ys = self.map
         for f in doc.fields.values():
-            if f.value is not None:
+            # Fitted on text-layer documents: OCR confidences keep their own (uncalibrated) scale.
+            if f.value is not None and getattr(f, "source", None) != "ocr":
                 f.confidence = round(float(np.interp(f.confidence, xs, ys)), 4)
         return doc
