@@ -24,6 +24,8 @@ from .normalize import SEPARATORS
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "token_classifier"
 _PAD, _UNK, _CLS, _SEP = 0, 1, 2, 3
 MIN_SPAN_PROB = 0.5
+MIN_SPAN_CHARS = 2   # a one-character "label" is noise
+NEAR = 24            # characters around a schema match within which a classifier span is the same label
 
 
 class TokenClassifier:
@@ -136,8 +138,8 @@ class ClassifierSpotter:
                 continue
             if s < start or e > end:
                 continue
-            if any(m.row.key == key and m.start < e and s < m.end for m in found):
-                continue  # the exact match already covers it
+            if e - s < MIN_SPAN_CHARS or any(m.row.key == key and m.start - NEAR < e and s < m.end + NEAR for m in found):
+                continue  # the schema's match already covers this label (or a piece of it)
             found.append(LabelMatch(row=keys[key], group=None, start=s, end=e, quality=0.9 * p, confidence=p))
         return found
 
@@ -149,7 +151,7 @@ class ClassifierSpotter:
             if not ent.startswith(prefix) or p < MIN_SPAN_PROB or s < start or e > end:
                 continue
             g = ent[len(prefix):]
-            if g not in used or any(m.group == g and m.start < e and s < m.end for m in found):
+            if g not in used or e - s < MIN_SPAN_CHARS or any(m.group == g and m.start - NEAR < e and s < m.end + NEAR for m in found):
                 continue
             found.append(LabelMatch(row=None, group=g, start=s, end=e, quality=0.9 * p, confidence=p))
         return found
