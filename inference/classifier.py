@@ -9,6 +9,7 @@ locator's chain search keeps the best ordered set, so clean text reads as before
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
@@ -76,6 +77,27 @@ class TokenClassifier:
         return probs.argmax(-1), probs.max(-1)
 
 
+# Where tables can be: around the headings and words every statutory table prints. Only these
+# areas are tagged (a report is mostly prose; a 50 MB page must not be tagged whole).
+_TABLE_WORDS = re.compile(r"第二十条|信息内容|申请人情况|[勾钩]稽|本年新收|办理结果|行政复议|结果维持|主动公开|依申请")
+AREA_BEFORE, AREA_AFTER, MAX_TAGGED = 300, 4000, 40000
+
+
+def _table_areas(norm: str) -> list[tuple[int, int]]:
+    areas: list[list[int]] = []
+    for m in _TABLE_WORDS.finditer(norm):
+        lo, hi = max(0, m.start() - AREA_BEFORE), min(len(norm), m.end() + AREA_AFTER)
+        if areas and lo <= areas[-1][1]:
+            areas[-1][1] = max(areas[-1][1], hi)
+        else:
+            areas.append([lo, hi])
+        if sum(h - l for l, h in areas) >= MAX_TAGGED:
+            break
+    if not areas:
+        return [(0, min(len(norm), MAX_TAGGED))]
+    return [(lo, min(hi, lo + MAX_TAGGED)) for lo, hi in areas]
+
+
 def _windows(n: int, size: int, stride: int) -> list[tuple[int, int]]:
     if n <= size:
         return [(0, n)] if n else []
@@ -107,20 +129,21 @@ class ClassifierSpotter:
     def _spans(self, lin: LinearText) -> list[tuple[int, int, str, float]]:
         key = id(lin)
         if key not in self._cache:
-            raw, to_raw = lin.raw, lin.text.to_raw
-            starts = [1 if to_raw[i] == 0 or raw[to_raw[i] - 1] in SEPARATORS else 0 for i in range(len(lin.norm))]
-            ids, probs = self.model.predict(lin.norm, starts)
-            labels = self.model.labels
-            out, start, ent, acc = [], None, None, []
-            for i in range(len(ids) + 1):
-                tag = labels[ids[i]] if i < len(ids) else "O"
-                if start is not None and not (tag.startswith("I-") and tag[2:] == ent):
-                    out.append((start, i, ent, float(np.mean(acc))))
-                    start, ent, acc = None, None, []
-                if tag.startswith("B-") or (tag.startswith("I-") and start is None):
-                    start, ent, acc = i, tag[2:], []
-                if start is not None:
-                    acc.append(probs[i])
+            raw, to_raw, labels = lin.raw, lin.text.to_raw, self.model.labels
+            out = []
+            for lo, hi in _table_areas(lin.norm):
+                starts = [1 if to_raw[i] == 0 or raw[to_raw[i] - 1] in SEPARATORS else 0 for i in range(lo, hi)]
+                ids, probs = self.model.predict(lin.norm[lo:hi], starts)
+                start, ent, acc = None, None, []
+                for i in range(len(ids) + 1):
+                    tag = labels[ids[i]] if i < len(ids) else "O"
+                    if start is not None and not (tag.startswith("I-") and tag[2:] == ent):
+                        out.append((lo + start, lo + i, ent, float(np.mean(acc))))
+                        start, ent, acc = None, None, []
+                    if tag.startswith("B-") or (tag.startswith("I-") and start is None):
+                        start, ent, acc = i, tag[2:], []
+                    if start is not None:
+                        acc.append(probs[i])
             self._cache = {key: out}  # one document at a time
         return self._cache[key]
 

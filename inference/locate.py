@@ -276,7 +276,8 @@ class TableLocator:
             table = self._rows(lin, spec, start + p, min(end, start + p + TABLE_WINDOW))
             count = sum(1 for r in table.runs if r.chunks)
             ok = count >= min_rows or len(table.runs) >= min_labels
-            score = 100 * count + len(table.runs)
+            # More rows with values first; then rows whose labels are surer (a start inside a label loses it).
+            score = 100 * count + sum(r.label_confidence for r in table.runs)
             if ok and score >= best_count:
                 best, best_count = table, score
         return best

@@ -36,7 +36,7 @@ class PipelineOptions:
 
     reader: ReaderOptions = field(default_factory=ReaderOptions)
     ocr: OcrOptions = field(default_factory=OcrOptions)
-    mapper: str = "baseline"
+    mapper: str = "classifier"  # falls back to the baseline when no trained model is installed
     doubt_threshold: float = DOUBT_THRESHOLD
     # Map raw confidences to measured ones (models/calibration.json, when present).
     calibrate: bool = True

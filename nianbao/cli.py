@@ -62,14 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="extract the three statutory tables from report files or folders")
     p.add_argument("files", nargs="+", help="report files (.txt .md .html .docx .pdf) or folders")
     p.add_argument("--jsonl", action="store_true", help="one JSON object per input file (the output contract)")
-    p.add_argument("--mapper", default="baseline", help="cell-to-field mapper (default: baseline)")
+    p.add_argument("--mapper", default="classifier", choices=["classifier", "baseline"],
+                   help="how row labels are found: the trained classifier with the schema's labels (default), or the schema's labels alone")
     p.add_argument("--debug-dir", default=None, metavar="DIR",
                    help="write a picture of each OCR-read table page (regions, cells coloured by confidence) here")
     p.set_defaults(func=cmd_extract)
     p = sub.add_parser("evaluate", help="score extraction against gold labels")
     p.add_argument("--gold", default=str(Path(__file__).resolve().parents[1] / "labels" / "gold"),
                    help="folder of gold files (project format, or the spec's *.gold.json beside the documents)")
-    p.add_argument("--mapper", default="baseline")
+    p.add_argument("--mapper", default="classifier", choices=["classifier", "baseline"])
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_evaluate)
     # Commands of later stages register themselves; a stage whose extra is not installed is skipped.
