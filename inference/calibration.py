@@ -37,6 +37,7 @@ class CalibrateStage:
         xs, ys = self.map
         for f in doc.fields.values():
             # Fitted on text-layer documents: OCR confidences keep their own (uncalibrated) scale.
-            if f.value is not None and getattr(f, "source", None) != "ocr":
+            # A reading the document cannot decide stays doubted, whatever the map says of its bin.
+            if f.value is not None and getattr(f, "source", None) != "ocr" and not f.alternatives:
                 f.confidence = round(float(np.interp(f.confidence, xs, ys)), 4)
         return doc
