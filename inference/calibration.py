@@ -37,7 +37,8 @@ class CalibrateStage:
         xs, ys = self.map
         for f in doc.fields.values():
             # Fitted on text-layer documents: OCR confidences keep their own (uncalibrated) scale.
-            # A reading the document cannot decide stays doubted, whatever the map says of its bin.
-            if f.value is not None and getattr(f, "source", None) != "ocr" and not f.alternatives:
+            # Only plain readings are remapped: a reading the document cannot decide, or one placed by
+            # position, keeps its conservative score (and its doubt), whatever the map says of its bin.
+            if f.value is not None and getattr(f, "source", None) != "ocr" and not f.alternatives and not f.reason:
                 f.confidence = round(float(np.interp(f.confidence, xs, ys)), 4)
         return doc

@@ -23,7 +23,7 @@ def test_extract_jsonl_contract(capsys):
     assert first["fields"]["proactive.rules.issued"]["value"] is None
     assert first["fields"]["requests.other.overdue_fee.total"]["value"] is None
     other = first["fields"]["requests.other.other.total"]
-    assert (other["value"], other["raw"], other["confidence"]) == (0, "0", 0.995)
+    assert (other["value"], other["raw"]) == (0, "0") and other["confidence"] >= 0.99  # a clear reading
     for f in first["fields"].values():
         assert 0.0 <= f["confidence"] <= 1.0
     for c in first["checks"]:

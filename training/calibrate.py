@@ -17,8 +17,10 @@ from typing import Iterable
 import numpy as np
 
 
-def collect(pipeline, golds: Iterable) -> tuple[np.ndarray, np.ndarray]:
-    conf, correct = [], []
+def collect(pipeline, golds: Iterable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(confidence, correct, plain) per printed field; ``plain``: a reading the calibration map
+    applies to (not OCR, no alternatives, no structural reason), as ``CalibrateStage`` does."""
+    conf, correct, plain = [], [], []
     for g in golds:
         doc = pipeline.run(Path(g.document))
         if doc.error is not None:
@@ -29,7 +31,8 @@ def collect(pipeline, golds: Iterable) -> tuple[np.ndarray, np.ndarray]:
             truth = g.values.get(key)
             conf.append(f.confidence)
             correct.append(truth is not None and abs(float(truth) - float(f.value)) < 1e-6)
-    return np.asarray(conf, dtype=float), np.asarray(correct, dtype=float)
+            plain.append(getattr(f, "source", None) != "ocr" and not f.alternatives and not f.reason)
+    return np.asarray(conf, dtype=float), np.asarray(correct, dtype=float), np.asarray(plain, dtype=bool)
 
 
 def ece(conf: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
@@ -90,19 +93,20 @@ def main() -> int:
 
     pipeline = Pipeline(PipelineOptions(mapper=args.mapper, calibrate=False))
     golds = [g for docs in factory_docs(args.factory, args.split, args.max_docs).values() for g in docs]
-    conf, correct = collect(pipeline, golds)
-    # Fit on half the documents' fields, report on the other half.
+    conf, correct, plain = collect(pipeline, golds)
+    # Fit on half the fields (plain readings only: the others keep their scores), report on the other half.
     rng = np.random.default_rng(0)
     idx = rng.permutation(len(conf))
     fit_idx, eval_idx = idx[: len(idx) // 2], idx[len(idx) // 2:]
-    mapping = fit(conf[fit_idx], correct[fit_idx])
-    calibrated = np.interp(conf[eval_idx], mapping["x"], mapping["y"])
+    fit_plain = fit_idx[plain[fit_idx]]
+    mapping = fit(conf[fit_plain], correct[fit_plain])
+    calibrated = np.where(plain[eval_idx], np.interp(conf[eval_idx], mapping["x"], mapping["y"]), conf[eval_idx])
     report = {"documents": len(golds), "split": args.split, "mapper": args.mapper,
               "before": summary(conf[eval_idx], correct[eval_idx]),
               "after": summary(calibrated, correct[eval_idx]),
               "reliability_before": reliability(conf[eval_idx], correct[eval_idx]),
               "reliability_after": reliability(calibrated, correct[eval_idx])}
-    final = fit(conf, correct)
+    final = fit(conf[plain], correct[plain])
     args.out.write_text(json.dumps({**final, "report": report}, indent=1), encoding="utf-8")
     print(json.dumps(report, indent=1))
     return 0
