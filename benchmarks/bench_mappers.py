@@ -23,21 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def factory_docs(folder: Path, split: str, max_docs: int) -> dict[str, list]:
-    from nianbao.labels import load_labelled
+    from nianbao.labels import document_kind, labelled_documents
 
     by_kind: dict[str, list] = defaultdict(list)
-    for gold_path in sorted(folder.rglob("*.json")):
-        try:
-            gold = load_labelled(gold_path)
-        except Exception:
-            continue
-        if gold.document is None or not Path(gold.document).exists():
-            continue
-        if split and gold.extra.get("split") not in (split, None):
-            continue
-        kind = gold.extra.get("kind") or Path(gold.document).suffix.lstrip(".")
-        if len(by_kind[kind]) < max_docs:
-            by_kind[kind].append(gold)
+    for gold in labelled_documents(folder, split=split or None, max_per_kind=max_docs):
+        by_kind[document_kind(gold)].append(gold)
     return by_kind
 
 

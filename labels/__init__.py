@@ -60,3 +60,33 @@ def gold_files(directory: Path) -> list[Path]:
 
 def gold_dir() -> Path:
     return Path(__file__).resolve().parent / "gold"
+
+
+def document_kind(gold: LabelledDocument) -> str:
+    """The rendering kind of a labelled document: its own "kind" field, else its file suffix."""
+    kind = gold.extra.get("kind") or (Path(gold.document).suffix.lstrip(".") if gold.document else "")
+    return {"txt": "text", "htm": "html"}.get(kind, kind)
+
+
+def labelled_documents(folder: Path, kinds: Optional[set[str]] = None, split: Optional[str] = None,
+                       max_per_kind: int = 0, max_total: int = 0) -> list[LabelledDocument]:
+    """The labelled documents under a folder whose document exists, filtered by kind and split."""
+    out: list[LabelledDocument] = []
+    per_kind: dict[str, int] = {}
+    for path in gold_files(folder):
+        try:
+            gold = load_labelled(path)
+        except (ValueError, KeyError):
+            continue
+        if gold.document is None or not Path(gold.document).exists():
+            continue
+        kind = document_kind(gold)
+        if (kinds and kind not in kinds) or (split and gold.extra.get("split") not in (split, None)):
+            continue
+        if max_per_kind and per_kind.get(kind, 0) >= max_per_kind:
+            continue
+        per_kind[kind] = per_kind.get(kind, 0) + 1
+        out.append(gold)
+        if max_total and len(out) >= max_total:
+            break
+    return out

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
-from nianbao.labels import gold_dir, gold_files, load_labelled
+from nianbao.labels import gold_dir, gold_files, labelled_documents, load_labelled
 
 from .augment import add_label_noise
 from .model import CLS, MASK, PAD, SEP, SPECIALS, UNK, build_vocab, make_config, save_vocab
@@ -51,22 +51,7 @@ def _exact_documents(paths: Iterable[tuple[str, Path, Optional[dict]]]):
 
 def _factory_documents(folder: Path, kinds: set[str], max_docs: int):
     """(id, path, gold) of a factory folder: its gold files are in the labelled-document format."""
-    out = []
-    for gold_path in sorted(folder.rglob("*.json")):
-        try:
-            gold = load_labelled(gold_path)
-        except Exception:
-            continue
-        if gold.document is None or not Path(gold.document).exists():
-            continue
-        kind = gold.extra.get("kind") or gold.extra.get("traits", {}).get("kind") or Path(gold.document).suffix.lstrip(".")
-        kind = {"txt": "text", "htm": "html"}.get(kind, kind)
-        if kinds and kind not in kinds:
-            continue
-        out.append((gold.id, Path(gold.document), gold))
-        if max_docs and len(out) >= max_docs:
-            break
-    return out
+    return [(g.id, Path(g.document), g) for g in labelled_documents(folder, kinds=kinds, max_total=max_docs)]
 
 
 def build_dataset(cfg: dict) -> Dataset:
