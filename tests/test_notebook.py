@@ -20,3 +20,13 @@ def test_quickstart_notebook_runs(capsys):
     out = capsys.readouterr().out
     assert "proactive.normative.in_force 698" in out
     assert "documents 12: exact 100.0%" in out
+
+
+def test_calibration_notebook_runs(capsys, tmp_path, monkeypatch):
+    nb = json.loads((ROOT / "notebooks" / "calibration.ipynb").read_text("utf-8"))
+    code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    code = code.replace('"notebooks/figures/reliability.png"', repr(str(tmp_path / "reliability.png")))
+    monkeypatch.chdir(ROOT)
+    exec(code, {})
+    assert (tmp_path / "reliability.png").stat().st_size > 10_000
+    assert "ece" in capsys.readouterr().out
