@@ -50,7 +50,7 @@ class TokenClassifier:
         n = len(chars)
         probs = np.zeros((n, len(self.labels)), dtype=np.float32)
         weight = np.zeros(n, dtype=np.float32)
-        spans = _windows(n, self.window, self.stride)
+        spans = windows(n, self.window, self.stride)
         for b in range(0, len(spans), batch_size):
             batch = spans[b:b + batch_size]
             width = max(e - s for s, e in batch) + 2
@@ -98,7 +98,8 @@ def _table_areas(norm: str) -> list[tuple[int, int]]:
     return [(lo, min(hi, lo + MAX_TAGGED)) for lo, hi in areas]
 
 
-def _windows(n: int, size: int, stride: int) -> list[tuple[int, int]]:
+def windows(n: int, size: int, stride: int) -> list[tuple[int, int]]:
+    """Overlapping [start, end) windows covering n characters (the last one flush with the end)."""
     if n <= size:
         return [(0, n)] if n else []
     out = [(s, min(n, s + size)) for s in range(0, n - size + stride, stride)]

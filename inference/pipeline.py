@@ -112,9 +112,13 @@ class LocateStage:
         doc.mapper = self.locator.spotter.name
         doc.located = self.locator.locate(lin, template)
         if doc.located:
+            # The tables' own headers decide the template; locate again only if they disagree with
+            # the whole text's first guess (the two templates' rows differ).
             region = lin.norm[min(t.region.start for t in doc.located.values()):max(t.region.end for t in doc.located.values())]
-            template = self.detect_template(region, doc.year) or template
-            doc.located = self.locator.locate(lin, template)
+            region_template = self.detect_template(region, doc.year) or template
+            if region_template != template:
+                template = region_template
+                doc.located = self.locator.locate(lin, template)
         doc.template = template
         doc.regions = {k: Region(k, t.region.start, t.region.end) for k, t in doc.located.items()}
         return doc

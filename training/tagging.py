@@ -8,11 +8,13 @@ classifier learns exactly what inference sees; noise is added afterwards (``augm
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Optional
 
 from nianbao.document import BBox, Document
+from nianbao.inference.classifier import windows
 from nianbao.inference.normalize import SEPARATORS
 from nianbao.schema import load_schema
 
@@ -90,8 +92,6 @@ def document_tags(doc: Document) -> list[str]:
         for i in range(start + 1, end):
             tags[i] = f"I-{entity}"
 
-    import bisect
-
     for name, table in doc.located.items():
         if name == "appeals":
             continue
@@ -105,15 +105,6 @@ def document_tags(doc: Document) -> list[str]:
                     start = bisect.bisect_left(lin.text.to_raw, ch.end - len(ch.raw))
                     mark(start, end, VALUE)
     return tags
-
-
-def windows(n: int, size: int, stride: int) -> list[tuple[int, int]]:
-    if n <= size:
-        return [(0, n)]
-    out = [(s, min(n, s + size)) for s in range(0, n - size + stride, stride)]
-    if out[-1][1] < n:
-        out.append((n - size, n))
-    return out
 
 
 def tag_document_windows(doc: Document, doc_id: str, size: int = 256, stride: int = 192,

@@ -11,6 +11,7 @@ One engine per process (``get_engine``): model sessions are built once and reuse
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,14 +256,7 @@ def _bgr(image: np.ndarray) -> np.ndarray:
     return image
 
 
-_ENGINES: dict[int, OcrEngine] = {}
-_ENGINE_LOCK = threading.Lock()
-
-
+@lru_cache(maxsize=None)
 def get_engine(threads: int = 2) -> OcrEngine:
     """The process's engine (model sessions are built once per worker process)."""
-    with _ENGINE_LOCK:
-        eng = _ENGINES.get(threads)
-        if eng is None:
-            eng = _ENGINES[threads] = OcrEngine(threads)
-        return eng
+    return OcrEngine(threads)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
@@ -211,13 +212,7 @@ class LayoutModel:
         return Layout(blocks)
 
 
-_MODELS: dict[int, LayoutModel] = {}
-_MODELS_LOCK = threading.Lock()
-
-
+@lru_cache(maxsize=None)
 def get_layout_model(threads: int = 2) -> LayoutModel:
-    with _MODELS_LOCK:
-        m = _MODELS.get(threads)
-        if m is None:
-            m = _MODELS[threads] = LayoutModel(threads)
-        return m
+    """The process's layout model (one onnxruntime session per worker process)."""
+    return LayoutModel(threads)

@@ -447,11 +447,16 @@ class _TableGeom:
     pad: float
 
 
-def _header_rows(table: PrintedTable) -> int:
-    """Leading rows made only of header/corner cells (closed under their rowspans)."""
+def _cells_by_row(table: PrintedTable) -> dict[int, list[PrintedCell]]:
     by_row: dict[int, list[PrintedCell]] = {}
     for c in table.cells:
         by_row.setdefault(c.row, []).append(c)
+    return by_row
+
+
+def _header_rows(table: PrintedTable) -> int:
+    """Leading rows made only of header/corner cells (closed under their rowspans)."""
+    by_row = _cells_by_row(table)
     k = 0
     r = 0
     while r < table.n_rows:
@@ -477,9 +482,7 @@ def _header_rows(table: PrintedTable) -> int:
 
 def _lead_rows(table: PrintedTable) -> int:
     """Leading rows with no value or row-label cell (headers, group titles), closed under rowspans."""
-    by_row: dict[int, list[PrintedCell]] = {}
-    for c in table.cells:
-        by_row.setdefault(c.row, []).append(c)
+    by_row = _cells_by_row(table)
     k = 0
     r = 0
     while r < table.n_rows:
