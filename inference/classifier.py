@@ -113,6 +113,15 @@ def load_classifier(model_dir: str = str(DEFAULT_MODEL_DIR)) -> TokenClassifier:
     return TokenClassifier(Path(model_dir))
 
 
+@lru_cache(maxsize=4)
+def model_version(model_dir: str = str(DEFAULT_MODEL_DIR)) -> Optional[str]:
+    """The registry version of an installed model (``model_version`` in its labels.json)."""
+    path = Path(model_dir) / "labels.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get("model_version")
+
+
 def model_available(model_dir: Path = DEFAULT_MODEL_DIR) -> bool:
     return (Path(model_dir) / "model.onnx").exists() and (Path(model_dir) / "labels.json").exists()
 
@@ -124,6 +133,7 @@ class ClassifierSpotter:
 
     def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR):
         self.model = load_classifier(str(model_dir))
+        self.model_version = model_version(str(model_dir))
         self.regex = RegexSpotter()
         self._cache: dict[int, list[tuple[int, int, str, float]]] = {}
 

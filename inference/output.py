@@ -28,6 +28,7 @@ def to_record(doc: Document) -> dict[str, Any]:
         "error": None,
         "format": doc.format,
         "mapper": doc.mapper,
+        "model_version": doc.model_version,
         "version": __version__,
     }
     if doc.error is not None:

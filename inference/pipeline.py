@@ -110,6 +110,7 @@ class LocateStage:
         doc.agency = metadata.detect_agency(lin)
         template = self.detect_template(lin.norm, doc.year) or "v2021"
         doc.mapper = self.locator.spotter.name
+        doc.model_version = getattr(self.locator.spotter, "model_version", None)
         doc.located = self.locator.locate(lin, template)
         if doc.located:
             # The tables' own headers decide the template; locate again only if they disagree with

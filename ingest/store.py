@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 STATUSES = ("done", "failed")
-# review_status: "none" (nothing to review), "pending" (review.needed, not yet looked at); the review
-# queue (issue 7) adds its own states and logs each decision in ``reviews``.
+# review_status: "none" (nothing to review), "pending" (review.needed, not yet looked at), then the
+# review queue's "in_review" (a reviewer changed or confirmed something) and "approved" (written to
+# labels/). Each decision is logged in ``reviews``, each value change in ``field_changes``.
 REVIEW_UNTOUCHED = ("none", "pending")
 
 # Ordered migrations: (version, description, script). Never edit a released script; append a new one.
@@ -140,6 +141,22 @@ CREATE TABLE reviews (
     created_at TEXT NOT NULL
 );
 """),
+    (2, "model version of each result; the history of every reviewer change", """
+ALTER TABLE documents ADD COLUMN model_version TEXT;
+CREATE TABLE field_changes (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    action TEXT NOT NULL,
+    old_value NUMERIC,
+    new_value NUMERIC,
+    old_confidence REAL,
+    reviewer TEXT,
+    model_version TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX field_changes_document ON field_changes (document_id, id)
+"""),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -152,7 +169,7 @@ class StoreError(Exception):
 # (a later stage's additions, e.g. a field's "source": "ocr") is kept as JSON in ``record_extra`` /
 # ``fields.extra``, so ``load_record`` gives back what ``to_record`` gave.
 RECORD_COLUMNS = {"source", "agency", "year", "template", "tables", "fields", "checks", "review", "error", "format",
-                  "mapper", "version", "pages_needing_ocr"}
+                  "mapper", "model_version", "version", "pages_needing_ocr"}
 FIELD_COLUMNS = {"value", "raw", "confidence", "page", "bbox", "alternatives", "reason"}
 
 
@@ -374,6 +391,7 @@ class SQLiteStore(Store):
                 path=result.path, size=result.size, pages=result.pages, format=result.format or rec.get("format"),
                 status=result.status, error_code=result.error_code, error_message=result.error_message,
                 timings=_json(result.timings), pipeline_version=result.pipeline_version, mapper=rec.get("mapper"),
+                model_version=rec.get("model_version"),
                 agency=agency, agency_normalised=norm.key if norm else None,
                 agency_confidence=norm.confidence if norm else None,
                 year=rec.get("year"), template=rec.get("template"), tables_found=_json(tables_found),
@@ -409,6 +427,12 @@ class SQLiteStore(Store):
                     "INSERT INTO checks (document_id, rule, passed, detail, cells, difference) VALUES (?, ?, ?, ?, ?, ?)",
                     [(doc_id, ch["rule"], int(bool(ch["passed"])), ch.get("detail"), _json(ch.get("cells")),
                       ch.get("difference")) for ch in rec.get("checks") or []])
+                if row is not None and row["review_status"] not in REVIEW_UNTOUCHED:
+                    # A reviewer's values outlive reprocessing (a newer model re-reads the rest).
+                    c.execute("UPDATE fields SET value = (SELECT ch.new_value FROM field_changes ch WHERE "
+                              "ch.document_id = fields.document_id AND ch.key = fields.key ORDER BY ch.id DESC LIMIT 1), "
+                              "confidence = 1.0, reason = 'reviewed' WHERE document_id = ? AND key IN "
+                              "(SELECT key FROM field_changes WHERE document_id = ?)", (doc_id, doc_id))
             self._add_paths(doc_id, paths, ts)
         return doc_id, True
 
@@ -503,7 +527,8 @@ def load_record(store: Store, doc: dict) -> dict:
         "review": {"needed": bool(doc["review_needed"]),
                    "reasons": json.loads(doc["review_reasons"]) if doc["review_reasons"] else []},
         "error": {"code": doc["error_code"], "message": doc["error_message"]} if doc["status"] == "failed" else None,
-        "format": doc["format"], "mapper": doc["mapper"], "pipeline_version": doc["pipeline_version"],
+        "format": doc["format"], "mapper": doc["mapper"], "model_version": doc.get("model_version"),
+        "pipeline_version": doc["pipeline_version"],
         "status": doc["status"], "review_status": doc["review_status"],
     }
     for f in store.query("SELECT key, value, raw, confidence, page, bbox, alternatives, reason, extra FROM fields "

@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_evaluate)
     # Commands of later stages register themselves; a stage whose extra is not installed is skipped.
-    for module in ("nianbao.training.cli", "nianbao.training.factory.cli", "nianbao.ingest.cli"):
+    for module in ("nianbao.training.cli", "nianbao.training.factory.cli", "nianbao.ingest.cli", "nianbao.review.cli",
+                   "nianbao.review.labelstudio"):
         try:
             mod = __import__(module, fromlist=["add_commands"])
         except ModuleNotFoundError as e:

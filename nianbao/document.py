@@ -179,6 +179,8 @@ class Document:
     error: Optional[ExtractionError] = None
     timings: dict[str, float] = field(default_factory=dict)
     mapper: Optional[str] = None
+    # The version of the trained model that read the tables (models/registry.json); None for the baseline.
+    model_version: Optional[str] = None
 
     @property
     def pages_needing_ocr(self) -> list[int]:

@@ -1,0 +1,396 @@
+"""The review web app: the queue, each document as the official grids, and the reviewer's actions.
+
+    nianbao review --db results.sqlite [--port 8765] [--host 127.0.0.1] [--token T]
+
+A thin Flask layer over ``queue.py`` and ``corrections.py``. Reports are untrusted input (an HTML
+report may carry script), so:
+- every piece of document text reaches the page through Jinja's autoescaping or ``textContent``;
+  the Content-Security-Policy allows scripts from this app's own static file only;
+- every write needs the session's CSRF token (a header for the JSON API, a form field for forms)
+  and a same-origin request; the session cookie is SameSite=Strict and HttpOnly;
+- documents are addressed by their store id and fields by their schema key, checked against the
+  store: no file path is ever taken from a request;
+- it binds to 127.0.0.1; binding elsewhere requires an access token (``--token``).
+"""
+from __future__ import annotations
+
+import hmac
+import io
+import ipaddress
+import secrets
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, jsonify, redirect, render_template, request, session, url_for
+
+from nianbao.ingest.store import SQLiteStore
+from nianbao.labels import TABLES
+from nianbao.schema import load_schema
+
+from . import corrections
+from .corrections import REVIEWED, ReviewError
+from .queue import AcceptPolicy, QueueFilters, load_accept_policy, review_queue
+
+TABLE_TITLES = {"proactive": "主动公开政府信息情况", "requests": "收到和处理政府信息公开申请情况",
+                "appeals": "政府信息公开行政复议、行政诉讼情况"}
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+@dataclass
+class ReviewConfig:
+    """One object configures the app (the CLI fills it)."""
+
+    db: Path
+    labels_dir: Path = corrections.DEFAULT_LABELS_DIR
+    reviewer: str = "reviewer"
+    token: Optional[str] = None         # required on every request when set (needed off loopback)
+    accept_threshold: Optional[float] = None  # None: the measured policy's threshold
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, token: Optional[str]) -> None:
+    """Refuse to expose the app beyond this machine without an access token."""
+    if not is_loopback(host) and not token:
+        raise ValueError(f"binding to {host} exposes the review app to the network: give --token (or bind 127.0.0.1)")
+
+
+# -- grids --------------------------------------------------------------------------------------
+@dataclass
+class GridCell:
+    key: str
+    value: Optional[float]
+    raw: Optional[str]
+    confidence: Optional[float]
+    doubtful: bool
+    failing: bool
+    reviewed: bool
+    alternatives: list = field(default_factory=list)
+    reason: Optional[str] = None
+
+    @property
+    def display(self) -> str:
+        if self.value is None:
+            return ""
+        v = float(self.value)
+        return str(int(v)) if v.is_integer() else f"{v:g}"
+
+
+@dataclass
+class GridRow:
+    key: str
+    label: str
+    group: Optional[str]
+    cells: dict[str, GridCell]
+
+
+@dataclass
+class Grid:
+    table: str
+    title: str
+    found: bool
+    columns: list[str]
+    rows: list[GridRow]
+    confirmed: bool
+
+
+def build_grids(doc: corrections.StoredDocument, policy: AcceptPolicy) -> list[Grid]:
+    """The statutory tables of the document's template as rows × columns of its stored fields."""
+    schema = load_schema()
+    template = doc.record.get("template") or "v2021"
+    failing = {k for c in doc.record["checks"] if not c["passed"] for k in c.get("cells") or []}
+    grids = []
+    for name in TABLES:
+        spec = schema.table(template, name)
+        columns: list[str] = []
+        for r in spec.rows:
+            columns += [c for c in r.columns if c not in columns]
+        rows = []
+        for r in spec.rows:
+            cells = {}
+            for col in r.columns:
+                key = f"{name}.{r.key}.{col}"
+                f = doc.record["fields"].get(key)
+                if f is None:
+                    continue
+                conf = f.get("confidence")
+                reviewed = f.get("reason") == REVIEWED
+                cells[col] = GridCell(key=key, value=f.get("value"), raw=f.get("raw"), confidence=conf,
+                                      doubtful=not reviewed and f.get("value") is not None and conf is not None
+                                      and conf < policy.threshold,
+                                      failing=key in failing, reviewed=reviewed, alternatives=f.get("alternatives") or [],
+                                      reason=None if reviewed else f.get("reason"))
+            label = r.labels[0] if r.labels else r.key
+            rows.append(GridRow(key=r.key, label=label, group=r.group, cells=cells))
+        keys = [c for row in rows for c in row.cells.values()]
+        grids.append(Grid(table=name, title=TABLE_TITLES[name], found=bool(doc.found.get(name)), columns=columns,
+                          rows=rows, confirmed=bool(keys) and all(c.reviewed for c in keys)))
+    return grids
+
+
+# -- what a cell looks like in its source ------------------------------------------------------
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+
+
+def cell_image(path: Path, page: int, bbox: list[float], units: str = "pt", margin: float = 6.0) -> bytes:
+    """A PNG of one cell's box on its page (PDF pages in points, image files in pixels)."""
+    from PIL import Image
+
+    x0, top, x1, bottom = bbox
+    if path.suffix.lower() == ".pdf":
+        import pypdfium2 as pdfium
+
+        scale = 2.0
+        pdf = pdfium.PdfDocument(str(path))
+        try:
+            image = pdf[page - 1].render(scale=scale).to_pil()
+        finally:
+            pdf.close()
+    else:
+        scale = 1.0
+        image = Image.open(path)
+        image.load()
+    box = (max(0, int((x0 - margin) * scale)), max(0, int((top - margin) * scale)),
+           min(image.width, int((x1 + margin) * scale)), min(image.height, int((bottom + margin) * scale)))
+    if box[2] <= box[0] or box[3] <= box[1]:
+        raise ReviewError("the cell's box is outside its page")
+    crop = image.crop(box).convert("RGB")
+    buf = io.BytesIO()
+    crop.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@lru_cache(maxsize=16)
+def _source_rows(path: str, mtime: float) -> dict[str, tuple[str, str, str]]:
+    """For a text-layer document: field key -> (text before, the printed value, text after) around
+    the row it was read from. Re-reads the document (no OCR); cached per file version."""
+    from nianbao.inference.ocr import OcrOptions
+    from nianbao.inference.pipeline import Pipeline, PipelineOptions
+
+    doc = Pipeline(PipelineOptions(ocr=OcrOptions(enabled=False))).run(path)
+    out: dict[str, tuple[str, str, str]] = {}
+    if doc.linear is None:
+        return out
+    raw = doc.linear.raw
+    for table in doc.located.values():
+        for run in table.runs:
+            if not run.chunks:
+                continue
+            ends = [c.end for c in run.chunks if c.end]
+            if not ends:
+                continue
+            lo = max(0, min(e - len(c.raw) for c, e in zip(run.chunks, ends)) - 60)
+            hi = min(len(raw), max(ends) + 10)
+            for i, key in enumerate(run.row.field_keys()):
+                chunk = run.chunks[i] if i < len(run.chunks) else None
+                if chunk is None or not chunk.end:
+                    out.setdefault(key, (raw[lo:hi], "", ""))
+                    continue
+                s, e = chunk.end - len(chunk.raw), chunk.end
+                out.setdefault(key, (raw[lo:s], raw[s:e], raw[e:hi]))
+    return out
+
+
+def source_text(path: Path, key: str) -> Optional[tuple[str, str, str]]:
+    if not path.exists():
+        return None
+    return _source_rows(str(path), path.stat().st_mtime).get(key)
+
+
+# -- the app -----------------------------------------------------------------------------------
+def create_app(config: ReviewConfig) -> Flask:
+    app = Flask(__name__, template_folder="templates", static_folder="static")
+    app.config.update(SECRET_KEY=config.secret_key, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
+                      MAX_CONTENT_LENGTH=1 << 20, TEMPLATES_AUTO_RELOAD=False)
+    app.jinja_env.autoescape = True
+    policy = load_accept_policy(threshold=config.accept_threshold)
+
+    def store() -> SQLiteStore:
+        return SQLiteStore(config.db)
+
+    def csrf_token() -> str:
+        if "csrf" not in session:
+            session["csrf"] = secrets.token_urlsafe(32)
+        return session["csrf"]
+
+    app.jinja_env.globals["csrf_token"] = csrf_token
+
+    @app.before_request
+    def guard():
+        if config.token:
+            given = request.args.get("token")
+            if given is not None and hmac.compare_digest(given, config.token):
+                session["authorised"] = True
+            if not session.get("authorised"):
+                abort(401)
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            # Same origin only (a browser sends Origin on cross-site POSTs), and the session's token.
+            origin = request.headers.get("Origin") or request.headers.get("Referer")
+            if origin and urlsplit(origin).netloc != request.host:
+                abort(403, "cross-origin request refused")
+            sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
+            if not session.get("csrf") or not hmac.compare_digest(sent, session["csrf"]):
+                abort(403, "missing or wrong CSRF token")
+
+    @app.after_request
+    def headers(response):
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"  # "no-referrer" makes form posts send Origin: null
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.errorhandler(ReviewError)
+    def review_error(e: ReviewError):
+        if request.path.startswith("/api/"):
+            return jsonify(error=str(e)), 400
+        return render_template("error.html", message=str(e)), 400
+
+    def filters_from_request() -> QueueFilters:
+        a = request.args
+        try:
+            return QueueFilters(agency=a.get("agency") or None, year=int(a["year"]) if a.get("year") else None,
+                                rule=a.get("rule") or None,
+                                max_confidence=float(a["max_confidence"]) if a.get("max_confidence") else None,
+                                status=a.get("status") or "open")
+        except ValueError as e:
+            raise ReviewError(f"bad filter: {e}") from None
+
+    @app.get("/")
+    def queue_page():
+        filters = filters_from_request()
+        with store() as s:
+            items = review_queue(s, filters, policy)
+        return render_template("queue.html", items=items, filters=filters, policy=policy, reviewer=config.reviewer,
+                               approved=request.args.get("approved"))
+
+    @app.get("/doc/<int:doc_id>")
+    def document_page(doc_id: int):
+        with store() as s:
+            doc = corrections.get_document(s, doc_id)
+            items = review_queue(s, QueueFilters(), policy)
+        grids = build_grids(doc, policy)
+        following = next((it.id for it in items if it.id != doc_id), None)
+        return render_template("document.html", doc=doc, grids=grids, policy=policy, reviewer=config.reviewer,
+                               next_id=following, failing=[c for c in doc.record["checks"] if not c["passed"]],
+                               name=Path(doc.row["path"]).name)
+
+    @app.get("/api/doc/<int:doc_id>/cell/<key>")
+    def cell_info(doc_id: int, key: str):
+        with store() as s:
+            doc = corrections.get_document(s, doc_id)
+        f = doc.record["fields"].get(key)
+        if f is None:
+            raise ReviewError(f"no field {key!r}")
+        info = {"key": key, "value": f.get("value"), "raw": f.get("raw"), "confidence": f.get("confidence"),
+                "alternatives": f.get("alternatives") or [], "reason": f.get("reason"), "page": f.get("page"),
+                "image": None, "source": None}
+        path = Path(doc.row["path"])
+        if f.get("bbox") and f.get("page") and (path.suffix.lower() == ".pdf" or path.suffix.lower() in IMAGE_SUFFIXES):
+            info["image"] = url_for("cell_png", doc_id=doc_id, key=key)
+        else:
+            found = source_text(path, key)
+            if found:
+                info["source"] = {"before": found[0], "value": found[1], "after": found[2]}
+        return jsonify(info)
+
+    @app.get("/doc/<int:doc_id>/cell/<key>.png")
+    def cell_png(doc_id: int, key: str):
+        with store() as s:
+            doc = corrections.get_document(s, doc_id)
+        f = doc.record["fields"].get(key)
+        if f is None or not f.get("bbox") or not f.get("page"):
+            abort(404)
+        path = Path(doc.row["path"])  # from the store, never from the request
+        if not path.exists():
+            abort(404)
+        units = "px" if path.suffix.lower() in IMAGE_SUFFIXES else "pt"
+        png = cell_image(path, int(f["page"]), f["bbox"], units)
+        return app.response_class(png, mimetype="image/png")
+
+    @app.post("/api/doc/<int:doc_id>/field")
+    def change_field(doc_id: int):
+        body = request.get_json(silent=True) or {}
+        key, action = str(body.get("key", "")), str(body.get("action", ""))
+        text = body.get("value")
+        with store() as s:
+            doc = corrections.change_field(s, doc_id, key, action, config.reviewer,
+                                           None if text is None else str(text))
+        return jsonify(state(doc))
+
+    @app.post("/api/doc/<int:doc_id>/check")
+    def check_values(doc_id: int):
+        """Re-run the rules on values being typed (nothing is written)."""
+        body = request.get_json(silent=True) or {}
+        with store() as s:
+            doc = corrections.get_document(s, doc_id)
+        values = doc.values
+        for key, text in (body.get("values") or {}).items():
+            if key not in values:
+                raise ReviewError(f"no field {key!r}")
+            values[key] = None if text in (None, "") else corrections.parse_value(str(text), key)
+        checks = corrections.recheck(values, doc.record.get("template"), doc.found)
+        return jsonify(checks=[{"rule": c.rule, "passed": c.passed, "detail": c.detail, "cells": c.cells} for c in checks])
+
+    @app.post("/api/doc/<int:doc_id>/table/<table>/confirm")
+    def confirm_table(doc_id: int, table: str):
+        with store() as s:
+            doc = corrections.confirm_table(s, doc_id, table, config.reviewer)
+        return jsonify(state(doc))
+
+    @app.post("/doc/<int:doc_id>/approve")
+    def approve(doc_id: int):
+        with store() as s:
+            label = corrections.approve(s, doc_id, config.reviewer, config.labels_dir)
+            items = review_queue(s, QueueFilters(), policy)
+        if request.form.get("then") == "next" and items:
+            return redirect(url_for("document_page", doc_id=items[0].id, approved=label.name))
+        return redirect(url_for("queue_page", approved=label.name))
+
+    @app.post("/doc/<int:doc_id>/reopen")
+    def reopen(doc_id: int):
+        with store() as s:
+            corrections.reopen(s, doc_id, config.reviewer)
+        return redirect(url_for("document_page", doc_id=doc_id))
+
+    @app.get("/doc/<int:doc_id>/history")
+    def history(doc_id: int):
+        with store() as s:
+            corrections.get_document(s, doc_id)
+            rows = corrections.history(s, doc_id)
+        return jsonify(history=rows)
+
+    def state(doc: corrections.StoredDocument) -> dict:
+        return {"fields": {k: {"value": f.get("value"), "confidence": f.get("confidence"),
+                               "reviewed": f.get("reason") == REVIEWED} for k, f in doc.record["fields"].items()},
+                "checks": [{"rule": c["rule"], "passed": c["passed"], "detail": c["detail"], "cells": c["cells"]}
+                           for c in doc.record["checks"]],
+                "review_status": doc.row["review_status"]}
+
+    return app
+
+
+def serve(config: ReviewConfig, host: str = "127.0.0.1", port: int = 8765) -> None:
+    check_bind(host, config.token)
+    from werkzeug.serving import make_server
+
+    server = make_server(host, port, create_app(config), threaded=True)
+    url = f"http://{host}:{server.server_port}/" + (f"?token={config.token}" if config.token else "")
+    print(f"nianbao review: {url}  (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass

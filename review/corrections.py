@@ -1,0 +1,177 @@
+"""What a reviewer does to a stored document, as functions over the store.
+
+Every change is one transaction that updates the field, re-runs the rules on the new values, and
+appends a row to ``field_changes`` (the history); approving writes the labelled document
+(``review/labels.py``) and logs the decision in ``reviews``. The web app and the Label Studio import
+are thin layers over these functions.
+"""
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from nianbao.document import Check
+from nianbao.ingest.store import SQLiteStore, Store, _json, load_record, now
+from nianbao.inference import reconcile
+from nianbao.labels import TABLES
+from nianbao.schema import load_schema
+
+from .labels import Provenance, write_label
+
+ACTIONS = ("edit", "blank", "confirm")
+REVIEWED = "reviewed"  # the ``reason`` of a field a person set or confirmed (confidence 1)
+DEFAULT_LABELS_DIR = Path(__file__).resolve().parents[1] / "labels" / "reviewed"
+
+
+class ReviewError(ValueError):
+    """A request the store cannot apply (unknown document or field, a value that is not a number)."""
+
+
+@dataclass
+class StoredDocument:
+    row: dict
+    record: dict
+
+    @property
+    def id(self) -> int:
+        return int(self.row["id"])
+
+    @property
+    def values(self) -> dict[str, Optional[float]]:
+        return {k: f.get("value") for k, f in self.record["fields"].items()}
+
+    @property
+    def found(self) -> dict[str, bool]:
+        return {t: bool(v.get("found")) for t, v in self.record["tables"].items()}
+
+
+def get_document(store: Store, doc_id: int) -> StoredDocument:
+    rows = list(store.query("SELECT * FROM documents WHERE id = ?", (int(doc_id),)))
+    if not rows:
+        raise ReviewError(f"no document {doc_id} in the store")
+    return StoredDocument(rows[0], load_record(store, rows[0]))
+
+
+def parse_value(text: str, key: str) -> float:
+    """A number as a reviewer types it: full-width digits, thousands separators, a sign where the
+    schema allows one, decimals only for money fields."""
+    schema = load_schema()
+    s = unicodedata.normalize("NFKC", str(text)).strip().replace(",", "").replace(" ", "")
+    if not re.fullmatch(r"[+-]?\d+(\.\d+)?", s):
+        raise ReviewError(f"{key}: {text!r} is not a number")
+    if s.startswith("-") and key not in schema.signed_fields:
+        raise ReviewError(f"{key}: this field cannot be negative")
+    if "." in s and key not in schema.money_fields:
+        raise ReviewError(f"{key}: this field counts items; no decimals")
+    value = float(s)
+    return int(value) if value.is_integer() and key not in schema.money_fields else value
+
+
+def recheck(values: dict[str, Optional[float]], template: Optional[str], found: dict[str, bool]) -> list[Check]:
+    """The rules on a set of values (what the page shows live while the reviewer types)."""
+    if not template or not any(found.values()):
+        return []
+    return reconcile.run_checks(values, template, found, load_schema())
+
+
+def _store_checks(store: SQLiteStore, doc_id: int, checks: list[Check]) -> None:
+    store.conn.execute("DELETE FROM checks WHERE document_id = ?", (doc_id,))
+    store.conn.executemany(
+        "INSERT INTO checks (document_id, rule, passed, detail, cells, difference) VALUES (?, ?, ?, ?, ?, ?)",
+        [(doc_id, c.rule, int(c.passed), c.detail, _json(c.cells), c.difference) for c in checks])
+
+
+def change_field(store: SQLiteStore, doc_id: int, key: str, action: str, reviewer: str,
+                 text: Optional[str] = None) -> StoredDocument:
+    """Apply one reviewer action to one field: ``edit`` (to the number in ``text``), ``blank``
+    (printed empty) or ``confirm`` (the reading is right). Returns the document as it now is."""
+    if action not in ACTIONS:
+        raise ReviewError(f"unknown action {action!r}")
+    doc = get_document(store, doc_id)
+    if key not in doc.record["fields"]:
+        raise ReviewError(f"document {doc_id} has no field {key!r}")
+    if doc.row["review_status"] == "approved":
+        raise ReviewError(f"document {doc_id} is approved; reopen it to change values")
+    old = doc.record["fields"][key]
+    new_value = old.get("value") if action == "confirm" else (None if action == "blank" else parse_value(text or "", key))
+    values = {**doc.values, key: new_value}
+    checks = recheck(values, doc.record.get("template"), doc.found)
+    with store.transaction():
+        store.conn.execute("UPDATE fields SET value = ?, confidence = 1.0, reason = ? WHERE document_id = ? AND key = ?",
+                           (new_value, REVIEWED, doc.id, key))
+        store.conn.execute(
+            "INSERT INTO field_changes (document_id, key, action, old_value, new_value, old_confidence, reviewer, "
+            "model_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (doc.id, key, action, old.get("value"), new_value, old.get("confidence"), reviewer,
+             doc.row.get("model_version"), now()))
+        _store_checks(store, doc.id, checks)
+        store.conn.execute("UPDATE documents SET review_status = 'in_review', updated_at = ? WHERE id = ?", (now(), doc.id))
+    return get_document(store, doc.id)
+
+
+def confirm_table(store: SQLiteStore, doc_id: int, table: str, reviewer: str) -> StoredDocument:
+    """Confirm every field of one table not yet reviewed (the reviewer has checked the grid)."""
+    if table not in TABLES:
+        raise ReviewError(f"unknown table {table!r}")
+    doc = get_document(store, doc_id)
+    for key, f in doc.record["fields"].items():
+        if key.startswith(table + ".") and f.get("reason") != REVIEWED:
+            doc = change_field(store, doc_id, key, "confirm", reviewer)
+    return doc
+
+
+def history(store: Store, doc_id: int) -> list[dict]:
+    return list(store.query("SELECT key, action, old_value, new_value, old_confidence, reviewer, model_version, "
+                            "created_at FROM field_changes WHERE document_id = ? ORDER BY id", (int(doc_id),)))
+
+
+def approve(store: SQLiteStore, doc_id: int, reviewer: str, labels_dir: Path = DEFAULT_LABELS_DIR,
+            tool: str = "nianbao review", note: Optional[str] = None) -> Path:
+    """Approve a document: its current values become a labelled document in ``labels_dir``."""
+    doc = get_document(store, doc_id)
+    if doc.row["status"] != "done":
+        raise ReviewError(f"document {doc_id} failed extraction ({doc.row['error_code']}); nothing to approve")
+    changes = store.scalar("SELECT COUNT(*) FROM field_changes WHERE document_id = ? AND action != 'confirm' "
+                           "AND (old_value IS NOT new_value)", (doc.id,))
+    ts = now()
+    provenance = Provenance(reviewer=reviewer, approved_at=ts, model_version=doc.row.get("model_version"),
+                            pipeline_version=doc.row.get("pipeline_version"), tool=tool, changes=int(changes or 0))
+    path = write_label(doc.record, doc.values, doc.found, provenance, Path(labels_dir), doc.row["content_hash"])
+    with store.transaction():
+        store.conn.execute("UPDATE documents SET review_status = 'approved', updated_at = ? WHERE id = ?", (ts, doc.id))
+        store.conn.execute("INSERT INTO reviews (document_id, status, reviewer, note, created_at) VALUES (?, ?, ?, ?, ?)",
+                           (doc.id, "approved", reviewer, note or json.dumps({"label": path.name}), ts))
+    return path
+
+
+def reopen(store: SQLiteStore, doc_id: int, reviewer: str) -> StoredDocument:
+    doc = get_document(store, doc_id)
+    with store.transaction():
+        store.conn.execute("UPDATE documents SET review_status = 'in_review', updated_at = ? WHERE id = ?", (now(), doc.id))
+        store.conn.execute("INSERT INTO reviews (document_id, status, reviewer, note, created_at) VALUES (?, ?, ?, ?, ?)",
+                           (doc.id, "reopened", reviewer, None, now()))
+    return get_document(store, doc.id)
+
+
+def record_review(store: SQLiteStore, doc_id: int, values: dict[str, Optional[float]], reviewer: str,
+                  labels_dir: Path = DEFAULT_LABELS_DIR, tool: str = "nianbao review") -> Path:
+    """Apply a whole reviewed set of values at once (a Label Studio annotation, a simulated
+    reviewer): each value that differs is an edit or a blank in the history, the rest are
+    confirmed; then the document is approved. Returns the label file."""
+    doc = get_document(store, doc_id)
+    if doc.row["review_status"] == "approved":
+        doc = reopen(store, doc_id, reviewer)
+    unknown = sorted(set(values) - set(doc.record["fields"]))
+    if unknown:
+        raise ReviewError(f"document {doc_id} has no fields {unknown[:5]}")
+    for key, value in values.items():
+        current = doc.values.get(key)
+        if value is None and current is not None:
+            change_field(store, doc_id, key, "blank", reviewer)
+        elif value is not None and (current is None or abs(float(value) - float(current)) > 1e-9):
+            change_field(store, doc_id, key, "edit", reviewer, text=repr(value) if isinstance(value, float) and not float(value).is_integer() else str(int(value)))
+    return approve(store, doc_id, reviewer, labels_dir, tool=tool)

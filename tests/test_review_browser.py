@@ -1,0 +1,146 @@
+"""The review app in a real headless browser (Debian's chromium + chromedriver, driven by Selenium).
+
+Skipped where the browser is missing; .ci/run installs it (apt-get install chromium chromium-driver).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from nianbao.ingest.store import SQLiteStore
+from nianbao.review.app import ReviewConfig, create_app
+from nianbao.review.queue import review_queue
+
+from review_helpers import EXAMPLES, build_store
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+if not (CHROMIUM and DRIVER):
+    if os.environ.get("CI"):  # CI installs the browser: missing it there is a failure, not a skip
+        raise RuntimeError("CI: chromium and chromedriver are missing (.ci/run installs them)")
+    pytest.skip("chromium and chromedriver are not installed (apt-get install chromium chromium-driver)",
+                allow_module_level=True)
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+# A report whose title carries script, in the text and in an HTML rendering.
+HOSTILE_TITLE = "<script>window.pwned=1;document.title='pwned'</script><img src=x onerror=\"window.pwned=2\">"
+
+
+def _hostile_report() -> str:
+    text = (EXAMPLES / "002_a15c5311e6238bad.txt").read_text(encoding="utf-8")
+    return HOSTILE_TITLE + "\n" + text
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser")
+    db = build_store(root, extra={"hostile.txt": _hostile_report()})
+    labels = root / "labels"
+    app = create_app(ReviewConfig(db=db, labels_dir=labels, reviewer="selenium"))
+    from werkzeug.serving import make_server
+
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield {"url": f"http://127.0.0.1:{httpd.server_port}", "db": db, "labels": labels}
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1000"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def _wait(driver, condition, timeout: float = 15):
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def test_queue_correct_a_value_approve_and_the_label_appears(server, browser):
+    browser.get(server["url"] + "/")
+    rows = browser.find_elements(By.CSS_SELECTOR, "tr.item")
+    assert rows, "the queue shows documents that need review"
+    # Keyboard: the first row is selected; Enter opens it.
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ENTER)
+    main = _wait(browser, EC.presence_of_element_located((By.ID, "document")))
+    doc_id = int(main.get_attribute("data-doc-id"))
+    # The page opens on the first doubtful cell; its detail (source text) is shown beside the grid.
+    cell = browser.switch_to.active_element
+    assert "doubtful" in cell.get_attribute("class") or "failing" in cell.get_attribute("class")
+    key = cell.get_attribute("data-key")
+    _wait(browser, lambda d: d.find_element(By.ID, "detail-key").text == key)
+    _wait(browser, lambda d: d.find_element(By.ID, "source-value").text != "" or
+          d.find_element(By.ID, "detail-image").is_displayed())
+    # Correct it: type a new value, Enter saves and moves to the next doubtful cell.
+    cell.send_keys(Keys.CONTROL, "a")
+    cell.send_keys("4242", Keys.ENTER)
+    _wait(browser, lambda d: "reviewed" in d.find_element(By.CSS_SELECTOR, f'input[data-key="{key}"]').get_attribute("class"))
+    assert browser.switch_to.active_element.get_attribute("data-key") != key
+    # Live rules: typing a wrong total turns its rule red before anything is saved.
+    total = browser.find_element(By.CSS_SELECTOR, 'input[data-key="requests.new.total"]')
+    total.click()
+    total.send_keys(Keys.CONTROL, "a")
+    total.send_keys("987654")
+    _wait(browser, lambda d: "failing" in total.get_attribute("class"))
+    assert any("R1" in li.text for li in browser.find_elements(By.CSS_SELECTOR, "#rule-list li.fail"))
+    total.send_keys(Keys.ESCAPE)
+    _wait(browser, lambda d: "failing" not in total.get_attribute("class"))
+    # Approve (Alt+A) and the label file appears with the corrected value and its provenance.
+    browser.switch_to.active_element.send_keys(Keys.ALT, "a")
+    _wait(browser, EC.presence_of_element_located((By.ID, "notice")))
+    labels = list(server["labels"].glob("reviewed_*.json"))
+    assert len(labels) == 1
+    data = json.loads(labels[0].read_text(encoding="utf-8"))
+    assert data["fields"][key]["value"] == 4242
+    assert data["fields"]["requests.new.total"]["value"] != 987654  # typed then undone: never saved
+    assert data["provenance"]["reviewer"] == "selenium" and data["provenance"]["changes"] >= 1
+    with SQLiteStore(server["db"]) as store:
+        row = next(store.query("SELECT review_status, content_hash FROM documents WHERE id = ?", (doc_id,)))
+        assert row["review_status"] == "approved" and data["sha256"] == row["content_hash"]
+        changes = list(store.query("SELECT key, action, new_value FROM field_changes WHERE document_id = ?", (doc_id,)))
+        assert (key, "edit", 4242) in [(c["key"], c["action"], c["new_value"]) for c in changes]
+
+
+def test_a_report_carrying_script_renders_inert(server, browser):
+    with SQLiteStore(server["db"]) as store:
+        hostile = next(store.query("SELECT d.id, d.agency FROM documents d JOIN sources s ON s.document_id = d.id "
+                                   "WHERE s.path LIKE '%hostile.txt'"))
+        # Make sure it is in the queue and its agency carries the script, whatever the reader kept of the title.
+        store.conn.execute("UPDATE documents SET review_needed = 1, review_status = 'pending', agency = ? WHERE id = ?",
+                           (HOSTILE_TITLE + "测试局", hostile["id"]))
+        assert hostile["id"] in [i.id for i in review_queue(store)]
+    errors = []
+    for page in ("/", f"/doc/{hostile['id']}"):
+        browser.get(server["url"] + page)
+        time.sleep(0.5)
+        assert browser.execute_script("return window.pwned === undefined")
+        assert browser.title != "pwned"
+        # The script is shown as the text it is.
+        assert "<script>window.pwned=1" in browser.find_element(By.TAG_NAME, "body").text
+        errors += [e for e in browser.get_log("browser") if "pwned" in e.get("message", "")]
+    assert browser.find_elements(By.CSS_SELECTOR, "main img[src='x']") == []
+    # The source text beside a cell is the report's own text, also inert.
+    cell = browser.find_element(By.CSS_SELECTOR, "input.cell")
+    cell.click()
+    _wait(browser, lambda d: d.find_element(By.ID, "detail-key").text == cell.get_attribute("data-key"))
+    assert browser.execute_script("return window.pwned === undefined")
