@@ -93,13 +93,15 @@ def add_commands(sub) -> None:
                    help="send each file's bytes with its Ray task (for a cluster without a shared filesystem)")
     p.add_argument("--reprocess", action="store_true", help="redo every input, even those already in the store")
     p.add_argument("--reprocess-stale", action="store_true",
-                   help="redo inputs stored by another pipeline version (nianbao version, mapper, schema)")
+                   help="redo inputs stored by another pipeline version (nianbao version, mapper, schema, models: reprocess with a newly promoted model)")
     p.add_argument("--retry-failed", action="store_true", help="redo inputs stored as failed")
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds one document may take before its worker is killed (default 600; 0: no limit)")
     p.add_argument("--max-memory-mb", type=int, default=4096,
                    help="memory one worker may use (address space limit and resident watch; default 4096; 0: no limit)")
-    p.add_argument("--mapper", default="baseline", help="cell-to-field mapper (default: baseline)")
+    p.add_argument("--mapper", default="classifier", choices=["classifier", "baseline"],
+                   help="how row labels are found: the trained classifier (default; its version is stored with "
+                        "each result) or the schema's labels alone")
     p.add_argument("--all-files", action="store_true", help="in folders, take every file, not only report suffixes")
     p.add_argument("--no-cross-year", action="store_true", help="do not recompute rule 5 across years at the end")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -77,15 +77,20 @@ def models_digest() -> str:
     import nianbao
     import nianbao.inference
 
-    roots = [Path(nianbao.inference.__file__).parent / "ocr" / "models", Path(nianbao.__file__).parents[1] / "models"]
+    models = Path(nianbao.__file__).parents[1] / "models"
+    # Only what inference loads: the installed classifier and the calibration map (not the registry's
+    # archives or candidates, nor the torch weights kept for fine-tuning).
+    files = [p for root in (Path(nianbao.inference.__file__).parent / "ocr" / "models", models / "token_classifier")
+             if root.is_dir() for p in sorted(root.glob("*"))] + [models / "calibration.json"]
     h = hashlib.sha256()
     n = 0
-    for root in roots:
-        if root.is_dir():
-            for p in sorted(root.rglob("*")):
-                if p.is_file() and p.suffix.lower() in {".onnx", ".pt", ".bin", ".safetensors", ".json", ".txt"}:
-                    h.update(f"{p.relative_to(root)}:{p.stat().st_size}\n".encode())
-                    n += 1
+    for p in files:
+        if p.is_file() and p.suffix.lower() in {".onnx", ".json"}:
+            h.update(f"{p.parent.name}/{p.name}:{p.stat().st_size}\n".encode())
+            n += 1
+    from nianbao.inference.classifier import model_version
+
+    h.update(str(model_version()).encode())
     return h.hexdigest()[:12] if n else "none"
 
 
@@ -93,7 +98,7 @@ def pipeline_version(options: object = None) -> str:
     """What made a stored result: package, mapper, schema, model files. A change makes results stale."""
     import nianbao
 
-    mapper = getattr(options, "mapper", None) or "baseline"
+    mapper = getattr(options, "mapper", None) or "classifier"  # PipelineOptions' default
     return f"nianbao {nianbao.__version__}; mapper {mapper}; schema {schema_digest()}; models {models_digest()}"
 
 

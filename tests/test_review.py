@@ -170,3 +170,42 @@ def test_token_and_bind_rules(store, tmp_path):
     assert client.get("/?token=wrong").status_code == 401
     assert client.get("/?token=s3cret").status_code == 200
     assert client.get("/").status_code == 200  # the session remembers
+
+
+def test_pdf_cell_image_is_cut_from_its_page(tmp_path):
+    import io
+
+    from PIL import Image
+
+    from nianbao.inference.pipeline import PipelineOptions
+    from nianbao.ingest.runner import IngestOptions, ingest
+    from review_helpers import EXAMPLES
+
+    db = tmp_path / "pdf.sqlite"
+    ingest([str(EXAMPLES / "real2_002.pdf")], db, IngestOptions(workers=1, progress=False, cross_year=False,
+                                                                timeout=None, max_memory_mb=0,
+                                                                pipeline_options=PipelineOptions(mapper="classifier")))
+    with SQLiteStore(db) as s:
+        doc_id = s.scalar("SELECT id FROM documents")
+        key, bbox = next((r["key"], json.loads(r["bbox"])) for r in s.query(
+            "SELECT key, bbox FROM fields WHERE document_id = ? AND value > 0 AND bbox IS NOT NULL", (doc_id,)))
+    client = create_app(ReviewConfig(db=db, labels_dir=tmp_path)).test_client()
+    info = client.get(f"/api/doc/{doc_id}/cell/{key}").json
+    assert info["image"] and info["source"] is None
+    png = client.get(info["image"])
+    assert png.status_code == 200 and png.mimetype == "image/png"
+    image = Image.open(io.BytesIO(png.data))
+    # The crop is the cell's box (at 2 px per point) plus a small margin, not the whole page.
+    assert abs(image.width - 2 * (bbox[2] - bbox[0] + 12)) <= 4 and abs(image.height - 2 * (bbox[3] - bbox[1] + 12)) <= 4
+
+
+def test_cli_lists_the_queue(store, capsys):
+    from nianbao.cli import main
+
+    assert main(["review", "--db", store.path, "--list", "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "accepted" in lines[0]
+    items = [json.loads(line) for line in lines[1:]]
+    assert items and items[0]["id"] == review_queue(store)[0].id
+    with pytest.raises(SystemExit):
+        main(["review", "--db", store.path, "--host", "0.0.0.0"])  # exposed without a token
