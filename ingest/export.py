@@ -24,9 +24,9 @@ from typing import Any, Iterator, Optional, Sequence
 from .store import Filters, SQLiteStore, Store, load_record
 
 DOC_COLUMNS = ["path", "content_hash", "agency", "agency_normalised", "year", "template", "status", "error_code",
-               "review_needed", "review_status"]
+               "review_needed", "review_status", "model_version"]
 LONG_COLUMNS = ["path", "content_hash", "agency", "year", "template", "status", "error_code", "review_needed",
-                "key", "value", "raw", "confidence", "page"]
+                "review_status", "model_version", "key", "value", "raw", "confidence", "page"]
 CHECK_COLUMNS = ["scope", "path", "content_hash", "agency", "agency_normalised", "year", "template", "rule", "passed",
                  "detail", "cells", "difference", "other_path", "other_year", "agency_match", "match_confidence"]
 _INT = {"year", "review_needed", "page", "other_year"}
@@ -58,7 +58,7 @@ def _doc_select(filters: Filters) -> tuple[str, list]:
 def long_rows(store: Store, filters: Filters) -> Iterator[dict]:
     where, params = _doc_select(filters)
     sql = ("SELECT d.path, d.content_hash, d.agency, d.year, d.template, d.status, d.error_code, d.review_needed, "
-           "f.key, f.value, f.raw, f.confidence, f.page FROM documents d LEFT JOIN fields f ON f.document_id = d.id"
+           "d.review_status, d.model_version, f.key, f.value, f.raw, f.confidence, f.page FROM documents d LEFT JOIN fields f ON f.document_id = d.id"
            f"{where} ORDER BY d.id, f.position")
     for r in store.query(sql, params):
         r["review_needed"] = bool(r["review_needed"])
