@@ -297,7 +297,9 @@ def create_app(config: ReviewConfig) -> Flask:
             raise ReviewError(f"no field {key!r}")
         info = {"key": key, "value": f.get("value"), "raw": f.get("raw"), "confidence": f.get("confidence"),
                 "alternatives": f.get("alternatives") or [], "reason": f.get("reason"), "page": f.get("page"),
-                "image": None, "source": None}
+                "image": None, "source": None, "history": []}
+        with store() as s:
+            info["history"] = [h for h in corrections.history(s, doc_id) if h["key"] == key]
         path = Path(doc.row["path"])
         if f.get("bbox") and f.get("page") and (path.suffix.lower() == ".pdf" or path.suffix.lower() in IMAGE_SUFFIXES):
             info["image"] = url_for("cell_png", doc_id=doc_id, key=key)

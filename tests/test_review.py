@@ -157,6 +157,7 @@ def test_app_guards_csrf_token_escaping_and_paths(store, tmp_path):
     assert client.get(f"/doc/{doc_id}/cell/requests.new.total.png").status_code == 404  # a text report has no image
     info = client.get(f"/api/doc/{doc_id}/cell/requests.new.total").json
     assert info["image"] is None and info["source"] is not None
+    assert [(h["action"], h["new_value"], h["reviewer"]) for h in info["history"]] == [("edit", 5, "dan")]
 
 
 def test_token_and_bind_rules(store, tmp_path):

@@ -105,6 +105,13 @@
       const img = $("detail-image");
       img.hidden = !info.image;
       if (info.image) img.src = info.image;
+      const hist = $("detail-history");
+      hist.replaceChildren();
+      for (const h of info.history) {
+        const li = document.createElement("li");
+        li.textContent = `${h.created_at.slice(0, 19)} ${h.reviewer}: ${h.action} ${h.old_value ?? "blank"} → ${h.new_value ?? "blank"}`;
+        hist.appendChild(li);
+      }
       const pre = $("detail-source");
       pre.hidden = !info.source;
       if (info.source) {
