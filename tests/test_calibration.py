@@ -1,0 +1,123 @@
+"""The accept policy measured by training/calibrate.py: threshold choice, error rates, coverage, and the
+contract review.queue reads from models/calibration.json."""
+import json
+
+import numpy as np
+import pytest
+
+from nianbao.training.calibrate import (THRESHOLDS, accept_policy, accept_table, apply_map, choose_threshold, ece,
+                                        upper_bound)
+
+
+def _fields(spec):
+    """[(confidence, how many fields, how many of them wrong)] -> (conf, correct) arrays."""
+    conf, correct = [], []
+    for c, n, wrong in spec:
+        conf += [c] * n
+        correct += [0.0] * wrong + [1.0] * (n - wrong)
+    return np.asarray(conf), np.asarray(correct)
+
+
+def test_table_counts_fields_at_or_above_each_threshold():
+    conf, correct = _fields([(0.5, 10, 5), (0.95, 40, 2), (0.99, 50, 0)])
+    rows = {r["threshold"]: r for r in accept_table(conf, correct, (0.9, 0.95, 0.99, 0.999))}
+    assert rows[0.9]["fields"] == 90 and rows[0.9]["errors"] == 2
+    assert rows[0.9]["error_rate"] == pytest.approx(2 / 90, abs=1e-6)
+    assert rows[0.9]["coverage"] == pytest.approx(0.9)
+    assert rows[0.95]["fields"] == 90          # at or above: 0.95 itself is accepted at 0.95
+    assert rows[0.99]["fields"] == 50 and rows[0.99]["error_rate"] == 0.0 and rows[0.99]["coverage"] == 0.5
+    assert rows[0.999]["fields"] == 0 and rows[0.999]["error_rate"] is None and rows[0.999]["coverage"] == 0.0
+    # The upper bound of 0 errors in 50 is the rule of three's ~3/50, not 0.
+    assert 0.05 < rows[0.99]["error_rate_upper95"] < 0.065
+
+
+def test_lowest_threshold_meeting_the_target_is_chosen():
+    # 0.9 and above: 2 wrong of 2000 (0.1% is met exactly, ≤); 0.95 and above: 0 wrong.
+    conf, correct = _fields([(0.92, 1000, 2), (0.999, 1000, 0)])
+    row, met = choose_threshold(accept_table(conf, correct), target=0.001)
+    assert met and row["threshold"] == 0.9 and row["coverage"] == 1.0
+    # 3 wrong in the low band: 0.9 misses the target, 0.95 is the lowest that meets it.
+    conf, correct = _fields([(0.92, 1000, 3), (0.999, 1000, 0)])
+    row, met = choose_threshold(accept_table(conf, correct), target=0.001)
+    assert met and row["threshold"] == 0.95 and row["fields"] == 1000 and row["coverage"] == 0.5
+    # A stricter target moves it up; a looser one down.
+    conf, correct = _fields([(0.92, 1000, 1), (0.985, 1000, 1), (0.9992, 1000, 0)])
+    assert choose_threshold(accept_table(conf, correct), target=0.001)[0]["threshold"] == 0.9    # 2 / 3000
+    assert choose_threshold(accept_table(conf, correct), target=0.0006)[0]["threshold"] == 0.95  # 1 / 2000
+    assert choose_threshold(accept_table(conf, correct), target=0.0)[0]["threshold"] == 0.99     # 0 / 1000
+
+
+def test_no_threshold_meets_the_target_falls_back_to_099_marked():
+    conf, correct = _fields([(0.999, 100, 5)])
+    policy = accept_policy(conf, correct, "test data")
+    assert policy["threshold"] == 0.99 and policy["meets_target"] is False
+    assert policy["error_rate"] == pytest.approx(0.05) and policy["fields"] == 100
+    # A threshold no field reaches is never chosen, even though it has no measured errors.
+    conf, correct = _fields([(0.5, 100, 0)])
+    policy = accept_policy(conf, correct, "test data")
+    assert policy["threshold"] == 0.99 and not policy["meets_target"] and policy["error_rate"] is None
+
+
+def test_every_set_must_meet_the_target_unless_pooled():
+    # Set "a" misreads in the 0.95 band; set "b" never misreads and dilutes the pooled error rate.
+    ca, ka = _fields([(0.96, 1000, 4), (0.9995, 1000, 0)])
+    cb, kb = _fields([(0.96, 8000, 0), (0.9995, 8000, 0)])
+    conf, correct = np.concatenate([ca, cb]), np.concatenate([ka, kb])
+    sets = np.asarray(["a"] * len(ca) + ["b"] * len(cb), dtype=object)
+    pooled = accept_policy(conf, correct, "x")
+    each = accept_policy(conf, correct, "x", sets=sets)
+    assert pooled["threshold"] == 0.9 and pooled["error_rate"] == pytest.approx(4 / 18000, abs=1e-6)
+    assert each["threshold"] == 0.98 and each["error_rate"] == 0.0 and each["meets_target"]
+    assert each["coverage"] == pytest.approx(0.5) and each["target_in_every_set"]
+
+
+def test_policy_keeps_the_contract_review_queue_reads(tmp_path):
+    from nianbao.review.queue import load_accept_policy
+
+    conf, correct = _fields([(0.9, 500, 5), (0.9992, 4000, 1)])
+    policy = accept_policy(conf, correct, "4 factory docs + 1 real doc")
+    assert {"threshold", "error_rate", "fields", "measured_on", "table"} <= set(policy)
+    assert [r["threshold"] for r in policy["table"]] == list(THRESHOLDS)
+    assert all({"threshold", "error_rate", "fields", "coverage"} <= set(r) for r in policy["table"])
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps({"x": [0, 1], "y": [0, 1], "accept_policy": policy}), encoding="utf-8")
+    loaded = load_accept_policy(path)
+    assert loaded.threshold == 0.95 and loaded.fields == 4000 and loaded.error_rate == pytest.approx(0.00025)
+    assert loaded.measured_on == "4 factory docs + 1 real doc"
+    at_09 = load_accept_policy(path, threshold=0.9)
+    assert at_09.fields == 4500 and at_09.error_rate == pytest.approx(6 / 4500, abs=1e-6)
+
+
+def test_apply_map_remaps_plain_readings_as_the_pipeline_does():
+    mapping = {"x": [0.0, 0.9, 0.995, 1.0], "y": [0.1, 0.5, 0.99993, 0.99993]}
+    conf = np.asarray([0.995, 0.95, 0.95, 0.45])
+    plain = np.asarray([True, True, False, True])
+    out = apply_map(conf, plain, mapping)
+    assert out[0] == 0.9999                      # rounded to 4 places, as CalibrateStage stores it
+    assert out[1] == round(0.5 + (0.05 / 0.095) * 0.49993, 4)
+    assert out[2] == 0.95                        # a doubted reading keeps its score
+    assert out[3] == 0.3
+
+
+def test_ece_and_upper_bound():
+    conf = np.full(1000, 0.9)
+    assert ece(conf, np.r_[np.ones(900), np.zeros(100)]) == pytest.approx(0.0)
+    assert ece(conf, np.ones(1000)) == pytest.approx(0.1)
+    assert upper_bound(0, 0) is None and upper_bound(5, 5) == 1.0
+    assert upper_bound(0, 3000) == pytest.approx(1 - 0.05 ** (1 / 3000), rel=1e-6)
+    assert upper_bound(10, 10000) > 0.001
+
+
+def test_shipped_policy_is_measured_on_held_out_data():
+    from pathlib import Path
+
+    data = json.loads((Path(__file__).resolve().parents[1] / "models" / "calibration.json").read_text("utf-8"))
+    policy = data["accept_policy"]
+    assert policy["threshold"] in THRESHOLDS and policy["fields"] > 10_000
+    assert "real" in policy["measured_on"] and "factory" in policy["measured_on"]
+    row = next(r for r in policy["table"] if r["threshold"] == policy["threshold"])
+    assert row["error_rate"] == policy["error_rate"] and row["fields"] == policy["fields"]
+    if policy["meets_target"]:
+        assert policy["error_rate"] <= policy["target_error"]
+        lower = [r for r in policy["table"] if r["threshold"] < policy["threshold"] and r["fields"]]
+        assert all(r["error_rate"] > policy["target_error"] for r in lower) or policy.get("target_in_every_set")
