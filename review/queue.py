@@ -37,7 +37,7 @@ class AcceptPolicy:
     def describe(self) -> str:
         if self.error_rate is None:
             return f"fields at ≥ {self.threshold:g} are accepted; their error rate has not been measured"
-        return (f"fields at ≥ {self.threshold:g} are accepted: measured error rate {self.error_rate:.2%} "
+        return (f"fields at ≥ {self.threshold:g} are accepted: measured error rate {self.error_rate:.3%} "
                 f"on {self.fields} held-out fields ({self.measured_on})")
 
 
