@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -47,6 +48,17 @@ class StoredDocument:
     @property
     def found(self) -> dict[str, bool]:
         return {t: bool(v.get("found")) for t, v in self.record["tables"].items()}
+
+
+@contextmanager
+def _transaction(store: SQLiteStore):
+    """A transaction of its own, or the caller's when one is open (``record_review`` runs many
+    actions as one)."""
+    if store.conn.in_transaction:
+        yield store.conn
+    else:
+        with store.transaction() as conn:
+            yield conn
 
 
 def get_document(store: Store, doc_id: int) -> StoredDocument:
@@ -100,7 +112,7 @@ def change_field(store: SQLiteStore, doc_id: int, key: str, action: str, reviewe
     new_value = old.get("value") if action == "confirm" else (None if action == "blank" else parse_value(text or "", key))
     values = {**doc.values, key: new_value}
     checks = recheck(values, doc.record.get("template"), doc.found)
-    with store.transaction():
+    with _transaction(store):
         store.conn.execute("UPDATE fields SET value = ?, confidence = 1.0, reason = ? WHERE document_id = ? AND key = ?",
                            (new_value, REVIEWED, doc.id, key))
         store.conn.execute(
@@ -130,7 +142,7 @@ def history(store: Store, doc_id: int) -> list[dict]:
 
 
 def approve(store: SQLiteStore, doc_id: int, reviewer: str, labels_dir: Path = DEFAULT_LABELS_DIR,
-            tool: str = "nianbao review", note: Optional[str] = None) -> Path:
+            tool: str = "nianbao review", note: Optional[str] = None, provenance_extra: Optional[dict] = None) -> Path:
     """Approve a document: its current values become a labelled document in ``labels_dir``."""
     doc = get_document(store, doc_id)
     if doc.row["status"] != "done":
@@ -139,9 +151,10 @@ def approve(store: SQLiteStore, doc_id: int, reviewer: str, labels_dir: Path = D
                            "AND (old_value IS NOT new_value)", (doc.id,))
     ts = now()
     provenance = Provenance(reviewer=reviewer, approved_at=ts, model_version=doc.row.get("model_version"),
-                            pipeline_version=doc.row.get("pipeline_version"), tool=tool, changes=int(changes or 0))
+                            pipeline_version=doc.row.get("pipeline_version"), tool=tool, changes=int(changes or 0),
+                            extra=dict(provenance_extra or {}))
     path = write_label(doc.record, doc.values, doc.found, provenance, Path(labels_dir), doc.row["content_hash"])
-    with store.transaction():
+    with _transaction(store):
         store.conn.execute("UPDATE documents SET review_status = 'approved', updated_at = ? WHERE id = ?", (ts, doc.id))
         store.conn.execute("INSERT INTO reviews (document_id, status, reviewer, note, created_at) VALUES (?, ?, ?, ?, ?)",
                            (doc.id, "approved", reviewer, note or json.dumps({"label": path.name}), ts))
@@ -150,7 +163,7 @@ def approve(store: SQLiteStore, doc_id: int, reviewer: str, labels_dir: Path = D
 
 def reopen(store: SQLiteStore, doc_id: int, reviewer: str) -> StoredDocument:
     doc = get_document(store, doc_id)
-    with store.transaction():
+    with _transaction(store):
         store.conn.execute("UPDATE documents SET review_status = 'in_review', updated_at = ? WHERE id = ?", (now(), doc.id))
         store.conn.execute("INSERT INTO reviews (document_id, status, reviewer, note, created_at) VALUES (?, ?, ?, ?, ?)",
                            (doc.id, "reopened", reviewer, None, now()))
@@ -158,20 +171,38 @@ def reopen(store: SQLiteStore, doc_id: int, reviewer: str) -> StoredDocument:
 
 
 def record_review(store: SQLiteStore, doc_id: int, values: dict[str, Optional[float]], reviewer: str,
-                  labels_dir: Path = DEFAULT_LABELS_DIR, tool: str = "nianbao review") -> Path:
+                  labels_dir: Path = DEFAULT_LABELS_DIR, tool: str = "nianbao review",
+                  provenance_extra: Optional[dict] = None) -> Path:
     """Apply a whole reviewed set of values at once (a Label Studio annotation, a simulated
-    reviewer): each value that differs is an edit or a blank in the history, the rest are
-    confirmed; then the document is approved. Returns the label file."""
+    reviewer) as ONE transaction: each value that differs is an edit or a blank in the history
+    (values left as read are taken as they are, without history rows), then the document is
+    approved and its label written. On any failure nothing is kept: the store rolls back and the
+    label file is put back as it was. Returns the label file."""
+    if store.conn.in_transaction:
+        raise ReviewError("record_review needs a store outside any transaction")
     doc = get_document(store, doc_id)
-    if doc.row["review_status"] == "approved":
-        doc = reopen(store, doc_id, reviewer)
     unknown = sorted(set(values) - set(doc.record["fields"]))
     if unknown:
         raise ReviewError(f"document {doc_id} has no fields {unknown[:5]}")
-    for key, value in values.items():
-        current = doc.values.get(key)
-        if value is None and current is not None:
-            change_field(store, doc_id, key, "blank", reviewer)
-        elif value is not None and (current is None or abs(float(value) - float(current)) > 1e-9):
-            change_field(store, doc_id, key, "edit", reviewer, text=repr(value) if isinstance(value, float) and not float(value).is_integer() else str(int(value)))
-    return approve(store, doc_id, reviewer, labels_dir, tool=tool)
+    from .labels import label_id
+
+    label_path = Path(labels_dir) / f"{label_id(doc.row['content_hash'])}.json"
+    before = label_path.read_bytes() if label_path.exists() else None
+    try:
+        with store.transaction():
+            if doc.row["review_status"] == "approved":
+                doc = reopen(store, doc_id, reviewer)
+            for key, value in values.items():
+                current = doc.values.get(key)
+                if value is None and current is not None:
+                    change_field(store, doc_id, key, "blank", reviewer)
+                elif value is not None and (current is None or abs(float(value) - float(current)) > 1e-9):
+                    text = str(int(value)) if float(value).is_integer() else repr(float(value))
+                    change_field(store, doc_id, key, "edit", reviewer, text=text)
+            return approve(store, doc_id, reviewer, labels_dir, tool=tool, provenance_extra=provenance_extra)
+    except BaseException:
+        if before is not None:
+            label_path.write_bytes(before)
+        elif label_path.exists():
+            label_path.unlink()
+        raise

@@ -42,7 +42,6 @@ import re
 import sys
 import unicodedata
 import xml.etree.ElementTree as ET
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,7 +53,6 @@ from nianbao.schema import TEMPLATES, load_schema
 
 from . import corrections
 from .corrections import DEFAULT_LABELS_DIR, REVIEWED, ReviewError, get_document, parse_value
-from .labels import label_id
 from .queue import AcceptPolicy, QueueFilters, load_accept_policy, review_queue
 
 TOOL = "label-studio"
@@ -511,36 +509,6 @@ def annotation_values(task: dict, annotation: dict, doc_fields: dict[str, dict])
     return {k: given[k] if k in given else (predicted.get(k) if keep_predictions else None) for k in doc_fields}
 
 
-@contextmanager
-def _one_transaction(store: SQLiteStore, label_path: Path):
-    """Run several reviewer actions as ONE transaction: each action's own ``store.transaction()``
-    joins it, so a failure anywhere rolls all of them back; the label file is put back as it was."""
-    conn = store.conn
-    if conn.in_transaction:
-        raise ReviewError("the store is in the middle of another transaction")
-    before = label_path.read_bytes() if label_path.exists() else None
-
-    @contextmanager
-    def joined():
-        yield conn
-
-    conn.execute("BEGIN IMMEDIATE")
-    store.transaction = joined  # type: ignore[method-assign]
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        if before is not None:
-            label_path.write_bytes(before)
-        elif label_path.exists():
-            label_path.unlink()
-        raise
-    else:
-        conn.execute("COMMIT")
-    finally:
-        del store.transaction
-
-
 def _find_document(store: Store, data: dict) -> dict:
     content_hash = data.get("content_hash")
     if not isinstance(content_hash, str) or not re.fullmatch(r"[0-9a-f]{12,64}", content_hash):
@@ -599,10 +567,11 @@ def import_task(store: SQLiteStore, task: dict, index: int, reviewer_default: st
             out.status, out.message = "unchanged", "already approved with these values"
             return out
         reviewer = _reviewer(annotation, reviewer_default)
-        Path(labels_dir).mkdir(parents=True, exist_ok=True)
-        label_path = Path(labels_dir) / f"{label_id(doc.row['content_hash'])}.json"
-        with _one_transaction(store, label_path):
-            path = corrections.record_review(store, doc.id, values, reviewer, Path(labels_dir), tool=TOOL)
+        extra = {"label_studio": {k: v for k, v in {"task": task.get("id"), "annotation": annotation.get("id"),
+                                                     "annotated_at": annotation.get("updated_at") or annotation.get("created_at")}.items()
+                                  if v is not None}}
+        path = corrections.record_review(store, doc.id, values, reviewer, Path(labels_dir), tool=TOOL,
+                                         provenance_extra=extra)
         out.status, out.label, out.message = "imported", str(path), f"{len(changed)} values changed by {reviewer}"
     except (ReviewError, ValueError) as e:
         out.status, out.message = "error", str(e)

@@ -8,7 +8,7 @@ from nianbao.inference.pipeline import PipelineOptions
 from nianbao.ingest.runner import IngestOptions, ingest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-# Three text reports; 002 has run-together digits the rules cannot settle (it needs review).
+# Three text reports; at least one of them needs review (doubted run-together digits).
 REPORTS = ("000_0f54907597b54157.txt", "002_a15c5311e6238bad.txt", "real_005.txt")
 
 
