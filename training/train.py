@@ -24,6 +24,10 @@ from .tagging import OUTSIDE, TaggedSequence, tag_document_windows, tag_names
 
 log = logging.getLogger("nianbao.train")
 
+# The tag of a character whose right tag is unknown (a table of a corrected document no reading got
+# right, see retrain.py): it is fed to the model but has no loss.
+IGNORE = "X"
+
 
 @dataclass
 class Dataset:
@@ -119,7 +123,7 @@ def _batch(seqs: list[TaggedSequence], vocab: dict[str, int], label_ids: dict[st
         ids[i, 1:m + 1] = torch.tensor([vocab.get(c, UNK) for c in s.chars[:m]])
         types[i, 1:m + 1] = torch.tensor(s.starts[:m])
         boxes[i, 1:m + 1] = torch.tensor(s.boxes[:m])
-        labels[i, 1:m + 1] = torch.tensor([label_ids[t] for t in s.tags[:m]])
+        labels[i, 1:m + 1] = torch.tensor([-100 if t == IGNORE else label_ids[t] for t in s.tags[:m]])
         mask[i, : m + 2] = 1
     return ids, types, boxes, mask, labels
 
@@ -221,15 +225,18 @@ def spans(tags: list[str]) -> set[tuple[int, int, str]]:
     return out
 
 
-def finetune(config, encoder_state, dataset: Dataset, vocab, cfg: dict, seed: int):
+def finetune(config, encoder_state, dataset: Dataset, vocab, cfg: dict, seed: int, model=None):
+    """Token-classification steps; a new model from ``config`` (and a pretrained encoder), or further
+    steps on ``model`` (``nianbao retrain``)."""
     import torch
     from transformers import LayoutLMForTokenClassification
 
     t = cfg["train"]
     torch.manual_seed(seed)
-    model = LayoutLMForTokenClassification(config)
-    if encoder_state is not None:
-        model.layoutlm.load_state_dict(encoder_state, strict=False)
+    if model is None:
+        model = LayoutLMForTokenClassification(config)
+        if encoder_state is not None:
+            model.layoutlm.load_state_dict(encoder_state, strict=False)
     label_ids = {name: i for i, name in enumerate(tag_names())}
     opt = torch.optim.AdamW(model.parameters(), lr=t["lr"], weight_decay=0.01)
     rng = random.Random(seed)
@@ -249,6 +256,9 @@ def finetune(config, encoder_state, dataset: Dataset, vocab, cfg: dict, seed: in
             metrics = evaluate_tags(model, dataset.validation, vocab, label_ids, cfg["data"]["window"] + 2)
             history.append({"step": step + 1, "loss": round(out.loss.item(), 4), **metrics})
             log.info("step %d loss %.4f %s", step + 1, out.loss.item(), metrics)
+        elif not dataset.validation and ((step + 1) % t["eval_every"] == 0 or step + 1 == t["max_steps"]):
+            history.append({"step": step + 1, "loss": round(out.loss.item(), 4)})
+            log.info("step %d loss %.4f", step + 1, out.loss.item())
     return model, history
 
 
