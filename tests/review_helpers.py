@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 from nianbao.inference.pipeline import PipelineOptions
+from nianbao.ingest.store import SQLiteStore
 from nianbao.ingest.runner import IngestOptions, ingest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -24,3 +25,17 @@ def build_store(root: Path, extra: dict[str, str] | None = None) -> Path:
     ingest([str(docs)], db, IngestOptions(workers=1, progress=False, cross_year=False, timeout=None, max_memory_mb=0,
                                           pipeline_options=PipelineOptions(mapper="classifier")))
     return db
+
+
+def copy_store(db: Path, tmp_path: Path) -> SQLiteStore:
+    """A fresh copy of a built store (tests change values) with at least one document to review."""
+    copy_path = tmp_path / "store.sqlite"
+    with SQLiteStore(db) as s:
+        s.conn.execute(f"VACUUM INTO '{copy_path}'")
+    s = SQLiteStore(copy_path)
+    if not list(s.query("SELECT id FROM documents WHERE review_needed = 1 AND status = 'done'")):
+        # Whatever the calibration says today, the queue needs a document: make one doubtful.
+        doc_id = s.scalar("SELECT id FROM documents WHERE status = 'done' ORDER BY id LIMIT 1")
+        s.conn.execute("UPDATE documents SET review_needed = 1, review_status = 'pending' WHERE id = ?", (doc_id,))
+        s.conn.execute("UPDATE fields SET confidence = 0.42 WHERE document_id = ? AND key = 'requests.new.total'", (doc_id,))
+    return s

@@ -16,7 +16,7 @@ from nianbao.review import corrections, labelstudio as ls
 from nianbao.review.queue import AcceptPolicy, QueueFilters
 from nianbao.schema import load_schema
 
-from review_helpers import build_store
+from review_helpers import build_store, copy_store
 
 POLICY = AcceptPolicy(0.99, 0.001, 1000, "test")
 SAFE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -29,15 +29,7 @@ def db(tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def store(db, tmp_path):
-    copy_path = tmp_path / "store.sqlite"
-    with SQLiteStore(db) as s:  # a fresh copy per test: tests change values
-        s.conn.execute(f"VACUUM INTO '{copy_path}'")
-    s = SQLiteStore(copy_path)
-    if not list(s.query("SELECT id FROM documents WHERE review_needed = 1 AND status = 'done'")):
-        # Whatever the calibration says today, the queue needs a document: make one doubtful.
-        doc_id = s.scalar("SELECT id FROM documents WHERE status = 'done' ORDER BY id LIMIT 1")
-        s.conn.execute("UPDATE documents SET review_needed = 1, review_status = 'pending' WHERE id = ?", (doc_id,))
-        s.conn.execute("UPDATE fields SET confidence = 0.42 WHERE document_id = ? AND key = 'requests.new.total'", (doc_id,))
+    s = copy_store(db, tmp_path)
     yield s
     s.close()
 

@@ -13,7 +13,7 @@ from nianbao.review import corrections
 from nianbao.review.app import ReviewConfig, check_bind, create_app
 from nianbao.review.queue import AcceptPolicy, QueueFilters, load_accept_policy, review_queue
 
-from review_helpers import build_store
+from review_helpers import build_store, copy_store
 
 SCRIPT_AGENCY = "<script>window.pwned=1</script>测试局"
 
@@ -25,10 +25,7 @@ def db(tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def store(db, tmp_path):
-    copy = tmp_path / "store.sqlite"
-    with SQLiteStore(db) as s:  # a fresh copy per test: tests change values
-        s.conn.execute(f"VACUUM INTO '{copy}'")
-    s = SQLiteStore(copy)
+    s = copy_store(db, tmp_path)
     yield s
     s.close()
 
