@@ -128,8 +128,7 @@ def build_grids(doc: corrections.StoredDocument, policy: AcceptPolicy) -> list[G
                 conf = f.get("confidence")
                 reviewed = f.get("reason") == REVIEWED
                 cells[col] = GridCell(key=key, value=f.get("value"), raw=f.get("raw"), confidence=conf,
-                                      doubtful=not reviewed and f.get("value") is not None and conf is not None
-                                      and conf < policy.threshold,
+                                      doubtful=not reviewed and conf is not None and conf < policy.threshold,
                                       failing=key in failing, reviewed=reviewed, alternatives=f.get("alternatives") or [],
                                       reason=None if reviewed else f.get("reason"))
             label = r.labels[0] if r.labels else r.key

@@ -153,7 +153,12 @@ def approve(store: SQLiteStore, doc_id: int, reviewer: str, labels_dir: Path = D
     provenance = Provenance(reviewer=reviewer, approved_at=ts, model_version=doc.row.get("model_version"),
                             pipeline_version=doc.row.get("pipeline_version"), tool=tool, changes=int(changes or 0),
                             extra=dict(provenance_extra or {}))
-    path = write_label(doc.record, doc.values, doc.found, provenance, Path(labels_dir), doc.row["content_hash"])
+    # What the model read: the value before each field's first change.
+    model_values: dict[str, Optional[float]] = {}
+    for h in history(store, doc.id):
+        model_values.setdefault(h["key"], h["old_value"])
+    path = write_label(doc.record, doc.values, doc.found, provenance, Path(labels_dir), doc.row["content_hash"],
+                       model_values)
     with _transaction(store):
         store.conn.execute("UPDATE documents SET review_status = 'approved', updated_at = ? WHERE id = ?", (ts, doc.id))
         store.conn.execute("INSERT INTO reviews (document_id, status, reviewer, note, created_at) VALUES (?, ?, ?, ?, ?)",

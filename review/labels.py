@@ -44,15 +44,17 @@ def label_id(content_hash: str) -> str:
 
 
 def labelled_document(record: dict, values: dict[str, Optional[float]], found: dict[str, bool],
-                      provenance: Provenance, label_path: Path, content_hash: str) -> dict[str, Any]:
+                      provenance: Provenance, label_path: Path, content_hash: str,
+                      model_values: Optional[dict[str, Optional[float]]] = None) -> dict[str, Any]:
     """The labelled-document JSON of a reviewed record: ``values`` are the reviewer's final values
-    (None = printed blank), ``found`` which statutory tables the document prints."""
+    (None = printed blank), ``found`` which statutory tables the document prints, ``model_values``
+    what the model had read for the fields the reviewer changed (kept as ``model_value``)."""
     fields: dict[str, dict[str, Any]] = {}
     for key, value in values.items():
         read = (record.get("fields") or {}).get(key) or {}
         item: dict[str, Any] = {"value": value, "raw": read.get("raw"), "page": read.get("page"), "bbox": read.get("bbox")}
-        if value != read.get("value"):
-            item["model_value"] = read.get("value")
+        if model_values and key in model_values and model_values[key] != value:
+            item["model_value"] = model_values[key]
         fields[key] = item
     source = record.get("source")
     document = None
@@ -79,12 +81,12 @@ def labelled_document(record: dict, values: dict[str, Optional[float]], found: d
 
 
 def write_label(record: dict, values: dict[str, Optional[float]], found: dict[str, bool], provenance: Provenance,
-                labels_dir: Path, content_hash: str) -> Path:
+                labels_dir: Path, content_hash: str, model_values: Optional[dict[str, Optional[float]]] = None) -> Path:
     """Write (atomically) ``labels_dir/reviewed_<hash>.json`` and return its path."""
     labels_dir = Path(labels_dir)
     labels_dir.mkdir(parents=True, exist_ok=True)
     path = labels_dir / f"{label_id(content_hash)}.json"
-    data = labelled_document(record, values, found, provenance, path, content_hash)
+    data = labelled_document(record, values, found, provenance, path, content_hash, model_values)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
     os.replace(tmp, path)

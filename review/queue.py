@@ -1,7 +1,9 @@
 """The review queue: documents that need a person, most expected errors first.
 
-Expected wrong fields of a document = Σ (1 − calibrated confidence) over its printed fields
-+ ``RULE_WEIGHT`` per failing rule. A failing rule means one of its cells is misread or the report
+Expected wrong fields of a document = Σ (1 − calibrated confidence) over its fields + ``RULE_WEIGHT``
+per failing rule. Blank fields count too: a row left blank because its label was not found is the
+commonest miss on damaged labels (benchmarks/bench_review_loop.py), and such blanks carry a
+confidence below 1 ("row not printed"). A failing rule means one of its cells is misread or the report
 itself is wrong (real reports often are); with no measured split between the two, a failing rule
 counts as half a wrong field. The ordering is what matters: the confidences are calibrated
 (``models/calibration.json``), so documents with many doubtful cells come first.
@@ -71,7 +73,7 @@ class QueueFilters:
     agency: Optional[str] = None           # a substring of the agency as printed or normalised
     year: Optional[int] = None
     rule: Optional[str] = None             # only documents where this rule fails (R1..R4)
-    max_confidence: Optional[float] = None  # only documents with a field read below this
+    max_confidence: Optional[float] = None  # only documents with a field (or blank) below this
     status: str = "open"                   # open (pending + in_review) | pending | in_review | approved | all
 
     def where(self) -> tuple[str, list]:
@@ -93,8 +95,7 @@ class QueueFilters:
             conds.append("EXISTS (SELECT 1 FROM checks c WHERE c.document_id = d.id AND c.passed = 0 AND c.rule LIKE ?)")
             params.append(f"{self.rule}%")
         if self.max_confidence is not None:
-            conds.append("EXISTS (SELECT 1 FROM fields f2 WHERE f2.document_id = d.id AND f2.value IS NOT NULL "
-                         "AND f2.confidence < ?)")
+            conds.append("EXISTS (SELECT 1 FROM fields f2 WHERE f2.document_id = d.id AND f2.confidence < ?)")
             params.append(float(self.max_confidence))
         return " WHERE " + " AND ".join(conds), params
 
@@ -122,8 +123,8 @@ def review_queue(store: Store, filters: Optional[QueueFilters] = None, policy: O
     where, params = filters.where()
     rows = list(store.query(
         "SELECT d.id, d.path, d.agency, d.year, d.template, d.review_status, d.model_version, d.review_reasons, "
-        "COALESCE(SUM(CASE WHEN f.value IS NOT NULL THEN 1 - f.confidence END), 0) AS misreads, "
-        "COALESCE(SUM(CASE WHEN f.value IS NOT NULL AND f.confidence < ? THEN 1 ELSE 0 END), 0) AS doubtful "
+        "COALESCE(SUM(1 - COALESCE(f.confidence, 1)), 0) AS misreads, "
+        "COALESCE(SUM(CASE WHEN f.confidence < ? THEN 1 ELSE 0 END), 0) AS doubtful "
         f"FROM documents d LEFT JOIN fields f ON f.document_id = d.id {where} GROUP BY d.id",
         [policy.threshold, *params]))
     failing: dict[int, list[str]] = {}

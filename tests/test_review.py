@@ -42,11 +42,12 @@ def test_queue_orders_by_expected_errors_and_filters(store):
     assert [i.expected_errors for i in items] == sorted((i.expected_errors for i in items), reverse=True)
     top = items[0]
     # The expected count is the sum of (1 - confidence) over printed fields plus half a field per failing rule.
-    misreads = store.scalar("SELECT SUM(1 - confidence) FROM fields WHERE document_id = ? AND value IS NOT NULL", (top.id,))
+    misreads = store.scalar("SELECT SUM(1 - confidence) FROM fields WHERE document_id = ?", (top.id,))
     failing = store.scalar("SELECT COUNT(*) FROM checks WHERE document_id = ? AND passed = 0", (top.id,))
     assert top.expected_errors == pytest.approx(misreads + 0.5 * failing, abs=1e-3)
-    assert top.doubtful == store.scalar("SELECT COUNT(*) FROM fields WHERE document_id = ? AND value IS NOT NULL "
-                                        "AND confidence < 0.99", (top.id,))
+    # Blanks count: a row left blank because its label was not found is a likely miss.
+    assert top.doubtful == store.scalar("SELECT COUNT(*) FROM fields WHERE document_id = ? AND confidence < 0.99",
+                                        (top.id,))
     # Documents not needing review never enter; filters narrow.
     clean = store.scalar("SELECT COUNT(*) FROM documents WHERE review_needed = 0")
     assert len(items) == store.scalar("SELECT COUNT(*) FROM documents") - clean
@@ -101,6 +102,8 @@ def test_confirm_table_then_approve_writes_label_with_provenance(store, tmp_path
     data = json.loads(label.read_text(encoding="utf-8"))
     assert data["format"] == "nianbao/labelled-document@1" and data["split"] == "reviewed"
     assert data["fields"][key]["value"] == 999 and data["provenance"]["reviewer"] == "bob"
+    assert data["fields"][key]["model_value"] == doc.values[key] != 999  # what the model had read
+    assert all("model_value" not in f for k, f in data["fields"].items() if k != key)
     assert data["provenance"]["model_version"] == doc.row["model_version"] and data["provenance"]["changes"] == 1
     gold = load_labelled(label)  # readable by the project's loader, document path resolves
     assert gold.values[key] == 999 and gold.document is not None and Path(gold.document).exists()
