@@ -211,7 +211,9 @@ def simulate_review(golds: list, work: Path, queue_only: bool) -> dict:
         g = gold_of(row)
         rec = load_record(store, row)
         fields = rec["fields"]
-        flagged = {k for k, f in fields.items() if f.get("value") is not None and f["confidence"] < policy.threshold}
+        # As the app marks them: any cell below the threshold, blanks included (review/app.py build_grids).
+        flagged = {k for k, f in fields.items() if f.get("reason") != "reviewed" and f.get("confidence") is not None
+                   and f["confidence"] < policy.threshold}
         rule_cells = {c for chk in rec["checks"] if not chk["passed"] for c in chk["cells"]}
         look = flagged | (rule_cells & set(fields))
         wrong = {k for k in set(fields) | set(g.values) if not _same(fields.get(k, {}).get("value"), g.values.get(k))}
@@ -517,7 +519,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         f"{q['rule_cells']} cells of failing rules); {q['corrections']} corrections")
     log(f"wrong fields in the queue {q['wrong_fields']}: {q['wrong_flagged']} flagged (doubtful or a failing rule's cell), "
         f"{q['wrong_blank_unflagged']} read as blank (a row label not found) and not flagged — "
-        f"{q['wrong_blank_below_threshold']} of them below the threshold, but the app marks only cells with a value — "
+        f"{q['wrong_blank_below_threshold']} of them below the threshold — "
         f"{q['wrong_confident']} wrong values above the threshold, {q['unfixable']} in tables the model did not find")
     if nq["reviewed_as_spot_check"]:
         log(f"spot check of the {nq['reviewed_as_spot_check']} documents not queued: {nq['corrections']} corrections "
