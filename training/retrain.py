@@ -48,6 +48,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "retrain.cfg"
 GROUPS = ("gold", "reviewed", "factory", "noisy")
 READINGS = ("baseline", "classifier")  # the order tags are taken in when both readings match a table
 UNUSABLE = "not usable for training: no reading matched the corrections"
+ALIGNED = "alignment"  # a table tagged from its corrected values (``align_values``), not from a reading
 
 RULE = ("promote only if, on the same held-out documents, the new model (1) fabricates no more values than "
         "the installed one, (2) still reads exactly every protected held-out document (promote.protect: "
@@ -240,12 +241,15 @@ def table_matches(gold: LabelledDocument, doc: Document, table: str) -> bool:
     return not any(k.startswith(prefix) and v is not None and gold.values.get(k) is None for k, v in pred.items())
 
 
-def corrected_tags(gold: LabelledDocument, readings: dict[str, Document]) -> tuple[Optional[list[str]], dict]:
+def corrected_tags(gold: LabelledDocument, readings: dict[str, Document],
+                   align: bool = False) -> tuple[Optional[list[str]], dict]:
     """Per-character tags from the readings that the labels confirm, table by table.
 
     A table some reading got right takes that reading's tags over its region; a table no reading got
-    right is masked (IGNORE) over every region a reading gave it, and when no reading even located
-    it, everything outside the confirmed tables is masked too (its "O" tags could be wrong)."""
+    right but some reading located is, with ``align`` (as ``tag_item`` does), tagged from its corrected
+    values where they pin its rows down (``align_values.align_table``: source ``ALIGNED``), else masked (IGNORE) over every region a
+    reading gave it; when no reading even located it, everything outside the confirmed tables is
+    masked too (its "O" tags could be wrong)."""
     from .tagging import OUTSIDE, document_tags
     from .train import IGNORE
 
@@ -269,8 +273,21 @@ def corrected_tags(gold: LabelledDocument, readings: dict[str, Document]) -> tup
                 if table in d.located:
                     r = d.located[table].region
                     tags[r.start:r.end] = [IGNORE] * (r.end - r.start)
+    # A table no reading got right but some reading located: tags from its corrected values, where the
+    # values pin the rows down (``align_values``); the rest of its span stays masked.
+    from .align_values import align_table
+
+    for table, source in sources.items():
+        if align and source is None and gold.found.get(table):
+            aligned = align_table(gold, docs, table, ignore=IGNORE)
+            if aligned is not None and aligned.convincing:
+                lo, hi = aligned.span
+                tags[lo:hi] = aligned.tags
+                sources[table] = ALIGNED
     full: dict[str, list[str]] = {}
     for table, source in sources.items():
+        if source == ALIGNED:
+            continue
         if source is not None and table in docs[source].located:
             full.setdefault(source, document_tags(docs[source]))
             r = docs[source].located[table].region
@@ -308,13 +325,16 @@ def tag_item(item: Item, pipelines: dict, size: int, stride: int, known_tags: se
     from .train import IGNORE
 
     readings = {name: p.run(item.path) for name, p in pipelines.items()}
-    tags, sources = corrected_tags(item.gold, readings)
+    tags, sources = corrected_tags(item.gold, readings, align=True)
     if tags is None:
         return TaggedDoc([], sources, False, "no reading could read the document")
     tags = [t if t in known_tags or t == IGNORE else IGNORE for t in tags]  # a label the installed model lacks
     doc = next(d for name in READINGS if (d := readings.get(name)) is not None and d.linear is not None)
     regions = [(d.located[t].region.start, d.located[t].region.end) for d in readings.values() if d.linear is not None
                for t in d.located]
+    if any(s == ALIGNED for s in sources.values()):  # aligned rows may lie past the readings' regions
+        tagged_at = [i for i, t in enumerate(tags) if t != IGNORE and t != "O"]
+        regions.append((tagged_at[0], tagged_at[-1] + 1))
     seqs = tag_windows(doc, item.id, tags, size, stride, regions)
     # A document without statutory tables, read as such, still teaches that its prose holds no row.
     return TaggedDoc(seqs, sources, bool(seqs), "" if seqs else UNUSABLE)
@@ -406,7 +426,7 @@ def _dataset(cfg: dict, train_items: list[Item], held: list[Item], installed: Pa
     # Printed statutory tables (labelled found) of the training documents: tagged from a reading, or not usable.
     per_table = {t: {"tagged": 0, "not_usable": 0} for t in TABLE_NAMES}
     per_group: dict[str, dict[str, int]] = {}
-    from_reading = {r: 0 for r in READINGS}
+    from_reading = {r: 0 for r in READINGS + (ALIGNED,)}
     unusable = []
     for item in train_items:
         tagged = tag_item(item, pipelines, int(meta["window"]), int(meta["stride"]), known)
