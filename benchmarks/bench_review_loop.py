@@ -321,7 +321,7 @@ def outside_share(golds: list, pipes: dict) -> dict:
         tags, sources = corrected_tags(g, readings)
         for t in ("proactive", "requests"):
             src = sources.get(t)
-            if tags is None or not src or t not in readings[src].located:
+            if tags is None or src not in readings or t not in readings[src].located:  # aligned: no reading's region
                 continue
             r, norm = readings[src].located[t].region, readings[src].linear.norm
             cjk = [i for i in range(r.start, r.end) if "\u4e00" <= norm[i] <= "\u9fff"]
@@ -332,11 +332,12 @@ def outside_share(golds: list, pipes: dict) -> dict:
 
 
 def label_usability(labels_dir: Path, corrected_tables: dict[str, list[str]], known: list) -> dict:
-    """What ``nianbao retrain`` can learn from the reviewed labels: it takes a table's tags from a reading
-    (the schema's labels, or the installed classifier) whose values equal the corrected ones, and masks
-    a table no reading got right. Counted here with retrain's own functions, per printed table."""
+    """What ``nianbao retrain`` can learn from the reviewed labels: a table's tags come from a reading
+    (the schema's labels, or the installed classifier) whose values equal the corrected ones, or from
+    the corrected values lined up with the printed numbers (value alignment); other tables are masked.
+    Counted here with retrain's own tagging function, per printed table."""
     try:
-        from nianbao.training.retrain import READINGS, make_pipeline, table_matches
+        from nianbao.training.retrain import corrected_tags, make_pipeline
     except ImportError as e:  # retrain not there yet
         return {"available": False, "why": str(e)}
     from nianbao.document import TABLE_NAMES
@@ -350,12 +351,13 @@ def label_usability(labels_dir: Path, corrected_tables: dict[str, list[str]], kn
         g = load_labelled(path)
         corrected = set(corrected_tables.get(path.name, ()))
         readings = {name: p.run(Path(g.document)) for name, p in pipes.items()}
+        _, sources = corrected_tags(g, readings)
         out["documents"] += 1
         usable_here = 0
         for t in TABLE_NAMES:
             if not g.found.get(t):
                 continue
-            source = next((n for n in READINGS if table_matches(g, readings[n], t)), None)
+            source = sources.get(t)
             out["tables"] += 1
             out["tables_usable"] += source is not None
             usable_here += source is not None

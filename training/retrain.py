@@ -242,11 +242,11 @@ def table_matches(gold: LabelledDocument, doc: Document, table: str) -> bool:
 
 
 def corrected_tags(gold: LabelledDocument, readings: dict[str, Document],
-                   align: bool = False) -> tuple[Optional[list[str]], dict]:
+                   align: bool = True) -> tuple[Optional[list[str]], dict]:
     """Per-character tags from the readings that the labels confirm, table by table.
 
     A table some reading got right takes that reading's tags over its region; a table no reading got
-    right but some reading located is, with ``align`` (as ``tag_item`` does), tagged from its corrected
+    right but some reading located is, with ``align`` (the default), tagged from its corrected
     values where they pin its rows down (``align_values.align_table``: source ``ALIGNED``), else masked (IGNORE) over every region a
     reading gave it; when no reading even located it, everything outside the confirmed tables is
     masked too (its "O" tags could be wrong)."""
