@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import sys
 import tempfile
@@ -46,21 +45,9 @@ def score(pipeline, golds) -> dict:
 
 
 def noisy_set(golds, n: int, seed: int, workdir: Path):
-    from nianbao.labels import LabelledDocument
-    from nianbao.training.noisy_docs import noisy_text
+    from nianbao.training.noisy_docs import noisy_labelled
 
-    rng = random.Random(seed)
-    out = []
-    for g in golds[:n]:
-        try:
-            text = noisy_text(Path(g.document), rng)
-        except ValueError:
-            continue
-        path = workdir / f"noisy_{len(out)}.txt"
-        path.write_text(text, encoding="utf-8")
-        out.append(LabelledDocument(id=g.id + "-noisy", document=path, agency=g.agency, year=g.year,
-                                    template=g.template, found=g.found, values=g.values))
-    return out
+    return noisy_labelled(golds[:n], workdir, seed)
 
 
 def main() -> int:

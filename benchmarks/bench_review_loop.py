@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -86,22 +85,9 @@ def by_kind(golds: list) -> dict[str, list]:
 def noisy_copies(golds: list, folder: Path, seed: int) -> list:
     """Text reports with heavy label noise (look-alike, dropped and truncated label characters);
     the printed numbers are untouched, so the clean document's gold holds."""
-    from nianbao.labels import LabelledDocument
-    from nianbao.training.noisy_docs import noisy_text
+    from nianbao.training.noisy_docs import noisy_labelled
 
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(seed)
-    out = []
-    for g in golds:
-        try:
-            text = noisy_text(Path(g.document), rng)
-        except ValueError:
-            continue
-        path = folder / f"{g.id}.noisy.txt"
-        path.write_text(text, encoding="utf-8")
-        out.append(LabelledDocument(id=g.id + "-noisy", document=path, agency=g.agency, year=g.year,
-                                    template=g.template, found=g.found, values=g.values))
-    return out
+    return noisy_labelled(golds, folder, seed)
 
 
 def make_layout(name: str, n: int, seed: int, work: Path) -> list:

@@ -63,3 +63,24 @@ def _raw_offset(file_text: str, linear_raw: str) -> dict[int, int]:
         mapping[i] = j
         j += 1
     return mapping
+
+
+def noisy_labelled(golds: list, folder: Path, seed: int) -> list:
+    """Noisy copies of labelled text reports, written to ``folder`` as ``<id>.noisy.txt``, each with
+    the clean document's labels (its numbers are untouched); reports it cannot read are skipped."""
+    from nianbao.labels import LabelledDocument
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    out = []
+    for g in golds:
+        try:
+            text = noisy_text(Path(g.document), rng)
+        except ValueError:
+            continue
+        path = folder / f"{g.id}.noisy.txt"
+        path.write_text(text, encoding="utf-8")
+        out.append(LabelledDocument(id=g.id + "-noisy", document=path, agency=g.agency, year=g.year,
+                                    template=g.template, found=g.found, values=g.values))
+    return out
