@@ -143,8 +143,9 @@ def build_grids(doc: corrections.StoredDocument, policy: AcceptPolicy) -> list[G
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
 
-def cell_image(path: Path, page: int, bbox: list[float], units: str = "pt", margin: float = 6.0) -> bytes:
-    """A PNG of one cell's box on its page (PDF pages in points, image files in pixels)."""
+def cell_image(path: Path, page: int, bbox: list[float], margin: float = 6.0) -> bytes:
+    """A PNG of one cell's box on its page (PDF pages in points, rendered at 2 px a point; image
+    files in their own pixels)."""
     from PIL import Image
 
     x0, top, x1, bottom = bbox
@@ -318,8 +319,7 @@ def create_app(config: ReviewConfig) -> Flask:
         path = Path(doc.row["path"])  # from the store, never from the request
         if not path.exists():
             abort(404)
-        units = "px" if path.suffix.lower() in IMAGE_SUFFIXES else "pt"
-        png = cell_image(path, int(f["page"]), f["bbox"], units)
+        png = cell_image(path, int(f["page"]), f["bbox"])
         return app.response_class(png, mimetype="image/png")
 
     @app.post("/api/doc/<int:doc_id>/field")
