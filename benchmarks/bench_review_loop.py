@@ -43,6 +43,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional
 
+from nianbao.evaluate import same_value
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "review_loop.json"
 REVIEWER = "simulated (gold)"
@@ -160,11 +162,6 @@ def fmt(s: dict) -> str:
 # step 2: the simulated reviewer
 # ---------------------------------------------------------------------------------------------
 
-def _same(a, b) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return abs(float(a) - float(b)) < 1e-6
-
 
 def simulate_review(golds: list, work: Path, queue_only: bool) -> dict:
     """Ingest ``golds``' documents into a fresh store, walk the queue, record gold as the review."""
@@ -202,7 +199,7 @@ def simulate_review(golds: list, work: Path, queue_only: bool) -> dict:
                    and f["confidence"] < policy.threshold}
         rule_cells = {c for chk in rec["checks"] if not chk["passed"] for c in chk["cells"]}
         look = flagged | (rule_cells & set(fields))
-        wrong = {k for k in set(fields) | set(g.values) if not _same(fields.get(k, {}).get("value"), g.values.get(k))}
+        wrong = {k for k in set(fields) | set(g.values) if not same_value(fields.get(k, {}).get("value"), g.values.get(k))}
         # Keys the gold has but the store lacks: a table the model did not find (the app cannot add it).
         unfixable = {k for k in g.values if k not in fields and g.values[k] is not None}
         tables_ok = all(bool(rec["tables"].get(t, {}).get("found")) == g.found[t] for t in g.found)
@@ -224,9 +221,9 @@ def simulate_review(golds: list, work: Path, queue_only: bool) -> dict:
         g, rec = b["gold"], b["record"]
         values = {k: g.values.get(k) for k in rec["fields"]}
         label = record_review(store, doc_id, values, REVIEWER, labels_dir, tool="benchmarks/bench_review_loop.py")
-        edits = [h for h in history(store, doc_id) if h["action"] != "confirm" and not _same(h["old_value"], h["new_value"])]
+        edits = [h for h in history(store, doc_id) if h["action"] != "confirm" and not same_value(h["old_value"], h["new_value"])]
         data = json.loads(Path(label).read_text(encoding="utf-8"))
-        label_exact = (all(_same((data["fields"].get(k) or {}).get("value"), v) for k, v in g.values.items())
+        label_exact = (all(same_value((data["fields"].get(k) or {}).get("value"), v) for k, v in g.values.items())
                        and all(data["tables"][t]["found"] == g.found[t] for t in g.found))
         if not b["exact"] and label_exact:
             exact_now += 1

@@ -113,13 +113,18 @@ def load_classifier(model_dir: str = str(DEFAULT_MODEL_DIR)) -> TokenClassifier:
     return TokenClassifier(Path(model_dir))
 
 
-@lru_cache(maxsize=4)
-def model_version(model_dir: str = str(DEFAULT_MODEL_DIR)) -> Optional[str]:
-    """The registry version of an installed model (``model_version`` in its labels.json)."""
+def read_model_version(model_dir: Path) -> Optional[str]:
+    """The registry version of a model folder (``model_version`` in its labels.json)."""
     path = Path(model_dir) / "labels.json"
     if not path.exists():
         return None
     return json.loads(path.read_text(encoding="utf-8")).get("model_version")
+
+
+@lru_cache(maxsize=4)
+def model_version(model_dir: str = str(DEFAULT_MODEL_DIR)) -> Optional[str]:
+    """``read_model_version`` once per process (what each result records)."""
+    return read_model_version(Path(model_dir))
 
 
 def model_available(model_dir: Path = DEFAULT_MODEL_DIR) -> bool:

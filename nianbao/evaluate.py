@@ -33,7 +33,8 @@ class DocScore:
     wrong: list[tuple[str, object, object]] = field(default_factory=list)
 
 
-def _same(a, b) -> bool:
+def same_value(a, b) -> bool:
+    """Two printed values are the same: both blank, or equal numbers."""
     if a is None or b is None:
         return a is None and b is None
     return abs(float(a) - float(b)) < 1e-6
@@ -45,7 +46,7 @@ def score_document(gold: LabelledDocument, doc: Document) -> DocScore:
     correct = nz_total = nz_correct = 0
     for key, g in gold.values.items():
         p = pred.get(key, "missing")
-        ok = p != "missing" and _same(p, g)
+        ok = p != "missing" and same_value(p, g)
         correct += ok
         if g not in (None, 0):
             nz_total += 1

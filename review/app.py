@@ -292,14 +292,13 @@ def create_app(config: ReviewConfig) -> Flask:
     def cell_info(doc_id: int, key: str):
         with store() as s:
             doc = corrections.get_document(s, doc_id)
+            changes = [h for h in corrections.history(s, doc_id) if h["key"] == key]
         f = doc.record["fields"].get(key)
         if f is None:
             raise ReviewError(f"no field {key!r}")
         info = {"key": key, "value": f.get("value"), "raw": f.get("raw"), "confidence": f.get("confidence"),
                 "alternatives": f.get("alternatives") or [], "reason": f.get("reason"), "page": f.get("page"),
-                "image": None, "source": None, "history": []}
-        with store() as s:
-            info["history"] = [h for h in corrections.history(s, doc_id) if h["key"] == key]
+                "image": None, "source": None, "history": changes}
         path = Path(doc.row["path"])
         if f.get("bbox") and f.get("page") and (path.suffix.lower() == ".pdf" or path.suffix.lower() in IMAGE_SUFFIXES):
             info["image"] = url_for("cell_png", doc_id=doc_id, key=key)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from nianbao.document import Check
+from nianbao.evaluate import same_value
 from nianbao.ingest.store import SQLiteStore, Store, _json, load_record, now
 from nianbao.inference import reconcile
 from nianbao.labels import TABLES
@@ -201,7 +202,7 @@ def record_review(store: SQLiteStore, doc_id: int, values: dict[str, Optional[fl
                 current = doc.values.get(key)
                 if value is None and current is not None:
                     change_field(store, doc_id, key, "blank", reviewer)
-                elif value is not None and (current is None or abs(float(value) - float(current)) > 1e-9):
+                elif value is not None and not same_value(value, current):
                     text = str(int(value)) if float(value).is_integer() else repr(float(value))
                     change_field(store, doc_id, key, "edit", reviewer, text=text)
             return approve(store, doc_id, reviewer, labels_dir, tool=tool, provenance_extra=provenance_extra)

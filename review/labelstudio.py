@@ -47,6 +47,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
+from nianbao.evaluate import same_value
 from nianbao.ingest.store import SQLiteStore, Store, now
 from nianbao.labels import TABLES
 from nianbao.schema import TEMPLATES, load_schema
@@ -411,12 +412,6 @@ def _reviewer(annotation: dict, default: str) -> str:
     return default
 
 
-def _same(a: Optional[float], b: Optional[float]) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return abs(float(a) - float(b)) <= 1e-9
-
-
 def _text_value(text: str, key: str) -> Optional[float]:
     s = unicodedata.normalize("NFKC", text).strip()
     if s.lower() in BLANK_MARKS:
@@ -496,7 +491,7 @@ def annotation_values(task: dict, annotation: dict, doc_fields: dict[str, dict])
             if value is not None:  # a box of the other template, filled in
                 problems.append(f"{key}: not a field of this document (template {data.get('template') or '?'})")
             continue
-        if key in given and not _same(given[key], value):
+        if key in given and not same_value(given[key], value):
             problems.append(f"{key}: two results, {given[key]} and {value}")
         given[key] = value
     if problems:
@@ -553,12 +548,12 @@ def import_task(store: SQLiteStore, task: dict, index: int, reviewer_default: st
         doc = get_document(store, row["id"])
         values = annotation_values(task, annotation, doc.record["fields"])
         current = doc.values
-        changed = [k for k in values if not _same(values[k], current.get(k))]
+        changed = [k for k in values if not same_value(values[k], current.get(k))]
         out.changes = len(changed)
         if data.get("with_predictions") and not overwrite_reviewed:
             exported = {f.get("key"): f.get("value") for f in (data.get("fields") or {}).values() if isinstance(f, dict)}
             clobbered = [k for k in changed if doc.record["fields"][k].get("reason") == REVIEWED
-                         and k in exported and _same(values[k], exported[k]) and not _same(current[k], exported[k])]
+                         and k in exported and same_value(values[k], exported[k]) and not same_value(current[k], exported[k])]
             if clobbered:
                 raise ReviewError(f"changed in the store by a reviewer after the export and left as exported in the "
                                   f"annotation: {', '.join(clobbered[:5])}; export again, or import with "

@@ -4,6 +4,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from nianbao.inference.pipeline import PipelineOptions
 from nianbao.ingest.store import SQLiteStore
 from nianbao.ingest.runner import IngestOptions, ingest
@@ -39,3 +41,16 @@ def copy_store(db: Path, tmp_path: Path) -> SQLiteStore:
         s.conn.execute("UPDATE documents SET review_needed = 1, review_status = 'pending' WHERE id = ?", (doc_id,))
         s.conn.execute("UPDATE fields SET confidence = 0.42 WHERE document_id = ? AND key = 'requests.new.total'", (doc_id,))
     return s
+
+
+# Fixtures for the review test modules (import them there: ``from review_helpers import db, store``).
+@pytest.fixture(scope="module")
+def db(tmp_path_factory) -> Path:
+    return build_store(tmp_path_factory.mktemp("review"))
+
+
+@pytest.fixture()
+def store(db, tmp_path):
+    s = copy_store(db, tmp_path)
+    yield s
+    s.close()

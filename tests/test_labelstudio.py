@@ -16,22 +16,10 @@ from nianbao.review import corrections, labelstudio as ls
 from nianbao.review.queue import AcceptPolicy, QueueFilters
 from nianbao.schema import load_schema
 
-from review_helpers import build_store, copy_store
+from review_helpers import db, store  # noqa: F401 (fixtures)
 
 POLICY = AcceptPolicy(0.99, 0.001, 1000, "test")
 SAFE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-@pytest.fixture(scope="module")
-def db(tmp_path_factory) -> Path:
-    return build_store(tmp_path_factory.mktemp("labelstudio"))
-
-
-@pytest.fixture()
-def store(db, tmp_path):
-    s = copy_store(db, tmp_path)
-    yield s
-    s.close()
 
 
 def _export(store, **kw) -> list[dict]:

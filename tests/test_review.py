@@ -13,21 +13,9 @@ from nianbao.review import corrections
 from nianbao.review.app import ReviewConfig, check_bind, create_app
 from nianbao.review.queue import AcceptPolicy, QueueFilters, load_accept_policy, review_queue
 
-from review_helpers import build_store, copy_store
+from review_helpers import db, store  # noqa: F401 (fixtures)
 
 SCRIPT_AGENCY = "<script>window.pwned=1</script>测试局"
-
-
-@pytest.fixture(scope="module")
-def db(tmp_path_factory) -> Path:
-    return build_store(tmp_path_factory.mktemp("review"))
-
-
-@pytest.fixture()
-def store(db, tmp_path):
-    s = copy_store(db, tmp_path)
-    yield s
-    s.close()
 
 
 def _doubtful_doc(store) -> int:

@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import Optional
 
 from nianbao.document import Document
+from nianbao.evaluate import same_value
 from nianbao.inference.locate import _prefix_patterns
 from nianbao.inference.normalize import BLANK, SEPARATORS
 from nianbao.labels import LabelledDocument
@@ -267,9 +268,6 @@ def align_table(gold: LabelledDocument, docs: dict[str, Document], table: str, t
     res.nonzero_matched = sum(1 for i in keep if nonzero[i])
 
     # Contradiction: a non-zero row printed nowhere while a reading read other numbers under its label.
-    def _same(a, b) -> bool:
-        return (a is None and b is None) or (a is not None and b is not None and abs(float(a) - float(b)) < 1e-6)
-
     contradicted = []
     for i, (row, g) in enumerate(rows):
         if not nonzero[i] or i in keep or any(compat[i]):
@@ -277,7 +275,7 @@ def align_table(gold: LabelledDocument, docs: dict[str, Document], table: str, t
         for d in located:
             pred = d.values()
             vals = [pred.get(k) for k in row.field_keys()]
-            if any(v is not None for v in vals) and any(not _same(v, w) for v, w in zip(vals, g)) and any(run.row.key == row.key and run.chunks for run in d.located[table].runs):
+            if any(v is not None for v in vals) and any(not same_value(v, w) for v, w in zip(vals, g)) and any(run.row.key == row.key and run.chunks for run in d.located[table].runs):
                 contradicted.append(row.key)
                 break
     if contradicted:

@@ -31,6 +31,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Optional
 
+from nianbao.inference.classifier import read_model_version
+
 MODEL = "token_classifier"
 DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "models"
 _VERSION = re.compile(rf"^{MODEL}@(\d+)$")
@@ -53,13 +55,6 @@ def sha256_file(path: Path) -> str:
 
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-def read_model_version(model_dir: Path) -> Optional[str]:
-    path = Path(model_dir) / "labels.json"
-    if not path.exists():
-        return None
-    return json.loads(path.read_text(encoding="utf-8")).get("model_version")
 
 
 def set_model_version(model_dir: Path, version: str) -> None:

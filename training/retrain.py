@@ -36,10 +36,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 from nianbao.document import TABLE_NAMES, Document
-from nianbao.evaluate import DocScore, _same, score_document
+from nianbao.evaluate import DocScore, same_value, score_document
+from nianbao.inference.classifier import read_model_version
 from nianbao.labels import LabelledDocument, document_kind, gold_dir, gold_files, labelled_documents, load_labelled
 
-from .registry import ModelRegistry, now, read_model_version, sha256_file
+from .registry import ModelRegistry, now, sha256_file
 
 log = logging.getLogger("nianbao.retrain")
 
@@ -105,10 +106,6 @@ def _shown(path: Path | str) -> str:
         return str(path)
 
 
-def _sha(path: Path) -> str:
-    return sha256_file(Path(path))
-
-
 def reviewed_held_out(sha256: str, percent: float) -> bool:
     """A reviewed document is held out by its content, so it stays held out (or in training) every round."""
     return int(hashlib.sha256(("holdout:" + sha256).encode()).hexdigest()[:8], 16) % 10000 < percent * 100
@@ -131,7 +128,7 @@ def collect(cfg: dict, work: Path) -> tuple[list[Item], list[Item], dict]:
         raise ValueError(f"data.gold_holdout names documents that are not there: {unknown}")
     gold_hashes = {}
     for g in golds:
-        item = Item(g.id, "gold", g, Path(g.document), _sha(g.document))
+        item = Item(g.id, "gold", g, Path(g.document), sha256_file(g.document))
         gold_hashes[item.sha256] = g.id
         if g.id in holdout_ids:
             held.append(item)
@@ -150,7 +147,7 @@ def collect(cfg: dict, work: Path) -> tuple[list[Item], list[Item], dict]:
         if g.document is None or not Path(g.document).exists():
             notes["reviewed_missing_document"].append(g.id)
             continue
-        sha = _sha(g.document)
+        sha = sha256_file(g.document)
         if sha in gold_hashes:  # the labelled real copy is the reference (and may be held out)
             notes["reviewed_same_as_gold"].append(f"{g.id} = {gold_hashes[sha]}")
             continue
@@ -176,7 +173,7 @@ def collect(cfg: dict, work: Path) -> tuple[list[Item], list[Item], dict]:
         hold_splits = set(_listed(d["factory_holdout_splits"]))
         f_train, f_held = [], []
         for g in labelled_documents(folder, kinds=set(_listed(d["factory_kinds"]))):
-            item = Item(g.id, "factory", g, Path(g.document), _sha(g.document))
+            item = Item(g.id, "factory", g, Path(g.document), sha256_file(g.document))
             (f_held if g.extra.get("split") in hold_splits else f_train).append(item)
         if int(d["factory_max_train"]):
             f_train = f_train[: int(d["factory_max_train"])]
@@ -210,7 +207,7 @@ def noisy_copies(items: list[Item], out: Path, seed: int) -> list[Item]:
         path = out / f"{Path(item.id).stem}.noisy.txt"
         path.write_text(text, encoding="utf-8")
         gold = dataclasses.replace(item.gold, id=f"{item.id}~noisy", document=path)
-        made.append(Item(gold.id, "noisy", gold, path, _sha(path)))
+        made.append(Item(gold.id, "noisy", gold, path, sha256_file(path)))
     return made
 
 
@@ -236,7 +233,7 @@ def table_matches(gold: LabelledDocument, doc: Document, table: str) -> bool:
     pred = doc.values()
     prefix = table + "."
     for key, value in gold.values.items():
-        if key.startswith(prefix) and (key not in pred or not _same(pred[key], value)):
+        if key.startswith(prefix) and (key not in pred or not same_value(pred[key], value)):
             return False
     return not any(k.startswith(prefix) and v is not None and gold.values.get(k) is None for k, v in pred.items())
 
