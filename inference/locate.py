@@ -206,8 +206,15 @@ def read_chunks(lin: LinearText, raw_start: int, raw_end: int, stop_words: Optio
             continue
         # Text: part of the label (before any value) or the end of the run (after values).
         word = raw[i:token_end]
-        if chunks and not (stop_words and stop_words.fullmatch(re.sub(r"\s", "", word))):
+        is_stop_word = bool(stop_words and stop_words.fullmatch(re.sub(r"\s", "", word)))
+        if chunks and not is_stop_word:
             break
+        if is_stop_word and chunks:
+            # A header word between value rows (Table C printed as three small tables): skip it whole,
+            # so its tail is not taken for text that ends the run.
+            skipped += token_end - i
+            i = token_end
+            continue
         # Skip this text character by character so digits glued after it are still seen.
         i += 1
         skipped += 1
