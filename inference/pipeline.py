@@ -213,6 +213,9 @@ class Pipeline:
             except ReadError as e:
                 doc.error = ExtractionError(code=e.code, message=e.message)
                 return doc
+            except MemoryError as e:  # a cap (ingest's per-worker limit), not a damaged file
+                doc.error = ExtractionError(code="memory", message=f"MemoryError: out of memory in the {stage.name} stage {e}".rstrip())
+                return doc
             except Exception as e:  # a bug or an unforeseen file must not stop a batch
                 doc.error = ExtractionError(code=f"{stage.name}_failed", message=f"{type(e).__name__}: {e}")
                 return doc

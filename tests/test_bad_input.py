@@ -187,6 +187,127 @@ def test_zip_that_is_not_a_docx(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
+# zip packages (DOCX) whose parts inflate past the caps: too_large, quickly, in bounded memory
+# ---------------------------------------------------------------------------------------------
+
+_MB = 1 << 20
+
+
+def _spaces_deflate(megabytes: int) -> bytes:
+    """A raw deflate stream of ``megabytes`` MiB of spaces, built from one compressed MiB repeated
+    (full flushes make the blocks independent): a 3 GB part costs 3 MB and milliseconds."""
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    block = packer.compress(b" " * _MB) + packer.flush(zlib.Z_FULL_FLUSH)
+    return block * megabytes + packer.flush()
+
+
+def _write_zip(path: Path, parts: list[tuple[str, bytes, int, int]]) -> None:
+    """Write (name, raw deflate data, declared inflated size, crc) parts byte by byte, so that a
+    test can declare any size, true or not."""
+    import struct
+
+    body, central = bytearray(), bytearray()
+    for name, raw, size, crc in parts:
+        encoded = name.encode()
+        offset = len(body)
+        body += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0x21, crc, len(raw), size, len(encoded), 0)
+        body += encoded + raw
+        central += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 8, 0, 0x21, crc, len(raw), size,
+                               len(encoded), 0, 0, 0, 0, 0, offset) + encoded
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(parts), len(parts), len(central), len(body), 0)
+    path.write_bytes(bytes(body + central + end))
+
+
+def _docx_parts(tmp_path: Path) -> list[tuple[str, bytes, int, int]]:
+    """The parts of a real (empty) python-docx document, as raw deflate streams."""
+    import zipfile
+    import zlib
+
+    docx = pytest.importorskip("docx")
+    src = tmp_path / "base.docx"
+    docx.Document().save(str(src))
+    parts = []
+    with zipfile.ZipFile(src) as zf:
+        for info in zf.infolist():
+            data = zf.read(info)
+            packer = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+            parts.append((info.filename, packer.compress(data) + packer.flush(), len(data), zlib.crc32(data)))
+    return parts
+
+
+def _with_part(parts, name: str, raw: bytes, declared: int) -> list[tuple[str, bytes, int, int]]:
+    return [p for p in parts if p[0] != name] + [(name, raw, declared, 0)]
+
+
+def _refused_quickly(path: Path) -> dict:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    rec = record(path)
+    seconds = time.perf_counter() - t0
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+    assert_error(rec, "too_large")
+    assert seconds < 10, f"took {seconds:.1f} s"
+    assert grown < 300, f"peak memory grew by {grown:.0f} MB"
+    return rec
+
+
+def test_docx_round_trip_through_the_raw_zip_writer(tmp_path):
+    # The helpers write a package python-docx reads: the refusals below are about sizes, not format.
+    path = tmp_path / "plain.docx"
+    _write_zip(path, _docx_parts(tmp_path))
+    rec = record(path)
+    assert rec["error"] is None or rec["error"]["code"] not in {"corrupt_file", "too_large"}, rec["error"]
+
+
+def test_docx_styles_part_declaring_3gb_is_too_large(tmp_path):
+    path = tmp_path / "styles_bomb.docx"
+    _write_zip(path, _with_part(_docx_parts(tmp_path), "word/styles.xml", _spaces_deflate(3072), 3072 * _MB))
+    assert path.stat().st_size < 8 * _MB
+    rec = _refused_quickly(path)
+    assert "word/styles.xml" in rec["error"]["message"]
+
+
+def test_docx_part_lying_about_its_size_is_too_large(tmp_path):
+    # The central directory says 2 kB; the data inflates to 3 GB. zipfile would cut it at 2 kB and
+    # fail on the checksum (corrupt_file): the real size is counted instead.
+    path = tmp_path / "lying_bomb.docx"
+    _write_zip(path, _with_part(_docx_parts(tmp_path), "word/styles.xml", _spaces_deflate(3072), 2048))
+    rec = _refused_quickly(path)
+    assert "word/styles.xml" in rec["error"]["message"] and "more than" in rec["error"]["message"]
+
+
+def test_docx_900mb_document_part_is_too_large(tmp_path):
+    path = tmp_path / "big_body.docx"
+    _write_zip(path, _with_part(_docx_parts(tmp_path), "word/document.xml", _spaces_deflate(900), 900 * _MB))
+    _refused_quickly(path)
+
+
+def test_docx_parts_over_the_package_total_are_too_large(tmp_path):
+    from nianbao.inference.readers.options import ReaderOptions
+
+    per_part = ReaderOptions().max_part_bytes // _MB - 1  # each part under the per-part cap
+    count = ReaderOptions().max_inflated_bytes // (per_part * _MB) + 1
+    raw = _spaces_deflate(per_part)
+    parts = _docx_parts(tmp_path) + [(f"word/media/pad{i}.xml", raw, per_part * _MB, 0) for i in range(count)]
+    path = tmp_path / "many_big_parts.docx"
+    _write_zip(path, parts)
+    rec = _refused_quickly(path)
+    assert "in all" in rec["error"]["message"]
+
+
+def test_docx_with_too_many_parts_is_too_large(tmp_path):
+    from nianbao.inference.readers.options import ReaderOptions
+
+    empty = _spaces_deflate(0)
+    parts = _docx_parts(tmp_path) + [(f"x/{i}", empty, 0, 0) for i in range(ReaderOptions().max_zip_parts + 1)]
+    path = tmp_path / "many_parts.docx"
+    _write_zip(path, parts)
+    _refused_quickly(path)
+
+
+# ---------------------------------------------------------------------------------------------
 # PDFs: encrypted, truncated, without pages
 # ---------------------------------------------------------------------------------------------
 

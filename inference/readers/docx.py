@@ -9,9 +9,11 @@ Tables nested in cells are emitted right after their outer table, as tables of t
 from __future__ import annotations
 
 import re
+import struct
 import zipfile
+import zlib
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import BinaryIO, Iterator, Optional
 
 from lxml import etree
 
@@ -40,8 +42,10 @@ _SKIP_IN_P = frozenset({_w("del"), _w("moveFrom"), f"{{{_MC}}}Fallback", _w("ins
 _HSPACE = re.compile(r"[ \u00a0\u3000\u2002-\u200a\u202f]+")
 _TABS = re.compile(r"\s*\t[\s\t]*")
 
-# Uncompressed document.xml above this many times max_bytes is a zip bomb, not a report.
-_INFLATE_FACTOR = 5
+# A zip local file header (signature, versions, flags, method, time, date, crc, sizes, name and extra lengths).
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+# Compressed bytes read, and inflated bytes held, at a time while counting a part's real size.
+_CHUNK = 1 << 20
 
 
 def _clean(text: str) -> str:
@@ -171,26 +175,98 @@ def _body_blocks(body: etree._Element) -> list[Block]:
     return blocks
 
 
-def _check_inflated_size(path: Path, options: ReaderOptions) -> None:
+def _declared_part_count(fp: BinaryIO) -> Optional[int]:
+    """The entry count of the end-of-central-directory record, read before zipfile builds one
+    object per entry (a 200 MB file could declare millions)."""
+    endrec = zipfile._EndRecData(fp)  # stable since Python 2; None when there is no such record
+    return None if endrec is None else int(endrec[zipfile._ECD_ENTRIES_TOTAL])
+
+
+def _inflated_size(fp: BinaryIO, info: zipfile.ZipInfo, limit: int) -> int:
+    """How many bytes the part really inflates to, counted while inflating in bounded chunks and
+    stopped as soon as it passes ``limit``. The size the archive declares is not trusted: zipfile
+    cuts a part at its declared size and then fails on the checksum, which would make a lying bomb
+    look like a damaged file."""
+    fp.seek(info.header_offset)
+    header = fp.read(_LOCAL_HEADER.size)
+    if len(header) != _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"bad local header for {info.filename!r}")
+    name_len, extra_len = _LOCAL_HEADER.unpack(header)[-2:]
+    fp.seek(info.header_offset + _LOCAL_HEADER.size + name_len + extra_len)
+    if info.compress_type == zipfile.ZIP_STORED:
+        return min(info.compress_size, limit + 1)
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        return info.file_size  # zipfile never yields more than the declared size for other methods
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    left, total = info.compress_size, 0
+    while left > 0 and not inflater.eof:
+        data = fp.read(min(left, _CHUNK))
+        if not data:
+            break
+        left -= len(data)
+        while data and not inflater.eof:
+            total += len(inflater.decompress(data, _CHUNK))  # at most _CHUNK bytes in memory
+            if total > limit:
+                return total
+            data = inflater.unconsumed_tail
+    return total
+
+
+def check_zip_sizes(path: Path, options: ReaderOptions) -> None:
+    """Refuse a package whose parts inflate past the caps (``too_large``), before any part is
+    inflated for reading; a package zipfile cannot open is ``corrupt_file``."""
+    name = path.name
     try:
-        with zipfile.ZipFile(path) as zf:
-            info = zf.getinfo("word/document.xml")
-    except KeyError:
-        return  # unusual part name: python-docx finds it through the relationships
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ReadError("corrupt_file", f"{path.name} is not a readable .docx (zip) file: {exc}") from exc
-    if info.file_size > options.max_bytes * _INFLATE_FACTOR:
-        raise ReadError("too_large", f"{path.name} inflates to {info.file_size / 1e6:.0f} MB of document XML")
+        with path.open("rb") as fp:
+            declared_parts = _declared_part_count(fp)
+            if declared_parts is not None and declared_parts > options.max_zip_parts:
+                raise ReadError("too_large", f"{name} is a zip package of {declared_parts} parts, over the "
+                                             f"{options.max_zip_parts}-part limit")
+            with zipfile.ZipFile(fp) as zf:
+                infos = zf.infolist()
+            if len(infos) > options.max_zip_parts:
+                raise ReadError("too_large", f"{name} is a zip package of {len(infos)} parts, over the "
+                                             f"{options.max_zip_parts}-part limit")
+            # Declared sizes first: an honest bomb is refused without inflating a byte.
+            for info in infos:
+                if info.file_size > options.max_part_bytes:
+                    raise ReadError("too_large", _part_message(name, info.filename, info.file_size, options.max_part_bytes))
+            declared_total = sum(info.file_size for info in infos)
+            if declared_total > options.max_inflated_bytes:
+                raise ReadError("too_large", _total_message(name, declared_total, options.max_inflated_bytes))
+            # Then the real sizes, inflated in bounded chunks and counted.
+            total = 0
+            for info in infos:
+                size = _inflated_size(fp, info, options.max_part_bytes)
+                if size > options.max_part_bytes:
+                    raise ReadError("too_large", _part_message(name, info.filename, size, options.max_part_bytes, "more than "))
+                total += size
+                if total > options.max_inflated_bytes:
+                    raise ReadError("too_large", _total_message(name, total, options.max_inflated_bytes, "more than "))
+    except ReadError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError, ValueError, struct.error) as exc:
+        raise ReadError("corrupt_file", f"{name} is not a readable .docx (zip) file: {type(exc).__name__}: {exc}") from exc
+
+
+def _part_message(name: str, part: str, size: int, limit: int, qualifier: str = "") -> str:
+    return f"{name}: part {part} inflates to {qualifier}{size / 1e6:.0f} MB, over the {limit / 1e6:.0f} MB per-part limit"
+
+
+def _total_message(name: str, size: int, limit: int, qualifier: str = "") -> str:
+    return f"{name} inflates to {qualifier}{size / 1e6:.0f} MB in all, over the {limit / 1e6:.0f} MB limit for a package"
 
 
 def read_docx(path: Path, options: ReaderOptions) -> Document:
     import docx  # python-docx; imported here so other formats do not pay for it
 
     path = Path(path)
-    _check_inflated_size(path, options)
+    check_zip_sizes(path, options)
     try:
         word = docx.Document(str(path))
         body = word.element.body
+    except MemoryError:
+        raise  # a cap, not damage: the pipeline reports it as ``memory``
     except Exception as exc:  # python-docx raises many types for a broken package
         detail = f"{type(exc).__name__}: {exc}"
         raise ReadError("corrupt_file", f"{path.name} is not a readable .docx file: {detail}") from exc

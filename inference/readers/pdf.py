@@ -395,11 +395,15 @@ def read_pdf(path: Path, options: ReaderOptions) -> Document:
     path = Path(path)
     try:
         pdf = pdfplumber.open(str(path))
+    except MemoryError:
+        raise  # a cap, not damage: the pipeline reports it as ``memory``
     except Exception as exc:  # pdfplumber wraps pdfminer's errors in PdfminerException
         raise _open_error(path, exc) from exc
     with pdf:
         try:
             pdf_pages = pdf.pages
+        except MemoryError:
+            raise
         except Exception as exc:
             raise _open_error(path, exc) from exc
         if len(pdf_pages) > options.max_pdf_pages:
@@ -410,7 +414,7 @@ def read_pdf(path: Path, options: ReaderOptions) -> Document:
         for number, page in enumerate(pdf_pages, start=1):
             try:
                 pages.append(_read_page(page, number))
-            except ReadError:
+            except (ReadError, MemoryError):
                 raise
             except Exception as exc:  # pdfminer fails in many ways on a damaged content stream
                 err = _open_error(path, exc)
