@@ -308,6 +308,56 @@ def test_docx_with_too_many_parts_is_too_large(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
+# images too large to be a page: too_large from the header, before decoding
+# ---------------------------------------------------------------------------------------------
+
+def _png(width: int, height: int) -> bytes:
+    """A valid 1-bit greyscale PNG of width x height white pixels (a 30000x30000 one is 110 kB)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + b"\xff" * ((width + 7) // 8)  # filter byte, then the packed pixels
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_png_of_30000_by_30000_pixels_is_too_large(tmp_path):
+    # 900 MP: PIL's own guard fires while opening (DecompressionBombError), once corrupt_image.
+    path = tmp_path / "huge.png"
+    path.write_bytes(_png(30000, 30000))
+    rec = _refused_quickly(path)
+    assert "pixels" in rec["error"]["message"]
+
+
+def test_png_over_the_reader_cap_but_under_pils_guard_is_too_large(tmp_path):
+    from nianbao.inference.readers.image import read_image
+    from nianbao.inference.readers.options import ReaderOptions
+    from nianbao.errors import ReadError
+
+    path = tmp_path / "big.png"
+    path.write_bytes(_png(2000, 1000))
+    with pytest.raises(ReadError) as err:
+        read_image(path, ReaderOptions(max_image_pixels=1_000_000))
+    assert err.value.code == "too_large" and "2000x1000" in err.value.message
+    assert read_image(path, ReaderOptions()).pages[0].needs_ocr  # under the default cap it is a page
+
+
+def test_bmp_header_of_900_megapixels_is_too_large(tmp_path):
+    # A BMP header alone (no pixel data): the size is refused before anything is decoded.
+    import struct
+
+    info = struct.pack("<IiiHHIIiiII", 40, 30000, 30000, 1, 1, 0, 0, 2835, 2835, 0, 0)
+    path = tmp_path / "huge.bmp"
+    path.write_bytes(b"BM" + struct.pack("<IHHI", 14 + 40 + 8, 0, 0, 14 + 40 + 8) + info + b"\x00" * 8)
+    _refused_quickly(path)
+
+
+# ---------------------------------------------------------------------------------------------
 # PDFs: encrypted, truncated, without pages
 # ---------------------------------------------------------------------------------------------
 
