@@ -10,32 +10,46 @@ report may carry script), so:
   and a same-origin request; the session cookie is SameSite=Strict and HttpOnly;
 - documents are addressed by their store id and fields by their schema key, checked against the
   store: no file path is ever taken from a request;
-- it binds to 127.0.0.1; binding elsewhere requires an access token (``--token``).
+- it binds to 127.0.0.1; binding elsewhere requires an access token (``--token``, at least
+  ``MIN_TOKEN_LENGTH`` characters). The token is taken from the URL once, kept in the session
+  cookie, and the browser is sent to the same URL without it; the access log never shows it;
+- every request must name an allowed host in its Host header (loopback names, the bound address,
+  ``--allow-host``): a page whose DNS name is rebound to 127.0.0.1 gets 400 and no data, and a write
+  must come from an Origin among the allowed hosts on this port;
+- a cell image is rendered under a pixel cap (``MAX_RENDER_PIXELS``), whatever the page size.
 """
 from __future__ import annotations
 
 import hmac
 import io
 import ipaddress
+import json
+import math
+import re
 import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, abort, jsonify, redirect, render_template, request, session, url_for
+from flask.json.provider import DefaultJSONProvider
 
 from nianbao.ingest.store import SQLiteStore
 from nianbao.labels import TABLES
 from nianbao.schema import load_schema
 
 from . import corrections
-from .corrections import REVIEWED, ReviewError
+from .corrections import REVIEWED, ReviewError, format_number, json_number
 from .queue import AcceptPolicy, QueueFilters, load_accept_policy, review_queue
 
 TABLE_TITLES = {"proactive": "主动公开政府信息情况", "requests": "收到和处理政府信息公开申请情况",
                 "appeals": "政府信息公开行政复议、行政诉讼情况"}
+MIN_TOKEN_LENGTH = 16
+# Names that always reach this machine's own loopback (the Host header of a local browser).
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+MAX_JSON_DEPTH = 32          # a request body nests a few levels; anything deeper is refused, not recursed into
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
@@ -50,6 +64,43 @@ class ReviewConfig:
     token: Optional[str] = None         # required on every request when set (needed off loopback)
     accept_threshold: Optional[float] = None  # None: the measured policy's threshold
     secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
+    host: str = "127.0.0.1"             # the bound address: an allowed Host name besides the loopback names
+    allow_hosts: tuple[str, ...] = ()   # more allowed Host names (--allow-host: the machine's name on a LAN)
+
+    def __post_init__(self):
+        check_token(self.token)
+
+    def allowed_hosts(self) -> frozenset[str]:
+        return LOOPBACK_NAMES | {normal_host(h) for h in (self.host, *self.allow_hosts) if h}
+
+
+def normal_host(name: str) -> str:
+    """A host name as compared: lower case, no brackets around IPv6, no trailing dot."""
+    name = name.strip().lower()
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    return name.rstrip(".")
+
+
+def split_host(header: str) -> tuple[str, Optional[int]]:
+    """``host[:port]`` of a Host header (``[::1]:8765`` for IPv6) -> (normal name, port or None).
+    A malformed header gives an empty name (never allowed)."""
+    header = header.strip()
+    m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?", header)
+    if m:
+        return normal_host(m.group(1)), int(m.group(2)) if m.group(2) else None
+    m = re.fullmatch(r"([^:\[\]\s/@]+)(?::(\d{1,5}))?", header)
+    if m:
+        return normal_host(m.group(1)), int(m.group(2)) if m.group(2) else None
+    if header.count(":") >= 2 and normal_host(header) in LOOPBACK_NAMES:
+        return normal_host(header), None  # a bare ::1
+    return "", None
+
+
+def check_token(token: Optional[str]) -> None:
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"the access token has {len(token)} characters; it needs at least {MIN_TOKEN_LENGTH} "
+                         f"(e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))')")
 
 
 def is_loopback(host: str) -> bool:
@@ -65,6 +116,49 @@ def check_bind(host: str, token: Optional[str]) -> None:
     """Refuse to expose the app beyond this machine without an access token."""
     if not is_loopback(host) and not token:
         raise ValueError(f"binding to {host} exposes the review app to the network: give --token (or bind 127.0.0.1)")
+    check_token(token)
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """API answers are strict JSON: never Infinity or NaN."""
+
+    def dumps(self, obj, **kwargs) -> str:
+        kwargs["allow_nan"] = False
+        return super().dumps(obj, **kwargs)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def json_depth_exceeds(value, limit: int) -> bool:
+    """True when ``value`` nests deeper than ``limit`` (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def strict_json_body(data: bytes) -> dict:
+    """A request's JSON object: strict (no NaN/Infinity), not nested past ``MAX_JSON_DEPTH``; anything
+    else is a ReviewError (400), never a RecursionError (500)."""
+    if not data:
+        return {}
+    try:
+        body = json.loads(data, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ReviewError("the request's JSON is nested too deeply") from None
+    except ValueError as e:
+        raise ReviewError(f"the request is not JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise ReviewError("the request's JSON is not an object")
+    if json_depth_exceeds(body, MAX_JSON_DEPTH):
+        raise ReviewError("the request's JSON is nested too deeply")
+    return body
 
 
 # -- grids --------------------------------------------------------------------------------------
@@ -82,10 +176,7 @@ class GridCell:
 
     @property
     def display(self) -> str:
-        if self.value is None:
-            return ""
-        v = float(self.value)
-        return str(int(v)) if v.is_integer() else f"{v:g}"
+        return format_number(self.value)
 
 
 @dataclass
@@ -143,30 +234,62 @@ def build_grids(doc: corrections.StoredDocument, policy: AcceptPolicy) -> list[G
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
 
+MAX_RENDER_PIXELS = 4_000_000    # a rendered page (or a source image held in memory) stays under this
+MAX_IMAGE_PIXELS = 64_000_000    # an image file larger than this is not opened (a 300 dpi A3 scan is 17 Mpx)
+MAX_PAGE_POINTS = 14_400         # PDF's own limit on a page side (200 inches); larger pages are refused
+PDF_SCALE = 2.0                  # pixels per point when the page is small enough
+
+
+def render_scale(width_pt: float, height_pt: float, wanted: float = PDF_SCALE,
+                 max_pixels: int = MAX_RENDER_PIXELS) -> float:
+    """Pixels per point for a page: ``wanted``, lowered so the raster stays under ``max_pixels``
+    (decided from the page size before anything is rendered). Absurd sizes are a ReviewError."""
+    if not (math.isfinite(width_pt) and math.isfinite(height_pt)) or width_pt <= 0 or height_pt <= 0:
+        raise ReviewError("the page has no size")
+    if width_pt > MAX_PAGE_POINTS or height_pt > MAX_PAGE_POINTS:
+        raise ReviewError(f"the page is {width_pt:.0f} × {height_pt:.0f} points, larger than a PDF page can be; "
+                          f"not rendered")
+    fit = math.sqrt(max_pixels / (width_pt * height_pt))
+    return min(wanted, fit)
+
+
 def cell_image(path: Path, page: int, bbox: list[float], margin: float = 6.0) -> bytes:
-    """A PNG of one cell's box on its page (PDF pages in points, rendered at 2 px a point; image
-    files in their own pixels)."""
+    """A PNG of one cell's box on its page (PDF pages in points, rendered at 2 px a point, less on a
+    page too large for ``MAX_RENDER_PIXELS``; image files in their own pixels, refused above
+    ``MAX_IMAGE_PIXELS``)."""
     from PIL import Image
 
+    if not (isinstance(bbox, (list, tuple)) and len(bbox) == 4 and all(isinstance(v, (int, float)) and math.isfinite(v)
+                                                                       for v in bbox)):
+        raise ReviewError("the cell has no usable box")
     x0, top, x1, bottom = bbox
     if path.suffix.lower() == ".pdf":
         import pypdfium2 as pdfium
 
-        scale = 2.0
         pdf = pdfium.PdfDocument(str(path))
         try:
-            image = pdf[page - 1].render(scale=scale).to_pil()
+            if not 1 <= page <= len(pdf):
+                raise ReviewError(f"the document has no page {page}")
+            pdf_page = pdf[page - 1]
+            scale = render_scale(*pdf_page.get_size())
+            image = pdf_page.render(scale=scale).to_pil()
         finally:
             pdf.close()
     else:
         scale = 1.0
         image = Image.open(path)
+        if image.width * image.height > MAX_IMAGE_PIXELS:
+            raise ReviewError(f"the image is {image.width} × {image.height} pixels, too large to show")
         image.load()
     box = (max(0, int((x0 - margin) * scale)), max(0, int((top - margin) * scale)),
            min(image.width, int((x1 + margin) * scale)), min(image.height, int((bottom + margin) * scale)))
     if box[2] <= box[0] or box[3] <= box[1]:
         raise ReviewError("the cell's box is outside its page")
-    crop = image.crop(box).convert("RGB")
+    crop = image.crop(box)
+    if crop.width * crop.height > MAX_RENDER_PIXELS:
+        crop.thumbnail((int(crop.width * math.sqrt(MAX_RENDER_PIXELS / (crop.width * crop.height))),
+                        int(crop.height * math.sqrt(MAX_RENDER_PIXELS / (crop.width * crop.height)))))
+    crop = crop.convert("RGB")
     buf = io.BytesIO()
     crop.save(buf, format="PNG")
     return buf.getvalue()
@@ -212,6 +335,8 @@ def source_text(path: Path, key: str) -> Optional[tuple[str, str, str]]:
 # -- the app -----------------------------------------------------------------------------------
 def create_app(config: ReviewConfig) -> Flask:
     app = Flask(__name__, template_folder="templates", static_folder="static")
+    app.json = StrictJSONProvider(app)
+    allowed_hosts = config.allowed_hosts()
     app.config.update(SECRET_KEY=config.secret_key, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
                       MAX_CONTENT_LENGTH=1 << 20, TEMPLATES_AUTO_RELOAD=False)
     app.jinja_env.autoescape = True
@@ -227,18 +352,39 @@ def create_app(config: ReviewConfig) -> Flask:
 
     app.jinja_env.globals["csrf_token"] = csrf_token
 
+    def request_port() -> Optional[int]:
+        _, port = split_host(request.host)
+        return port if port is not None else (443 if request.scheme == "https" else 80)
+
+    def same_app_origin(origin: str) -> bool:
+        """An Origin (or Referer) names this app: an allowed host on the port the request came to."""
+        try:
+            parts = urlsplit(origin)
+            port = parts.port if parts.port is not None else (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return False
+        return normal_host(parts.hostname or "") in allowed_hosts and port == request_port()
+
     @app.before_request
     def guard():
+        # DNS rebinding: a hostile page's own name, pointed at 127.0.0.1, arrives as its Host. Only the
+        # names this app is reached by are answered, before anything else (no data, no token).
+        name, _ = split_host(request.headers.get("Host") or request.host)
+        if name not in allowed_hosts:
+            abort(400, "this host name is not served here (nianbao review --allow-host NAME adds one)")
         if config.token:
             given = request.args.get("token")
-            if given is not None and hmac.compare_digest(given, config.token):
+            if given is not None and request.method in ("GET", "HEAD") and hmac.compare_digest(given, config.token):
                 session["authorised"] = True
+                # The token travels in a URL once: the same page again, without it (history, Referer).
+                rest = [(k, v) for k, v in request.args.items(multi=True) if k != "token"]
+                return redirect(request.path + ("?" + urlencode(rest) if rest else ""), code=303)
             if not session.get("authorised"):
                 abort(401)
         if request.method not in ("GET", "HEAD", "OPTIONS"):
-            # Same origin only (a browser sends Origin on cross-site POSTs), and the session's token.
+            # Same app only (a browser sends Origin on cross-site POSTs), and the session's token.
             origin = request.headers.get("Origin") or request.headers.get("Referer")
-            if origin and urlsplit(origin).netloc != request.host:
+            if origin and not same_app_origin(origin):
                 abort(403, "cross-origin request refused")
             sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
             if not session.get("csrf") or not hmac.compare_digest(sent, session["csrf"]):
@@ -296,7 +442,7 @@ def create_app(config: ReviewConfig) -> Flask:
         f = doc.record["fields"].get(key)
         if f is None:
             raise ReviewError(f"no field {key!r}")
-        info = {"key": key, "value": f.get("value"), "raw": f.get("raw"), "confidence": f.get("confidence"),
+        info = {"key": key, "value": json_number(f.get("value")), "raw": f.get("raw"), "confidence": f.get("confidence"),
                 "alternatives": f.get("alternatives") or [], "reason": f.get("reason"), "page": f.get("page"),
                 "image": None, "source": None, "history": changes}
         path = Path(doc.row["path"])
@@ -323,7 +469,7 @@ def create_app(config: ReviewConfig) -> Flask:
 
     @app.post("/api/doc/<int:doc_id>/field")
     def change_field(doc_id: int):
-        body = request.get_json(silent=True) or {}
+        body = strict_json_body(request.get_data(cache=False))
         key, action = str(body.get("key", "")), str(body.get("action", ""))
         text = body.get("value")
         with store() as s:
@@ -334,11 +480,14 @@ def create_app(config: ReviewConfig) -> Flask:
     @app.post("/api/doc/<int:doc_id>/check")
     def check_values(doc_id: int):
         """Re-run the rules on values being typed (nothing is written)."""
-        body = request.get_json(silent=True) or {}
+        body = strict_json_body(request.get_data(cache=False))
         with store() as s:
             doc = corrections.get_document(s, doc_id)
         values = doc.values
-        for key, text in (body.get("values") or {}).items():
+        typed = body.get("values") or {}
+        if not isinstance(typed, dict):
+            raise ReviewError("values must be an object of field key -> text")
+        for key, text in typed.items():
             if key not in values:
                 raise ReviewError(f"no field {key!r}")
             values[key] = None if text in (None, "") else corrections.parse_value(str(text), key)
@@ -374,7 +523,7 @@ def create_app(config: ReviewConfig) -> Flask:
         return jsonify(history=rows)
 
     def state(doc: corrections.StoredDocument) -> dict:
-        return {"fields": {k: {"value": f.get("value"), "confidence": f.get("confidence"),
+        return {"fields": {k: {"value": json_number(f.get("value")), "confidence": f.get("confidence"),
                                "reviewed": f.get("reason") == REVIEWED} for k, f in doc.record["fields"].items()},
                 "checks": [{"rule": c["rule"], "passed": c["passed"], "detail": c["detail"], "cells": c["cells"]}
                            for c in doc.record["checks"]],
@@ -383,13 +532,37 @@ def create_app(config: ReviewConfig) -> Flask:
     return app
 
 
+TOKEN_IN_TEXT = re.compile(r"(token=)[^&\s\"']*", re.IGNORECASE)
+
+
+def redact_token(line: str, token: Optional[str] = None) -> str:
+    """A log line without the access token (as ``token=...`` in a query, or the token anywhere)."""
+    line = TOKEN_IN_TEXT.sub(r"\1[redacted]", line)
+    return line.replace(token, "[redacted]") if token else line
+
+
+def request_handler(token: Optional[str]):
+    """werkzeug's request handler, its access log lines redacted of the token."""
+    from werkzeug.serving import WSGIRequestHandler
+
+    class RedactingRequestHandler(WSGIRequestHandler):
+        def log(self, type: str, message: str, *args) -> None:
+            super().log(type, "%s", redact_token(message % args if args else message, token))
+
+    return RedactingRequestHandler
+
+
 def serve(config: ReviewConfig, host: str = "127.0.0.1", port: int = 8765) -> None:
     check_bind(host, config.token)
+    from dataclasses import replace
+
     from werkzeug.serving import make_server
 
-    server = make_server(host, port, create_app(config), threaded=True)
+    config = replace(config, host=host)
+    server = make_server(host, port, create_app(config), threaded=True, request_handler=request_handler(config.token))
     url = f"http://{host}:{server.server_port}/" + (f"?token={config.token}" if config.token else "")
     print(f"nianbao review: {url}  (Ctrl-C stops)", flush=True)
+    print(f"answering Host names: {', '.join(sorted(config.allowed_hosts()))} (more with --allow-host)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

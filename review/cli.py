@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -14,7 +15,8 @@ def cmd_review(args: argparse.Namespace) -> int:
     from .queue import QueueFilters, load_accept_policy, review_queue
 
     if not Path(args.db).exists():
-        raise SystemExit(f"nianbao review: no store at {args.db} (run `nianbao ingest ... --db {args.db}` first)")
+        print(f"nianbao review: no store at {args.db} (run `nianbao ingest ... --db {args.db}` first)", file=sys.stderr)
+        return 2
     token = args.token or os.environ.get("NIANBAO_REVIEW_TOKEN") or None
     if args.list:
         from nianbao.ingest.store import SQLiteStore
@@ -25,17 +27,19 @@ def cmd_review(args: argparse.Namespace) -> int:
                                                      status=args.status), policy)
         print(policy.describe())
         for it in items:
-            print(json.dumps(asdict(it), ensure_ascii=False) if args.json else
+            print(json.dumps(asdict(it), ensure_ascii=False, allow_nan=False) if args.json else
                   f"{it.id:>6}  expected wrong {it.expected_errors:6.2f}  doubtful {it.doubtful:3d}  "
                   f"rules {','.join(it.failing_rules) or '-':12}  {it.agency or '?'} {it.year or '?'}  {it.review_status}")
         return 0
     try:
         check_bind(args.host, token)
+        config = ReviewConfig(db=Path(args.db), labels_dir=Path(args.labels or DEFAULT_LABELS_DIR),
+                              reviewer=args.reviewer or os.environ.get("USER") or "reviewer", token=token,
+                              accept_threshold=args.accept_threshold, host=args.host,
+                              allow_hosts=tuple(args.allow_host or ()))
     except ValueError as e:
-        raise SystemExit(f"nianbao review: {e}")
-    config = ReviewConfig(db=Path(args.db), labels_dir=Path(args.labels or DEFAULT_LABELS_DIR),
-                          reviewer=args.reviewer or os.environ.get("USER") or "reviewer", token=token,
-                          accept_threshold=args.accept_threshold)
+        print(f"nianbao review: {e}", file=sys.stderr)
+        return 2
     serve(config, args.host, args.port)
     return 0
 
@@ -45,7 +49,11 @@ def add_commands(sub) -> None:
     p.add_argument("--db", required=True, help="the results store (SQLite file written by nianbao ingest)")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; any other needs --token)")
-    p.add_argument("--token", default=None, help="access token required on every request (or NIANBAO_REVIEW_TOKEN)")
+    p.add_argument("--token", default=None, help="access token required on every request, at least 16 characters "
+                                                 "(or NIANBAO_REVIEW_TOKEN)")
+    p.add_argument("--allow-host", action="append", default=None, metavar="NAME",
+                   help="a host name the app answers besides 127.0.0.1, localhost, ::1 and --host (repeatable; "
+                        "e.g. this machine's LAN name); requests naming any other host get 400")
     p.add_argument("--labels", default=None, help="where approved documents are written (default labels/reviewed)")
     p.add_argument("--reviewer", default=None, help="your name in the provenance of labels (default $USER)")
     p.add_argument("--accept-threshold", type=float, default=None,

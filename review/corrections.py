@@ -8,12 +8,14 @@ are thin layers over these functions.
 from __future__ import annotations
 
 import json
+import math
 import re
 import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional, Union
 
 from nianbao.document import Check
 from nianbao.evaluate import same_value
@@ -69,19 +71,101 @@ def get_document(store: Store, doc_id: int) -> StoredDocument:
     return StoredDocument(rows[0], load_record(store, rows[0]))
 
 
-def parse_value(text: str, key: str) -> float:
+# -- what a number in these tables can be ----------------------------------------------------------
+# One place for the bounds (README, review section). No count in a disclosure report comes near a
+# billion (a national ministry receives tens of thousands of requests a year); a bound this loose
+# refuses only what no report prints (400 digits, 1e308, 17 digits that a float would round).
+COUNT_MAX = 10 ** 9                      # a count is an integer, 0 <= n <= COUNT_MAX (signed: |n| <= COUNT_MAX)
+MONEY_MAX_YUAN = 10 ** 12                # an amount is below a trillion yuan (|x| < 10**12 yuan)
+# Decimals a printed amount may carry, by unit: fen for yuan; 万元 reports print up to 4 decimals
+# (one yuan). With these bounds an amount has at most 14 significant digits, so a float holds it exactly.
+MONEY_DECIMALS = {"yuan": 2, "wan": 4}
+MONEY_UNIT_YUAN = {"yuan": 1, "wan": 10_000}
+MAX_NUMBER_TEXT = 40                     # characters; a longer text is not a number of these tables
+
+
+def _shown(text: str) -> str:
+    """A reviewer's text in an error message, shortened (400 digits need not come back in full)."""
+    return repr(text) if len(text) <= 24 else f"{text[:20]!r}… ({len(text)} characters)"
+
+
+def money_limits(key: str) -> tuple[int, Decimal]:
+    """(decimals allowed, magnitude bound in the field's unit) of a money field."""
+    unit = load_schema().money_fields[key]
+    return MONEY_DECIMALS.get(unit, 2), Decimal(MONEY_MAX_YUAN) / MONEY_UNIT_YUAN.get(unit, 1)
+
+
+def check_number(value: Any, key: str) -> None:
+    """Refuse a value no field ``key`` can hold (a stored or imported value, before it is confirmed,
+    approved or written): not a finite number, a count that is not an integer in bounds, an amount
+    with too many decimals or too large."""
+    schema = load_schema()
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise ReviewError(f"{key}: {value!r} is not a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ReviewError(f"{key}: {value!r} is not a number a report can print")
+    low = -COUNT_MAX if key in schema.signed_fields else 0
+    if key in schema.money_fields:
+        decimals, bound = money_limits(key)
+        d = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        if -d.normalize().as_tuple().exponent > decimals:
+            raise ReviewError(f"{key}: an amount has at most {decimals} decimals")
+        if not abs(d) < bound or (d < 0 and key not in schema.signed_fields):
+            raise ReviewError(f"{key}: an amount is from 0 to below {bound:f}")
+        return
+    if isinstance(value, float) and not value.is_integer():
+        raise ReviewError(f"{key}: this field counts items; no decimals")
+    if not low <= value <= COUNT_MAX:
+        raise ReviewError(f"{key}: a count is a whole number from {low} to {COUNT_MAX}")
+
+
+def parse_value(text: str, key: str) -> Union[int, float]:
     """A number as a reviewer types it: full-width digits, thousands separators, a sign where the
-    schema allows one, decimals only for money fields."""
+    schema allows one, decimals only for money fields, within the bounds above. A count comes back
+    as an exact int (never through a float); an amount as a float (exact: at most 14 digits)."""
     schema = load_schema()
     s = unicodedata.normalize("NFKC", str(text)).strip().replace(",", "").replace(" ", "")
-    if not re.fullmatch(r"[+-]?\d+(\.\d+)?", s):
-        raise ReviewError(f"{key}: {text!r} is not a number")
+    if len(s) > MAX_NUMBER_TEXT:
+        raise ReviewError(f"{key}: {_shown(s)} is too long for a number of these tables")
+    if not re.fullmatch(r"[+-]?[0-9]+(\.[0-9]+)?", s):
+        raise ReviewError(f"{key}: {_shown(str(text))} is not a number")
     if s.startswith("-") and key not in schema.signed_fields:
         raise ReviewError(f"{key}: this field cannot be negative")
-    if "." in s and key not in schema.money_fields:
+    if key in schema.money_fields:
+        amount = Decimal(s)
+        check_number(amount, key)
+        return float(amount)
+    if "." in s:
         raise ReviewError(f"{key}: this field counts items; no decimals")
-    value = float(s)
-    return int(value) if value.is_integer() and key not in schema.money_fields else value
+    count = int(s)
+    check_number(count, key)
+    return count
+
+
+def format_number(value: Any) -> str:
+    """A value printed in full, as the report prints it: 7117339.04, never 7.11734e+06."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if float(value).is_integer() and abs(value) < 2 ** 53:
+        return str(int(value))
+    text = repr(float(value)) if isinstance(value, float) else str(value)
+    return format(Decimal(text), "f") if "e" in text.lower() else text
+
+
+def json_number(value: Any) -> Any:
+    """A stored value as strict JSON allows it: a number, or (a non-finite float left by an older
+    version) its text, so a page still shows it and the reviewer can correct it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 def recheck(values: dict[str, Optional[float]], template: Optional[str], found: dict[str, bool]) -> list[Check]:
@@ -111,6 +195,8 @@ def change_field(store: SQLiteStore, doc_id: int, key: str, action: str, reviewe
         raise ReviewError(f"document {doc_id} is approved; reopen it to change values")
     old = doc.record["fields"][key]
     new_value = old.get("value") if action == "confirm" else (None if action == "blank" else parse_value(text or "", key))
+    if action == "confirm":
+        check_number(new_value, key)  # a misread no count can be is edited, never confirmed
     values = {**doc.values, key: new_value}
     checks = recheck(values, doc.record.get("template"), doc.found)
     with _transaction(store):
@@ -148,6 +234,16 @@ def approve(store: SQLiteStore, doc_id: int, reviewer: str, labels_dir: Path = D
     doc = get_document(store, doc_id)
     if doc.row["status"] != "done":
         raise ReviewError(f"document {doc_id} failed extraction ({doc.row['error_code']}); nothing to approve")
+    impossible = []
+    for key, value in doc.values.items():
+        try:
+            check_number(value, key)
+        except ReviewError as e:
+            impossible.append(str(e))
+    if impossible:
+        # Approved labels train the next model: a value no report can print must be edited first.
+        raise ReviewError(f"document {doc_id} holds values no report can print; edit them first: "
+                          + "; ".join(impossible[:5]) + (f" (+{len(impossible) - 5} more)" if len(impossible) > 5 else ""))
     changes = store.scalar("SELECT COUNT(*) FROM field_changes WHERE document_id = ? AND action != 'confirm' "
                            "AND (old_value IS NOT new_value)", (doc.id,))
     ts = now()
@@ -203,7 +299,7 @@ def record_review(store: SQLiteStore, doc_id: int, values: dict[str, Optional[fl
                 if value is None and current is not None:
                     change_field(store, doc_id, key, "blank", reviewer)
                 elif value is not None and not same_value(value, current):
-                    text = str(int(value)) if float(value).is_integer() else repr(float(value))
+                    text = format_number(value)
                     change_field(store, doc_id, key, "edit", reviewer, text=text)
             return approve(store, doc_id, reviewer, labels_dir, tool=tool, provenance_extra=provenance_extra)
     except BaseException:

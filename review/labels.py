@@ -88,6 +88,7 @@ def write_label(record: dict, values: dict[str, Optional[float]], found: dict[st
     path = labels_dir / f"{label_id(content_hash)}.json"
     data = labelled_document(record, values, found, provenance, path, content_hash, model_values)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    # Strict JSON: a label never carries Infinity or NaN (readers of JSON elsewhere refuse them).
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, allow_nan=False), encoding="utf-8")
     os.replace(tmp, path)
     return path

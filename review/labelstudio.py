@@ -30,14 +30,18 @@ What an annotation means on import (the latest one not cancelled, by ``updated_a
   model's value as exported when the task carried a prediction but the annotation was made from
   scratch (the annotator only typed the values to change).
 
-A task that cannot be applied (unknown document, a value that is not a number, a field the
-document's template does not have, a value another reviewer changed in the store since the
-export) is reported and leaves the store and the labels as they were; the other tasks go on.
+A task that cannot be applied (unknown document, a value that is not a number or out of the
+bounds of ``corrections.parse_value``, a field the document's template does not have, a value
+another reviewer changed in the store since the export, JSON nested deeper than
+``MAX_TASK_DEPTH``) is reported with its id and why and leaves the store and the labels as they
+were (each task is its own transaction); the other tasks go on, and the report ends with a summary
+(applied / unchanged / skipped / failed). The command exits 1 when a task failed.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 import unicodedata
@@ -53,7 +57,7 @@ from nianbao.labels import TABLES
 from nianbao.schema import TEMPLATES, load_schema
 
 from . import corrections
-from .corrections import DEFAULT_LABELS_DIR, REVIEWED, ReviewError, get_document, parse_value
+from .corrections import DEFAULT_LABELS_DIR, REVIEWED, ReviewError, format_number, get_document, parse_value
 from .queue import AcceptPolicy, QueueFilters, load_accept_policy, review_queue
 
 TOOL = "label-studio"
@@ -61,6 +65,9 @@ OBJECT_NAME = "doc"
 CONFIG_FILE = Path(__file__).resolve().parent / "labelstudio_config.xml"
 # Typed into a value box, these mean "the report prints nothing here" (as does an empty box).
 BLANK_MARKS = frozenset({"", "-", "–", "—", "――", "/", "\\", "空", "空白", "blank", "none", "null"})
+# A Label Studio task nests about 6 levels (task > annotations > result > value > text); far deeper is
+# hostile or broken, refused before anything recurses into it.
+MAX_TASK_DEPTH = 40
 
 TABLE_TITLES = {"proactive": "一、主动公开政府信息情况", "requests": "二、收到和处理政府信息公开申请情况",
                 "appeals": "三、政府信息公开行政复议、行政诉讼情况"}
@@ -216,10 +223,7 @@ def write_config(path: Path, template: Optional[str] = None) -> Path:
 # -- export ------------------------------------------------------------------------------------
 
 def _display(value: Any) -> str:
-    if value is None:
-        return ""
-    v = float(value)
-    return str(int(v)) if v.is_integer() else repr(v)
+    return format_number(value)
 
 
 def _doc_score(fields: dict) -> Optional[float]:
@@ -235,7 +239,7 @@ def _task_text(doc: corrections.StoredDocument, item, policy: AcceptPolicy, with
              f"nianbao document {doc.id} · sha256 {doc.row['content_hash'][:16]} · model "
              f"{doc.row.get('model_version') or doc.row.get('pipeline_version')}"]
     if with_values:
-        lines.append(f"expected wrong fields {item.expected_errors:g} · {item.doubtful} doubtful · {policy.describe()}")
+        lines.append(f"expected wrong fields {format_number(item.expected_errors)} · {item.doubtful} doubtful · {policy.describe()}")
         failing = [c for c in rec.get("checks") or [] if not c.get("passed")]
         if failing:
             lines += ["", "Failing rules:"] + [f"  {c['rule']}: {c.get('detail') or ''}" for c in failing]
@@ -357,21 +361,92 @@ class ImportReport:
         return [o for o in self.outcomes if o.status == "error"]
 
     def as_dict(self) -> dict:
-        return {"tasks": self.tasks, "imported": self.imported, "unchanged": self.unchanged, "skipped": self.skipped,
+        return {"tasks": self.tasks, "applied": self.imported, "failed": len(self.errors), "imported": self.imported, "unchanged": self.unchanged, "skipped": self.skipped,
                 "errors": len(self.errors), "outcomes": [asdict(o) for o in self.outcomes]}
 
     def as_text(self) -> str:
-        lines = [f"{self.tasks} tasks: {self.imported} imported, {self.unchanged} unchanged, {self.skipped} skipped, "
-                 f"{len(self.errors)} errors"]
+        """Each task not applied (its id and why), then the summary line."""
+        lines = []
         for o in self.outcomes:
             if o.status != "imported":
                 lines.append(f"  task {o.task_id if o.task_id is not None else '#' + str(o.index)}"
-                             f" (document {o.document_id or '?'}): {o.status}: {o.message}")
+                             f" (document {o.document_id or '?'}): {'failed' if o.status == 'error' else o.status}: "
+                             f"{o.message}")
+        lines.append(f"{self.tasks} tasks: {self.imported} applied, {self.unchanged} unchanged, {self.skipped} skipped, "
+                     f"{len(self.errors)} failed")
         return "\n".join(lines)
 
 
-class _TaskError(Exception):
-    pass
+@dataclass
+class UnreadableTask:
+    """A task of an export file that could not even be parsed (nested too deeply)."""
+
+    reason: str
+
+
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """True when ``value`` nests deeper than ``limit`` (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def _skip_value(text: str, start: int) -> int:
+    """The end of the JSON value at ``start`` (brackets counted outside strings; no recursion)."""
+    depth, i, in_string = 0, start, False
+    while i < len(text):
+        ch = text[i]
+        if in_string:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    raise ValueError("the export ends inside a task")
+
+
+def parse_export(text: str) -> Any:
+    """A Label Studio JSON export, strictly (NaN/Infinity refused). A task nested too deeply for the
+    parser becomes an ``UnreadableTask`` in its place, so the other tasks still import."""
+    def refuse(name: str):
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except RecursionError:
+        pass
+    decoder = json.JSONDecoder(parse_constant=refuse)
+    i = len(text) - len(text.lstrip())
+    if not text.startswith("[", i):
+        raise ValueError(f"the export nests deeper than Python's parser allows")
+    tasks: list[Any] = []
+    i += 1
+    while True:
+        while i < len(text) and text[i] in " \t\r\n,":
+            i += 1
+        if i >= len(text):
+            raise ValueError("the export's list is not closed")
+        if text[i] == "]":
+            return tasks
+        try:
+            task, i = decoder.raw_decode(text, i)
+        except RecursionError:
+            i = _skip_value(text, i)
+            task = UnreadableTask(f"the task's JSON nests deeper than Python's parser allows; not read")
+        tasks.append(task)
 
 
 def _timestamp(a: dict) -> datetime:
@@ -412,6 +487,15 @@ def _reviewer(annotation: dict, default: str) -> str:
     return default
 
 
+def _brief(value: Any, limit: int = 60) -> str:
+    """A value in an error message: its type and a short start, never a full (maybe deeply nested) repr."""
+    if isinstance(value, (dict, list)):
+        return f"a JSON {'object' if isinstance(value, dict) else 'array'} of {len(value)} items"
+    big = isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 100
+    text = f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits" if big else repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _text_value(text: str, key: str) -> Optional[float]:
     s = unicodedata.normalize("NFKC", text).strip()
     if s.lower() in BLANK_MARKS:
@@ -423,7 +507,7 @@ def _result_value(item: dict, key: str) -> Optional[float]:
     kind = str(item.get("type") or "").lower()
     value = item.get("value") or {}
     if not isinstance(value, dict):
-        raise ReviewError(f"{key}: a result value must be an object, not {value!r}")
+        raise ReviewError(f"{key}: a result value must be an object, not {_brief(value)}")
     if kind == "textarea" or (not kind and "text" in value):
         texts = value.get("text")
         if texts is None:
@@ -432,7 +516,7 @@ def _result_value(item: dict, key: str) -> Optional[float]:
             texts = [texts]
         if not isinstance(texts, list) or not all(isinstance(t, (str, int, float)) and not isinstance(t, bool)
                                                   for t in texts):
-            raise ReviewError(f"{key}: {texts!r} is not a list of texts")
+            raise ReviewError(f"{key}: {_brief(texts)} is not a list of texts")
         parsed = [_text_value(str(t), key) for t in texts]
         numbers = {p for p in parsed if p is not None}
         if len(numbers) > 1:
@@ -443,10 +527,10 @@ def _result_value(item: dict, key: str) -> Optional[float]:
         if n is None:
             return None
         if isinstance(n, bool) or not isinstance(n, (int, float, str)):
-            raise ReviewError(f"{key}: {n!r} is not a number")
-        if isinstance(n, float) and n.is_integer():
-            n = int(n)
-        return _text_value(str(n), key)
+            raise ReviewError(f"{key}: {_brief(n)} is not a number")
+        if isinstance(n, float) and not math.isfinite(n):
+            raise ReviewError(f"{key}: {n!r} is not a number a report can print")
+        return _text_value(n if isinstance(n, str) else format_number(n), key)
     raise ReviewError(f"{key}: results of type {kind or '?'!r} are not understood (textarea or number)")
 
 
@@ -472,7 +556,7 @@ def annotation_values(task: dict, annotation: dict, doc_fields: dict[str, dict])
     from_prediction = annotation.get("parent_prediction") is not None
     for item in results:
         if not isinstance(item, dict):
-            problems.append(f"a result is not an object: {item!r}")
+            problems.append(f"a result is not an object: {_brief(item)}")
             continue
         name = str(item.get("from_name") or "")
         key = field_key(name)
@@ -527,10 +611,16 @@ def _find_document(store: Store, data: dict) -> dict:
 def import_task(store: SQLiteStore, task: dict, index: int, reviewer_default: str, labels_dir: Path,
                 overwrite_reviewed: bool = False) -> TaskOutcome:
     out = TaskOutcome(index=index)
+    if isinstance(task, UnreadableTask):
+        out.message = task.reason
+        return out
     if not isinstance(task, dict):
         out.message = "not a task object"
         return out
-    out.task_id = task.get("id")
+    out.task_id = task.get("id") if isinstance(task.get("id"), (int, str)) else None
+    if json_depth_exceeds(task, MAX_TASK_DEPTH):
+        out.message = f"the task's JSON nests deeper than {MAX_TASK_DEPTH} levels; not read"
+        return out
     data = task.get("data")
     if not isinstance(data, dict) or not ("annotations" in task or "completions" in task):
         out.message = "not a task of Label Studio's JSON export (data and annotations); export as JSON"
@@ -570,6 +660,8 @@ def import_task(store: SQLiteStore, task: dict, index: int, reviewer_default: st
         out.status, out.label, out.message = "imported", str(path), f"{len(changed)} values changed by {reviewer}"
     except (ReviewError, ValueError) as e:
         out.status, out.message = "error", str(e)
+    except Exception as e:  # noqa: BLE001 - one task's surprise must not stop the others (reported, rolled back)
+        out.status, out.message = "error", f"{type(e).__name__}: {e}"
     return out
 
 
@@ -585,7 +677,11 @@ def import_annotations(store: SQLiteStore, tasks_or_export: Any, reviewer_defaul
         raise ValueError("a Label Studio export is a JSON list of tasks")
     report = ImportReport(tasks=len(tasks))
     for i, task in enumerate(tasks):
-        outcome = import_task(store, task, i, reviewer_default, Path(labels_dir), overwrite_reviewed)
+        try:
+            outcome = import_task(store, task, i, reviewer_default, Path(labels_dir), overwrite_reviewed)
+        except Exception as e:  # noqa: BLE001 - a malformed task (outside the store's transaction) is reported
+            ident = task.get("id") if isinstance(task, dict) and isinstance(task.get("id"), (int, str)) else None
+            outcome = TaskOutcome(index=i, task_id=ident, message=f"{type(e).__name__}: {e}")
         report.outcomes.append(outcome)
         if outcome.status == "imported":
             report.imported += 1
@@ -606,7 +702,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     filters = QueueFilters(agency=args.agency, year=args.year, rule=args.rule, status=args.status)
     with SQLiteStore(args.db) as store:
         tasks = export_tasks(store, filters, policy, predictions=not args.no_predictions, limit=args.limit or None)
-    text = json.dumps(tasks, ensure_ascii=False, indent=1)
+    try:
+        text = json.dumps(tasks, ensure_ascii=False, indent=1, allow_nan=False)
+    except ValueError:
+        print("nianbao labelstudio export: a document holds a value that is not a finite number (left by an older "
+              "version); correct it in `nianbao review` first", file=sys.stderr)
+        return 1
     if args.out in (None, "-"):
         sys.stdout.write(text + "\n")
     else:
@@ -625,7 +726,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"nianbao labelstudio import: no store at {args.db}", file=sys.stderr)
         return 2
     try:
-        tasks = json.loads(Path(args.annotations).read_text(encoding="utf-8"))
+        tasks = parse_export(Path(args.annotations).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         print(f"nianbao labelstudio import: cannot read {args.annotations}: {e}", file=sys.stderr)
         return 2
@@ -636,7 +737,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         except ValueError as e:
             print(f"nianbao labelstudio import: {e}", file=sys.stderr)
             return 2
-    print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1) if args.json else report.as_text())
+    print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1, allow_nan=False) if args.json else report.as_text())
     return 1 if report.errors else 0
 
 
