@@ -26,6 +26,7 @@ MAX_CANDIDATES = 20000
 BASE_CLEAR = 0.995       # a number read from its own cell of a text layer, under a matched label
 DOUBT_CAP = 0.85         # a value chosen by plausibility alone stays well below 0.9
 EMPTY_ROW = 0.95         # a printed row with no number after its label: its cells were printed empty
+STRUCTURE_PLACED = 0.88  # a row placed by order and cell count under an unrecognised label: doubted until measured
 BASE_OCR = 0.98          # a number read by OCR, cleanly: OCR probabilities are not calibrated for 0.99
 OCR_DOUBT_CAP = 0.85     # an uncertain OCR digit stays doubted, even when the rules chose its reading
 
@@ -324,6 +325,10 @@ def decide_row(run: RowRun, keys: list[str], table: str, prose_numbers: frozense
     base = BASE_CLEAR * run.label_confidence
     reason = None if run.label_confidence >= 0.99 else (
         f"row label read by the classifier from '{run.label.strip()}' (probability {run.label_confidence:.2f})")
+    if run.by_structure:
+        base = STRUCTURE_PLACED
+        reason = (f"row placed by its position in the statutory row order and its number of cells; "
+                  f"its label '{run.label.strip()[:40]}' was not recognised")
     if run.via_group:
         base = 0.95
         reason = (f"numbers assigned to this row by position (after '{run.label.strip()}'): "

@@ -20,6 +20,8 @@ _PAGE_NUMBER = re.compile(r"^\s*(?:[-—－]\s*\d{1,4}\s*[-—－]|第\s*\d{1,4}
 _NUMERIC_CELL = re.compile(r"^\s*(?:[-−]?\d[\d,]*(?:\.\d+)?\s*(?:万元|元)?|[-—－/／]+|无)\s*$")
 
 
+# A generic column header of a converted table ("数据1", "列 2"): it names no field.
+_GENERIC_HEADER = re.compile(r"^[\u4e00-\u9fff](?:\s?[\u4e00-\u9fff]){0,2}\s?\d{1,2}$")
 _EMPTY_PIPE_CELL = re.compile(r"^[ \t\u3000\xa0]*\|[ \t\u3000\xa0|]*$")
 
 
@@ -86,6 +88,8 @@ def _grid_segments(table: Table) -> list[Segment]:
             continue
         for c in row:
             text = " ".join(c.text.split())
+            if not has_number and _GENERIC_HEADER.match(text):
+                continue  # "数据1": a column header that names no field, and its digit is no value
             if text:
                 out.append(Segment(text=text, page=table.page, bbox=c.bbox, from_grid=True,
                                    confidence=c.confidence, source=c.source, alternatives=c.alternatives))

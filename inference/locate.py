@@ -70,6 +70,17 @@ class RowRun:
     chunks: list[Chunk]
     via_group: bool = False
     label_confidence: float = 1.0
+    # Placed by structure: its label was not recognised, but its place in the statutory row order
+    # (between two recognised rows) and its number of cells say which row it is.
+    by_structure: bool = False
+
+
+@dataclass
+class OrphanRun:
+    """Numbers printed inside a table after text that no spotter recognised as a row label."""
+
+    label: str
+    chunks: list[Chunk]
 
 
 @dataclass
@@ -80,6 +91,9 @@ class LocatedTable:
     missing_rows: list[str] = field(default_factory=list)
     # The row and group labels the table was read by (norm offsets): training data for the classifier.
     labels: list[LabelMatch] = field(default_factory=list)
+    # Rows of numbers under unrecognised labels that structure could not place: their missing rows are
+    # doubted, since one of them may be printed there.
+    unplaced: list[OrphanRun] = field(default_factory=list)
 
 
 def _prefix_patterns(prefix: Optional[str]) -> list[str]:
@@ -114,6 +128,25 @@ def _compiled(labels: tuple[str, ...], prefix: Optional[str], required: bool) ->
         if not required or not pre:
             pats.append((re.compile(body), quality))
     return pats
+
+
+def with_prefix(norm: str, m: LabelMatch) -> LabelMatch:
+    """A label matched without its printed ordinal ("保护第三方…" after "…00000004."): the ordinal is
+    part of the label, not the last digit of the previous row's numbers."""
+    if m.row is None or not m.row.prefix:
+        return m
+    pats = [re.compile(p) for p in _prefix_patterns(m.row.prefix)]
+    # The ordinal ends where the match starts, or inside it ("4" + ".保护…").
+    for k in range(1, 6):
+        pos = m.start - k
+        if pos < 0:
+            break
+        for pat in pats:
+            hit = pat.match(norm, pos)
+            if hit and hit.end() >= m.start:
+                return LabelMatch(row=m.row, group=m.group, start=pos, end=max(m.end, hit.end()),
+                                  quality=m.quality, confidence=m.confidence)
+    return m
 
 
 def find_label(norm: str, labels: tuple[str, ...], prefix: Optional[str], required: bool, start: int, end: int) -> list[tuple[int, int, float]]:
@@ -162,6 +195,8 @@ def best_chain(candidates: list[LabelMatch], order: dict[str, int]) -> list[Labe
     return chain[::-1]
 
 
+# How far before a table's first recognised row its unrecognised first rows may be looked for.
+LOOKBACK = 600
 # How much text may sit between a label and its numbers (the rest of a long label, a header cell).
 MAX_LABEL_TAIL = 80
 
@@ -221,6 +256,84 @@ def read_chunks(lin: LinearText, raw_start: int, raw_end: int, stop_words: Optio
         if skipped > max_skip:
             break
     return chunks
+
+
+def orphan_runs(lin: LinearText, raw_start: int, raw_end: int, limit: int = 40) -> list[OrphanRun]:
+    """Value runs after the first one in raw[raw_start:raw_end], each after text that ended the
+    previous run: rows whose labels were not recognised (or prose and furniture, which placement
+    filters by the number of cells)."""
+    out: list[OrphanRun] = []
+    pos = raw_start
+    while pos < raw_end and len(out) < limit:
+        chunks = read_chunks(lin, pos, raw_end)
+        if not chunks:
+            break
+        first = chunks[0].end - len(chunks[0].raw)
+        out.append(OrphanRun(label=lin.raw[pos:first].strip(), chunks=chunks))
+        pos = chunks[-1].end
+    return out
+
+
+def fits_row(orphan: OrphanRun, row: RowSpec) -> bool:
+    """An orphan run can be a row's cells when it prints as many cells as the row has (or fewer
+    cells whose digits, run together, are enough to split into them)."""
+    n = len(row.columns)
+    chunks = orphan.chunks
+    if len(chunks) == n:
+        return True
+    digits = sum(len(c.digits) if c.kind == "number" else 1 for c in chunks)
+    return len(chunks) < n and any(c.splittable for c in chunks) and digits >= n
+
+
+def place_orphans(events: list[tuple[str, object]], spec: TableSpec) -> tuple[list[tuple[str, "OrphanRun"]], list["OrphanRun"]]:
+    """Monotone alignment of unrecognised rows to the statutory row order, one gap at a time.
+
+    Between two recognised rows, the template's rows not found there are the only ones the orphans
+    can be (the row order is fixed by law). A gap is placed only when it is unambiguous: as many
+    orphans as missing rows, each with the right number of cells. Before the first recognised row
+    the orphans nearest it are placed (right-aligned), after the last one the nearest (left-aligned),
+    stopping at the first that does not fit. Returns (key, orphan) placements and the orphans left."""
+    order = {r.key: i for i, r in enumerate(spec.rows)}
+    found = {k for kind, k in events if kind == "row"}
+    placed: list[tuple[str, OrphanRun]] = []
+    unplaced: list[OrphanRun] = []
+    # Split the events into gaps: (previous row index or -1, orphans, next row index or len).
+    gaps: list[tuple[int, list[OrphanRun], int]] = []
+    prev, pending = -1, []
+    for kind, item in events:
+        if kind == "row":
+            gaps.append((prev, pending, order[item]))
+            prev, pending = order[item], []
+        else:
+            pending.append(item)
+    gaps.append((prev, pending, len(spec.rows)))
+    for lo, orphans, hi in gaps:
+        if not orphans:
+            continue
+        missing = [r for r in spec.rows[lo + 1:hi] if r.key not in found] if lo < hi else []
+        if lo == -1:  # before the first recognised row: the orphans nearest it
+            k = 0
+            while k < min(len(orphans), len(missing)) and fits_row(orphans[-1 - k], missing[-1 - k]):
+                k += 1
+            pairs = list(zip(missing[len(missing) - k:], orphans[len(orphans) - k:]))
+            rest = orphans[:len(orphans) - k]
+            # Header cells and the table's title sit before its first row: not evidence of a lost row.
+            rest = []
+        elif hi == len(spec.rows):  # after the last recognised row: the orphans nearest it
+            k = 0
+            while k < min(len(orphans), len(missing)) and fits_row(orphans[k], missing[k]):
+                k += 1
+            pairs = list(zip(missing[:k], orphans[:k]))
+            rest = []  # what follows a table (prose, the next table) is not evidence of a lost row
+        elif len(orphans) == len(missing) and all(fits_row(o, r) for o, r in zip(orphans, missing)):
+            pairs, rest = list(zip(missing, orphans)), []
+        else:
+            pairs, rest = [], orphans
+        for row, orphan in pairs:
+            placed.append((row.key, orphan))
+            found.add(row.key)
+        unplaced.extend(rest)
+    return placed, unplaced
 
 
 class LabelSpotter(Protocol):
@@ -323,7 +436,7 @@ class TableLocator:
     def _rows(self, lin: LinearText, spec: TableSpec, start: int, end: int) -> LocatedTable:
         norm = lin.norm
         order = {r.key: i for i, r in enumerate(spec.rows)}
-        chain = best_chain(self.spotter.rows(lin, spec, start, end), order)
+        chain = [with_prefix(norm, m) for m in best_chain(self.spotter.rows(lin, spec, start, end), order)]
         group_hits = [g for g in self.spotter.groups(lin, spec, start, end)
                       # A group label inside a chained row label (其他处理 as the v2019 row) is that row.
                       if not any(c.start <= g.start < c.end for c in chain)]
@@ -332,6 +445,9 @@ class TableLocator:
         found_keys = {m.row.key for m in chain}
         single = dict(spec.single_row_groups)
         last_end = start  # norm offset where the table's printed content ends
+        # The table's rows in printed order: ("row", key) for a recognised row, ("orphan", run) for
+        # numbers under text no spotter recognised; structure places the orphans afterwards.
+        events: list[tuple[str, object]] = []
         for idx, (s, e, m) in enumerate(boundaries):
             nxt = boundaries[idx + 1][0] if idx + 1 < len(boundaries) else end
             raw_s = lin.text.raw_span(e, e)[0]
@@ -341,6 +457,9 @@ class TableLocator:
                 chunks = read_chunks(lin, raw_s, raw_e)
                 located.runs.append(RowRun(row=m.row, label=label_text, chunks=chunks, label_confidence=m.confidence))
                 last_end = max(last_end, e, self._norm_pos(lin, chunks[-1].end) if chunks else e)
+                events.append(("row", m.row.key))
+                if chunks:
+                    events.extend(("orphan", o) for o in orphan_runs(lin, chunks[-1].end, raw_e))
                 continue
             # A group line: numbers right after it belong to a row whose own label is not printed.
             chunks = read_chunks(lin, raw_s, raw_e)
@@ -366,6 +485,21 @@ class TableLocator:
             found_keys.add(target)
             located.runs.append(RowRun(row=spec.row(target), label=label_text, chunks=chunks, via_group=guessed))
             last_end = max(last_end, self._norm_pos(lin, chunks[-1].end))
+            events.append(("row", target))
+            events.extend(("orphan", o) for o in orphan_runs(lin, chunks[-1].end, raw_e))
+        if boundaries and (not chain or order[chain[0].row.key] > 0):
+            # The table may begin with rows whose labels were not recognised, before the anchor the
+            # region starts at: look back a little for them (placement keeps only rows that fit).
+            first_raw = lin.text.raw_span(boundaries[0][0], boundaries[0][0])[0]
+            lookback = orphan_runs(lin, max(0, first_raw - LOOKBACK), first_raw)
+            events[:0] = [("orphan", o) for o in lookback]
+        placed, located.unplaced = place_orphans(events, spec)
+        for key, orphan in placed:
+            found_keys.add(key)
+            located.runs.append(RowRun(row=spec.row(key), label=orphan.label, chunks=orphan.chunks, by_structure=True))
+            last_end = max(last_end, self._norm_pos(lin, orphan.chunks[-1].end))
+            first = self._norm_pos(lin, orphan.chunks[0].end - len(orphan.chunks[0].raw) - len(orphan.label))
+            located.region.start = min(located.region.start, first)
         located.runs.sort(key=lambda r: order[r.row.key])
         located.missing_rows = [r.key for r in spec.rows if r.key not in found_keys]
         if located.runs:
