@@ -123,6 +123,8 @@ def _compact_stream(units: list[Unit]) -> tuple[str, list[str]]:
     chars: list[str] = []
     labels: list[str] = []
     for u in units:
+        if u.unread:
+            continue
         for ch in u.text:
             if ch not in SEPARATORS:
                 chars.append(fold_char(ch))

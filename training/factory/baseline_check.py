@@ -44,7 +44,7 @@ CLEAN: dict[str, object] = {
     "text.missing_label": False, "text.lost_cells": 0, "text.padding": "none", "text.page_sep": "blank_lines",
     "text.colspan_empties": False, "text.trailing_tab": False, "text.blank_lines": False, "text.indent": False,
     "text.prose_breaks": False, "text.newline": "lf", "text.encoding": "utf-8", "text.crawler_header": False,
-    "text.one_line": False, "text.misleading_spaces": False, "text.spacer_cells": True,
+    "text.one_line": False, "text.misleading_spaces": False, "text.spacer_cells": True, "text.ocr_damage": 0.0,
     "html.style": "cms", "html.nbsp_padding": False, "html.split_runs": False, "html.site_header": False,
     "html.split_table": False, "html.encoding": "utf-8", "html.footer": False,
     "docx.split_table": False, "docx.header_paragraphs": False,

@@ -24,6 +24,8 @@ class Unit:
     # Not printed: a marker the reader is known to produce (BLANK for an empty cell of a text row),
     # kept in the units so the aligner can label it.
     virtual: bool = False
+    # Printed but never read: a Markdown delimiter row (``|---|---|``), which readers drop.
+    unread: bool = False
 
 
 @dataclass
@@ -45,6 +47,9 @@ class Units:
     def add(self, text: str, label: str = OUTSIDE) -> None:
         if text:
             self.items.append(Unit(text, label))
+
+    def add_unread(self, text: str) -> None:
+        self.items.append(Unit(text, OUTSIDE, unread=True))
 
     def add_virtual(self, text: str, label: str = OUTSIDE) -> None:
         self.items.append(Unit(text, label, virtual=True))

@@ -15,6 +15,9 @@ broken by spaces, labels broken by spaces, a displaced label (at column 0 with a
 after it, or printed after its numbers), a missing row label, group labels repeated after a page
 break, rows printing fewer cells (lost trailing zeros), ``\\u3000``/``\\xa0`` padding, page
 separators (form feed, blank lines, a page-number line), GB18030 or BOM encodings, CRLF.
+Two Markdown styles (``markdown_subtables``, ``broken_conversion``: see render_markdown.py) print
+the tables as real conversions do. On top of any style, ``text.ocr_damage`` (a rate, 0 for none)
+damages Chinese characters as OCR does (ocr_damage.py); values are never touched.
 Every choice is a trait ``text.*``.
 """
 from __future__ import annotations
@@ -26,11 +29,16 @@ from typing import Optional
 from nianbao.inference.normalize import BLANK
 
 from .model import Paragraph, PrintedCell, PrintedTable, SyntheticReport
+from .ocr_damage import OcrDamage, damage_units
 from .render_base import OUTSIDE, Rendered, Units, cell_label, paragraph_label, slots
+from .render_markdown import MARKDOWN_STYLES, MarkdownStyle, MarkdownWriter, choose_markdown_style, print_table
 from .rng import Chooser
 
-STYLES = ("tsv", "cell_per_line", "pipes", "run_together")
-STYLE_WEIGHTS = (0.3, 0.3, 0.15, 0.25)
+STYLES = ("tsv", "cell_per_line", "pipes", "run_together") + MARKDOWN_STYLES
+STYLE_WEIGHTS = (0.26, 0.26, 0.13, 0.23, 0.07, 0.05)
+# Share of text renderings whose Chinese characters are OCR-damaged, and the rate they get.
+OCR_DAMAGE_FRACTION = 0.08
+OCR_DAMAGE_RATE = 0.1
 FIRST_OF_GROUP = ("granted", "denied.state_secret", "unavailable.not_held", "not_processed.petition",
                   "other.overdue_correction")
 
@@ -67,6 +75,7 @@ class TextStyle:
     blank_lines: bool = False
     indent: bool = False
     prose_breaks: bool = False
+    markdown: Optional[MarkdownStyle] = None
 
 
 def choose_text_style(choose: Chooser, report: SyntheticReport) -> TextStyle:
@@ -109,6 +118,9 @@ def choose_text_style(choose: Chooser, report: SyntheticReport) -> TextStyle:
     s.blank_lines = not s.one_line and choose.flag("blank_lines", 0.3)
     s.indent = choose.flag("indent", 0.3)
     s.prose_breaks = choose.flag("prose_breaks", 0.1)
+    if style in MARKDOWN_STYLES:
+        s.markdown = choose_markdown_style(choose, style)
+        s.blank_lines = True  # Markdown paragraphs are separated by blank lines
     return s
 
 
@@ -246,6 +258,7 @@ class TextWriter:
         self.rng = choose.rng
         self.out = Units()
         self.page = 1
+        self.markdown = MarkdownWriter(self, s.markdown) if s.markdown is not None else None
 
     def newline(self) -> None:
         self.out.add("\n")
@@ -261,6 +274,8 @@ class TextWriter:
     def paragraph(self, p: Paragraph) -> None:
         label = paragraph_label(p)
         text = p.text
+        if self.s.markdown is not None and self.s.markdown.headings and p.kind in ("title", "heading"):
+            self.out.add("# " if p.kind == "title" else "## ")
         if self.s.indent and p.kind == "prose" and not self.s.one_line:
             self.out.add("\u3000\u3000")
         if self.s.prose_breaks and p.kind == "prose" and len(text) > 40 and self.rng.random() < 0.3 and not self.s.one_line:
@@ -300,6 +315,10 @@ class TextWriter:
             self.out.add(it.text, it.label)
 
     def table(self, table: PrintedTable) -> None:
+        if self.s.markdown is not None:
+            print_table(self, self.s.markdown, table)
+            self.block_end()
+            return
         tt = TableText(table, self.s, self.rng)
         cut = table.break_before_row
         for r in range(table.n_rows):
@@ -375,14 +394,22 @@ def render_text(report: SyntheticReport, choose: Chooser) -> Rendered:
     w = TextWriter(report, s, choose)
     if s.style == "run_together" and choose.flag("crawler_header", 0.7):
         w.crawler_header()
+    if s.markdown is not None and s.markdown.zhengwen and s.style == "broken_conversion":
+        w.out.add("正文")  # a conversion's section line before the real title
+        w.newline()
+        w.newline()
     for block in report.blocks:
         if isinstance(block, PrintedTable):
             w.table(block)
         else:
             w.paragraph(block)
-    text = w.out.text()
     newline = choose.pick("newline", ("lf", "crlf"), (0.85, 0.15))
     encoding = choose.pick("encoding", ("utf-8", "gb18030", "utf-8-sig"), (0.8, 0.12, 0.08))
+    rate = choose.pick("ocr_damage", (0.0, OCR_DAMAGE_RATE), (1.0 - OCR_DAMAGE_FRACTION, OCR_DAMAGE_FRACTION))
+    if rate:
+        w.out.items = damage_units(w.out.items, choose.rng, OcrDamage(rate=float(rate)))
+    text = w.out.text()
+    suffix = ".md" if s.markdown is not None else ".txt"
     if newline == "crlf":
         text = text.replace("\n", "\r\n")
-    return Rendered(data=text.encode(encoding), suffix=".txt", traits=dict(choose.traits), units=w.out.items)
+    return Rendered(data=text.encode(encoding), suffix=suffix, traits=dict(choose.traits), units=w.out.items)
