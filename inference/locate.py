@@ -130,6 +130,23 @@ def _compiled(labels: tuple[str, ...], prefix: Optional[str], required: bool) ->
     return pats
 
 
+def trim_next_ordinal(lin: LinearText, chunks: list[Chunk], next_row: Optional[RowSpec]) -> list[Chunk]:
+    """Crawler text glues the next row's ordinal to this row's last number ("0 0 02.其他法律…"):
+    when the next row's label was not recognised from its start, its ordinal is cut off the run."""
+    if not chunks or next_row is None or not next_row.prefix or not next_row.prefix.endswith("."):
+        return chunks
+    ordinal = next_row.prefix[:-1]
+    last = chunks[-1]
+    after = lin.raw[last.end:last.end + 2]
+    if (last.kind != "number" or last.segment.from_grid or not last.raw.endswith(ordinal)
+            or not re.match(r"[.．、]\s*[\u4e00-\u9fff]", after)):
+        return chunks
+    rest = last.raw[:-len(ordinal)]
+    if not rest:
+        return chunks[:-1]
+    return chunks[:-1] + [Chunk(raw=rest, segment=last.segment, kind="number", end=last.end - len(ordinal))]
+
+
 def with_prefix(norm: str, m: LabelMatch) -> LabelMatch:
     """A label matched without its printed ordinal ("保护第三方…" after "…00000004."): the ordinal is
     part of the label, not the last digit of the previous row's numbers."""
@@ -201,7 +218,7 @@ LOOKBACK = 600
 MAX_LABEL_TAIL = 80
 
 
-def read_chunks(lin: LinearText, raw_start: int, raw_end: int, stop_words: Optional[re.Pattern] = None,
+def read_chunks(lin: LinearText, raw_start: int, raw_end: int, stop_words=None,
                 max_values: Optional[int] = None, max_skip: int = MAX_LABEL_TAIL) -> list[Chunk]:
     """Read the value run in raw[raw_start:raw_end]: skip the label's tail, stop at the next text."""
     raw = lin.raw
@@ -336,6 +353,22 @@ def place_orphans(events: list[tuple[str, object]], spec: TableSpec) -> tuple[li
     return placed, unplaced
 
 
+class HeaderWords:
+    """Table C's header words between its value rows, matched exactly or, when OCR or an export
+    damaged them ("行政诉松（未经复议直接起诉）"), by most of their characters being header characters."""
+
+    def __init__(self, exact: re.Pattern, chars: frozenset[str], share: float = 0.6):
+        self.exact, self.chars, self.share = exact, chars, share
+
+    def fullmatch(self, word: str) -> bool:
+        if self.exact.fullmatch(word):
+            return True
+        cjk = [c for c in word if _CJK.match(c)]
+        if not cjk or any(c.isdigit() for c in word) or len(word) > 24:
+            return False
+        return sum(c in self.chars for c in cjk) >= max(2, self.share * len(cjk))
+
+
 class LabelSpotter(Protocol):
     """Finds row and group labels in the normalised text; the swappable part of locating."""
 
@@ -455,6 +488,8 @@ class TableLocator:
             label_text = lin.raw[lin.text.raw_span(s, e)[0]:lin.text.raw_span(s, e)[1]]
             if m.row is not None:
                 chunks = read_chunks(lin, raw_s, raw_e)
+                nxt_row = spec.rows[order[m.row.key] + 1] if order[m.row.key] + 1 < len(spec.rows) else None
+                chunks = trim_next_ordinal(lin, chunks, nxt_row)
                 located.runs.append(RowRun(row=m.row, label=label_text, chunks=chunks, label_confidence=m.confidence))
                 last_end = max(last_end, e, self._norm_pos(lin, chunks[-1].end) if chunks else e)
                 events.append(("row", m.row.key))
@@ -514,7 +549,7 @@ class TableLocator:
     def _appeals(self, lin: LinearText, start: int, end: int) -> Optional[LocatedTable]:
         info = self.schema.table_info["appeals"]
         header = "|".join(sorted(info["header_words"], key=len, reverse=True))
-        header_re = re.compile(rf"(?:{header}|[、,.:：()（）])+")
+        header_re = HeaderWords(re.compile(rf"(?:{header}|[、,.:：()（）])+"), frozenset("".join(info["header_words"])))
         norm = lin.norm
         # The header must be printed (a prose heading about appeals is not the table).
         if not re.search(r"维持|纠正|审结", norm[start:end]):
