@@ -212,6 +212,8 @@ def best_chain(candidates: list[LabelMatch], order: dict[str, int]) -> list[Labe
     return chain[::-1]
 
 
+# How much unrecognised text may sit between two of Table C's value rows.
+APPEALS_GAP = 60
 # How far before a table's first recognised row its unrecognised first rows may be looked for.
 LOOKBACK = 600
 # How much text may sit between a label and its numbers (the rest of a long label, a header cell).
@@ -457,6 +459,8 @@ class TableLocator:
             out["proactive"] = a_table
         # Table C follows Table B.
         c_start = self._first(norm, [r"行政复议"], b_end)
+        if c_start is None:  # the heading damaged: its other words
+            c_start = self._first(norm, [r"政复议", r"行政复", r"行政诉讼"], b_end)
         if c_start is not None:
             c_end_m = re.compile(r"五、|5、|存在的?主要问题|其他需要报告").search(norm, c_start)
             c_end = c_end_m.start() if c_end_m else n
@@ -552,11 +556,19 @@ class TableLocator:
         header_re = HeaderWords(re.compile(rf"(?:{header}|[、,.:：()（）])+"), frozenset("".join(info["header_words"])))
         norm = lin.norm
         # The header must be printed (a prose heading about appeals is not the table).
-        if not re.search(r"维持|纠正|审结", norm[start:end]):
+        if sum(1 for w in ("维持", "纠正", "审结", "结果", "总计") if w in norm[start:end]) < 2:
             return None
         raw_s = lin.text.raw_span(start, start)[0]
         raw_e = lin.text.raw_span(end, end)[0] if end < len(norm) else len(lin.raw)
         chunks = read_chunks(lin, raw_s, raw_e, stop_words=header_re, max_skip=10_000)
+        # Header cells damaged past recognition ("给维特") end the run early; the table's cells go on
+        # after a short stretch of such text, up to the table's 15 cells.
+        n_cells = sum(len(r.columns) for r in self.schema.table("v2019", "appeals").rows)
+        while chunks and len(chunks) < n_cells:
+            more = read_chunks(lin, chunks[-1].end, raw_e, stop_words=header_re, max_skip=APPEALS_GAP)
+            if not more:
+                break
+            chunks.extend(more[:n_cells - len(chunks)])
         region = norm[start:end]
         if not chunks and not (region.count("维持") >= 2 and region.count("审结") >= 2 and "纠正" in region):
             # Only the full column header with no number after it is a table of empty cells (zeros);
