@@ -5,6 +5,7 @@ from typing import Any
 
 from nianbao import __version__
 from nianbao.document import TABLE_NAMES, Document
+from nianbao.numfmt import full_number
 
 
 def _num(v):
@@ -31,6 +32,8 @@ def to_record(doc: Document) -> dict[str, Any]:
         "model_version": doc.model_version,
         "version": __version__,
     }
+    if getattr(doc, "warnings", None):  # what reading gave up without stopping (e.g. bytes decoded with replacement)
+        rec["warnings"] = list(doc.warnings)
     if doc.error is not None:
         rec["error"] = {"code": doc.error.code, "message": doc.error.message}
         rec["tables"] = {t: {"found": False} for t in TABLE_NAMES}
@@ -55,6 +58,8 @@ def to_record(doc: Document) -> dict[str, Any]:
     ]
     if doc.pages_needing_ocr:
         rec["pages_needing_ocr"] = doc.pages_needing_ocr
+    if doc.warnings:
+        rec["warnings"] = list(doc.warnings)
     return rec
 
 
@@ -73,15 +78,19 @@ def summary(doc: Document) -> str:
         lines.append(f"  fields: {len(doc.fields)} keys, {len(printed)} printed, {len(nonzero)} non-zero")
         shown = [(k, f) for k, f in doc.fields.items() if f.value]
         for k, f in shown[:12]:
-            lines.append(f"    {k} = {f.value:g}  (confidence {f.confidence:.3f})")
+            lines.append(f"    {k} = {full_number(f.value)}  (confidence {f.confidence:.3f})")
         if len(shown) > 12:
-            lines.append(f"    ... {len(shown) - 12} more non-zero fields (use --jsonl for all)")
+            lines.append(f"    +{len(shown) - 12} more non-zero fields (--jsonl lists all)")
     failed = [c for c in doc.checks if not c.passed]
     lines.append(f"  checks: {len(doc.checks) - len(failed)} passed, {len(failed)} failed")
     for c in failed[:8]:
         lines.append(f"    {c.rule} {c.detail}")
+    if len(failed) > 8:
+        lines.append(f"    +{len(failed) - 8} more failed checks (--jsonl lists all)")
     if doc.review.needed:
         lines.append("  review needed:")
         for r in doc.review.reasons[:8]:
             lines.append(f"    - {r}")
+        if len(doc.review.reasons) > 8:
+            lines.append(f"    +{len(doc.review.reasons) - 8} more reasons (--jsonl lists all)")
     return "\n".join(lines)

@@ -153,6 +153,14 @@ class ReconcileStage:
         return doc
 
 
+def tables_with_replaced_bytes(doc: Document) -> list[str]:
+    """The located tables whose text holds a U+FFFD put there by a lossy decode."""
+    if doc.linear is None or not any(w.startswith("decoded_with_replacement") for w in doc.warnings):
+        return []
+    norm = doc.linear.norm
+    return [name for name, region in doc.regions.items() if "\ufffd" in norm[region.start:region.end]]
+
+
 class ReviewStage:
     """A document needs review when a field is doubted; a rule broken by clear text is a finding."""
 
@@ -178,6 +186,10 @@ class ReviewStage:
             seen = sum(p.ocr.get("tables", 0) for p in read)
             reasons.append(f"{', '.join(missing)} table(s) not recognised on the pages read by OCR "
                            f"{[p.number for p in read]} ({seen} table region(s) seen there)")
+        damaged = tables_with_replaced_bytes(doc)
+        if damaged:
+            reasons.append(f"bytes that could not be decoded were replaced inside the {', '.join(damaged)} table(s): "
+                           "a number printed there may have lost a digit")
         ocr_pages = doc.pages_needing_ocr
         if ocr_pages:
             why = sorted({p.ocr_reason or "needs OCR" for p in doc.pages if p.needs_ocr})

@@ -177,6 +177,9 @@ class Document:
     checks: list[Check] = field(default_factory=list)
     review: Review = field(default_factory=Review)
     error: Optional[ExtractionError] = None
+    # What reading had to give up without stopping, one line each; a line starts with its kind,
+    # e.g. "decoded_with_replacement: 3 of 7035 bytes are not valid utf-8 ...".
+    warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     mapper: Optional[str] = None
     # The version of the trained model that read the tables (models/registry.json); None for the baseline.

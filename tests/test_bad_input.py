@@ -500,6 +500,64 @@ def test_encoded_copy_extracts_the_same(tmp_path, ref_txt, encoding):
 
 
 # ---------------------------------------------------------------------------------------------
+# a report with a few damaged bytes is read, with the damage said in the record
+# ---------------------------------------------------------------------------------------------
+
+def _damaged(encoding: str, at_text: str, bad: bytes = b"\xff") -> bytes:
+    """real_014 in ``encoding`` with ``bad`` inserted just after the first ``at_text``."""
+    text = TXT.read_text(encoding="utf-8")
+    cut = text.index(at_text) + len(at_text)
+    return text[:cut].encode(encoding) + bad + text[cut:].encode(encoding)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_one_invalid_byte_in_prose_is_read_and_said(tmp_path, ref_txt, encoding):
+    path = tmp_path / f"real_014.{encoding}.damaged.txt"
+    path.write_bytes(_damaged(encoding, "存在的主要问题及改进措施"))
+    rec = record(path)
+    assert_same_extraction(rec, ref_txt)
+    assert rec["review"] == ref_txt["review"]  # the damage is outside the tables
+    (warning,) = rec["warnings"]
+    assert warning.startswith("decoded_with_replacement") and f"not valid {encoding}" in warning
+    assert "warnings" not in ref_txt
+
+
+def test_a_few_invalid_bytes_in_utf8_are_read(tmp_path, ref_txt):
+    text = TXT.read_text(encoding="utf-8")
+    data = text.encode("utf-8")
+    cuts = [data.index(w.encode()) for w in ("存在的主要问题", "如对本报告有任何疑问", "六、其他需要报告的事项")]
+    for cut in sorted(cuts, reverse=True):
+        data = data[:cut] + b"\x80\xfe" + data[cut:]
+    path = tmp_path / "real_014.six_bad_bytes.txt"
+    path.write_bytes(data)
+    rec = record(path)
+    assert_same_extraction(rec, ref_txt)
+    assert "6 of" in rec["warnings"][0]
+
+
+def test_invalid_byte_inside_a_table_puts_the_document_under_review(tmp_path):
+    path = tmp_path / "real_014.table_damaged.txt"
+    path.write_bytes(_damaged("utf-8", "本年新收政府信息公开申请数量000"))
+    rec = record(path)
+    assert rec["error"] is None and rec["tables"]["requests"]["found"]
+    assert rec["review"]["needed"]
+    assert any("replaced inside the" in r and "requests" in r for r in rec["review"]["reasons"])
+    assert rec["warnings"][0].startswith("decoded_with_replacement")
+
+
+@pytest.mark.parametrize("share", [0.02, 0.2])
+def test_text_with_many_invalid_bytes_is_still_not_text(tmp_path, share):
+    # Overwhelmingly valid is the bar: a file with 2% or 20% undecodable bytes is refused.
+    data = bytearray(TXT.read_bytes())
+    rng = random.Random(7)
+    for pos in rng.sample(range(len(data)), int(len(data) * share)):
+        data[pos] = 0xFF
+    path = tmp_path / "mostly_broken.txt"
+    path.write_bytes(bytes(data))
+    assert_error(record(path), "not_text")
+
+
+# ---------------------------------------------------------------------------------------------
 # missing paths and folders
 # ---------------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from nianbao.document import Cell, Document, Line, Table
 from nianbao.errors import ReadError
 from nianbao.inference.readers import read_document
 from nianbao.inference.readers.docx import read_docx
+from nianbao.inference.readers.encoding import decode_bytes, decode_text, recording_decodes
 from nianbao.inference.readers.html import decode_html, parse_html_text
 from nianbao.inference.readers.options import ReaderOptions
 from nianbao.inference.readers.pdf import read_pdf
@@ -178,6 +179,66 @@ def test_docx_corrupt(tmp_path: Path) -> None:
     with pytest.raises(ReadError) as err:
         read_docx(path, ReaderOptions())
     assert err.value.code == "corrupt_file"
+
+
+# ---------------------------------------------------------------------------------------------
+# Text decoding: damaged bytes are replaced and recorded; binary stays not_text
+# ---------------------------------------------------------------------------------------------
+
+REPORT_TEXT = "平潭综合实验区海坛片区管理局2023年度政府信息公开工作年度报告。本报告由总体情况等六个部分组成。\n" * 40
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_decode_text_replaces_one_invalid_byte(encoding: str) -> None:
+    data = REPORT_TEXT.encode(encoding)
+    cut = data.index("总体情况".encode(encoding))
+    with recording_decodes() as lossy:
+        decoded = decode_text(data[:cut] + b"\xff" + data[cut:])
+    assert decoded.encoding == encoding
+    assert decoded.replaced_bytes == 1 and decoded.text.count("\ufffd") == 1
+    assert decoded.text.replace("\ufffd", "", 1) == REPORT_TEXT
+    assert lossy == [decoded] and decoded.note.startswith("decoded_with_replacement: 1 of")
+
+
+def test_decode_text_clean_files_record_nothing() -> None:
+    for encoding in ("utf-8", "gb18030", "utf-16"):
+        with recording_decodes() as lossy:
+            decoded = decode_text(REPORT_TEXT.encode(encoding))
+        assert decoded.text.lstrip("\ufeff") == REPORT_TEXT and decoded.replaced_bytes == 0
+        assert lossy == [] and decoded.note is None
+
+
+def test_decode_text_outside_a_recording_block_still_decodes() -> None:
+    data = REPORT_TEXT.encode("utf-8")
+    assert decode_bytes(data[:10] + b"\x80" + data[10:])[1] == "utf-8"
+
+
+def test_decode_text_gb18030_is_not_mistaken_for_damaged_utf8() -> None:
+    # Mostly ASCII with a few Chinese characters in GB18030: every Chinese byte is invalid UTF-8,
+    # which is far more than "a few damaged bytes" of UTF-8.
+    text = "No. 2023-01\t0\t0\t0\n" * 300 + "政府信息公开\n"
+    decoded = decode_text(text.encode("gb18030"))
+    assert decoded.encoding == "gb18030" and decoded.text == text and decoded.replaced_bytes == 0
+
+
+def test_read_document_puts_the_decode_note_in_the_document(tmp_path: Path) -> None:
+    data = REPORT_TEXT.encode("utf-8")
+    path = tmp_path / "damaged.txt"
+    path.write_bytes(data[:30] + b"\xfe" + data[30:])
+    doc = read_document(path)
+    assert doc.encoding == "utf-8" and len(doc.warnings) == 1 and "1 of" in doc.warnings[0]
+    html = tmp_path / "damaged.html"
+    html.write_bytes(b"<html><body><p>" + data[:30] + b"\xfe" + data[30:] + b"</p></body></html>")
+    assert read_document(html).warnings[0].startswith("decoded_with_replacement")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_decode_text_random_bytes_are_not_text(seed: int) -> None:
+    import random
+
+    with pytest.raises(ReadError) as err:
+        decode_text(random.Random(seed).randbytes(4096))
+    assert err.value.code == "not_text"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Callable
 from nianbao.document import Document
 from nianbao.errors import ReadError
 
+from .encoding import recording_decodes
 from .options import ReaderOptions
 
 Reader = Callable[[Path, ReaderOptions], Document]
@@ -89,6 +90,8 @@ def read_document(path: Path, options: ReaderOptions | None = None) -> Document:
     with path.open("rb") as fh:
         head = fh.read(8192)
     fmt = sniff_format(path, head)
-    doc = reader_for(fmt)(path, options)
+    with recording_decodes() as lossy_decodes:
+        doc = reader_for(fmt)(path, options)
     doc.format = fmt
+    doc.warnings.extend(d.note for d in lossy_decodes if d.note)
     return doc

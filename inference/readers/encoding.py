@@ -1,7 +1,18 @@
-"""Detect a text file's encoding: UTF-8, GB18030/GBK and UTF-16 are detected, not assumed."""
+"""Detect a text file's encoding: UTF-8, GB18030/GBK and UTF-16 are detected, not assumed.
+
+A report with a few damaged bytes (a bad sector, a truncated copy, one byte of another encoding
+pasted in) is still a report: when nearly every byte decodes, the bad ones become U+FFFD and the
+decode is recorded (see :func:`recording_decodes`), so the document says what was lost instead of
+being refused as ``not_text``. Binary data stays ``not_text``.
+"""
 from __future__ import annotations
 
 import codecs
+import re
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Iterator, Optional
 
 from nianbao.errors import ReadError
 
@@ -10,6 +21,46 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+
+# At most this share of a file's bytes may be undecodable for it to be read with replacement.
+MAX_INVALID_SHARE = 0.005
+# UTF-8 with replacement is chosen only when its valid non-ASCII characters outnumber the invalid
+# bytes this many times: text in GB18030 read as UTF-8 is mostly invalid, a damaged UTF-8 file is not.
+_UTF8_VALID_PER_INVALID = 20
+
+# surrogateescape turns each undecodable byte into one lone surrogate of this range.
+_ESCAPED = re.compile("[\udc80-\udcff]")
+
+
+@dataclass(frozen=True)
+class DecodedText:
+    text: str
+    encoding: str
+    # Bytes that did not decode and were replaced by U+FFFD (0 for a clean decode).
+    replaced_bytes: int = 0
+    total_bytes: int = 0
+
+    @property
+    def note(self) -> Optional[str]:
+        """A one-line account of a lossy decode, for the document's warnings."""
+        if not self.replaced_bytes:
+            return None
+        return (f"decoded_with_replacement: {self.replaced_bytes} of {self.total_bytes} bytes are not valid "
+                f"{self.encoding} and were replaced by U+FFFD; a number printed there may have lost a digit")
+
+
+_recorded: ContextVar[Optional[list[DecodedText]]] = ContextVar("nianbao_decodes", default=None)
+
+
+@contextmanager
+def recording_decodes() -> Iterator[list[DecodedText]]:
+    """Collect the lossy decodes made inside the block (readers return only text and encoding)."""
+    sink: list[DecodedText] = []
+    token = _recorded.set(sink)
+    try:
+        yield sink
+    finally:
+        _recorded.reset(token)
 
 
 def _looks_binary(text: str) -> bool:
@@ -20,8 +71,36 @@ def _looks_binary(text: str) -> bool:
     return bad / len(sample) > 0.02
 
 
-def decode_bytes(data: bytes) -> tuple[str, str]:
-    """Return (text, encoding name). Raise ReadError for data that is not text."""
+def _decode_escaped(data: bytes, encoding: str) -> tuple[str, int]:
+    """Decode with each undecodable byte replaced by U+FFFD; return the text and how many."""
+    return _ESCAPED.subn("\ufffd", data.decode(encoding, errors="surrogateescape"))
+
+
+def _lossy_utf8(data: bytes) -> Optional[DecodedText]:
+    text, invalid = _decode_escaped(data, "utf-8")
+    if not 0 < invalid <= max(1, int(len(data) * MAX_INVALID_SHARE)):
+        return None
+    non_ascii = len(text) - len(text.encode("ascii", "ignore")) - invalid
+    if non_ascii < _UTF8_VALID_PER_INVALID * invalid or _looks_binary(text):
+        return None
+    return DecodedText(text, "utf-8", invalid, len(data))
+
+
+def _lossy_gb18030(data: bytes) -> Optional[DecodedText]:
+    text, invalid = _decode_escaped(data, "gb18030")
+    if not 0 < invalid <= max(1, int(len(data) * MAX_INVALID_SHARE)) or _looks_binary(text):
+        return None
+    return DecodedText(text, "gb18030", invalid, len(data))
+
+
+def lossy_decode(data: bytes) -> Optional[DecodedText]:
+    """UTF-8 or GB18030 with a few bytes replaced, when the text is overwhelmingly valid in it;
+    None when it is not (binary data, another encoding, or a clean decode)."""
+    return _lossy_utf8(data) or _lossy_gb18030(data)
+
+
+def decode_text(data: bytes) -> DecodedText:
+    """Decode a text file's bytes. Raise ReadError for data that is not text."""
     if not data.strip(b" \t\r\n\x00"):
         raise ReadError("empty_file", "the file has no text")
     for bom, name in _BOMS:
@@ -29,7 +108,7 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
             text = data.decode(name)
             if not text.strip("\ufeff \t\r\n\x00"):
                 raise ReadError("empty_file", "the file has no text")
-            return text, name
+            return DecodedText(text, name, 0, len(data))
     # UTF-16 without a BOM: every other byte is NUL for CJK-free stretches, and the decode is clean.
     if len(data) >= 4 and data.count(b"\x00") > len(data) // 8:
         for name in ("utf-16-le", "utf-16-be"):
@@ -38,15 +117,25 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
             except UnicodeDecodeError:
                 continue
             if not _looks_binary(text):
-                return text, name
-    for name in ("utf-8", "gb18030"):
-        try:
-            text = data.decode(name)
-        except UnicodeDecodeError:
-            continue
-        if _looks_binary(text):
-            break
-        return text, name
+                return DecodedText(text, name, 0, len(data))
+    try:
+        return DecodedText(data.decode("utf-8"), "utf-8", 0, len(data))
+    except UnicodeDecodeError:
+        pass
+    # Damaged UTF-8 before a clean GB18030 decode: GB18030 decodes most UTF-8 into valid nonsense.
+    lossy = _lossy_utf8(data)
+    if lossy is not None:
+        return _recorded_decode(lossy)
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        pass
+    else:
+        if not _looks_binary(text):
+            return DecodedText(text, "gb18030", 0, len(data))
+    lossy = _lossy_gb18030(data)
+    if lossy is not None:
+        return _recorded_decode(lossy)
     try:
         from charset_normalizer import from_bytes
 
@@ -56,5 +145,19 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     if best is not None:
         text = str(best)
         if not _looks_binary(text):
-            return text, best.encoding
+            return DecodedText(text, best.encoding, 0, len(data))
     raise ReadError("not_text", "the file is binary or in an encoding that is not text")
+
+
+def _recorded_decode(decoded: DecodedText) -> DecodedText:
+    sink = _recorded.get()
+    if sink is not None:
+        sink.append(decoded)
+    return decoded
+
+
+def decode_bytes(data: bytes) -> tuple[str, str]:
+    """Return (text, encoding). Raise ReadError for data that is not text. A lossy decode is
+    recorded for :func:`recording_decodes`."""
+    decoded = decode_text(data)
+    return decoded.text, decoded.encoding
