@@ -58,8 +58,6 @@ def to_record(doc: Document) -> dict[str, Any]:
     ]
     if doc.pages_needing_ocr:
         rec["pages_needing_ocr"] = doc.pages_needing_ocr
-    if doc.warnings:
-        rec["warnings"] = list(doc.warnings)
     return rec
 
 
