@@ -153,14 +153,25 @@ def proactive_v2019(choose: Chooser, size: str) -> tuple[dict[str, float], dict[
     return v, text, fmt == "header_wan"
 
 
+def stock_and_flows(rng: random.Random, mean: float, p_zero: float) -> tuple[int, int, int]:
+    """本年制发 / 本年废止 / 现行有效 as real reports print them: the stock in force is many years of
+    issues (most often several times the year's flows: 88 / 55 / 698, 5 / 0 / 66), what is repealed
+    comes out of that stock, and a body that issues nothing mostly has nothing in force either."""
+    issued = count(rng, mean, p_zero)
+    has_stock = rng.random() < (0.92 if issued else 0.35)
+    if not has_stock:
+        return issued, 0, issued
+    stock = max(1, int(rng.lognormvariate(math.log(10 * mean + 2), 0.8)))
+    repealed = min(stock, count(rng, 0.08 * stock + 1, 0.6))
+    return issued, repealed, issued + stock - repealed
+
+
 def proactive_v2021(choose: Chooser, size: str) -> tuple[dict[str, float], dict[str, str], bool]:
     rng = choose.rng
     k = SCALE[size]
     v: dict[str, float] = {}
     for row, mean, p_zero in (("rules", 1 + 0.2 * k, 0.85 if size != "large" else 0.5), ("normative", 2 + k, 0.45)):
-        issued = count(rng, mean, p_zero)
-        repealed = count(rng, mean / 2, 0.75)
-        in_force = issued + count(rng, 8 * mean, 0.35 if issued else 0.6)
+        issued, repealed, in_force = stock_and_flows(rng, mean, p_zero)
         v.update({f"{row}.issued": issued, f"{row}.repealed": repealed, f"{row}.in_force": in_force})
     for row, mean, p_zero in (("licensing", 60 * k, 0.35), ("punishment", 40 * k, 0.4), ("enforcement", 3 * k, 0.7)):
         v[f"{row}.decisions"] = count(rng, mean, p_zero)

@@ -364,8 +364,9 @@ def _is_zero(c: PrintedCell) -> bool:
     return c.text.strip() in ("0", "-", "—", "/", "无", "")
 
 
-def print_table(w: "TextWriter", m: MarkdownStyle, table: PrintedTable) -> None:
+def print_table(w: "TextWriter", table: PrintedTable) -> None:
     md = w.markdown
+    assert md is not None
     broken = w.s.style == "broken_conversion"
     if table.name == "proactive":
         md.proactive(table, broken)

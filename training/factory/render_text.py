@@ -316,7 +316,7 @@ class TextWriter:
 
     def table(self, table: PrintedTable) -> None:
         if self.s.markdown is not None:
-            print_table(self, self.s.markdown, table)
+            print_table(self, table)
             self.block_end()
             return
         tt = TableText(table, self.s, self.rng)
