@@ -27,6 +27,8 @@ _PROSE_AFTER_NUMBER = re.compile(r"[件条项个人次家年月日号%％，。�
 # How far after its start a table's rows may run (a table is a few thousand characters).
 TABLE_WINDOW = 20000
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_DIGIT = re.compile(r"\d")
+_SENTENCE = re.compile(r"[，。；！？]")
 _CN_NUM = "一二三四五六七八九十"
 
 
@@ -277,7 +279,7 @@ def read_chunks(lin: LinearText, raw_start: int, raw_end: int, stop_words=None,
     return chunks
 
 
-def orphan_runs(lin: LinearText, raw_start: int, raw_end: int, limit: int = 40) -> list[OrphanRun]:
+def orphan_runs(lin: LinearText, raw_start: int, raw_end: int, limit: int = 60) -> list[OrphanRun]:
     """Value runs after the first one in raw[raw_start:raw_end], each after text that ended the
     previous run: rows whose labels were not recognised (or prose and furniture, which placement
     filters by the number of cells)."""
@@ -286,7 +288,12 @@ def orphan_runs(lin: LinearText, raw_start: int, raw_end: int, limit: int = 40) 
     while pos < raw_end and len(out) < limit:
         chunks = read_chunks(lin, pos, raw_end)
         if not chunks:
-            break
+            # More text than a label's tail: go on from the next printed digit.
+            nxt = _DIGIT.search(lin.raw, pos + MAX_LABEL_TAIL, raw_end)
+            if nxt is None:
+                break
+            pos = max(pos + 1, nxt.start() - MAX_LABEL_TAIL // 2)
+            continue
         first = chunks[0].end - len(chunks[0].raw)
         out.append(OrphanRun(label=lin.raw[pos:first].strip(), chunks=chunks))
         pos = chunks[-1].end
@@ -429,7 +436,8 @@ class TableLocator:
         best_count = 0
         for p in positions[:50]:
             table = self._rows(lin, spec, start + p, min(end, start + p + TABLE_WINDOW))
-            count = sum(1 for r in table.runs if r.chunks)
+            # Rows placed by structure do not vote for where a table starts: only recognised ones do.
+            count = sum(1 for r in table.runs if r.chunks and not r.by_structure)
             ok = count >= min_rows or len(table.runs) >= min_labels
             # More rows with values first; then rows whose labels are surer (a start inside a label loses it).
             score = 100 * count + sum(r.label_confidence for r in table.runs)
@@ -460,7 +468,7 @@ class TableLocator:
         # Table C follows Table B.
         c_start = self._first(norm, [r"行政复议"], b_end)
         if c_start is None:  # the heading damaged: its other words
-            c_start = self._first(norm, [r"政复议", r"行政复", r"行政诉讼"], b_end)
+            c_start = self._first(norm, [r"政复议", r"行政复", r"行政诉讼", r"复议", r"诉讼"], b_end)
         if c_start is not None:
             c_end_m = re.compile(r"五、|5、|存在的?主要问题|其他需要报告").search(norm, c_start)
             c_end = c_end_m.start() if c_end_m else n
@@ -529,9 +537,14 @@ class TableLocator:
         if boundaries and (not chain or order[chain[0].row.key] > 0):
             # The table may begin with rows whose labels were not recognised, before the anchor the
             # region starts at: look back a little for them (placement keeps only rows that fit).
-            first_raw = lin.text.raw_span(boundaries[0][0], boundaries[0][0])[0]
-            lookback = orphan_runs(lin, max(0, first_raw - LOOKBACK), first_raw)
-            events[:0] = [("orphan", o) for o in lookback]
+            first_norm = boundaries[0][0]
+            base = window = max(0, first_norm - LOOKBACK)
+            # Not past the table's own header: what precedes it is another table or prose.
+            for a in self.schema.table_info.get(spec.name, {}).get("anchors", []):
+                for hit in re.finditer(a, norm[base:first_norm]):
+                    window = max(window, base + hit.end())
+            lookback = orphan_runs(lin, lin.text.raw_span(window, window)[0], lin.text.raw_span(first_norm, first_norm)[0])
+            events[:0] = [("orphan", o) for o in lookback if not _SENTENCE.search(o.label)]
         placed, located.unplaced = place_orphans(events, spec)
         for key, orphan in placed:
             found_keys.add(key)
