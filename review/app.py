@@ -277,7 +277,10 @@ def cell_image(path: Path, page: int, bbox: list[float], margin: float = 6.0) ->
             pdf.close()
     else:
         scale = 1.0
-        image = Image.open(path)
+        try:
+            image = Image.open(path)  # reads the header only; PIL itself refuses decompression bombs
+        except (Image.DecompressionBombError, OSError) as e:
+            raise ReviewError(f"the image cannot be shown: {e}") from None
         if image.width * image.height > MAX_IMAGE_PIXELS:
             raise ReviewError(f"the image is {image.width} × {image.height} pixels, too large to show")
         image.load()

@@ -21,6 +21,8 @@ from typing import Optional
 
 from nianbao.ingest.store import Store
 
+from .corrections import format_number
+
 RULE_WEIGHT = 0.5
 DEFAULT_THRESHOLD = 0.99
 CALIBRATION_FILE = Path(__file__).resolve().parents[1] / "models" / "calibration.json"
@@ -38,8 +40,8 @@ class AcceptPolicy:
 
     def describe(self) -> str:
         if self.error_rate is None:
-            return f"fields at ≥ {self.threshold:g} are accepted; their error rate has not been measured"
-        return (f"fields at ≥ {self.threshold:g} are accepted: measured error rate {self.error_rate:.3%} "
+            return f"fields at ≥ {format_number(self.threshold)} are accepted; their error rate has not been measured"
+        return (f"fields at ≥ {format_number(self.threshold)} are accepted: measured error rate {self.error_rate:.3%} "
                 f"on {self.fields} held-out fields ({self.measured_on})")
 
 
