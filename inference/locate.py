@@ -539,8 +539,12 @@ class TableLocator:
             # region starts at: look back a little for them (placement keeps only rows that fit).
             first_norm = boundaries[0][0]
             base = window = max(0, first_norm - LOOKBACK)
-            # Not past the table's own header: what precedes it is another table or prose.
-            for a in self.schema.table_info.get(spec.name, {}).get("anchors", []):
+            # Not past the table's own title or header: what precedes it is another table or prose.
+            # (An anchor that recurs in the table, like Table A's 信息内容, heads a group, not the table.)
+            info = self.schema.table_info.get(spec.name, {})
+            stops = [re.escape(info["title"])] if info.get("title") else []
+            stops += [a for a in info.get("anchors", []) if len(re.findall(a, norm[start:end])) <= 1]
+            for a in stops:
                 for hit in re.finditer(a, norm[base:first_norm]):
                     window = max(window, base + hit.end())
             lookback = orphan_runs(lin, lin.text.raw_span(window, window)[0], lin.text.raw_span(first_norm, first_norm)[0])
