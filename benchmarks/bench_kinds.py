@@ -15,6 +15,7 @@ scored against its gold:
 - wrong >= 0.99: wrong fields the extractor was (almost) sure of;
 - fabricated: values where the gold has none (an unprinted row or table), plus values whose digits
   are printed nowhere in the file (a number taken from a separator line, a footer, thin air);
+- errors: documents ``extract`` returned with an error (scored as read: nothing right);
 - s/doc: seconds per document spent in ``extract``.
 
 With ``--json`` the last line is one JSON object: ``{"seed", "n", "kinds": {kind: {metric: value}}}``.
@@ -48,13 +49,14 @@ class KindScore:
     nonzero_correct: int = 0
     wrong_sure: int = 0
     fabricated: int = 0
+    errors: int = 0           # documents the extractor returned with an error (read as all wrong)
     seconds: float = 0.0
 
     def row(self) -> dict[str, float]:
         n = max(1, self.docs)
         return {"docs": self.docs, "exact": self.exact / n, "accounted": self.accounted / n,
                 "nonzero_accuracy": self.nonzero_correct / max(1, self.nonzero_total),
-                "wrong_at_0.99": self.wrong_sure, "fabricated": self.fabricated, "seconds_per_doc": self.seconds / n}
+                "wrong_at_0.99": self.wrong_sure, "fabricated": self.fabricated, "errors": self.errors, "seconds_per_doc": self.seconds / n}
 
 
 def kind_force(kind: str) -> dict[str, object]:
@@ -92,6 +94,7 @@ def score_kind_document(gold, doc, file_text: str, score: KindScore) -> None:
 
     s = score_document(gold, doc)
     score.docs += 1
+    score.errors += doc.error is not None
     score.exact += s.exact
     score.nonzero_total += s.nonzero_total
     score.nonzero_correct += s.nonzero_correct
@@ -142,11 +145,11 @@ def run_kind(kind: str, n: int, seed: int, folder: Path) -> KindScore:
 
 
 def table(rows: dict[str, dict[str, float]]) -> str:
-    lines = ["| kind | docs | exact | accounted for | non-zero acc | wrong >= 0.99 | fabricated | s/doc |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| kind | docs | exact | accounted for | non-zero acc | wrong >= 0.99 | fabricated | errors | s/doc |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for kind, r in rows.items():
         lines.append(f"| {kind} | {r['docs']} | {r['exact']:.0%} | {r['accounted']:.0%} | {r['nonzero_accuracy']:.1%} | "
-                     f"{r['wrong_at_0.99']} | {r['fabricated']} | {r['seconds_per_doc']:.3f} |")
+                     f"{r['wrong_at_0.99']} | {r['fabricated']} | {r['errors']} | {r['seconds_per_doc']:.3f} |")
     return "\n".join(lines)
 
 
