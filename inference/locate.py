@@ -28,6 +28,7 @@ _PROSE_AFTER_NUMBER = re.compile(r"[件条项个人次家年月日号%％，。�
 TABLE_WINDOW = 20000
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _DIGIT = re.compile(r"\d")
+_ORDINAL = re.compile(r"[1-9][.．、]\s*[\u4e00-\u9fff]")
 _SENTENCE = re.compile(r"[，。；！？]")
 _CN_NUM = "一二三四五六七八九十"
 
@@ -247,7 +248,11 @@ def read_chunks(lin: LinearText, raw_start: int, raw_end: int, stop_words=None,
         if m and m.end() > i:
             text = m.group(0)
             kind = "blank" if text == BLANK else ("number" if any(c.isdigit() for c in text) else "placeholder")
-            if kind == "number" and m.end() < raw_end and _PROSE_AFTER_NUMBER.match(raw, m.end()):
+            if kind == "number" and (
+                    (m.end() < raw_end and _PROSE_AFTER_NUMBER.match(raw, m.end()))
+                    # A lone digit starting a word and followed by "." and a character is a row's
+                    # ordinal ("5.属于三类…"), not a cell (digits glued after a number stay theirs).
+                    or (_ORDINAL.match(raw, i) and (i == 0 or raw[i - 1] in SEPARATORS))):
                 if chunks:
                     break
                 i = m.end()
