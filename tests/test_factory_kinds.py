@@ -154,3 +154,23 @@ def test_values_look_like_real_reports():
         if r.found["requests"] and r.traits["content.break"] == "none":
             parts = [r.values[f"requests.new.{c}"] for c in ("natural", "commercial", "research", "social", "legal", "other")]
             assert r.values["requests.new.total"] >= max(parts)
+
+
+def test_ocr_noisy_copies_keep_every_digit_and_the_gold(tmp_path):
+    from nianbao.labels import LabelledDocument
+    from nianbao.training.noisy_docs import noisy_labelled
+
+    golds = []
+    for i in range(3):
+        report, rendered, _ = render(document_seed(61, i), tmp_path, **{"text.style": "pipes"})
+        golds.append(LabelledDocument(id=report.id, document=tmp_path / f"{report.id}{rendered.suffix}",
+                                      agency=report.agency, year=report.year, template=report.template,
+                                      found=report.found, values=report.values))
+    copies = noisy_labelled(golds, tmp_path / "noisy", seed=3, kind="ocr")
+    assert len(copies) == 3
+    for gold, copy in zip(golds, copies):
+        clean, noisy = Path(gold.document).read_text("utf-8"), Path(copy.document).read_text("utf-8")
+        assert noisy != clean and re.sub(r"\D", "", noisy) == re.sub(r"\D", "", clean)
+        assert copy.values == gold.values
+    with pytest.raises(ValueError, match="unknown noise kind"):
+        noisy_labelled(golds, tmp_path / "x", seed=3, kind="blur")

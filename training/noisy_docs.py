@@ -1,6 +1,10 @@
 """Noisy copies of text reports for measuring robustness: the row and group labels get the noise
 OCR and careless exports give them (look-alike characters, dropped and truncated characters),
-while the printed numbers stay as they are, so the gold of the clean document still holds."""
+while the printed numbers stay as they are, so the gold of the clean document still holds.
+
+Two kinds of copy: ``labels`` damages the labels the baseline locates (heavily); ``ocr`` damages
+about 10% of every Chinese character of the file as OCR does (look-alikes, drops, words split by
+spaces: ``factory/ocr_damage.py``), needs no extraction, and so works on any text report."""
 from __future__ import annotations
 
 import random
@@ -47,6 +51,16 @@ def noisy_text(path: Path, rng: random.Random, options: NoiseOptions = NoiseOpti
     return "".join(out)
 
 
+def ocr_damaged_text(path: Path, rng: random.Random, rate: float = 0.1) -> str:
+    """The file's text with ``rate`` of its Chinese characters OCR-damaged; digits untouched."""
+    from nianbao.inference.readers.encoding import decode_bytes
+
+    from .factory.ocr_damage import OcrDamage, damage_text
+
+    text, _ = decode_bytes(Path(path).read_bytes())
+    return damage_text(text.replace("\r\n", "\n"), rng, OcrDamage(rate=rate))
+
+
 def _raw_offset(file_text: str, linear_raw: str) -> dict[int, int]:
     """Map linearised positions back to the file: the linearisation drops empty cells and joins
     segments by newlines, so walk both texts on their non-separator characters."""
@@ -65,9 +79,12 @@ def _raw_offset(file_text: str, linear_raw: str) -> dict[int, int]:
     return mapping
 
 
-def noisy_labelled(golds: list, folder: Path, seed: int) -> list:
+def noisy_labelled(golds: list, folder: Path, seed: int, kind: str = "labels") -> list:
     """Noisy copies of labelled text reports, written to ``folder`` as ``<id>.noisy.txt``, each with
-    the clean document's labels (its numbers are untouched); reports it cannot read are skipped."""
+    the clean document's labels (its numbers are untouched); reports it cannot read are skipped.
+    ``kind``: "labels" (the located labels, heavily) or "ocr" (10% of every Chinese character)."""
+    if kind not in ("labels", "ocr"):
+        raise ValueError(f"unknown noise kind {kind!r}: 'labels' or 'ocr'")
     from nianbao.labels import LabelledDocument
 
     folder = Path(folder)
@@ -76,7 +93,7 @@ def noisy_labelled(golds: list, folder: Path, seed: int) -> list:
     out = []
     for g in golds:
         try:
-            text = noisy_text(Path(g.document), rng)
+            text = noisy_text(Path(g.document), rng) if kind == "labels" else ocr_damaged_text(Path(g.document), rng)
         except ValueError:
             continue
         path = folder / f"{g.id}.noisy.txt"

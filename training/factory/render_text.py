@@ -405,9 +405,10 @@ def render_text(report: SyntheticReport, choose: Chooser) -> Rendered:
             w.paragraph(block)
     newline = choose.pick("newline", ("lf", "crlf"), (0.85, 0.15))
     encoding = choose.pick("encoding", ("utf-8", "gb18030", "utf-8-sig"), (0.8, 0.12, 0.08))
-    rate = choose.pick("ocr_damage", (0.0, OCR_DAMAGE_RATE), (1.0 - OCR_DAMAGE_FRACTION, OCR_DAMAGE_FRACTION))
+    # A float (forced from the command line it arrives as text: "0.1").
+    rate = float(choose.pick("ocr_damage", (0.0, OCR_DAMAGE_RATE), (1.0 - OCR_DAMAGE_FRACTION, OCR_DAMAGE_FRACTION)))
     if rate:
-        w.out.items = damage_units(w.out.items, choose.rng, OcrDamage(rate=float(rate)))
+        w.out.items = damage_units(w.out.items, choose.rng, OcrDamage(rate=rate))
     text = w.out.text()
     suffix = ".md" if s.markdown is not None else ".txt"
     if newline == "crlf":
