@@ -253,7 +253,9 @@ def approve(store: SQLiteStore, doc_id: int, reviewer: str, labels_dir: Path = D
     # What the model read: the value before each field's first change.
     model_values: dict[str, Optional[float]] = {}
     for h in history(store, doc.id):
-        model_values.setdefault(h["key"], h["old_value"])
+        read = h["old_value"]
+        # A non-finite reading (left by an older version) is no number: recorded as none read.
+        model_values.setdefault(h["key"], None if isinstance(read, float) and not math.isfinite(read) else read)
     path = write_label(doc.record, doc.values, doc.found, provenance, Path(labels_dir), doc.row["content_hash"],
                        model_values)
     with _transaction(store):
