@@ -27,6 +27,17 @@ def _title_text(lin: LinearText) -> str:
     return "".join(parts)[:400]
 
 
+# A title without the year (or with it where _TITLE does not expect it): 信息公开…报告 in the opening.
+_LOOSE_TITLE = re.compile(r"(?:信息公开|政务公开)[^。，,；;]{0,12}?(?:报告|年报)")
+
+
+def report_title(lin: LinearText) -> Optional[str]:
+    """The annual report's title if the opening of the document prints one, else None."""
+    head = _title_text(lin)
+    m = _TITLE.search(head) or _LOOSE_TITLE.search(head)
+    return m.group(0) if m else None
+
+
 def detect_year(lin: LinearText) -> Optional[int]:
     head = _title_text(lin)
     m = _TITLE.search(head)

@@ -418,7 +418,8 @@ def test_pdf_without_text(tmp_path, n_pages):
     pdf.close()
     rec = record(path)
     if rec["error"] is not None:
-        assert_error(rec, {"empty_file", "corrupt_pdf", "no_text"})
+        # A blank page is read by OCR, which finds no table and no title: not a report.
+        assert_error(rec, {"empty_file", "corrupt_pdf", "no_text", "not_a_report"})
     else:
         assert_no_data(rec)
 
@@ -443,6 +444,61 @@ def test_report_without_tables(tmp_path, year, template):
     assert_no_data(rec)
     assert rec["year"] == year
     assert rec["template"] == template
+
+
+CRAWL_NOTES = """# Crawl notes, batch 7
+
+Fetched again on 2021-03-02; the 兴华街道办事处 page moved.
+
+## What the parser gets wrong
+
+- 兴华街道办事处 2020: the rows `本年新收政府信息公开申请数量` and `上年结转政府信息公开申请数量` are prose, 6 and 4.
+- `（三）不予公开` then `4.保护第三方合法权益` 6 — a heading parser will take the 6.
+- `（七）总计` 2, and `结转下年度继续办理` 4: the totals do not add up.
+- Table A mentions `规范性文件` 19 and `行政许可` 3 in prose only.
+"""
+SHARED_NOTES = Path("/work/shared/seeds/NOTES.md")
+
+
+def assert_not_a_report(rec: dict) -> None:
+    assert_error(rec, "not_a_report")
+    assert (rec["agency"], rec["year"], rec["template"]) == (None, None, None)
+    assert rec["review"] == {"needed": False, "reasons": []}
+
+
+def test_notes_naming_an_office_a_year_and_numbers_are_not_a_report(tmp_path):
+    # Once read as 兴华街道办事处's report with 6 in two request rows, and queued for review.
+    path = tmp_path / "NOTES.md"
+    path.write_text(CRAWL_NOTES, encoding="utf-8")
+    rec = record(path)
+    assert_not_a_report(rec)
+    assert "no statutory table" in rec["error"]["message"]
+
+
+@pytest.mark.skipif(not SHARED_NOTES.exists(), reason="the shared seeds are not on this machine")
+def test_the_seeds_notes_file_is_not_a_report():
+    assert_not_a_report(record(SHARED_NOTES))
+
+
+@pytest.mark.parametrize("name", ["001_920a4b5d549ad15c.txt", "004_370a2057b485fcf4.txt"])
+def test_a_report_with_a_title_or_with_tables_is_a_report(name):
+    # 001 has a title and no tables (all absent, not zeros); 004 has tables and no title.
+    rec = record(EXAMPLES / name)
+    assert rec["error"] is None and rec["agency"] and rec["year"]
+
+
+@pytest.mark.parametrize("evidence, refused", [
+    (dict(title=None, table_rows={}, unread_tables_possible=False), True),
+    (dict(title=None, table_rows={"requests": (10, 25), "proactive": (1, 6)}, unread_tables_possible=False), True),
+    (dict(title="某某街道2021年政府信息公开工作年度报告", table_rows={}, unread_tables_possible=False), False),
+    (dict(title=None, table_rows={"requests": (23, 25)}, unread_tables_possible=False), False),
+    (dict(title=None, table_rows={"appeals": (1, 1)}, unread_tables_possible=False), False),
+    (dict(title=None, table_rows={}, unread_tables_possible=True), False),
+])
+def test_not_a_report_decision(evidence, refused):
+    from nianbao.inference.pipeline import ReportEvidence, not_a_report
+
+    assert (not_a_report(ReportEvidence(**evidence)) is not None) is refused
 
 
 def test_html_report_with_a_non_statutory_table(tmp_path):
