@@ -13,7 +13,7 @@ import pytest
 
 from nianbao.review import corrections, labelstudio as ls
 from nianbao.review.app import GridCell, ReviewConfig, create_app
-from nianbao.review.corrections import COUNT_MAX, ReviewError, parse_value
+from nianbao.review.corrections import ReviewError, parse_value
 from nianbao.review.queue import AcceptPolicy, QueueFilters, review_queue
 
 from review_helpers import db, store  # noqa: F401 (fixtures)
@@ -22,6 +22,7 @@ COUNT = "requests.new.total"
 YUAN = "proactive.procurement.amount_yuan"   # v2019, yuan
 WAN = "proactive.fees.amount_wan"            # v2021, 万元
 SIGNED = "proactive.licensing.change"        # v2019, 本年增/减
+COUNT_MAX = 10 ** 9                          # the bound README states (corrections.COUNT_MAX)
 
 
 def _strict(text: str):
@@ -56,7 +57,7 @@ def _stored(store, doc_id: int, key: str):
     (COUNT, "12345678901234567"), (COUNT, str(COUNT_MAX + 1)), (COUNT, "-1"), (COUNT, "1.5"), (COUNT, "٣"),
     (SIGNED, str(-COUNT_MAX - 1)), (YUAN, "1.234"), (YUAN, "1" + "0" * 12), (YUAN, "1e5"), (YUAN, "-3.5"),
     (WAN, "1.23456"), (WAN, "100000000"),
-])
+], ids=lambda v: str(v) if len(str(v)) < 24 else f"{len(str(v))} chars")
 def test_parse_value_refuses_what_no_field_can_hold(key, text):
     with pytest.raises(ReviewError) as refused:
         parse_value(text, key)
@@ -75,6 +76,12 @@ def test_parse_value_keeps_valid_numbers_exactly(key, text, value):
     assert corrections.format_number(parsed) == text.replace(",", "").replace("１２３", "123")
 
 
+def test_the_bound_is_stated_in_one_place():
+    assert corrections.COUNT_MAX == COUNT_MAX
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "1000000000" in readme.replace(",", "").replace("10**9", "1000000000") or "10⁹" in readme
+
+
 def test_numbers_are_printed_in_full():
     assert [GridCell(key=YUAN, value=v, raw=None, confidence=None, doubtful=False, failing=False,
                      reviewed=False).display for v in (7117339.04, 75394432.52, 10 ** 9, 3.0, None)] == \
@@ -86,7 +93,7 @@ def test_numbers_are_printed_in_full():
 # -- the app's edit endpoint ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("value", ["9" * 400, "9" * 19, "12345678901234567", "1e308", "inf", "nan", 12345678901234567,
-                                   1e308, True, [1], {"a": 1}])
+                                   1e308, True, [1], {"a": 1}], ids=lambda v: repr(v)[:24])
 def test_the_app_refuses_an_impossible_count_and_keeps_the_stored_value(store, tmp_path, value):
     doc_id = _doc_id(store)
     client, token = _client_and_csrf(store, tmp_path, doc_id)
