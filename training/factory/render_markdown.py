@@ -10,7 +10,7 @@ Two ``text.style`` values, printed through :class:`render_text.TextWriter` (same
 - ``broken_conversion``: PDF-to-Markdown output whose tables broke: a row label on its own line and
   its numbers in a pipe row below, Table B's vertical group labels cut into fragments across the
   member rows (``| （三）不 | 4.保护第三方合法权益 | 0 | …``, ``| 予公开 | 5.属于三类内部事务信息 | …``),
-  header fragments as rows, a Table A row that lost a (zero) cell under a three-column header,
+  a long label wrapped with its tail on a row of its own, header fragments as rows, a Table A row that lost a (zero) cell under a three-column header,
   all 15 numbers of Table C on one row under a garbled header, page footers (``— 5 —``, ``- 5 -``,
   ``第 5 页``) and stray label fragments as lines between rows, a ``正文`` line before the title.
 
@@ -55,6 +55,7 @@ class MarkdownStyle:
     # broken_conversion
     footer: str = "em_dash"
     label_own_line: float = 0.35    # chance a Table B row prints its label on a line of its own
+    label_wrap: float = 0.3         # chance a long Table B label wraps, its tail a row of its own
     header_rows: bool = True        # header fragments as pipe rows
     stray_fragments: bool = True    # label fragments as prose lines between rows
     a_lost_cell: bool = True        # a Table A row lost a zero cell under a three-column header
@@ -77,6 +78,7 @@ def choose_markdown_style(choose: Chooser, style: str) -> MarkdownStyle:
         m.header_rows = choose.flag("md_header_rows", 0.8)
         m.stray_fragments = choose.flag("md_stray_fragments", 0.7)
         m.a_lost_cell = choose.flag("md_a_lost_cell", 0.6)
+        m.label_wrap = choose.pick("md_label_wrap", (0.0, 0.3), (0.4, 0.6))
         m.footer_every = choose.rng.randint(6, 14)
         m.zhengwen = choose.flag("md_zhengwen", 0.6)
     return m
@@ -175,12 +177,16 @@ class MarkdownWriter:
         self.w.newline()
 
     def footer(self) -> None:
+        """A page footer between two rows: on lines of its own, or right between the pipe rows."""
         self.w.page += 1
         n = self.w.page
         text = {"em_dash": f"— {n} —", "dash": f"- {n} -", "page": f"第 {n} 页"}[self.m.footer]
-        self.blank()
+        spaced = self.rng.random() < 0.6
+        if spaced:
+            self.blank()
         self.line(text)
-        self.blank()
+        if spaced:
+            self.blank()
         self.rows_since_footer = 0
 
     def maybe_footer(self) -> None:
@@ -313,10 +319,17 @@ class MarkdownWriter:
                                          if frag.get(g.index, {}).get(c.ref)]
             label: list[Piece] = [(g.label.text, cell_label(g.label, name))]
             numbers = [self.value(c, name) for c in g.values]
+            wrap = len(g.label.text) > 14 and self.rng.random() < self.m.label_wrap
             if self.rng.random() < self.m.label_own_line:
                 # The label on a line of its own, its numbers in a pipe row below.
                 self.line(g.label.text, cell_label(g.label, name))
                 self.pipe_row(numbers)
+            elif wrap:
+                # A long label wrapped in its cell: the tail comes out as a row of its own, no numbers.
+                cut = self.rng.randint(8, len(g.label.text) - 4)
+                lab = cell_label(g.label, name)
+                self.pipe_row(labels + [[(g.label.text[:cut], lab)]] + numbers)
+                self.pipe_row([[("", OUTSIDE)]] * len(labels) + [[(g.label.text[cut:], lab)]])
             else:
                 self.pipe_row(labels + [label] + numbers)
             if self.m.stray_fragments and self.rng.random() < 0.12:
