@@ -77,9 +77,10 @@ def get_document(store: Store, doc_id: int) -> StoredDocument:
 # refuses only what no report prints (400 digits, 1e308, 17 digits that a float would round).
 COUNT_MAX = 10 ** 9                      # a count is an integer, 0 <= n <= COUNT_MAX (signed: |n| <= COUNT_MAX)
 MONEY_MAX_YUAN = 10 ** 12                # an amount is below a trillion yuan (|x| < 10**12 yuan)
-# Decimals a printed amount may carry, by unit: fen for yuan; 万元 reports print up to 4 decimals
-# (one yuan). With these bounds an amount has at most 14 significant digits, so a float holds it exactly.
-MONEY_DECIMALS = {"yuan": 2, "wan": 4}
+# Decimals a printed amount may carry, by unit: to the fen (0.01 yuan = 0.000001 万元; reports print
+# 万元 with 0 to 6 decimals). With these bounds an amount has at most 14 significant digits, so a float
+# holds it exactly.
+MONEY_DECIMALS = {"yuan": 2, "wan": 6}
 MONEY_UNIT_YUAN = {"yuan": 1, "wan": 10_000}
 MAX_NUMBER_TEXT = 40                     # characters; a longer text is not a number of these tables
 

@@ -56,7 +56,7 @@ def _stored(store, doc_id: int, key: str):
     (COUNT, "9" * 400), (COUNT, "1e308"), (COUNT, "inf"), (COUNT, "nan"), (COUNT, "Infinity"), (COUNT, "9" * 19),
     (COUNT, "12345678901234567"), (COUNT, str(COUNT_MAX + 1)), (COUNT, "-1"), (COUNT, "1.5"), (COUNT, "٣"),
     (SIGNED, str(-COUNT_MAX - 1)), (YUAN, "1.234"), (YUAN, "1" + "0" * 12), (YUAN, "1e5"), (YUAN, "-3.5"),
-    (WAN, "1.23456"), (WAN, "100000000"),
+    (WAN, "1.2345678"), (WAN, "100000000"),
 ], ids=lambda v: str(v) if len(str(v)) < 24 else f"{len(str(v))} chars")
 def test_parse_value_refuses_what_no_field_can_hold(key, text):
     with pytest.raises(ReviewError) as refused:
@@ -68,7 +68,7 @@ def test_parse_value_refuses_what_no_field_can_hold(key, text):
 @pytest.mark.parametrize("key, text, value", [
     (COUNT, "1000000000", 10 ** 9), (COUNT, "１２３", 123), (COUNT, "1,234", 1234), (SIGNED, "-1000000000", -10 ** 9),
     (YUAN, "7117339.04", 7117339.04), (YUAN, "75,394,432.52", 75394432.52), (YUAN, "999999999999.99", 999999999999.99),
-    (WAN, "9116.3612", 9116.3612),
+    (WAN, "9116.3612", 9116.3612), (WAN, "99999999.999999", 99999999.999999),
 ])
 def test_parse_value_keeps_valid_numbers_exactly(key, text, value):
     parsed = parse_value(text, key)
