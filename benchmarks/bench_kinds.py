@@ -28,7 +28,7 @@ import re
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -51,6 +51,9 @@ class KindScore:
     fabricated: int = 0
     errors: int = 0           # documents the extractor returned with an error (read as all wrong)
     seconds: float = 0.0
+    # "document-seed key gold=.. read=.. confidence=.." for every wrong field at >= 0.99 and every
+    # fabricated value, to rebuild the document: build_report(seed, FactoryOptions(force=kind_force(kind))).
+    findings: list[str] = field(default_factory=list)
 
     def row(self) -> dict[str, float]:
         n = max(1, self.docs)
@@ -89,7 +92,7 @@ def digits_printed(value: float, runs: list[str]) -> bool:
     return not digits or any(digits in run for run in runs)
 
 
-def score_kind_document(gold, doc, file_text: str, score: KindScore) -> None:
+def score_kind_document(gold, doc, file_text: str, score: KindScore, seed: int = 0) -> None:
     from nianbao.evaluate import score_document
 
     s = score_document(gold, doc)
@@ -99,10 +102,15 @@ def score_kind_document(gold, doc, file_text: str, score: KindScore) -> None:
     score.nonzero_total += s.nonzero_total
     score.nonzero_correct += s.nonzero_correct
     runs = printed_digit_runs(file_text)
-    fabricated = s.fabricated + sum(1 for k, f in doc.fields.items()
-                                    if f.value is not None and gold.values.get(k) is not None
-                                    and not digits_printed(f.value, runs))
-    score.fabricated += fabricated
+    unprinted = [k for k, f in doc.fields.items() if f.value is not None and gold.values.get(k) is not None
+                 and not digits_printed(f.value, runs)]
+    score.fabricated += s.fabricated + len(unprinted)
+    for key, g, p in s.wrong:
+        f = doc.fields.get(key)
+        if g is None and p is not None or key in unprinted:
+            score.findings.append(f"{seed} {key} gold={g} read={p} fabricated")
+        elif f is not None and f.confidence >= SURE:
+            score.findings.append(f"{seed} {key} gold={g} read={p} confidence={f.confidence:.4f}")
     doubted_all = True
     for key, _, _ in s.wrong:
         field = doc.fields.get(key)
@@ -140,7 +148,7 @@ def run_kind(kind: str, n: int, seed: int, folder: Path) -> KindScore:
         doc = extract(path)
         score.seconds += time.perf_counter() - t
         text = rendered.data.decode(str(rendered.traits.get("text.encoding", "utf-8")))
-        score_kind_document(gold, doc, text, score)
+        score_kind_document(gold, doc, text, score, report.seed)
     return score
 
 
@@ -165,11 +173,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     for k in kinds:
         kind_force(k)  # unknown kinds fail before any work
     rows: dict[str, dict[str, float]] = {}
+    findings: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in kinds:
-            rows[kind] = run_kind(kind, args.n, args.seed, Path(tmp)).row()
+            score = run_kind(kind, args.n, args.seed, Path(tmp))
+            rows[kind], findings[kind] = score.row(), score.findings
     print(f"command: python benchmarks/bench_kinds.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     print(table(rows))
+    if any(findings.values()):
+        print("\nwrong at >= 0.99 and fabricated (document seed, key; rebuild with build_report(seed, "
+              "FactoryOptions(force=kind_force(kind)))):")
+        for kind, lines in findings.items():
+            for line in lines[:20]:
+                print(f"  {kind}: {line}")
     if args.json:
         print(json.dumps({"seed": args.seed, "n": args.n, "kinds": rows}, ensure_ascii=False))
     return 0

@@ -174,3 +174,32 @@ def test_ocr_noisy_copies_keep_every_digit_and_the_gold(tmp_path):
         assert copy.values == gold.values
     with pytest.raises(ValueError, match="unknown noise kind"):
         noisy_labelled(golds, tmp_path / "x", seed=3, kind="blur")
+
+
+def _bench_kinds():
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_kinds.py"
+    spec = importlib.util.spec_from_file_location("bench_kinds", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_kinds"] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_kinds_counts_digits_the_file_prints_and_ends_with_json(capsys):
+    import json
+
+    bench = _bench_kinds()
+    runs = bench.printed_digit_runs("行政规范性文件5712 — 5 — 采购总金额533.5万元 1,200")
+    assert bench.digits_printed(571, runs) and bench.digits_printed(712, runs) and bench.digits_printed(5335000, runs)
+    assert bench.digits_printed(1200, runs) and bench.digits_printed(0, runs)
+    assert not bench.digits_printed(9, runs)
+    assert not bench.digits_printed(68, runs)
+    assert bench.kind_force("pipes+ocr") == {"text.style": "pipes", "text.ocr_damage": 0.1}
+    with pytest.raises(SystemExit):
+        bench.kind_force("latex")
+    assert bench.main(["--kinds", "tsv", "--n", "1", "--json"]) == 0
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["n"] == 1 and last["kinds"]["tsv"]["docs"] == 1
