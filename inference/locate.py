@@ -215,6 +215,8 @@ def best_chain(candidates: list[LabelMatch], order: dict[str, int]) -> list[Labe
     return chain[::-1]
 
 
+# A classifier label below this probability yields to structure when its cells do not fit its row.
+WEAK_LABEL = 0.9
 # How much unrecognised text may sit between two of Table C's value rows.
 APPEALS_GAP = 60
 # How far before a table's first recognised row its unrecognised first rows may be looked for.
@@ -305,30 +307,76 @@ def orphan_runs(lin: LinearText, raw_start: int, raw_end: int, limit: int = 60) 
     return out
 
 
+def overfull(chunks: list[Chunk], row: RowSpec) -> bool:
+    """More separate printed numbers than the row has cells."""
+    return sum(1 for c in chunks if c.kind != "blank") > len(row.columns) and not any(c.splittable for c in chunks)
+
+
 def fits_row(orphan: OrphanRun, row: RowSpec) -> bool:
     """An orphan run can be a row's cells when it prints as many cells as the row has (or fewer
     cells whose digits, run together, are enough to split into them)."""
     n = len(row.columns)
     chunks = orphan.chunks
-    if len(chunks) == n:
-        return True
+    filled = sum(1 for c in chunks if c.kind != "blank")
+    if len(chunks) == n or (0 < filled <= n <= len(chunks)):
+        return True  # (a grid row prints empty cells past a short row's last value)
     digits = sum(len(c.digits) if c.kind == "number" else 1 for c in chunks)
     return len(chunks) < n and any(c.splittable for c in chunks) and digits >= n
+
+
+def monotone_matching(orphans: list[OrphanRun], rows: list[RowSpec]) -> Optional[list[tuple[int, int]]]:
+    """The largest order-preserving matching of orphans to rows they fit, if it is the only one of
+    its size (None when two differ: structure cannot tell, so nothing is placed)."""
+    from functools import lru_cache as _cache
+
+    fit = [[fits_row(o, r) for r in rows] for o in orphans]
+
+    @_cache(maxsize=None)
+    def best(i: int, j: int) -> int:
+        if i >= len(orphans) or j >= len(rows):
+            return 0
+        b = best(i + 1, j)
+        for k in range(j, len(rows)):
+            if fit[i][k]:
+                b = max(b, 1 + best(i + 1, k + 1))
+        return b
+
+    found: list[list[tuple[int, int]]] = []
+
+    def walk(i: int, j: int, need: int, acc: list[tuple[int, int]]) -> None:
+        if len(found) > 1:
+            return
+        if need == 0:
+            found.append(list(acc))
+            return
+        if i >= len(orphans):
+            return
+        for k in range(j, len(rows)):
+            if fit[i][k] and 1 + best(i + 1, k + 1) >= need:
+                walk(i + 1, k + 1, need - 1, acc + [(i, k)])
+        if best(i + 1, j) >= need:
+            walk(i + 1, j, need, acc)
+
+    size = best(0, 0)
+    if size == 0:
+        return []
+    walk(0, 0, size, [])
+    return found[0] if len(found) == 1 else None
 
 
 def place_orphans(events: list[tuple[str, object]], spec: TableSpec) -> tuple[list[tuple[str, "OrphanRun"]], list["OrphanRun"]]:
     """Monotone alignment of unrecognised rows to the statutory row order, one gap at a time.
 
     Between two recognised rows, the template's rows not found there are the only ones the orphans
-    can be (the row order is fixed by law). A gap is placed only when it is unambiguous: as many
-    orphans as missing rows, each with the right number of cells. Before the first recognised row
-    the orphans nearest it are placed (right-aligned), after the last one the nearest (left-aligned),
-    stopping at the first that does not fit. Returns (key, orphan) placements and the orphans left."""
+    can be (the row order is fixed by law). In each gap the largest order-preserving matching of
+    orphans to missing rows they fit (by number of cells) is placed when it is the only one of its
+    size; otherwise the gap is left to review. Returns (key, orphan) placements and the orphans left
+    inside the table (those before its first or after its last recognised row are outside it, most
+    likely: headers, prose, the next table)."""
     order = {r.key: i for i, r in enumerate(spec.rows)}
     found = {k for kind, k in events if kind == "row"}
     placed: list[tuple[str, OrphanRun]] = []
     unplaced: list[OrphanRun] = []
-    # Split the events into gaps: (previous row index or -1, orphans, next row index or len).
     gaps: list[tuple[int, list[OrphanRun], int]] = []
     prev, pending = -1, []
     for kind, item in events:
@@ -342,28 +390,18 @@ def place_orphans(events: list[tuple[str, object]], spec: TableSpec) -> tuple[li
         if not orphans:
             continue
         missing = [r for r in spec.rows[lo + 1:hi] if r.key not in found] if lo < hi else []
-        if lo == -1:  # before the first recognised row: the orphans nearest it
-            k = 0
-            while k < min(len(orphans), len(missing)) and fits_row(orphans[-1 - k], missing[-1 - k]):
-                k += 1
-            pairs = list(zip(missing[len(missing) - k:], orphans[len(orphans) - k:]))
-            rest = orphans[:len(orphans) - k]
-            # Header cells and the table's title sit before its first row: not evidence of a lost row.
-            rest = []
-        elif hi == len(spec.rows):  # after the last recognised row: the orphans nearest it
-            k = 0
-            while k < min(len(orphans), len(missing)) and fits_row(orphans[k], missing[k]):
-                k += 1
-            pairs = list(zip(missing[:k], orphans[:k]))
-            rest = []  # what follows a table (prose, the next table) is not evidence of a lost row
-        elif len(orphans) == len(missing) and all(fits_row(o, r) for o, r in zip(orphans, missing)):
-            pairs, rest = list(zip(missing, orphans)), []
-        else:
-            pairs, rest = [], orphans
-        for row, orphan in pairs:
-            placed.append((row.key, orphan))
-            found.add(row.key)
-        unplaced.extend(rest)
+        matching = monotone_matching(orphans, missing)
+        inside = lo != -1 and hi != len(spec.rows)
+        if matching is None:
+            if inside:
+                unplaced.extend(orphans)
+            continue
+        for i, k in matching:
+            placed.append((missing[k].key, orphans[i]))
+            found.add(missing[k].key)
+        if inside:
+            used = {i for i, _ in matching}
+            unplaced.extend(o for i, o in enumerate(orphans) if i not in used)
     return placed, unplaced
 
 
@@ -492,7 +530,7 @@ class TableLocator:
                       if not any(c.start <= g.start < c.end for c in chain)]
         boundaries = sorted([(m.start, m.end, m) for m in chain + group_hits], key=lambda t: t[0])
         located = LocatedTable(name=spec.name, region=Region(spec.name, start, end), labels=chain + group_hits)
-        found_keys = {m.row.key for m in chain}
+        found_keys = {m.row.key for m in chain}  # (a demoted unsure label leaves its key below)
         single = dict(spec.single_row_groups)
         last_end = start  # norm offset where the table's printed content ends
         # The table's rows in printed order: ("row", key) for a recognised row, ("orphan", run) for
@@ -507,6 +545,14 @@ class TableLocator:
                 chunks = read_chunks(lin, raw_s, raw_e)
                 nxt_row = spec.rows[order[m.row.key] + 1] if order[m.row.key] + 1 < len(spec.rows) else None
                 chunks = trim_next_ordinal(lin, chunks, nxt_row)
+                if m.confidence < WEAK_LABEL and overfull(chunks, m.row):
+                    # An unsure label over more cells than its row has: the row is likely another,
+                    # so structure places it (or leaves it to review) like an unrecognised one.
+                    found_keys.discard(m.row.key)
+                    located.labels.remove(m)
+                    events.append(("orphan", OrphanRun(label=label_text, chunks=chunks)))
+                    events.extend(("orphan", o) for o in orphan_runs(lin, chunks[-1].end, raw_e))
+                    continue
                 located.runs.append(RowRun(row=m.row, label=label_text, chunks=chunks, label_confidence=m.confidence))
                 last_end = max(last_end, e, self._norm_pos(lin, chunks[-1].end) if chunks else e)
                 events.append(("row", m.row.key))
@@ -523,6 +569,8 @@ class TableLocator:
                         and idx + 1 < len(boundaries):
                     found_keys.add(target)
                     located.runs.append(RowRun(row=spec.row(target), label=label_text, chunks=[]))
+                    events.append(("row", target))
+                events.extend(("orphan", o) for o in orphan_runs(lin, raw_s, raw_e))
                 continue
             group_rows = [r for r in spec.rows if r.group == m.group]
             if target and any(r.key in found_keys for r in group_rows if r.key != target):
@@ -533,6 +581,9 @@ class TableLocator:
                 first = group_rows[0] if group_rows else None
                 target = first.key if first and first.key not in found_keys else None
             if target is None:
+                # Numbers no row of the group can take here: rows for structure to place.
+                events.append(("orphan", OrphanRun(label=label_text, chunks=chunks)))
+                events.extend(("orphan", o) for o in orphan_runs(lin, chunks[-1].end, raw_e))
                 continue
             found_keys.add(target)
             located.runs.append(RowRun(row=spec.row(target), label=label_text, chunks=chunks, via_group=guessed))

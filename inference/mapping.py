@@ -27,6 +27,10 @@ class Mapper(Protocol):
         ...
 
 
+# A row placed by order and cell count under an unrecognised label: doubted until measured.
+STRUCTURE_PLACED = 0.88
+# A missing row when unplaced numbers remain in its table: it may be printed there.
+MISSING_ROW_UNSURE = 0.5
 PROSE_WINDOW = 16  # characters between a row's label in the prose and the number it states
 
 
@@ -112,10 +116,24 @@ class BaselineMapper:
                 continue
             if name == "requests":
                 decode.joint_requests(decisions, template)
-            # Every key of the template for a found table: unprinted rows are null, never zero.
+            # Every key of the template for a found table: unprinted rows are null, never zero. Where
+            # numbers under unrecognised labels were left unplaced, a missing row may be among them.
+            unsure = bool(table.unplaced)
             for key in spec.field_keys():
-                fields[key] = FieldValue(value=None, raw=None, confidence=0.95, reason="row not printed")
-            for d in decisions.values():
-                fields.update(decode.field_values(d, header_unit))
+                fields[key] = (FieldValue(value=None, raw=None, confidence=MISSING_ROW_UNSURE,
+                                          reason="row not recognised; numbers printed under labels that were not "
+                                                 "recognised may be this row")
+                               if unsure else FieldValue(value=None, raw=None, confidence=0.95, reason="row not printed"))
+            placed_by_structure = {r.row.key: r for r in runs if r.by_structure}
+            for row_key, d in decisions.items():
+                values = decode.field_values(d, header_unit)
+                run = placed_by_structure.get(row_key)
+                if run is not None:
+                    for f in values.values():
+                        f.confidence = min(f.confidence, STRUCTURE_PLACED)
+                        f.reason = f.reason or (
+                            "row placed by its position in the statutory row order and its number of cells; "
+                            f"its label '{' '.join(run.label.split())[:40]}' was not recognised")
+                fields.update(values)
             doc.found[name] = True
         return fields
