@@ -288,7 +288,8 @@ def record_review(store: SQLiteStore, doc_id: int, values: dict[str, Optional[fl
     doc = get_document(store, doc_id)
     unknown = sorted(set(values) - set(doc.record["fields"]))
     if unknown:
-        raise ReviewError(f"document {doc_id} has no fields {unknown[:5]}")
+        raise ReviewError(f"document {doc_id} has no fields {', '.join(unknown[:5])}"
+                          + (f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else ""))
     from .labels import label_id
 
     label_path = Path(labels_dir) / f"{label_id(doc.row['content_hash'])}.json"

@@ -646,7 +646,8 @@ def import_task(store: SQLiteStore, task: dict, index: int, reviewer_default: st
                          and k in exported and same_value(values[k], exported[k]) and not same_value(current[k], exported[k])]
             if clobbered:
                 raise ReviewError(f"changed in the store by a reviewer after the export and left as exported in the "
-                                  f"annotation: {', '.join(clobbered[:5])}; export again, or import with "
+                                  f"annotation: {', '.join(clobbered[:5])}"
+                                  f"{f' (+{len(clobbered) - 5} more)' if len(clobbered) > 5 else ''}; export again, or import with "
                                   f"--overwrite-reviewed")
         if not changed and doc.row["review_status"] == "approved":
             out.status, out.message = "unchanged", "already approved with these values"
