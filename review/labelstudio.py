@@ -431,7 +431,7 @@ def parse_export(text: str) -> Any:
     decoder = json.JSONDecoder(parse_constant=refuse)
     i = len(text) - len(text.lstrip())
     if not text.startswith("[", i):
-        raise ValueError(f"the export nests deeper than Python's parser allows")
+        raise ValueError("the export nests deeper than Python's parser allows")
     tasks: list[Any] = []
     i += 1
     while True:
@@ -445,7 +445,7 @@ def parse_export(text: str) -> Any:
             task, i = decoder.raw_decode(text, i)
         except RecursionError:
             i = _skip_value(text, i)
-            task = UnreadableTask(f"the task's JSON nests deeper than Python's parser allows; not read")
+            task = UnreadableTask("the task's JSON nests deeper than Python's parser allows; not read")
         tasks.append(task)
 
 
