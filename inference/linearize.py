@@ -86,10 +86,14 @@ def _grid_segments(table: Table) -> list[Segment]:
         if len(row) >= 5 and not any(c.text.strip() for c in row):
             out.extend(Segment(text=BLANK, page=table.page, bbox=c.bbox, from_grid=True) for c in row)
             continue
+        # A row of generic column headers ("数据1 … 数据6"; damage may leave a bare "4" among them) holds
+        # no value: its digits are column numbers.
+        generic_header = sum(1 for c in row if _GENERIC_HEADER.match(" ".join(c.text.split()))) >= 3
         for c in row:
             text = " ".join(c.text.split())
-            if not has_number and _GENERIC_HEADER.match(text):
-                continue  # "数据1": a column header that names no field, and its digit is no value
+            if _GENERIC_HEADER.match(text) or (generic_header and any(ch.isdigit() for ch in text)):
+                if not has_number or generic_header:
+                    continue  # "数据1": a column header that names no field, and its digit is no value
             if text:
                 out.append(Segment(text=text, page=table.page, bbox=c.bbox, from_grid=True,
                                    confidence=c.confidence, source=c.source, alternatives=c.alternatives))

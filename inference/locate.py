@@ -364,7 +364,7 @@ def monotone_matching(orphans: list[OrphanRun], rows: list[RowSpec]) -> Optional
     return found[0] if len(found) == 1 else None
 
 
-def place_orphans(events: list[tuple[str, object]], spec: TableSpec) -> tuple[list[tuple[str, "OrphanRun"]], list["OrphanRun"]]:
+def place_orphans(events: list[tuple[str, object]], spec: TableSpec, empty: frozenset[str] = frozenset()) -> tuple[list[tuple[str, "OrphanRun"]], list["OrphanRun"]]:
     """Monotone alignment of unrecognised rows to the statutory row order, one gap at a time.
 
     Between two recognised rows, the template's rows not found there are the only ones the orphans
@@ -389,6 +389,13 @@ def place_orphans(events: list[tuple[str, object]], spec: TableSpec) -> tuple[li
     for lo, orphans, hi in gaps:
         if not orphans:
             continue
+        if lo >= 0 and spec.rows[lo].key in empty and fits_row(orphans[0], spec.rows[lo]):
+            # A recognised row that printed nothing within a label's reach, then numbers no row took:
+            # its numbers, past a damaged header (or the label was a header cell taken for it).
+            placed.append((spec.rows[lo].key, orphans[0]))
+            orphans = orphans[1:]
+            if not orphans:
+                continue
         missing = [r for r in spec.rows[lo + 1:hi] if r.key not in found] if lo < hi else []
         matching = monotone_matching(orphans, missing)
         inside = lo != -1 and hi != len(spec.rows)
@@ -399,8 +406,14 @@ def place_orphans(events: list[tuple[str, object]], spec: TableSpec) -> tuple[li
         for i, k in matching:
             placed.append((missing[k].key, orphans[i]))
             found.add(missing[k].key)
+        used = {i for i, _ in matching}
+        if hi < len(spec.rows) and spec.rows[hi].key in empty and len(orphans) - 1 not in used \
+                and fits_row(orphans[-1], spec.rows[hi]):
+            # A recognised row that printed nothing after its label, right after numbers no row took:
+            # its label was printed after them (or a header cell was taken for it).
+            placed.append((spec.rows[hi].key, orphans[-1]))
+            used.add(len(orphans) - 1)
         if inside:
-            used = {i for i, _ in matching}
             unplaced.extend(o for i, o in enumerate(orphans) if i not in used)
     return placed, unplaced
 
@@ -545,6 +558,16 @@ class TableLocator:
                 chunks = read_chunks(lin, raw_s, raw_e)
                 nxt_row = spec.rows[order[m.row.key] + 1] if order[m.row.key] + 1 < len(spec.rows) else None
                 chunks = trim_next_ordinal(lin, chunks, nxt_row)
+                late = [] if chunks else orphan_runs(lin, raw_s, raw_e)
+                if late and fits_row(late[0], m.row):
+                    # Numbers further after the label than a label's tail (a damaged header between):
+                    # this row's, by order and cell count; doubted like any row placed by structure.
+                    located.runs.append(RowRun(row=m.row, label=label_text, chunks=late[0].chunks,
+                                               label_confidence=m.confidence, by_structure=True))
+                    last_end = max(last_end, self._norm_pos(lin, late[0].chunks[-1].end))
+                    events.append(("row", m.row.key))
+                    events.extend(("orphan", o) for o in late[1:])
+                    continue
                 if m.confidence < WEAK_LABEL and overfull(chunks, m.row):
                     # An unsure label over more cells than its row has: the row is likely another,
                     # so structure places it (or leaves it to review) like an unrecognised one.
@@ -556,8 +579,7 @@ class TableLocator:
                 located.runs.append(RowRun(row=m.row, label=label_text, chunks=chunks, label_confidence=m.confidence))
                 last_end = max(last_end, e, self._norm_pos(lin, chunks[-1].end) if chunks else e)
                 events.append(("row", m.row.key))
-                if chunks:
-                    events.extend(("orphan", o) for o in orphan_runs(lin, chunks[-1].end, raw_e))
+                events.extend(("orphan", o) for o in (orphan_runs(lin, chunks[-1].end, raw_e) if chunks else late))
                 continue
             # A group line: numbers right after it belong to a row whose own label is not printed.
             chunks = read_chunks(lin, raw_s, raw_e)
@@ -605,9 +627,11 @@ class TableLocator:
                     window = max(window, base + hit.end())
             lookback = orphan_runs(lin, lin.text.raw_span(window, window)[0], lin.text.raw_span(first_norm, first_norm)[0])
             events[:0] = [("orphan", o) for o in lookback if not _SENTENCE.search(o.label)]
-        placed, located.unplaced = place_orphans(events, spec)
+        empty = frozenset(r.row.key for r in located.runs if not r.chunks)
+        placed, located.unplaced = place_orphans(events, spec, empty)
         for key, orphan in placed:
             found_keys.add(key)
+            located.runs = [r for r in located.runs if r.row.key != key]
             located.runs.append(RowRun(row=spec.row(key), label=orphan.label, chunks=orphan.chunks, by_structure=True))
             last_end = max(last_end, self._norm_pos(lin, orphan.chunks[-1].end))
             first = self._norm_pos(lin, orphan.chunks[0].end - len(orphan.chunks[0].raw) - len(orphan.label))
