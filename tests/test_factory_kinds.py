@@ -203,3 +203,16 @@ def test_bench_kinds_counts_digits_the_file_prints_and_ends_with_json(capsys):
     assert bench.main(["--kinds", "tsv", "--n", "1", "--json"]) == 0
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert last["n"] == 1 and last["kinds"]["tsv"]["docs"] == 1
+
+
+def test_aligner_labels_a_wrapped_label_the_reader_joined():
+    from nianbao.training.factory.align import align_segments
+    from nianbao.training.factory.render_base import Unit
+
+    label = "row:requests.other.overdue_correction"
+    units = [Unit("| "), Unit("1.申请人无正当理由逾期不补正、", label), Unit(" | "),
+             Unit("3", "requests.other.overdue_correction.natural"), Unit(" |\n| "), Unit("行政机关不再处理", label), Unit(" |")]
+    a = align_segments(units, ["1.申请人无正当理由逾期不补正、行政机关不再处理", "3"])
+    assert a.aligned == 1.0 and a.segment_labels == [label, "requests.other.overdue_correction.natural"]
+    # A segment printed nowhere stays unlabelled.
+    assert align_segments(units, ["本年新收政府信息公开申请"]).aligned == 0.0

@@ -31,8 +31,14 @@ from .render_base import OUTSIDE, Unit, blank_unit, cell_label, paragraph_label,
 # How far (in compact characters) the next segment may start after the previous one: units the
 # reader does not show (an empty label cell, a page-number line) are skipped, nothing more.
 WINDOW = 2000
-# A match skipping more printed characters than this must be confirmed by the next CONFIRM segments.
-SKIP = 16
+# A match skipping more printed characters than this must be confirmed by the next CONFIRM segments
+# (a Markdown sub-table's generic header the lineariser drops, 数据1…数据6, is 18 characters).
+SKIP = 24
+# A segment the reader joined from two printed pieces (a wrapped label whose tail was printed on a
+# row of its own, after the row's numbers): its head (at least JOIN_HEAD characters) where the
+# cursor is, its tail within JOIN_GAP characters after it.
+JOIN_HEAD = 4
+JOIN_GAP = 64
 CONFIRM = 3
 MIXED = "mixed"
 
@@ -163,6 +169,20 @@ def _confirmed(stream: str, following: list[str], end: int) -> bool:
     return True
 
 
+def _joined_match(stream: str, compact: str, cursor: int) -> Optional[list[int]]:
+    """Stream positions of a segment printed in two pieces (longest head first), or None."""
+    for cut in range(len(compact) - 1, JOIN_HEAD - 1, -1):
+        head, tail = compact[:cut], compact[cut:]
+        a = stream.find(head, cursor, cursor + WINDOW + cut)
+        if a < 0:
+            continue
+        b = stream.find(tail, a + cut, a + cut + JOIN_GAP + len(tail))
+        if b < 0:
+            continue
+        return list(range(a, a + cut)) + list(range(b, b + len(tail)))
+    return None
+
+
 def align_segments(units: list[Unit], segments: list[str]) -> Alignment:
     """Label each segment (and the spans inside it) from the renderer's labelled units."""
     stream, stream_labels = _compact_stream(units)
@@ -179,12 +199,18 @@ def align_segments(units: list[Unit], segments: list[str]) -> Alignment:
             following = [c for c in compacts[i + 1:i + 1 + CONFIRM] if c]
             if not _confirmed(stream, following, pos + len(compact)):
                 pos = -1
-        if pos < 0:
+        positions = list(range(pos, pos + len(compact))) if pos >= 0 else None
+        if positions is None and len(compact) > JOIN_HEAD:
+            positions = _joined_match(stream, compact, cursor)
+        if positions is None:
             result.segment_labels.append(OUTSIDE)
             continue
         matched += len(compact)
-        cursor = pos + len(compact)
-        labels = _char_labels(text, stream_labels[pos:pos + len(compact)])
+        # After a joined segment the cursor stays behind its head: the row's numbers printed between
+        # the head and the tail come next in the reader's order.
+        head = next((j for j in range(1, len(positions)) if positions[j] != positions[j - 1] + 1), len(positions))
+        cursor = positions[head - 1] + 1
+        labels = _char_labels(text, [stream_labels[p] for p in positions])
         kinds = {lab for lab in labels if lab != OUTSIDE}
         result.segment_labels.append(OUTSIDE if not kinds else (kinds.pop() if len(kinds) == 1 else MIXED))
         start = 0
