@@ -16,7 +16,7 @@ from nianbao.document import Region, Segment
 from nianbao.schema import RowSpec, Schema, TableSpec
 
 from .linearize import LinearText
-from .normalize import BLANK, SEPARATORS
+from .normalize import BLANK, SEPARATORS, fold
 
 # A printed number (with an optional unit) or a placeholder that means 0.
 _VALUE_TOKEN = re.compile(r"[-−]?\d+(?:,\d{3})*(?:\.\d+)?(?:万元|元)?|[-—－/／]+|无|" + BLANK)
@@ -150,6 +150,67 @@ def trim_next_ordinal(lin: LinearText, chunks: list[Chunk], next_row: Optional[R
     return chunks[:-1] + [Chunk(raw=rest, segment=last.segment, kind="number", end=last.end - len(ordinal))]
 
 
+NEVER = 10_000
+
+
+def approximate_find(pattern: str, text: str, max_edits: int) -> Optional[tuple[int, int, int]]:
+    """The best approximate occurrence of pattern in text (Sellers' edit-distance search):
+    (start, end, edits), or None when every occurrence needs more than max_edits edits."""
+    m = len(pattern)
+    prev = [(0, j) for j in range(len(text) + 1)]  # (edits, start) ending at text[:j] for pattern[:0]
+    for i in range(1, m + 1):
+        cur = [(i, 0)] + [(0, 0)] * len(text)
+        for j in range(1, len(text) + 1):
+            # A digit of the text is never part of a label (it is the cell before or after it).
+            edit = NEVER if text[j - 1].isdigit() else 1
+            sub = prev[j - 1][0] + (0 if pattern[i - 1] == text[j - 1] else edit)
+            best = (sub, prev[j - 1][1])
+            if prev[j][0] + 1 < best[0]:  # pattern character dropped in the text
+                best = (prev[j][0] + 1, prev[j][1])
+            if cur[j - 1][0] + edit < best[0]:  # an extra character in the text
+                best = (cur[j - 1][0] + edit, cur[j - 1][1])
+            cur[j] = best
+        prev = cur
+    edits, end = min((prev[j][0], -j) for j in range(len(text) + 1))
+    if edits > max_edits:
+        return None
+    return prev[-end][1], -end, edits
+
+
+def add_approximate_labels(norm: str, spec: TableSpec, chain: list[LabelMatch], start: int, end: int,
+                           max_gap: int = 400) -> list[LabelMatch]:
+    """Rows the spotter missed, found by their labels with look-alike, dropped or extra characters
+    (about one edit in four characters), searched only where the row order puts them: between the
+    recognised rows before and after it. Labels under four characters are too short to tell apart."""
+    order = {r.key: i for i, r in enumerate(spec.rows)}
+    chain = sorted(chain, key=lambda m: m.start)
+    found = {m.row.key for m in chain}
+    for row in spec.rows:
+        if row.key in found:
+            continue
+        i = order[row.key]
+        before = [m for m in chain if order[m.row.key] < i]
+        after = [m for m in chain if order[m.row.key] > i]
+        lo = before[-1].end if before else max(start, (after[0].start if after else end) - max_gap)
+        hi = after[0].start if after else min(end, lo + max_gap)
+        if hi - lo < 4 or hi - lo > 4 * max_gap:
+            continue
+        best = None
+        for label in row.labels:
+            if label.startswith("re:") or len(label) < 4:
+                continue
+            hit = approximate_find(fold(label), norm[lo:hi], len(label) // 4)
+            if hit and (best is None or (hit[2], -(hit[1] - hit[0])) < (best[2], -(best[1] - best[0]))):
+                best = hit
+        if best is None:
+            continue
+        s, e, edits = best
+        match = LabelMatch(row=row, group=None, start=lo + s, end=lo + e, quality=0.5, confidence=APPROXIMATE_LABEL)
+        chain = sorted(chain + [with_prefix(norm, match)], key=lambda m: m.start)
+        found.add(row.key)
+    return chain
+
+
 def with_prefix(norm: str, m: LabelMatch) -> LabelMatch:
     """A label matched without its printed ordinal ("保护第三方…" after "…00000004."): the ordinal is
     part of the label, not the last digit of the previous row's numbers."""
@@ -215,6 +276,8 @@ def best_chain(candidates: list[LabelMatch], order: dict[str, int]) -> list[Labe
     return chain[::-1]
 
 
+# A row label matched with a few characters damaged, where the row order puts it: nearly sure.
+APPROXIMATE_LABEL = 0.93
 # A classifier label below this probability yields to structure when its cells do not fit its row.
 WEAK_LABEL = 0.9
 # How much unrecognised text may sit between two of Table C's value rows.
@@ -538,6 +601,7 @@ class TableLocator:
         norm = lin.norm
         order = {r.key: i for i, r in enumerate(spec.rows)}
         chain = [with_prefix(norm, m) for m in best_chain(self.spotter.rows(lin, spec, start, end), order)]
+        chain = add_approximate_labels(norm, spec, chain, start, end)
         group_hits = [g for g in self.spotter.groups(lin, spec, start, end)
                       # A group label inside a chained row label (其他处理 as the v2019 row) is that row.
                       if not any(c.start <= g.start < c.end for c in chain)]
