@@ -1,9 +1,16 @@
 """From printed value runs to field values: split run-together digits, place lost cells, choose.
 
-Every row's run gives a set of candidate readings. Hard evidence (how many cells had to be
-assumed lost, the reconciliation rules) decides first; soft evidence (plausibility priors, the
-report's prose) only ranks readings the hard evidence leaves tied, and such a choice is reported
-as doubted with its alternatives. Confidence is the posterior mass of the chosen value.
+A row's printed run is a small graph of positions (chunk boundaries and the cuts between digits
+run together); a reading is a path through it that emits exactly one value per field, lost cells
+read as blanks. The decoder walks that graph once per field (dynamic programming), carrying only
+what the rules need (the running difference between a group's parts and its total; for Table A
+the row's values, a handful), so it never enumerates the splits: every row is polynomial in the
+length of its run.
+
+Hard evidence (how many cells had to be assumed lost, the reconciliation rules) decides first;
+soft evidence (the value prior, the report's prose, OCR probabilities) only ranks readings the hard
+evidence leaves tied, and such a choice is reported as doubted with its alternatives. Confidence is
+the posterior mass of the chosen value, summed exactly over every reading (forward-backward).
 """
 from __future__ import annotations
 
@@ -16,19 +23,24 @@ from nianbao.document import FieldValue
 
 from . import reconcile
 from .locate import Chunk, RowRun, _NUMBER
-from .plausibility import log_prior, log_relation, prose_support
+from .plausibility import log_prior, log_relation, prior_trust_margin, prose_support, relation_upper_bound
 
 RULE_PENALTY = 9.0       # a broken rule: real reports do break them, but rarely in one row
 BLANK_PENALTY = 4.0      # assuming a printed cell was lost where digits could have been split instead
 LOST_CELL_PENALTY = 0.5  # assuming a lost cell where nothing could be split (cell formats lose cells)
+EXTRA_VALUE_PENALTY = 2.0
+TRAILING_BLANK_BONUS = 0.3  # lost cells are most often the row's last ones (ragged exports)
 MAX_PIECE_DIGITS = 12
-MAX_CANDIDATES = 20000
+MAX_CANDIDATES = 20000   # the reference enumerator's cap (tests only; the decoder needs none)
+K_BEST = 6               # readings kept explicitly per row (best first)
+K_SURVIVORS = 4          # readings the rules leave tied, kept for the joint Table B decision
 BASE_CLEAR = 0.995       # a number read from its own cell of a text layer, under a matched label
 DOUBT_CAP = 0.85         # a value chosen by plausibility alone stays well below 0.9
+TRUSTED_PRIOR_CAP = 0.97  # ... unless the learned prior's margin is one measured right >= 99.9% (see plausibility)
 EMPTY_ROW = 0.95         # a printed row with no number after its label: its cells were printed empty
-STRUCTURE_PLACED = 0.88  # a row placed by order and cell count under an unrecognised label: doubted until measured
 BASE_OCR = 0.98          # a number read by OCR, cleanly: OCR probabilities are not calibrated for 0.99
 OCR_DOUBT_CAP = 0.85     # an uncertain OCR digit stays doubted, even when the rules chose its reading
+_EPS = 1e-6
 
 
 @dataclass(frozen=True)
@@ -55,15 +67,35 @@ class Reading:
 @dataclass
 class RowDecision:
     keys: list[str]
-    readings: list[Reading]          # sorted best first
+    readings: list[Reading]          # the best readings, best first (not all of them: see marginals)
     base: float
     reason: Optional[str] = None
+    # Posterior mass of each value per field, summed over every reading of the run.
+    marginals: list[dict[float, float]] = field(default_factory=list)
+    # Per field, the other values readings with the best hard evidence give it (the rules' ties).
+    ties: list[list[float]] = field(default_factory=list)
+    # The best readings among those with the best hard evidence (for the joint Table B decision).
+    survivors: list[Reading] = field(default_factory=list)
+    log_z: float = 0.0
+    # Per field, id(chunk) -> values any reading gives the field from that chunk (OCR doubt).
+    chunk_values: list[dict[int, set]] = field(default_factory=list)
+    header_unit: Optional[str] = None
+    # How many readings share the best hard evidence (the joint decision weighs at most K_SURVIVORS).
+    tied_count: int = 1
+    model: Optional["RowModel"] = None
+    splittable: bool = False          # the run had digits run together (its cuts are the decoder's)
+    # Set by the joint decision: the survivors consistent with the column rules, best first; and
+    # whether that decision may drop the other readings (it saw every tied one and broke no rule).
+    consistent: Optional[list[Reading]] = None
+    joint_settles: bool = False
 
     def best(self) -> Reading:
+        if self.consistent:
+            return self.consistent[0]
         return self.readings[0]
 
 
-# -- enumerating readings ---------------------------------------------------------------------
+# -- the readings of one printed chunk -----------------------------------------------------------
 def _parse(text: str) -> tuple[str, Optional[str], Optional[str], bool]:
     m = _NUMBER.match(text.replace("−", "-"))
     if not m:
@@ -151,8 +183,24 @@ def ocr_candidates(chunk: Chunk) -> list[list[Piece]]:
     return out
 
 
+# -- values of pieces ------------------------------------------------------------------------
+def money_value(piece: Piece, key: str, header_unit: Optional[str]) -> float:
+    v = piece.value
+    if key.endswith("amount_yuan"):
+        unit = piece.unit or header_unit
+        if unit == "万元":
+            return round(v * 10000, 6)
+    return v
+
+
+def reading_values(reading: Reading, keys: list[str], header_unit: Optional[str] = None) -> dict[str, float]:
+    return {k: money_value(p, k, header_unit) for k, p in zip(keys, reading.pieces)}
+
+
+# -- the reference enumerator (tests check the decoder against it) -----------------------------
 def enumerate_readings(chunks: list[Chunk], n: int, placeholders_in_use: bool = False) -> list[Reading]:
-    """All readings of a run as exactly n values (lost cells filled as blanks), capped in number."""
+    """All readings of a run as exactly n values (lost cells filled as blanks), capped in number.
+    The reference the decoder is tested against: it lists what decode_run weighs without listing."""
     if not chunks:
         return []
     # Empty cells beyond the row's width carry nothing: a label displaced into its own cell leaves
@@ -166,7 +214,7 @@ def enumerate_readings(chunks: list[Chunk], n: int, placeholders_in_use: bool = 
         readings = enumerate_readings(chunks[:n], n, placeholders_in_use)
         for r in readings:
             r.notes.append(f"{len(chunks) - n} extra printed value(s) ignored")
-            r.hard -= 2.0
+            r.hard -= EXTRA_VALUE_PENALTY
         return readings
     splittable = any(c.splittable for c in chunks)
     per_chunk = [chunk_options(c, n, placeholders_in_use) for c in chunks]
@@ -194,32 +242,17 @@ def _place_blanks(pieces: list[Piece], n: int, splittable: bool) -> list[Reading
     if missing == 0:
         return [Reading(pieces=tuple(pieces))]
     penalty = (BLANK_PENALTY if splittable else LOST_CELL_PENALTY) * missing
-    positions = list(itertools.combinations(range(n), missing))
-    if len(positions) > 400:
-        positions = [tuple(range(len(pieces), n))]  # too many: lost cells at the end only
     out = []
-    for pos in positions:
+    for pos in itertools.combinations(range(n), missing):
         it = iter(pieces)
         row = [Piece(text="", value=0, chunk=None) if i in pos else next(it) for i in range(n)]
-        trailing = sum(1 for p in pos if p >= n - missing)
-        r = Reading(pieces=tuple(row), hard=-penalty, soft=0.3 * trailing)
+        # Lost cells after the last printed value (the row's ragged end) are the usual case.
+        last_printed = max(i for i in range(n) if i not in pos) if len(pos) < n else -1
+        trailing = sum(1 for p in pos if p > last_printed)
+        r = Reading(pieces=tuple(row), hard=-penalty, soft=TRAILING_BLANK_BONUS * trailing)
         r.notes.append(f"{missing} cell(s) not printed, read as blank")
         out.append(r)
     return out
-
-
-# -- scoring ----------------------------------------------------------------------------------
-def money_value(piece: Piece, key: str, header_unit: Optional[str]) -> float:
-    v = piece.value
-    if key.endswith("amount_yuan"):
-        unit = piece.unit or header_unit
-        if unit == "万元":
-            return round(v * 10000, 6)
-    return v
-
-
-def reading_values(reading: Reading, keys: list[str], header_unit: Optional[str] = None) -> dict[str, float]:
-    return {k: money_value(p, k, header_unit) for k, p in zip(keys, reading.pieces)}
 
 
 def score_row(readings: list[Reading], keys: list[str], table: str, prose_numbers: frozenset[float],
@@ -245,50 +278,568 @@ def score_row(readings: list[Reading], keys: list[str], table: str, prose_number
     readings.sort(key=lambda r: -r.score)
 
 
-def _posterior(scores: list[float]) -> list[float]:
-    m = max(scores)
-    ws = [math.exp(s - m) for s in scores]
-    z = sum(ws)
-    return [w / z for w in ws]
+# -- the decoder: dynamic programming over the printed run ----------------------------------------
+@dataclass(frozen=True)
+class Step:
+    """One printed value between two positions of a run (a whole chunk, or digits cut from one)."""
+
+    dst: int
+    piece: Piece
 
 
-def _survivors(readings: list[Reading]) -> list[Reading]:
-    top = max(r.hard for r in readings)
-    return [r for r in readings if r.hard >= top - 1e-9]
+def _digit_steps(chunk: Chunk, src: int, dst: int, digits: str, dec: Optional[str], unit: Optional[str],
+                 negative: bool, new_node) -> list[tuple[int, Step]]:
+    """Every cut of a splittable chunk's digits: pieces digits[a:b] between inner positions, no
+    leading zeros, a sign on the first piece, decimals and unit on the last (as chunk_options)."""
+    n = len(digits)
+    inner = {0: src, n: dst}
+    for i in range(1, n):
+        inner[i] = new_node()
+    out = []
+    for a in range(n):
+        if digits[a] == "0":
+            ends = [a + 1]  # a piece starting with 0 is the number 0
+        else:
+            ends = range(a + 1, min(n, a + MAX_PIECE_DIGITS) + 1)
+        for b in ends:
+            d = digits[a:b]
+            last, sign = b == n, negative and a == 0
+            text = ("-" if sign else "") + d + (f".{dec}" if last and dec else "") + ((unit or "") if last else "")
+            piece = Piece(text=text, value=_value(d, dec if last else None, sign), chunk=chunk, unit=unit if last else None)
+            out.append((inner[a], Step(inner[b], piece)))
+    return out
+
+
+def printed_graph(chunks: list[Chunk], max_parts: int, placeholders_in_use: bool) -> Optional[tuple[dict[int, list[Step]], int]]:
+    """The run as a graph: node 0 is its start, the returned node its end; every path from start
+    to end reads each printed chunk once (the readings chunk_options lists, without listing them)."""
+    graph: dict[int, list[Step]] = {}
+    counter = itertools.count(len(chunks) + 1)
+
+    def new_node() -> int:
+        return next(counter)
+
+    def add(src: int, step: Step) -> None:
+        graph.setdefault(src, []).append(step)
+
+    def chain(src: int, dst: int, pieces: list[Piece]) -> None:
+        for j, p in enumerate(pieces):
+            nxt = dst if j == len(pieces) - 1 else new_node()
+            add(src, Step(nxt, p))
+            src = nxt
+
+    def number(chunk: Chunk, src: int, dst: int, raw: str, parts: int, sub: bool) -> bool:
+        digits, dec, unit, negative = _parse(raw)
+        if not digits:
+            return False
+        whole = Piece(text=raw, value=_value(digits, dec, negative), chunk=chunk, unit=unit)
+        candidates = [] if sub else ocr_candidates(chunk)
+        splittable = not chunk.segment.from_grid and len(digits) > 1
+        if candidates:
+            add(src, Step(dst, whole))
+            for opt in candidates:
+                chain(src, dst, opt)
+        elif splittable and parts > 1:
+            for s, step in _digit_steps(chunk, src, dst, digits, dec, unit, negative, new_node):
+                add(s, step)
+        else:
+            add(src, Step(dst, whole))
+        if negative and not sub and not chunk.segment.from_grid and placeholders_in_use and parts > 1:
+            # "-2" run together may be a "-" placeholder (an empty cell) followed by 2.
+            mid = new_node()
+            add(src, Step(mid, Piece(text="-", value=0, chunk=chunk)))
+            number(chunk, mid, dst, raw.lstrip("-−"), parts - 1, True)
+        return True
+
+    for i, chunk in enumerate(chunks):
+        src, dst = i, i + 1
+        if chunk.kind == "number":
+            if not number(chunk, src, dst, chunk.raw, max_parts, False):
+                return None
+        else:
+            for opt in chunk_options(chunk, max_parts, placeholders_in_use):
+                chain(src, dst, opt)
+    return graph, len(chunks)
+
+
+@dataclass(frozen=True)
+class RowModel:
+    """What scores a reading of one row, field by field: the prior, prose and the rules."""
+
+    keys: tuple[str, ...]
+    table: str
+    prose_numbers: frozenset[float]
+    header_unit: Optional[str]
+    # Per field: (group, is_total) for a field under a sum rule (R1, R4), else None.
+    roles: tuple[Optional[tuple[str, bool]], ...]
+    # Per field: True where its rule group ends (the rule is checked there).
+    group_ends: tuple[bool, ...]
+    relation: bool            # Table A: the row's values are scored together (log_relation)
+
+    @staticmethod
+    def of(keys: list[str], table: str, prose_numbers: frozenset[float], header_unit: Optional[str],
+           rules: bool = True) -> "RowModel":
+        roles: list[Optional[tuple[str, bool]]] = []
+        for k in keys:
+            parts = k.split(".")
+            if not rules:
+                roles.append(None)
+            elif table == "requests" and parts[-1] in reconcile.B_COLUMNS:
+                roles.append((".".join(parts[1:-1]), parts[-1] == "total"))
+            elif table == "appeals" and len(parts) == 3 and parts[1] in reconcile.C_GROUPS and \
+                    parts[2] in reconcile.C_PARTS + ("total",):
+                roles.append((parts[1], parts[2] == "total"))
+            else:
+                roles.append(None)
+        groups = [r[0] if r else None for r in roles]
+        # A group is checked only when its total and at least one part are in the row.
+        checked = {g for g in groups if g is not None and (g, True) in roles and (g, False) in roles}
+        roles = [r if r and r[0] in checked else None for r in roles]
+        ends = tuple(r is not None and all(not (q and q[0] == r[0]) for q in roles[i + 1:]) for i, r in enumerate(roles))
+        return RowModel(tuple(keys), table, prose_numbers, header_unit, tuple(roles), ends, table == "proactive")
+
+    def broken_groups(self, values: list[float]) -> set[str]:
+        """The rule groups (R1 row, R4 group) these values break."""
+        diff: dict[str, float] = {}
+        for role, v in zip(self.roles, values):
+            if role is not None:
+                diff[role[0]] = diff.get(role[0], 0.0) + (-v if role[1] else v)
+        return {g for g, d in diff.items() if abs(d) >= _EPS}
+
+    def relation_bound(self) -> float:
+        """The most the row relation can add to a reading's score (0 where there is none)."""
+        return relation_upper_bound() if self.relation else 0.0
+
+    def value(self, piece: Piece, f: int) -> float:
+        return money_value(piece, self.keys[f], self.header_unit)
+
+    def soft(self, value: float, piece: Piece, f: int) -> float:
+        return _value_soft(value, self.keys[f], self.prose_numbers) + piece.logp
+
+    def advance(self, f: int, aux, value: float):
+        """(aux after field f, hard, soft) for value at field f; aux is the rule group's running
+        difference (parts - total) or, for Table A, the values so far."""
+        if self.relation:
+            aux = aux + (value,)
+            soft = log_relation(dict(zip(self.keys, aux)), self.keys[0].rsplit(".", 1)[0]) if f == len(self.keys) - 1 else 0.0
+            return aux, 0.0, soft
+        role = self.roles[f]
+        if role is None:
+            return aux, 0.0, 0.0
+        if aux is DOOMED:
+            return (0, -RULE_PENALTY, 0.0) if self.group_ends[f] else (DOOMED, 0.0, 0.0)
+        diff = aux - value if role[1] else aux + value
+        if self.group_ends[f]:
+            return 0, (-RULE_PENALTY if abs(diff) >= _EPS else 0.0), 0.0
+        return round(diff, 6), 0.0, 0.0
+
+
+def _value_soft(value: float, key: str, prose_numbers: frozenset[float]) -> float:
+    return log_prior(value, key) + prose_support([value], prose_numbers)
+
+
+def _lse(a: float, b: float) -> float:
+    if a < b:
+        a, b = b, a
+    if b == -math.inf:
+        return a
+    return a + math.log1p(math.exp(b - a))
+
+
+@dataclass
+class _Lattice:
+    keys: list[str]
+    edges: list[list[tuple]]          # per field: (src state, dst state, value, piece, hard, soft)
+    start: tuple
+    finals: set
+
+
+DOOMED = "doomed"   # a rule group's state once its total can no longer match its parts
+PRUNE_MARGIN = 20.0  # a state whose every reading scores this far below a real one carries < e^-20 of the mass
+
+
+def _build_lattice(chunks: list[Chunk], model: RowModel, placeholders_in_use: bool, blank_penalty: float) -> Optional[_Lattice]:
+    n = len(model.keys)
+    built = printed_graph(chunks, n, placeholders_in_use)
+    if built is None:
+        return None
+    graph, end = built
+    nodes = sorted(set(graph) | {s.dst for steps in graph.values() for s in steps})
+    blank = Piece(text="", value=0, chunk=None)
+
+    def blank_soft(node: int, f: int) -> float:
+        return (TRAILING_BLANK_BONUS if node == end else 0.0) + model.soft(0, blank, f)
+
+    # Upper bounds on the rest of a reading from a node with r fields left, rules left out (they
+    # only subtract): its score and its hard evidence. None where the run cannot end in r fields.
+    up_s: list[dict[int, float]] = [{end: model.relation_bound()}]
+    up_h: list[dict[int, float]] = [{end: 0.0}]
+    for r in range(1, n + 1):
+        f = n - r
+        us, uh = up_s[r - 1], up_h[r - 1]
+        cur_s: dict[int, float] = {}
+        cur_h: dict[int, float] = {}
+        for node in nodes:
+            bs = bh = -math.inf
+            for step in graph.get(node, ()):
+                if step.dst in us:
+                    bs = max(bs, model.soft(model.value(step.piece, f), step.piece, f) + us[step.dst])
+                    bh = max(bh, uh[step.dst])
+            if node in us:
+                bs = max(bs, blank_soft(node, f) - blank_penalty + us[node])
+                bh = max(bh, uh[node] - blank_penalty)
+            if bs > -math.inf:
+                cur_s[node], cur_h[node] = bs, bh
+        up_s.append(cur_s)
+        up_h.append(cur_h)
+    if 0 not in up_s[n]:
+        return None
+    most_total = _largest_totals(graph, nodes, model, up_s, blank)
+    start = (0, () if model.relation else 0)
+    floor_s, floor_h = _real_floors(graph, end, model, blank_penalty, up_s, up_h, blank_soft)
+    edges: list[list[tuple]] = []
+    layer = {start: (0.0, 0.0)}  # state -> (best score so far, best hard so far)
+    for f in range(n):
+        r = n - f - 1
+        us, uh = up_s[r], up_h[r]
+        out: list[tuple] = []
+        nxt: dict = {}
+        for st, (fs, fh) in layer.items():
+            node, aux = st
+            moves = [(step.dst, step.piece, 0.0, 0.0) for step in graph.get(node, ()) if step.dst in us]
+            if node in us:
+                moves.append((node, blank, -blank_penalty, blank_soft(node, f) - model.soft(0, blank, f)))
+            for dst_node, piece, hard0, soft0 in moves:
+                v = model.value(piece, f)
+                aux2, hard, soft = model.advance(f, aux, v)
+                if most_total is not None and model.roles[f] is not None and not model.group_ends[f] \
+                        and aux2 is not DOOMED and aux2 > most_total[f + 1].get(dst_node, -math.inf):
+                    # Parts only add: no total still printable can match them. Every such state
+                    # reads the same from here on (the rule fails), so they are one state.
+                    aux2 = DOOMED
+                e = (st, (dst_node, aux2), v, piece, hard + hard0, soft + soft0 + model.soft(v, piece, f))
+                out.append(e)
+                prev = nxt.get(e[1])
+                es, eh = fs + e[4] + e[5], fh + e[4]
+                nxt[e[1]] = (es, eh) if prev is None else (max(prev[0], es), max(prev[1], eh))
+        # Keep a state if a reading through it could come near a real reading's score or tie the
+        # best hard evidence (the rules' ties must all be seen: they decide what stays doubted).
+        keep = {st: v for st, v in nxt.items()
+                if v[0] + us[st[0]] >= floor_s - PRUNE_MARGIN or v[1] + uh[st[0]] >= floor_h - 1e-9}
+        edges.append([e for e in out if e[1] in keep])
+        layer = keep
+    finals = {st for st in layer if st[0] == end}
+    if not finals:
+        return None
+    return _Lattice(keys=list(model.keys), edges=edges, start=start, finals=finals)
+
+
+def _largest_totals(graph, nodes, model: RowModel, up_s, blank: Piece) -> Optional[list[dict[int, float]]]:
+    """Per field f and node: the largest value the rest of the run can give the total that closes
+    f's rule group (None when a piece is negative: then parts do not only add)."""
+    n = len(model.keys)
+    if model.relation or not any(model.roles) or any(st.piece.value < 0 for steps in graph.values() for st in steps):
+        return None
+    out: list[dict[int, float]] = [{} for _ in range(n + 1)]
+    nxt_best: dict[int, float] = {}
+    for f in range(n - 1, -1, -1):
+        r = n - f - 1
+        cur: dict[int, float] = {}
+        for node in nodes:
+            if node not in up_s[r + 1]:
+                continue
+            moves = [(st.dst, st.piece) for st in graph.get(node, ()) if st.dst in up_s[r]]
+            if node in up_s[r]:
+                moves.append((node, blank))
+            if model.group_ends[f]:
+                cur[node] = max((model.value(p, f) for _, p in moves), default=-math.inf)
+            else:
+                cur[node] = max((nxt_best.get(d, -math.inf) for d, _ in moves), default=-math.inf)
+        out[f] = cur
+        nxt_best = cur
+    return out
+
+
+def _real_floors(graph, end, model: RowModel, blank_penalty: float, up_s, up_h, blank_soft) -> tuple[float, float]:
+    """Score and hard evidence of real readings (lower bounds of the best ones): follow the
+    bounds greedily, by score and by hard evidence, and score the two paths with the rules."""
+    n = len(model.keys)
+    floors = []
+    for by_hard in (False, True):
+        node, aux, total_s, total_h = 0, (() if model.relation else 0), 0.0, 0.0
+        for f in range(n):
+            r = n - f - 1
+            us, uh = up_s[r], up_h[r]
+            moves = [(step.dst, step.piece, 0.0, model.soft(model.value(step.piece, f), step.piece, f))
+                     for step in graph.get(node, ()) if step.dst in us]
+            if node in us:
+                moves.append((node, Piece(text="", value=0, chunk=None), -blank_penalty, blank_soft(node, f)))
+            key = (lambda m: (m[2] + uh[m[0]], m[2] + m[3] + us[m[0]])) if by_hard else \
+                (lambda m: (m[2] + m[3] + us[m[0]], 0.0))
+            dst, piece, hard0, soft0 = max(moves, key=key)
+            aux, hard, soft = model.advance(f, aux, model.value(piece, f))
+            total_s += hard0 + soft0 + hard + soft
+            total_h += hard0 + hard
+            node = dst
+        floors.append((total_s, total_h))
+    return max(s for s, _ in floors), max(h for _, h in floors)
+
+
+def _kbest(lat: _Lattice, k: int, allowed=None) -> list[tuple[float, list[tuple]]]:
+    """The k best paths (score, edges) through the lattice, optionally over allowed edges only."""
+    best: dict = {lat.start: [(0.0, None, None)]}  # state -> [(score, edge, parent entry)]
+    for f, layer in enumerate(lat.edges):
+        nxt: dict = {}
+        for e in layer:
+            if allowed is not None and id(e) not in allowed:
+                continue
+            for entry in best.get(e[0], ()):
+                nxt.setdefault(e[1], []).append((entry[0] + e[4] + e[5], e, entry))
+        for st, lst in nxt.items():
+            lst.sort(key=lambda x: -x[0])
+            del lst[k:]
+        best = nxt
+    finals = sorted((x for st in lat.finals for x in best.get(st, ())), key=lambda x: -x[0])[:k]
+    out = []
+    for entry in finals:
+        path = []
+        e = entry
+        while e[1] is not None:
+            path.append(e[1])
+            e = e[2]
+        out.append((entry[0], path[::-1]))
+    return out
+
+
+def _reading(path: list[tuple], note: Optional[str] = None) -> Reading:
+    pieces = tuple(e[3] for e in path)
+    r = Reading(pieces=pieces, hard=sum(e[4] for e in path), soft=sum(e[5] for e in path))
+    lost = sum(1 for p in pieces if p.chunk is None)
+    if lost:
+        r.notes.append(f"{lost} cell(s) not printed, read as blank")
+    if note:
+        r.hard -= EXTRA_VALUE_PENALTY
+        r.notes.append(note)
+    return r
+
+
+def decode_run(chunks: list[Chunk], keys: list[str], table: str, prose_numbers: frozenset[float],
+               header_unit: Optional[str] = None, placeholders_in_use: bool = False,
+               rules: bool = True) -> Optional[RowDecision]:
+    """Every reading of a run as exactly len(keys) values, weighed without listing them: the best
+    ones, each field's posterior, and the values the hard evidence leaves tied. ``rules=False``
+    leaves the reconciliation rules out (to measure what the prior alone picks)."""
+    n = len(keys)
+    while len(chunks) > n and chunks[0].kind == "blank":
+        chunks = chunks[1:]
+    while len(chunks) > n and chunks[-1].kind == "blank":
+        chunks = chunks[:-1]
+    note = None
+    if len(chunks) > n:
+        # More printed values than cells: keep the first n (later ones are prose or a stray cell).
+        note = f"{len(chunks) - n} extra printed value(s) ignored"
+        chunks = chunks[:n]
+    splittable = any(c.splittable for c in chunks)
+    model = RowModel.of(keys, table, prose_numbers, header_unit, rules)
+    lat = _build_lattice(chunks, model, placeholders_in_use, BLANK_PENALTY if splittable else LOST_CELL_PENALTY)
+    if lat is None:
+        return None
+    # Forward: log-sum (posterior) and max hard (the rules' verdict); backward the same.
+    fwd = {lat.start: 0.0}
+    fhard = {lat.start: 0.0}
+    fwds, fhards = [fwd], [fhard]
+    for layer in lat.edges:
+        nf: dict = {}
+        nh: dict = {}
+        for src, dst, v, p, hard, soft in layer:
+            a = fwd.get(src)
+            if a is None:
+                continue
+            nf[dst] = _lse(nf.get(dst, -math.inf), a + hard + soft)
+            h = fhard[src] + hard
+            if h > nh.get(dst, -math.inf):
+                nh[dst] = h
+        fwd, fhard = nf, nh
+        fwds.append(fwd)
+        fhards.append(fhard)
+    bwd = {st: 0.0 for st in lat.finals}
+    bhard = {st: 0.0 for st in lat.finals}
+    bwds, bhards = [bwd], [bhard]
+    for layer in reversed(lat.edges):
+        nb: dict = {}
+        nh = {}
+        for src, dst, v, p, hard, soft in layer:
+            b = bwd.get(dst)
+            if b is None:
+                continue
+            nb[src] = _lse(nb.get(src, -math.inf), b + hard + soft)
+            h = bhard[dst] + hard
+            if h > nh.get(src, -math.inf):
+                nh[src] = h
+        bwd, bhard = nb, nh
+        bwds.append(bwd)
+        bhards.append(bhard)
+    bwds.reverse()
+    bhards.reverse()
+    log_z = bwds[0].get(lat.start, -math.inf)
+    top_hard = bhards[0].get(lat.start, -math.inf)
+    if log_z == -math.inf:
+        return None
+    marginals: list[dict[float, float]] = []
+    ties: list[list[float]] = []
+    chunk_values: list[dict[int, set]] = []
+    allowed: set[int] = set()
+    for f, layer in enumerate(lat.edges):
+        marg: dict[float, float] = {}
+        tied: dict[float, float] = {}
+        by_chunk: dict[int, set] = {}
+        fw, bw, fh, bh = fwds[f], bwds[f + 1], fhards[f], bhards[f + 1]
+        for e in layer:
+            src, dst, v, p, hard, soft = e
+            if src not in fw or dst not in bw:
+                continue
+            mass = math.exp(fw[src] + hard + soft + bw[dst] - log_z)
+            marg[v] = marg.get(v, 0.0) + mass
+            by_chunk.setdefault(id(p.chunk), set()).add(v)
+            if fh[src] + hard + bh[dst] >= top_hard - 1e-9:
+                allowed.add(id(e))
+                tied[v] = tied.get(v, 0.0) + mass
+        marginals.append(marg)
+        ties.append(sorted(tied, key=lambda v: -tied[v]))
+        chunk_values.append(by_chunk)
+    # Number of readings with the best hard evidence (paths over the edges that keep it).
+    count = {lat.start: 1}
+    for layer in lat.edges:
+        nxt_count: dict = {}
+        for e in layer:
+            if id(e) in allowed and e[0] in count:
+                nxt_count[e[1]] = nxt_count.get(e[1], 0) + count[e[0]]
+        count = nxt_count
+    tied_count = sum(count.get(st, 0) for st in lat.finals)
+    readings = [_reading(path, note) for _, path in _kbest(lat, K_BEST)]
+    survivors = [_reading(path, note) for _, path in _kbest(lat, K_SURVIVORS, allowed)]
+    if note:
+        log_z -= EXTRA_VALUE_PENALTY
+    return RowDecision(keys=list(keys), readings=readings, base=BASE_CLEAR, marginals=marginals, ties=ties,
+                       survivors=survivors, log_z=log_z, chunk_values=chunk_values, header_unit=header_unit,
+                       tied_count=tied_count, model=model, splittable=splittable)
+
+
+def decide_row(run: RowRun, keys: list[str], table: str, prose_numbers: frozenset[float],
+               header_unit: Optional[str] = None, placeholders_in_use: bool = False) -> Optional[RowDecision]:
+    """The decided row of one run; ``placeholders_in_use``: the document prints empty cells
+    as "-" elsewhere, so a "-" glued to digits may be one too (else it is a minus sign)."""
+    if not run.chunks:
+        # A row printed with every cell empty: blank cells of a printed row are 0 (spec: Values).
+        empty = Reading(pieces=tuple(Piece(text="", value=0, chunk=None) for _ in keys))
+        return RowDecision(keys=keys, readings=[empty], base=EMPTY_ROW, reason="row printed with empty cells, read as 0",
+                           marginals=[{0: 1.0} for _ in keys], ties=[[0] for _ in keys], survivors=[empty],
+                           chunk_values=[{} for _ in keys], header_unit=header_unit)
+    decision = decode_run(run.chunks, keys, table, prose_numbers, header_unit, placeholders_in_use)
+    if decision is None:
+        return None
+    base = BASE_CLEAR * run.label_confidence
+    reason = None if run.label_confidence >= 0.99 else (
+        f"row label read by the classifier from '{run.label.strip()}' (probability {run.label_confidence:.2f})")
+    if run.via_group:
+        base = 0.95
+        reason = (f"numbers assigned to this row by position (after '{run.label.strip()}'): "
+                  "its label is missing or printed apart from them")
+    notes = decision.readings[0].notes
+    if any("extra printed value" in n for n in notes):
+        base = min(base, 0.8)
+        reason = "; ".join(notes)
+    decision.base, decision.reason = base, reason
+    return decision
+
+
+def _reading_values(reading: Reading, decision: RowDecision) -> list[float]:
+    return [money_value(p, k, decision.header_unit) for k, p in zip(decision.keys, reading.pieces)]
+
+
+def posterior(decision: RowDecision) -> tuple[list[dict[float, float]], list[list[float]]]:
+    """Each field's posterior over values and the values left tied, after the joint decision:
+    readings outside the rule-consistent set lose RULE_PENALTY (exactly, from the marginals)."""
+    if not decision.consistent or not decision.joint_settles:
+        return decision.marginals, decision.ties
+    eps = math.exp(-RULE_PENALTY)
+    kept = [(math.exp(r.score - decision.log_z), _reading_values(r, decision)) for r in decision.consistent]
+    kept_mass = min(1.0, sum(p for p, _ in kept))
+    z = kept_mass + eps * (1.0 - kept_mass)
+    marginals, ties = [], []
+    for i, marg in enumerate(decision.marginals):
+        inside: dict[float, float] = {}
+        for p, vals in kept:
+            inside[vals[i]] = inside.get(vals[i], 0.0) + p
+        marginals.append({v: (inside.get(v, 0.0) + eps * max(0.0, m - inside.get(v, 0.0))) / z for v, m in marg.items()})
+        order: list[float] = []
+        for _, vals in kept:
+            if vals[i] not in order:
+                order.append(vals[i])
+        ties.append(order)
+    return marginals, ties
 
 
 def field_values(decision: RowDecision, header_unit: Optional[str] = None) -> dict[str, FieldValue]:
-    """Field values of a decided row, with confidence = posterior mass of the chosen value."""
-    readings = decision.readings
-    post = _posterior([r.score for r in readings])
-    survivors = _survivors(readings)
-    best = readings[0]
-    best_vals = reading_values(best, decision.keys, header_unit)
+    """Field values of a decided row, with confidence = posterior mass of the chosen value.
+    (``header_unit`` is the one the row was decided with; kept for callers that pass it.)"""
+    marginals, ties = posterior(decision)
+    best = decision.best()
+    best_vals = _reading_values(best, decision)
+    margin = soft_margin(decision)
+    trusted = prior_trust_margin()
+    # Digits cut (or cells assumed lost) by the decoder into a reading that still breaks its row's
+    # rule: the rule says the cut is likely wrong, so those fields stay doubted.
+    broken = decision.model.broken_groups(best_vals) if decision.model else set()
+    guessed = decision.splittable or any(p.chunk is None for p in best.pieces)
     out: dict[str, FieldValue] = {}
     for i, key in enumerate(decision.keys):
         piece = best.pieces[i]
-        chosen = best_vals[key]
-        mass = sum(p for r, p in zip(readings, post) if money_value(r.pieces[i], key, header_unit) == chosen)
-        alts: list[float] = []
-        for r in survivors:
-            v = money_value(r.pieces[i], key, header_unit)
-            if v != chosen and v not in alts:
-                alts.append(v)
+        chosen = best_vals[i]
+        mass = min(1.0, marginals[i].get(chosen, 0.0))
+        alts = [v for v in ties[i] if v != chosen]
         conf = decision.base * mass
         reason = decision.reason
         if alts:
+            chunk_text = piece.chunk.raw if piece.chunk else ""
+            alt_text = ", ".join(f"{a:g}" for a in alts[:4])
+            if trusted is not None and margin is not None and margin >= trusted:
+                # The prior's margin is one measured to pick right >= 99.9% of the time: not
+                # doubted, but kept below the auto-accept levels (the measurement is mostly factory rows).
+                conf = min(conf, TRUSTED_PRIOR_CAP * mass)
+                reason = (f"several readings of the printed digits '{chunk_text}' fit the table; chose {chosen:g} "
+                          f"by the value prior with margin {margin:.1f} (>= {trusted:g}, measured), alternatives {alt_text}")
+            else:
+                conf = min(conf, DOUBT_CAP * mass)
+                reason = (f"several readings of the printed digits '{chunk_text}' fit the table; "
+                          f"chose {chosen:g} by plausibility, alternatives {alt_text}")
+        role = decision.model.roles[i] if decision.model else None
+        if guessed and role is not None and role[0] in broken:
             conf = min(conf, DOUBT_CAP * mass)
             chunk_text = piece.chunk.raw if piece.chunk else ""
-            reason = (f"several readings of the printed digits '{chunk_text}' fit the table; "
-                      f"chose {chosen:g} by plausibility, alternatives {', '.join(f'{a:g}' for a in alts[:4])}")
+            reason = (f"no reading of the printed digits '{chunk_text}' satisfies the row's sum rule; "
+                      f"chose {chosen:g}" + (f", alternatives {', '.join(f'{a:g}' for a in alts[:4])}" if alts else ""))
         seg = piece.chunk.segment if piece.chunk else None
         if seg is not None and seg.source == "ocr":
-            read_as = {money_value(r.pieces[i], key, header_unit) for r in readings if r.pieces[i].chunk is piece.chunk}
+            read_as = decision.chunk_values[i].get(id(piece.chunk), set()) if decision.chunk_values else set()
             conf, reason = ocr_confidence(seg, chosen, conf, mass, reason, alts, len(read_as) > 1)
         out[key] = FieldValue(value=chosen, raw=piece.text if piece.chunk else None, confidence=round(conf, 4),
                               page=seg.page if seg else None, bbox=seg.bbox if seg else None,
                               alternatives=alts[:4], reason=reason, source=seg.source if seg else None)
     return out
+
+
+def soft_margin(decision: RowDecision) -> Optional[float]:
+    """How far (in log score) the chosen reading leads the best tied reading that reads
+    differently; None where the chosen reading is not the best tied one or nothing differs."""
+    pool = decision.consistent or decision.survivors
+    if len(pool) < 2:
+        return None
+    best = _reading_values(pool[0], decision)
+    if best != _reading_values(decision.best(), decision):
+        return None
+    rival = next((r for r in pool[1:] if _reading_values(r, decision) != best), None)
+    return None if rival is None else pool[0].score - rival.score
 
 
 def ocr_confidence(seg, chosen: float, conf: float, mass: float, reason: Optional[str], alts: list[float],
@@ -309,74 +860,52 @@ def ocr_confidence(seg, chosen: float, conf: float, mass: float, reason: Optiona
     return conf, reason
 
 
-def decide_row(run: RowRun, keys: list[str], table: str, prose_numbers: frozenset[float],
-               header_unit: Optional[str] = None, placeholders_in_use: bool = False) -> Optional[RowDecision]:
-    """Readings of one row's run, scored; ``placeholders_in_use``: the document prints empty cells
-    as "-" elsewhere, so a "-" glued to digits may be one too (else it is a minus sign)."""
-    if not run.chunks:
-        # A row printed with every cell empty: blank cells of a printed row are 0 (spec: Values).
-        empty = Reading(pieces=tuple(Piece(text="", value=0, chunk=None) for _ in keys))
-        return RowDecision(keys=keys, readings=[empty], base=EMPTY_ROW,
-                           reason="row printed with empty cells, read as 0")
-    readings = enumerate_readings(run.chunks, len(keys), placeholders_in_use)
-    if not readings:
-        return None
-    score_row(readings, keys, table, prose_numbers, header_unit)
-    base = BASE_CLEAR * run.label_confidence
-    reason = None if run.label_confidence >= 0.99 else (
-        f"row label read by the classifier from '{run.label.strip()}' (probability {run.label_confidence:.2f})")
-    if run.by_structure:
-        base = STRUCTURE_PLACED
-        reason = (f"row placed by its position in the statutory row order and its number of cells; "
-                  f"its label '{run.label.strip()[:40]}' was not recognised")
-    if run.via_group:
-        base = 0.95
-        reason = (f"numbers assigned to this row by position (after '{run.label.strip()}'): "
-                  "its label is missing or printed apart from them")
-    notes = readings[0].notes
-    if any("extra printed value" in n for n in notes):
-        base = min(base, 0.8)
-        reason = "; ".join(notes)
-    return RowDecision(keys=keys, readings=readings, base=base, reason=reason)
-
-
 # -- joint decoding of Table B with the column rules ------------------------------------------
-def joint_requests(decisions: dict[str, RowDecision], template: str, max_rows: int = 6, per_row: int = 4) -> None:
-    """Re-rank ambiguous Table B rows jointly by rules 2 and 3 (columns), in place."""
-    ambiguous = [k for k, d in decisions.items()
-                 if len(_survivors(d.readings)) > 1 and _disagree(_survivors(d.readings))]
+def _column_residuals(values: list[float], row: str, result_rows: frozenset[str]) -> list[float]:
+    """What one Table B row adds to the 14 column-rule residuals (R2 then R3, column by column):
+    a table satisfies a rule where the residuals of its rows sum to zero."""
+    sign2 = 1.0 if row == "results_total" else -1.0 if row in result_rows else 0.0
+    sign3 = 1.0 if row in ("new", "carried_over") else -1.0 if row in ("results_total", "carried_forward") else 0.0
+    return [sign2 * v for v in values] + [sign3 * v for v in values]
+
+
+def joint_requests(decisions: dict[str, RowDecision], template: str, max_rows: int = 8, per_row: int = K_SURVIVORS,
+                   max_combinations: int = 65536) -> None:
+    """Re-rank ambiguous Table B rows jointly by rules 2 and 3 (columns), in place: each row keeps
+    the readings that appear in a combination breaking the fewest column rules. The rules are
+    linear, so every combination's residuals are one broadcast sum (no per-combination Python)."""
+    import numpy as np
+
+    ambiguous = [k for k, d in decisions.items() if any(len(t) > 1 for t in d.ties) and len(d.survivors) > 1][:max_rows]
     if not ambiguous:
         return
-    ambiguous = ambiguous[:max_rows]
-    options = {k: _survivors(decisions[k].readings)[:per_row] for k in ambiguous}
-    fixed: dict[str, float] = {}
+    options = {k: decisions[k].survivors[:per_row] for k in ambiguous}
+    if math.prod(len(o) for o in options.values()) > max_combinations:
+        return  # too many to weigh jointly: each row keeps its own best reading (and its doubt)
+    results = frozenset(reconcile.result_rows(template))
+
+    def residuals(k: str, r: Reading) -> list[float]:
+        d = decisions[k]
+        by_col = dict(zip((key.rsplit(".", 1)[1] for key in d.keys), _reading_values(r, d)))
+        return _column_residuals([by_col.get(c, 0.0) for c in reconcile.B_COLUMNS], k, results)
+
+    total = np.zeros(2 * len(reconcile.B_COLUMNS))
     for k, d in decisions.items():
         if k not in options:
-            fixed.update(reading_values(d.best(), d.keys))
-    combos = list(itertools.product(*(options[k] for k in ambiguous)))
-    if len(combos) > 5000:
-        return  # too many to weigh jointly: each row keeps its own best reading (and its doubt)
-    scored = []
-    for combo in combos:
-        values = dict(fixed)
-        for k, r in zip(ambiguous, combo):
-            values.update(reading_values(r, decisions[k].keys))
-        violations = sum(1 for c in reconcile.B_COLUMNS for chk in (reconcile.rule2(values, template, c), reconcile.rule3(values, c))
-                         if not chk.passed)
-        scored.append((-RULE_PENALTY * violations + sum(r.score for r in combo), -violations, combo))
-    best_violations = max(s[1] for s in scored)
-    # Each row's readings get the joint evidence: a reading in no rule-consistent combination loses.
-    for idx, k in enumerate(ambiguous):
+            total += residuals(k, d.best())
+    m = len(ambiguous)
+    for j, k in enumerate(ambiguous):
+        shape = [1] * m + [total.shape[-1]]
+        shape[j] = len(options[k])
+        total = total + np.array([residuals(k, r) for r in options[k]]).reshape(shape)
+    violations = (np.abs(total) >= _EPS).sum(axis=-1)
+    winners = violations == violations.min()
+    for j, k in enumerate(ambiguous):
+        axes = tuple(a for a in range(m) if a != j)
+        keep = winners.any(axis=axes) if axes else winners
         d = decisions[k]
-        consistent = {id(s[2][idx]) for s in scored if s[1] == best_violations}
-        for r in d.readings:
-            if id(r) not in consistent:
-                r.hard -= RULE_PENALTY
+        d.consistent = sorted((r for r, ok in zip(options[k], keep) if ok), key=lambda r: -r.score)
+        d.joint_settles = bool(violations.min() == 0) and d.tied_count <= len(options[k])
+        for r, ok in zip(options[k], keep):
+            if not ok:
                 r.notes.append("column rules fail")
-        d.readings.sort(key=lambda r: -r.score)
-
-
-def _disagree(readings: list[Reading]) -> bool:
-    first = tuple(p.value for p in readings[0].pieces)
-    return any(tuple(p.value for p in r.pieces) != first for r in readings[1:])
-
