@@ -463,8 +463,8 @@ def place_orphans(events: list[tuple[str, object]], spec: TableSpec, empty: froz
         matching = monotone_matching(orphans, missing)
         inside = lo != -1 and hi != len(spec.rows)
         if matching is None:
-            if inside:
-                unplaced.extend(orphans)
+            # Inside the table every orphan is doubt; before or after it, those that could be a row.
+            unplaced.extend(o for o in orphans if inside or any(fits_row(o, r) for r in missing))
             continue
         for i, k in matching:
             placed.append((missing[k].key, orphans[i]))

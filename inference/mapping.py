@@ -88,6 +88,23 @@ def redistribute_runs(runs: list[RowRun], spec: TableSpec) -> list[RowRun]:
     return out
 
 
+def missing_row_doubt(key: str, spec: TableSpec, found: set[str], unplaced_numbers: bool) -> Optional[str]:
+    """Why a row not found in a found table may be printed after all (None: it is most likely not
+    printed). Reports leave out a table's first rows (规章) or print a group as one row (其他处理);
+    a statutory row missing between printed ones is more likely unrecognised than unprinted."""
+    if unplaced_numbers:
+        return "row not recognised; numbers printed under labels that were not recognised may be this row"
+    order = [r.key for r in spec.rows]
+    i = order.index(key)
+    row = spec.rows[i]
+    for group, target in spec.single_row_groups:
+        if row.group == group and target in found and key != target:
+            return None  # the group printed as its one row
+    if any(k in found for k in order[:i]) and any(k in found for k in order[i + 1:]):
+        return "row not recognised between printed rows (its label may be damaged or missing)"
+    return None
+
+
 class BaselineMapper:
     name = "baseline"
 
@@ -118,12 +135,11 @@ class BaselineMapper:
                 decode.joint_requests(decisions, template)
             # Every key of the template for a found table: unprinted rows are null, never zero. Where
             # numbers under unrecognised labels were left unplaced, a missing row may be among them.
-            unsure = bool(table.unplaced)
-            for key in spec.field_keys():
-                fields[key] = (FieldValue(value=None, raw=None, confidence=MISSING_ROW_UNSURE,
-                                          reason="row not recognised; numbers printed under labels that were not "
-                                                 "recognised may be this row")
-                               if unsure else FieldValue(value=None, raw=None, confidence=0.95, reason="row not printed"))
+            for row in spec.rows:
+                unsure = missing_row_doubt(row.key, spec, set(decisions), bool(table.unplaced))
+                for key in row.field_keys():
+                    fields[key] = (FieldValue(value=None, raw=None, confidence=MISSING_ROW_UNSURE, reason=unsure)
+                                   if unsure else FieldValue(value=None, raw=None, confidence=0.95, reason="row not printed"))
             placed_by_structure = {r.row.key: r for r in runs if r.by_structure}
             for row_key, d in decisions.items():
                 values = decode.field_values(d, header_unit)
