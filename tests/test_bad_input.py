@@ -347,6 +347,37 @@ def test_png_over_the_reader_cap_but_under_pils_guard_is_too_large(tmp_path):
     assert read_image(path, ReaderOptions()).pages[0].needs_ocr  # under the default cap it is a page
 
 
+def test_tiff_with_one_oversized_page_is_too_large(tmp_path):
+    from PIL import Image
+
+    from nianbao.errors import ReadError
+    from nianbao.inference.readers.image import read_image
+    from nianbao.inference.readers.options import ReaderOptions
+
+    path = tmp_path / "scan.tiff"
+    first, second = Image.new("L", (200, 300), 255), Image.new("1", (2000, 1000), 1)
+    first.save(path, save_all=True, append_images=[second])
+    with pytest.raises(ReadError) as err:
+        read_image(path, ReaderOptions(max_image_pixels=1_000_000))
+    assert err.value.code == "too_large" and "(page 2)" in err.value.message
+
+
+def test_memory_error_while_reading_is_memory_not_corrupt(tmp_path, monkeypatch):
+    # ingest's per-worker cap turns an allocation past the limit into MemoryError: the document is
+    # stopped by a cap ("memory"), which the python-docx catch-all once called corrupt_file.
+    import docx
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError()
+
+    path = tmp_path / "plain.docx"
+    docx.Document().save(str(path))
+    monkeypatch.setattr(docx, "Document", out_of_memory)
+    rec = record(path)
+    assert_error(rec, "memory")
+    assert rec["error"]["message"].startswith("MemoryError")  # what ingest's worker recognises
+
+
 def test_bmp_header_of_900_megapixels_is_too_large(tmp_path):
     # A BMP header alone (no pixel data): the size is refused before anything is decoded.
     import struct

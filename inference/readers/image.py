@@ -25,11 +25,17 @@ def read_image(path: Path, options: ReaderOptions) -> Document:
             n = int(getattr(im, "n_frames", 1) or 1)
             if n > options.max_pdf_pages:
                 raise ReadError("too_many_pages", f"{path.name} has {n} pages, over the {options.max_pdf_pages}-page limit")
-            w, h = im.size  # from the header: nothing is decoded yet
-            if w * h > limit:
-                raise ReadError("too_large", f"{path.name} is {w}x{h} pixels, over the {limit // 1_000_000} MP limit")
-            # Decode the first frame fully: a truncated or corrupt file fails here, not later.
+            # Every frame's size from its header (nothing is decoded yet): the OCR stage reads them all.
+            for frame in range(n):
+                if frame:
+                    im.seek(frame)
+                fw, fh = im.size
+                if fw * fh > limit:
+                    where = f" (page {frame + 1})" if n > 1 else ""
+                    raise ReadError("too_large", f"{path.name} is {fw}x{fh} pixels{where}, over the {limit // 1_000_000} MP limit")
             im.seek(0)
+            w, h = im.size
+            # Decode the first frame fully: a truncated or corrupt file fails here, not later.
             im.load()
             if w < 16 or h < 16:
                 raise ReadError("corrupt_image", f"{path.name} is {w}x{h} pixels: too small to be a page")
