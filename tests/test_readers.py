@@ -232,6 +232,20 @@ def test_read_document_puts_the_decode_note_in_the_document(tmp_path: Path) -> N
     assert read_document(html).warnings[0].startswith("decoded_with_replacement")
 
 
+def test_decode_text_lets_memory_errors_through(monkeypatch) -> None:
+    # Running out of memory is a cap (the pipeline reports "memory"), not proof the file is not text.
+    import random
+
+    import charset_normalizer
+
+    def out_of_memory(data):
+        raise MemoryError()
+
+    monkeypatch.setattr(charset_normalizer, "from_bytes", out_of_memory)
+    with pytest.raises(MemoryError):
+        decode_text(random.Random(0).randbytes(4096))
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_decode_text_random_bytes_are_not_text(seed: int) -> None:
     import random

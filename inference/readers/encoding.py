@@ -140,6 +140,8 @@ def decode_text(data: bytes) -> DecodedText:
         from charset_normalizer import from_bytes
 
         best = from_bytes(data).best()
+    except MemoryError:
+        raise  # a cap: the pipeline reports it as ``memory``, not as a file that is not text
     except Exception:  # pragma: no cover - the detector is best effort
         best = None
     if best is not None:

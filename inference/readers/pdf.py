@@ -345,6 +345,8 @@ def _find_tables(page: Any) -> list[Any]:
         return []
     try:
         return list(visible.find_tables())
+    except MemoryError:
+        raise  # a cap, not odd geometry
     except Exception:  # odd geometry must not lose the page's text: read it without tables
         return []
 
