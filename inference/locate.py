@@ -211,6 +211,33 @@ def add_approximate_labels(norm: str, spec: TableSpec, chain: list[LabelMatch], 
     return chain
 
 
+def approximate_group_labels(norm: str, spec: TableSpec, chain: list[LabelMatch],
+                             hits: list[LabelMatch]) -> list[LabelMatch]:
+    """Group lines the spotter missed whose rows were all missed too ("（六）其他处埋" printed as one
+    row): found approximately between the recognised rows before and after the group."""
+    order = {r.key: i for i, r in enumerate(spec.rows)}
+    seen = {h.group for h in hits}
+    out = []
+    for g in spec.groups:
+        rows = [order[r.key] for r in spec.rows if r.group == g.name]
+        if g.name in seen or not rows or any(order[m.row.key] in rows for m in chain):
+            continue
+        before = [m.end for m in chain if order[m.row.key] < min(rows)]
+        after = [m.start for m in chain if order[m.row.key] > max(rows)]
+        if not before or not after or after[0] - before[-1] > 4 * 400:
+            continue
+        lo, hi = max(before), min(after)
+        for label in g.labels:
+            if len(label) < 4:
+                continue
+            hit = approximate_find(fold(label), norm[lo:hi], len(label) // 4)
+            if hit:
+                out.append(LabelMatch(row=None, group=g.name, start=lo + hit[0], end=lo + hit[1], quality=0.5,
+                                      confidence=APPROXIMATE_LABEL))
+                break
+    return out
+
+
 def with_prefix(norm: str, m: LabelMatch) -> LabelMatch:
     """A label matched without its printed ordinal ("保护第三方…" after "…00000004."): the ordinal is
     part of the label, not the last digit of the previous row's numbers."""
@@ -605,6 +632,7 @@ class TableLocator:
         group_hits = [g for g in self.spotter.groups(lin, spec, start, end)
                       # A group label inside a chained row label (其他处理 as the v2019 row) is that row.
                       if not any(c.start <= g.start < c.end for c in chain)]
+        group_hits += approximate_group_labels(norm, spec, chain, group_hits)
         boundaries = sorted([(m.start, m.end, m) for m in chain + group_hits], key=lambda t: t[0])
         located = LocatedTable(name=spec.name, region=Region(spec.name, start, end), labels=chain + group_hits)
         found_keys = {m.row.key for m in chain}  # (a demoted unsure label leaves its key below)
