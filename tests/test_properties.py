@@ -136,7 +136,7 @@ def assert_sound(path: Path, pipeline: Pipeline) -> dict:
 # -- extract on arbitrary files ---------------------------------------------------------------------
 
 @settings(max_examples=40, **SETTINGS)
-@given(data=st.binary(max_size=3000), suffix=st.sampled_from([".txt", ".md", ".html", ""]))
+@given(data=st.binary(max_size=3000), suffix=st.sampled_from([".txt", ".md", ".html", "", ".pdf", ".docx"]))
 def test_arbitrary_bytes_never_raise_or_invent(tmp_path, pipeline, data, suffix):
     path = tmp_path / f"input{suffix}"
     path.write_bytes(data)
@@ -174,6 +174,26 @@ def test_report_like_html_tables_never_invent_values(tmp_path, pipeline, title, 
     path = tmp_path / "report.html"
     path.write_text(f"<html><head><meta charset='utf-8'></head><body>{heading}<table>{body}</table></body></html>",
                     encoding="utf-8")
+    assert_sound(path, pipeline)
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+MUTATED = [EXAMPLES / "real_005.txt", EXAMPLES / "real2_004.html"]
+
+
+@settings(max_examples=25, **SETTINGS)
+@given(source=st.sampled_from(MUTATED),
+       edits=st.lists(st.tuples(st.floats(min_value=0, max_value=1, exclude_max=True),
+                                st.sampled_from([b"", b"\xff", b"0", b"7", b"\t", b"-", b"\n", b" 1 ", b"</td><td>"])),
+                      min_size=1, max_size=12))
+def test_a_damaged_real_report_never_invents_values(tmp_path, pipeline, source, edits):
+    # Bytes dropped, replaced or inserted anywhere in a real report: whatever is read was printed.
+    data = bytearray(source.read_bytes())
+    for where, insert in edits:
+        at = int(where * len(data))
+        data[at:at + 1] = insert
+    path = tmp_path / f"damaged{source.suffix}"
+    path.write_bytes(bytes(data))
     assert_sound(path, pipeline)
 
 
