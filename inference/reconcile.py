@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Mapping, Optional
 
 from nianbao.document import Check
+from nianbao.numfmt import full_number
 from nianbao.schema import Schema, load_schema
 
 Values = Mapping[str, Optional[float]]
@@ -34,7 +35,7 @@ def result_rows(template: str, schema: Optional[Schema] = None) -> list[str]:
 
 def _check(rule: str, lhs: float, rhs: float, cells: list[str], detail: str) -> Check:
     diff = round(lhs - rhs, 6)
-    return Check(rule=rule, passed=abs(diff) < _EPS, detail=detail + ("" if abs(diff) < _EPS else f" (differs by {diff:g})"),
+    return Check(rule=rule, passed=abs(diff) < _EPS, detail=detail + ("" if abs(diff) < _EPS else f" (differs by {full_number(diff)})"),
                  cells=cells, difference=diff)
 
 
@@ -43,7 +44,7 @@ def rule1(values: Values, row: str) -> Check:
     total = f"requests.{row}.total"
     s = sum(_v(values, k) for k in parts)
     t = _v(values, total)
-    return _check("R1", t, s, parts + [total], f"{row}: total {t:g} vs sum of applicant columns {s:g}")
+    return _check("R1", t, s, parts + [total], f"{row}: total {full_number(t)} vs sum of applicant columns {full_number(s)}")
 
 
 def rule2(values: Values, template: str, column: str, schema: Optional[Schema] = None) -> Check:
@@ -52,7 +53,7 @@ def rule2(values: Values, template: str, column: str, schema: Optional[Schema] =
     total = f"requests.results_total.{column}"
     s = sum(_v(values, k) for k in cells)
     t = _v(values, total)
-    return _check("R2", t, s, cells + [total], f"{column}: results_total {t:g} vs sum of results {s:g}")
+    return _check("R2", t, s, cells + [total], f"{column}: results_total {full_number(t)} vs sum of results {full_number(s)}")
 
 
 def rule3(values: Values, column: str) -> Check:
@@ -60,7 +61,7 @@ def rule3(values: Values, column: str) -> Check:
     rhs_keys = [f"requests.results_total.{column}", f"requests.carried_forward.{column}"]
     lhs = sum(_v(values, k) for k in lhs_keys)
     rhs = sum(_v(values, k) for k in rhs_keys)
-    return _check("R3", lhs, rhs, lhs_keys + rhs_keys, f"{column}: new + carried_over {lhs:g} vs results_total + carried_forward {rhs:g}")
+    return _check("R3", lhs, rhs, lhs_keys + rhs_keys, f"{column}: new + carried_over {full_number(lhs)} vs results_total + carried_forward {full_number(rhs)}")
 
 
 def rule4(values: Values, group: str) -> Check:
@@ -68,7 +69,7 @@ def rule4(values: Values, group: str) -> Check:
     total = f"appeals.{group}.total"
     s = sum(_v(values, k) for k in parts)
     t = _v(values, total)
-    return _check("R4", t, s, parts + [total], f"{group}: total {t:g} vs upheld + corrected + other + pending {s:g}")
+    return _check("R4", t, s, parts + [total], f"{group}: total {full_number(t)} vs upheld + corrected + other + pending {full_number(s)}")
 
 
 def run_checks(values: Values, template: str, found: Mapping[str, bool], schema: Optional[Schema] = None) -> list[Check]:
@@ -97,7 +98,7 @@ def cross_year_checks(earlier: Values, later: Values, template_later: str) -> li
         if a is None or b is None:
             continue
         checks.append(_check("R5", float(b), float(a), [f"requests.carried_forward.{c}", f"requests.carried_over.{c}"],
-                             f"{c}: carried_over (year N+1) {b:g} vs carried_forward (year N) {a:g}"))
+                             f"{c}: carried_over (year N+1) {full_number(b)} vs carried_forward (year N) {full_number(a)}"))
     if template_later == "v2021":
         for row in ("rules", "normative"):
             prev = earlier.get(f"proactive.{row}.in_force")
@@ -106,5 +107,5 @@ def cross_year_checks(earlier: Values, later: Values, template_later: str) -> li
             if None in (prev, now, issued, repealed):
                 continue
             checks.append(_check("R5", float(now), float(prev) + float(issued) - float(repealed), keys,
-                                 f"{row}: in_force {now:g} vs previous in_force + issued - repealed {float(prev) + issued - repealed:g}"))
+                                 f"{row}: in_force {full_number(now)} vs previous in_force + issued - repealed {full_number(float(prev) + issued - repealed)}"))
     return checks

@@ -2,44 +2,58 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 
 
+# Exit codes of every command (README, "Exit codes"): 0 every input read; 1 some inputs failed;
+# 2 usage or configuration error (bad option, store that cannot be opened or written);
+# 130 / 143 stopped by Ctrl-C / SIGTERM (what was committed stays; a rerun resumes).
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
+    import sqlite3
+
     from nianbao.inference.pipeline import PipelineOptions
+    from nianbao.jsonio import dumps_strict
 
     from .pool import EngineError
-    from .runner import IngestError, IngestOptions, ingest
-    from .store import StoreError
+    from .runner import IngestError, IngestOptions, Terminated, ingest
+    from .store import StoreError, describe_sqlite_error
 
     options = IngestOptions(
         workers=args.workers, engine=args.engine, ray_address=args.ray_address, ray_ship_files=args.ray_ship_files,
         reprocess=args.reprocess, reprocess_stale=args.reprocess_stale, retry_failed=args.retry_failed,
         timeout=args.timeout, max_memory_mb=args.max_memory_mb, pipeline_options=PipelineOptions(mapper=args.mapper),
         extract_fn=args.extract_fn, progress=not args.no_progress, cross_year=not args.no_cross_year,
-        all_files=args.all_files,
+        all_files=args.all_files, exclude=tuple(args.exclude or ()),
     )
 
     def _term(signum, frame):  # SIGTERM stops like Ctrl-C: in-flight documents are dropped, the rest is kept
-        raise KeyboardInterrupt
+        raise Terminated
 
     previous = signal.signal(signal.SIGTERM, _term)
     try:
         summary = ingest(args.inputs, args.db, options)
     except (IngestError, StoreError, EngineError) as e:
         print(f"nianbao ingest: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except sqlite3.Error as e:  # the store failed during the run (disk full, made read-only, ...)
+        print(f"nianbao ingest: {describe_sqlite_error(str(args.db), e)}; what was committed stays", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt as e:  # before the run started or after it ended: nothing half-written
+        print("nianbao ingest: stopped", file=sys.stderr)
+        return EXIT_SIGTERM if isinstance(e, Terminated) else EXIT_SIGINT
     finally:
         signal.signal(signal.SIGTERM, previous)
     if args.json:
-        print(json.dumps(summary.as_dict(), ensure_ascii=False, indent=1, default=str))
+        print(dumps_strict(summary.as_dict(), indent=1, default=str))
     else:
         print(summary.as_text())
     if summary.interrupted:
-        return 130
-    return 1 if summary.inputs and len(summary.missing) == summary.inputs else 0
+        return EXIT_SIGTERM if summary.interrupted_by == "SIGTERM" else EXIT_SIGINT
+    return EXIT_OK if summary.inputs and summary.all_read else EXIT_SOME_FAILED
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -55,10 +69,13 @@ def cmd_export(args: argparse.Namespace) -> int:
                    failed_checks_only=args.failed_only, bom=args.bom)
     except ExportError as e:
         print(f"nianbao export: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except BrokenPipeError:  # `nianbao export ... | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return EXIT_OK
+    except OSError as e:  # --out cannot be written
+        print(f"nianbao export: cannot write {args.out or 'the output'}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_USAGE
     if args.out:
         print(f"{n} rows written to {args.out}", file=sys.stderr)
     return 0
@@ -72,7 +89,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         write_report(args.db, args.out, top=args.top)
     except ExportError as e:
         print(f"nianbao report: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except OSError as e:
+        print(f"nianbao report: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_USAGE
     print(f"report written to {args.out}", file=sys.stderr)
     return 0
 
@@ -103,6 +123,9 @@ def add_commands(sub) -> None:
                    help="how row labels are found: the trained classifier (default; its version is stored with "
                         "each result) or the schema's labels alone")
     p.add_argument("--all-files", action="store_true", help="in folders, take every file, not only report suffixes")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="leave out files and folders whose name, path below the folder given, or whole path matches "
+                        "GLOB (repeatable; e.g. --exclude '*.md' --exclude 'drafts')")
     p.add_argument("--no-cross-year", action="store_true", help="do not recompute rule 5 across years at the end")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

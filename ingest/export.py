@@ -21,7 +21,9 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
-from .store import Filters, SQLiteStore, Store, load_record
+from nianbao.jsonio import dumps_strict, without_nonfinite
+
+from .store import Filters, OldStoreError, SQLiteStore, Store, StoreError, load_record
 
 DOC_COLUMNS = ["path", "content_hash", "agency", "agency_normalised", "year", "template", "status", "error_code",
                "review_needed", "review_status", "model_version"]
@@ -41,9 +43,18 @@ class ExportError(Exception):
 
 
 def open_existing(db: str | Path) -> Store:
+    """An existing nianbao store, opened without writing (a store of an older schema is migrated first).
+
+    Anything else is refused, unchanged: no file, a file that is not SQLite, another program's database."""
     if str(db) != ":memory:" and not Path(db).exists():
         raise ExportError(f"no store at {db}")
-    return SQLiteStore(db)
+    try:
+        try:
+            return SQLiteStore(db, read_only=True)
+        except OldStoreError:
+            return SQLiteStore(db)
+    except StoreError as e:
+        raise ExportError(str(e)) from e
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,10 +158,17 @@ def write_csv(rows: Iterator[dict], columns: Sequence[str], out, bom: bool = Fal
     return n
 
 
+def strict_json(v: Any) -> str:
+    try:
+        return dumps_strict(v)
+    except ValueError:  # a non-finite number stored by an older nianbao
+        return dumps_strict(without_nonfinite(v))
+
+
 def write_jsonl(rows: Iterator[dict], out) -> int:
     n = 0
     for r in rows:
-        out.write(json.dumps(r, ensure_ascii=False) + "\n")
+        out.write(strict_json(r) + "\n")
         n += 1
     return n
 
@@ -186,7 +204,7 @@ def write_parquet(rows: Iterator[dict], columns: Sequence[str], path: str | Path
             for c in columns:
                 vals = [r.get(c) for r in batch]
                 if pa.types.is_string(schema.field(c).type):
-                    vals = [None if v is None else (v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)) for v in vals]
+                    vals = [None if v is None else (v if isinstance(v, str) else strict_json(v)) for v in vals]
                 cols[c] = pa.array(vals, type=schema.field(c).type)
             writer.write_table(pa.table(cols, schema=schema))
 

@@ -21,6 +21,8 @@ import time
 from multiprocessing.connection import wait
 from typing import Iterable, Iterator, Optional
 
+from nianbao.numfmt import full_number
+
 from .store import DocumentResult
 from .worker import Task, WorkerConfig, worker_main
 
@@ -165,13 +167,13 @@ class LocalEngine:
                     now = time.monotonic()
                     if w.task is not None and self.timeout and now - w.task_started > self.timeout:
                         w.kill("timeout")
-                        yield self._failure(w.task, "timeout", f"no result after {self.timeout:g} s; worker killed", w)
+                        yield self._failure(w.task, "timeout", f"no result after {full_number(self.timeout)} s; worker killed", w)
                         w.task = None
                         replace.append(w)
                         continue
                     if not w.ready and now - w.spawned > STARTUP_TIMEOUT:
                         w.kill("startup")
-                        raise EngineError(f"a worker process did not start within {STARTUP_TIMEOUT:g} s")
+                        raise EngineError(f"a worker process did not start within {full_number(STARTUP_TIMEOUT)} s")
                 for w in replace:
                     w.close()
                     pool.remove(w)

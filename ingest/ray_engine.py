@@ -23,13 +23,14 @@ with its task instead.
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
+
+from nianbao.limits import document_memory_cap
+from nianbao.numfmt import full_number
 
 from .store import DocumentResult
 from .worker import Task, WorkerConfig, build_pipeline, process_task, resolve_extract_fn
@@ -45,33 +46,9 @@ def _pipeline_for(config: WorkerConfig):
     return _PIPELINES[key]
 
 
-def _vm_size() -> Optional[int]:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-@contextmanager
-def address_space_headroom(max_memory_mb: int):
-    """Let the address space grow by at most ``max_memory_mb`` until the block ends."""
-    vm = _vm_size() if max_memory_mb and max_memory_mb > 0 else None
-    if vm is None:
-        yield
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = vm + int(max_memory_mb) * 1024 * 1024
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+# One document may grow the Ray worker's address space by at most --max-memory-mb (the cap that
+# `nianbao extract` uses too): Ray owns these processes, so the limit is set and restored per task.
+address_space_headroom = document_memory_cap
 
 
 def ray_process(task: Task, config: WorkerConfig, data: Optional[bytes] = None) -> DocumentResult:
@@ -214,7 +191,7 @@ class RayEngine:
                             ray.cancel(ref, force=True)
                             running.pop(ref)
                             self.replaced += 1
-                            yield self._failure(task, "timeout", f"no result after {self.timeout:g} s; worker killed", t0)
+                            yield self._failure(task, "timeout", f"no result after {full_number(self.timeout)} s; worker killed", t0)
         finally:
             for ref in running:
                 try:

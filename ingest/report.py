@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
+from nianbao.numfmt import full_number
+
 from .export import open_existing
 from .store import Store
 
@@ -23,7 +25,7 @@ def esc(v: Any) -> str:
     if v is None:
         return ""
     if isinstance(v, float):
-        v = f"{v:g}"
+        v = full_number(v)  # 7117339.04, never 7.11734e+06
     return html.escape(str(v), quote=True)
 
 

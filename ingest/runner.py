@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -17,6 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
+
+from nianbao.inputs import SkippedInput, display_path, is_excluded, skip_code, walk_reports
+from nianbao.inputs import NotRegularFileError
 
 from .store import DocumentResult, Store, StoredInfo, open_store
 from .worker import Task, WorkerConfig, file_hash, pipeline_version
@@ -40,6 +44,20 @@ class IngestError(Exception):
     pass
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: the run stops like on Ctrl-C (what is committed stays; a rerun resumes)."""
+
+
+@dataclass
+class InputSet:
+    """What the inputs of a run expand to."""
+
+    paths: list[Path] = field(default_factory=list)  # regular files to read (absolute, stable order)
+    missing: list[str] = field(default_factory=list)  # arguments that name nothing
+    skipped: list[SkippedInput] = field(default_factory=list)  # FIFOs, sockets, devices, loops, unreadable
+    excluded: int = 0  # left out by --exclude
+
+
 @dataclass
 class IngestOptions:
     workers: int = 0  # 0: one per CPU
@@ -56,6 +74,7 @@ class IngestOptions:
     progress: bool = True
     cross_year: bool = True
     all_files: bool = False  # folders: take every file, not only report suffixes
+    exclude: tuple = ()  # --exclude GLOB patterns
 
 
 @dataclass
@@ -69,9 +88,12 @@ class IngestSummary:
     skipped_stale: int = 0
     duplicates: int = 0
     missing: list = field(default_factory=list)
+    skipped_files: list = field(default_factory=list)  # [{"path", "code", "reason"}]: not regular files, loops, unreadable
+    excluded: int = 0
     review_needed: int = 0
     elapsed: float = 0.0
     interrupted: bool = False
+    interrupted_by: Optional[str] = None  # SIGINT | SIGTERM
     peak_worker_rss_mb: float = 0.0
     workers_replaced: int = 0
     store: dict = field(default_factory=dict)
@@ -80,6 +102,11 @@ class IngestSummary:
     @property
     def written(self) -> int:
         return self.done + sum(self.failed.values()) - self.failed.get("not_found", 0) - self.failed.get("unreadable", 0)
+
+    @property
+    def all_read(self) -> bool:
+        """Every input of this run was read and extracted (exit code 0); else some failed (1)."""
+        return not self.missing and not self.skipped_files and not sum(self.failed.values())
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -99,8 +126,18 @@ class IngestSummary:
                     if self.skipped_stale else ""),
                  f"  duplicates  {self.duplicates:6d}   same content as another input of this run"]
         if self.missing:
-            shown = ", ".join(self.missing[:5]) + (f" and {len(self.missing) - 5} more" if len(self.missing) > 5 else "")
+            shown = ", ".join(self.missing[:5]) + (f" +{len(self.missing) - 5} more" if len(self.missing) > 5 else "")
             lines.append(f"  missing     {len(self.missing):6d}   {shown}")
+        if self.skipped_files:
+            lines.append(f"  not read    {len(self.skipped_files):6d}   not regular files or unreadable (skipped):")
+            for s in self.skipped_files[:5]:
+                lines.append(f"    {s['path']}: {s['reason']}")
+            if len(self.skipped_files) > 5:
+                lines.append(f"    +{len(self.skipped_files) - 5} more (--json lists all)")
+        if self.excluded:
+            lines.append(f"  excluded    {self.excluded:6d}   by --exclude")
+        if not self.inputs:
+            lines.append("  no report file in the inputs")
         if self.workers_replaced:
             lines.append(f"  workers replaced after a timeout, crash or memory failure: {self.workers_replaced}")
         if self.store:
@@ -119,61 +156,73 @@ class IngestSummary:
 # inputs
 # ---------------------------------------------------------------------------------------------
 
-def _walk(folder: Path, all_files: bool) -> list[Path]:
-    suffixes = report_suffixes()
-    out = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if name.startswith((".", "~$")):
-                continue
-            p = Path(root) / name
-            if all_files or p.suffix.lower() in suffixes:
-                out.append(p)
-    return out
-
-
-def expand_inputs(items: Iterable[str], all_files: bool = False) -> tuple[list[Path], list[str]]:
-    """Files, folders (recursive), globs and @list files → (absolute paths in a stable order, missing).
+def expand_inputs(items: Iterable[str], all_files: bool = False, exclude: Iterable[str] = ()) -> InputSet:
+    """Files, folders (recursive), globs and @list files → an :class:`InputSet` (paths in a stable order).
 
     A list file holds one input per line (files, folders or globs; blank lines and # comments are
-    skipped); relative lines are relative to the current directory, as on the command line."""
+    skipped); relative lines are relative to the current directory, as on the command line. Only
+    regular files are taken; FIFOs, sockets, devices, symlink loops and unreadable files are skipped
+    with a reason, never opened."""
+    out = InputSet()
+    exclude = tuple(exclude)
+    suffixes = None if all_files else report_suffixes()
     found: list[Path] = []
-    missing: list[str] = []
+
+    def walk(folder: Path) -> None:
+        files, skipped, excluded = walk_reports(folder, suffixes, exclude)
+        found.extend(files)
+        out.skipped.extend(skipped)
+        out.excluded += excluded
+
+    def one(p: Path) -> None:
+        if is_excluded(p, exclude):
+            out.excluded += 1
+            return
+        code = skip_code(p)
+        if code:
+            out.skipped.append(SkippedInput(display_path(p), code))
+        else:
+            found.append(p)
 
     def add(item: str, depth: int = 0) -> None:
-        if item.startswith("@") and not Path(item).exists():
+        if item.startswith("@") and not os.path.lexists(item):
             listfile = Path(item[1:])
             if depth > 5 or not listfile.is_file():
-                missing.append(item)
+                out.missing.append(display_path(item))
                 return
-            for line in listfile.read_text("utf-8-sig").splitlines():
+            for line in listfile.read_text("utf-8-sig", errors="surrogateescape").splitlines():
                 line = line.strip()
                 if line and not line.startswith("#"):
                     add(line, depth + 1)
             return
         p = Path(item).expanduser()
         if p.is_dir():
-            found.extend(_walk(p, all_files))
-        elif p.is_file():
-            found.append(p)
+            walk(p)
+        elif os.path.lexists(p):
+            one(p)
         elif _GLOB_CHARS & set(item):
             matches = sorted(glob.glob(str(p), recursive=True))
             if not matches:
-                missing.append(item)
+                out.missing.append(display_path(item))
             for m in matches:
                 mp = Path(m)
                 if mp.is_dir():
-                    found.extend(_walk(mp, all_files))
-                elif mp.is_file():
-                    found.append(mp)
+                    walk(mp)
+                else:
+                    one(mp)
         else:
-            missing.append(item)
+            out.missing.append(display_path(item))
 
     for item in items:
-        add(str(item))
-    unique = list(dict.fromkeys(p.resolve() for p in found))
-    return unique, missing
+        add(os.fspath(item))
+    resolved = []
+    for p in found:
+        try:
+            resolved.append(p.resolve())
+        except (OSError, RuntimeError):  # a link changed into a loop since it was checked
+            out.skipped.append(SkippedInput(display_path(p), "symlink_loop"))
+    out.paths = list(dict.fromkeys(resolved))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,6 +233,8 @@ def _hash(path: Path) -> tuple[Path, Optional[str], int, Optional[str]]:
     try:
         h, size = file_hash(path)
         return path, h, size, None
+    except NotRegularFileError as e:  # it became a FIFO, socket... since the folder was walked
+        return path, None, 0, e.code
     except FileNotFoundError:
         return path, None, 0, "not_found"
     except OSError:
@@ -229,9 +280,12 @@ def ingest(inputs: Iterable[str], db: str | Path, options: Optional[IngestOption
            store: Optional[Store] = None) -> IngestSummary:
     options = options or IngestOptions()
     t0 = time.perf_counter()
-    paths, missing = expand_inputs(inputs, options.all_files)
+    found = expand_inputs(inputs, options.all_files, options.exclude)
+    paths, missing = found.paths, found.missing
     version = pipeline_version(options.pipeline_options)
-    summary = IngestSummary(db=str(db), engine=options.engine, inputs=len(paths) + len(missing), missing=missing)
+    summary = IngestSummary(db=str(db), engine=options.engine, inputs=len(paths) + len(missing) + len(found.skipped),
+                            missing=missing, excluded=found.excluded,
+                            skipped_files=[{"path": s.path, "code": s.code, "reason": s.reason} for s in found.skipped])
     summary.failed.update({"not_found": len(missing)} if missing else {})
     own_store = store is None
     store = store or open_store(db)
@@ -256,9 +310,16 @@ def ingest(inputs: Iterable[str], db: str | Path, options: Optional[IngestOption
                 known = store.lookup([h for _, h, _, _ in chunk if h])
                 tasks, sources = [], []
                 for path, h, size, err in chunk:
-                    if err:
+                    if err in ("not_found",):
                         summary.failed[err] += 1
-                        summary.missing.append(str(path))
+                        summary.missing.append(display_path(path))
+                        bar.update(1)
+                        continue
+                    if err:
+                        from nianbao.inputs import SKIP_REASONS
+
+                        summary.skipped_files.append({"path": display_path(path), "code": err,
+                                                      "reason": SKIP_REASONS.get(err, "cannot be read")})
                         bar.update(1)
                         continue
                     if h in seen:
@@ -288,8 +349,9 @@ def ingest(inputs: Iterable[str], db: str | Path, options: Optional[IngestOption
             failed = sum(summary.failed.values())
             if failed:
                 bar.set_postfix_str(f"failed {failed}", refresh=False)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         summary.interrupted = True
+        summary.interrupted_by = "SIGTERM" if isinstance(e, Terminated) else "SIGINT"
     finally:
         results.close()  # stops the workers now, also on an interrupt
         bar.close()
@@ -313,7 +375,17 @@ def _write(store: Store, result: DocumentResult, expected: dict[str, str], summa
     # The worker hashes what it read; content that changed since the parent hashed it is stored
     # under its new hash, and left alone if that content is already in the store.
     overwrite = expected.pop(result.path, None) == result.content_hash
-    _, written = store.write_document(result, overwrite=overwrite, run_id=run_id)
+    try:
+        _, written = store.write_document(result, overwrite=overwrite, run_id=run_id)
+    except (ValueError, OverflowError, UnicodeError, sqlite3.ProgrammingError, sqlite3.IntegrityError) as e:
+        # The result holds something the store cannot take (NaN, a number past 64 bits, ...): this
+        # document fails, the run goes on. (A store that cannot be written at all raises on.)
+        result = DocumentResult(path=result.path, content_hash=result.content_hash, size=result.size,
+                                status="failed", pipeline_version=result.pipeline_version, error_code="unstorable",
+                                error_message=f"the result cannot be stored: {type(e).__name__}: {e}",
+                                format=result.format, pages=result.pages, timings=result.timings,
+                                peak_rss_mb=result.peak_rss_mb, worker=result.worker)
+        _, written = store.write_document(result, overwrite=overwrite, run_id=run_id)
     if not written:
         summary.skipped += 1
         return

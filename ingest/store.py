@@ -27,6 +27,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
+from nianbao.inputs import display_path
+from nianbao.jsonio import clean_text, dumps_strict
+
 STATUSES = ("done", "failed")
 # review_status: "none" (nothing to review), "pending" (review.needed, not yet looked at), then the
 # review queue's "in_review" (a reviewer changed or confirmed something) and "approved" (written to
@@ -165,6 +168,10 @@ class StoreError(Exception):
     pass
 
 
+class OldStoreError(StoreError):
+    """A nianbao store of an older schema version, opened read-only (it cannot be migrated so)."""
+
+
 # Keys of the output contract that have their own columns; any other key of a record or of a field
 # (a later stage's additions, e.g. a field's "source": "ocr") is kept as JSON in ``record_extra`` /
 # ``fields.extra``, so ``load_record`` gives back what ``to_record`` gave.
@@ -178,7 +185,12 @@ def now() -> str:
 
 
 def _json(v: Any) -> Optional[str]:
-    return None if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True)
+    return None if v is None else dumps_strict(v, sort_keys=True)
+
+
+def _text(v: Any) -> Any:
+    """Text columns hold valid UTF-8 only (a message may quote a non-UTF-8 file name)."""
+    return clean_text(v) if isinstance(v, str) else v
 
 
 @dataclass
@@ -298,20 +310,71 @@ class Store(ABC):
 
 
 class SQLiteStore(Store):
-    def __init__(self, path: str | Path, *, timeout: float = 60.0):
+    """A store in one SQLite file. ``read_only``: open without writing anything (exports, reports).
+
+    Opening never changes a file that is not a nianbao store: a file that is not SQLite, or a SQLite
+    database of another program (tables, but no ``schema_version``), is refused with ``StoreError``
+    before anything is written (not even the switch to WAL mode, which rewrites the file header)."""
+
+    def __init__(self, path: str | Path, *, timeout: float = 60.0, read_only: bool = False):
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: no implicit transactions; every write below says BEGIN/COMMIT itself.
-        self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        # In WAL mode NORMAL loses nothing committed when a process dies (SIGKILL included); only a
-        # power cut can lose the last commits, never corrupt the file.
-        self.conn.execute("PRAGMA synchronous = NORMAL")
-        self.conn.execute("PRAGMA foreign_keys = ON")
-        self.conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        self.migrate()
+        self.read_only = read_only
+        try:
+            self.conn = self._connect(timeout)
+        except sqlite3.Error as e:
+            raise StoreError(describe_sqlite_error(self.path, e)) from e
+        try:
+            self._check_is_nianbao_store()
+            if not read_only:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                # In WAL mode NORMAL loses nothing committed when a process dies (SIGKILL included); only a
+                # power cut can lose the last commits, never corrupt the file.
+                self.conn.execute("PRAGMA synchronous = NORMAL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self.conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            if read_only:
+                current = self.schema_version()
+                if current != SCHEMA_VERSION:
+                    raise (OldStoreError if current < SCHEMA_VERSION else StoreError)(f"{self.path} has store schema version {current}, this nianbao reads "
+                                     f"{SCHEMA_VERSION}: " + ("run `nianbao ingest` on it once to upgrade it"
+                                                              if current < SCHEMA_VERSION else "upgrade nianbao"))
+            else:
+                self.migrate()
+        except sqlite3.Error as e:
+            self.conn.close()
+            raise StoreError(describe_sqlite_error(self.path, e)) from e
+        except StoreError:
+            self.conn.close()
+            raise
+
+    def _connect(self, timeout: float) -> sqlite3.Connection:
+        if self.path == ":memory:":
+            conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        elif self.read_only:
+            if not Path(self.path).is_file():
+                raise StoreError(f"no store at {self.path}")
+            conn = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro", uri=True, timeout=timeout,
+                                   isolation_level=None)
+        else:
+            if Path(self.path).is_dir():
+                raise StoreError(f"{self.path} is a folder, not a store file")
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"cannot create the folder of {self.path}: {e.strerror or e}") from e
+            # isolation_level=None: no implicit transactions; every write below says BEGIN/COMMIT itself.
+            conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _check_is_nianbao_store(self) -> None:
+        """Reads the table names (this also fails on a file that is not SQLite) before anything is written."""
+        names = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if names and "schema_version" not in names:
+            raise StoreError(f"{self.path} is not a nianbao store (a SQLite database of another program: "
+                             f"tables {', '.join(sorted(names)[:5])}{' ...' if len(names) > 5 else ''}); left unchanged")
+        if not names and self.read_only:
+            raise StoreError(f"{self.path} is not a nianbao store (an empty database)")
 
     # -- schema -------------------------------------------------------------------------------
 
@@ -379,7 +442,7 @@ class SQLiteStore(Store):
         review = rec.get("review") or {}
         review_needed = bool(review.get("needed")) and result.status == "done"
         tables_found = {t: bool(v.get("found")) for t, v in (rec.get("tables") or {}).items()} or None
-        paths = [result.path, *extra_paths]
+        paths = [display_path(p) for p in (result.path, *extra_paths)]
         c = self.conn
         with self.transaction():
             row = c.execute("SELECT id, review_status FROM documents WHERE content_hash = ?",
@@ -388,7 +451,7 @@ class SQLiteStore(Store):
                 self._add_paths(row["id"], paths, ts)
                 return row["id"], False
             cols = dict(
-                path=result.path, size=result.size, pages=result.pages, format=result.format or rec.get("format"),
+                path=paths[0], size=result.size, pages=result.pages, format=result.format or rec.get("format"),
                 status=result.status, error_code=result.error_code, error_message=result.error_message,
                 timings=_json(result.timings), pipeline_version=result.pipeline_version, mapper=rec.get("mapper"),
                 model_version=rec.get("model_version"),
@@ -400,6 +463,7 @@ class SQLiteStore(Store):
                 record_extra=_json({k: v for k, v in rec.items() if k not in RECORD_COLUMNS} or None),
                 run_id=run_id, updated_at=ts,
             )
+            cols = {k: _text(v) for k, v in cols.items()}
             review_status = "pending" if review_needed else "none"
             if row is None:
                 cols.update(content_hash=result.content_hash, review_status=review_status, created_at=ts)
@@ -449,7 +513,7 @@ class SQLiteStore(Store):
             ids = {h: info.id for h, info in self.lookup([h for h, _ in pairs]).items()}
             self.conn.executemany("INSERT INTO sources (document_id, path, first_seen) VALUES (?, ?, ?) "
                                   "ON CONFLICT (document_id, path) DO NOTHING",
-                                  [(ids[h], p, ts) for h, p in pairs if h in ids])
+                                  [(ids[h], display_path(p), ts) for h, p in pairs if h in ids])
 
     def start_run(self, pipeline_version: str, options: dict) -> int:
         with self.transaction():
@@ -502,6 +566,20 @@ class SQLiteStore(Store):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def describe_sqlite_error(path: str, e: sqlite3.Error) -> str:
+    """One line that says what is wrong with a store file, for a person (no traceback)."""
+    text = str(e)
+    if "not a database" in text:
+        return f"{path} is not a SQLite database (not a nianbao store); left unchanged"
+    if "readonly" in text or "read-only" in text:
+        return f"{path} is read-only: nianbao cannot write to it ({text})"
+    if "unable to open" in text:
+        return f"cannot open the store {path} ({text})"
+    if "locked" in text or "busy" in text:
+        return f"the store {path} is locked by another process ({text})"
+    return f"store {path}: {text}"
 
 
 def _statements(script: str) -> list[str]:

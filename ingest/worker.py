@@ -22,6 +22,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Optional
 
+from nianbao.inputs import NotRegularFileError, open_regular
+from nianbao.limits import is_memory_error, set_memory_limit  # noqa: F401  (set_memory_limit: re-exported)
+
 from .store import DocumentResult
 
 HASH_CHUNK = 1 << 20
@@ -48,9 +51,11 @@ class WorkerConfig:
 
 
 def file_hash(path: str | Path) -> tuple[str, int]:
+    """SHA-256 and size of a regular file. Anything else (FIFO, socket, device, symlink loop) raises
+    ``NotRegularFileError`` at once: the file is opened without blocking."""
     h = hashlib.sha256()
     size = 0
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         while True:
             chunk = f.read(HASH_CHUNK)
             if not chunk:
@@ -119,10 +124,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def _is_memory_error(message: Optional[str]) -> bool:
-    return bool(message) and message.startswith("MemoryError")
-
-
 def process_task(pipeline, task: Task, config: WorkerConfig, extract: Optional[Callable] = None) -> DocumentResult:
     """Run one document. Every failure is a result (status 'failed' with a code), never an exception."""
     from nianbao.inference.output import to_record
@@ -132,8 +133,10 @@ def process_task(pipeline, task: Task, config: WorkerConfig, extract: Optional[C
     try:
         content_hash, size = file_hash(task.path)
     except OSError as e:
+        code = (e.code if isinstance(e, NotRegularFileError) else
+                "not_found" if isinstance(e, FileNotFoundError) else "unreadable")
         return DocumentResult(path=task.path, content_hash=task.content_hash, size=task.size, status="failed",
-                              pipeline_version=config.pipeline_version, error_code="not_found" if isinstance(e, FileNotFoundError) else "unreadable",
+                              pipeline_version=config.pipeline_version, error_code=code,
                               error_message=f"{type(e).__name__}: {e}", worker=worker, peak_rss_mb=peak_rss_mb())
     t_hash = time.perf_counter() - t0
     try:
@@ -159,7 +162,7 @@ def process_task(pipeline, task: Task, config: WorkerConfig, extract: Optional[C
     retire = False
     if error:
         code, message = error.get("code"), error.get("message")
-        if _is_memory_error(message):  # the pipeline caught a MemoryError in one of its stages
+        if is_memory_error(message):  # the pipeline caught a MemoryError in one of its stages
             code, retire = "memory", True
             message = f"out of memory (limit {config.max_memory_mb} MB): {message}"
     record["source"] = task.path
@@ -186,15 +189,6 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except Exception:
         pass
-
-
-def set_memory_limit(max_memory_mb: int) -> None:
-    if max_memory_mb and max_memory_mb > 0:
-        limit = int(max_memory_mb) * 1024 * 1024
-        _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        if hard != resource.RLIM_INFINITY:
-            limit = min(limit, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 def worker_main(conn, config: WorkerConfig, parent_pid: int) -> None:

@@ -702,7 +702,7 @@ def test_batch_keeps_order_and_goes_on(tmp_path, capsys, ref_txt, ref_html):
     corrupt.write_bytes(data[: len(data) * 2 // 5])
     inputs = [TXT, empty, corrupt, HTML]
 
-    assert main(["extract", "--jsonl", *map(str, inputs)]) == 0
+    assert main(["extract", "--jsonl", *map(str, inputs)]) == 1  # exit 1: some inputs failed (README)
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert len(lines) == 4, out[:2000]
@@ -723,7 +723,7 @@ def test_batch_keeps_order_and_goes_on(tmp_path, capsys, ref_txt, ref_html):
 
 def test_batch_with_a_missing_path(tmp_path, capsys):
     missing = tmp_path / "missing.txt"
-    assert main(["extract", "--jsonl", str(missing), str(TXT)]) == 0
+    assert main(["extract", "--jsonl", str(missing), str(TXT)]) == 1  # exit 1: some inputs failed
     recs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["source"] for r in recs] == [str(missing), str(TXT)]
     assert_error(recs[0], "not_found")

@@ -167,6 +167,7 @@ def test_sigkill_mid_run_then_resume_is_exact(reference, tmp_path):
     assert first < second < N_DOCUMENTS
     out = subprocess.run([sys.executable, "-m", "nianbao.cli", "ingest", str(folder), "--db", str(db), "--no-progress",
                           "--workers", "2", "--json"], capture_output=True, text=True, timeout=120)
+    # 0: every input this run had to read was read (the three bad files failed in the killed runs, first in order)
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
     assert summary["skipped"] == second and summary["written"] == N_DOCUMENTS - second
@@ -226,15 +227,15 @@ def test_hang_crash_and_memory_are_isolated(tmp_path):
 
 def test_expand_inputs(tmp_path):
     folder = make_mixed_folder(tmp_path)
-    paths, missing = expand_inputs([str(folder)])
-    assert len(paths) == N_INPUTS and not missing  # notes.bin is not a report suffix
-    assert len(expand_inputs([str(folder)], all_files=True)[0]) == N_INPUTS + 1
+    found = expand_inputs([str(folder)])
+    assert len(found.paths) == N_INPUTS and not found.missing and not found.skipped  # notes.bin is not a report suffix
+    assert len(expand_inputs([str(folder)], all_files=True).paths) == N_INPUTS + 1
     listfile = tmp_path / "list.txt"
     listfile.write_text(f"# reports\n{folder / 'examples' / 'real_002.txt'}\n\n{folder / 'examples'}/*.pdf\n"
                         f"{folder / 'nope.txt'}\n", "utf-8")
-    paths, missing = expand_inputs([f"@{listfile}", str(folder / "examples" / "real_002.txt"), str(folder / "**" / "*.html")])
-    assert [p.name for p in paths] == ["real_002.txt", "real2_002.pdf", "real2_004.html"]
-    assert missing == [str(folder / "nope.txt")]
+    found = expand_inputs([f"@{listfile}", str(folder / "examples" / "real_002.txt"), str(folder / "**" / "*.html")])
+    assert [p.name for p in found.paths] == ["real_002.txt", "real2_002.pdf", "real2_004.html"]
+    assert found.missing == [str(folder / "nope.txt")]
 
 
 # ---------------------------------------------------------------------------------------------
