@@ -32,7 +32,7 @@ EXTRA_VALUE_PENALTY = 2.0
 TRAILING_BLANK_BONUS = 0.3  # lost cells are most often the row's last ones (ragged exports)
 MAX_PIECE_DIGITS = 12
 MAX_CANDIDATES = 20000   # the reference enumerator's cap (tests only; the decoder needs none)
-K_BEST = 6               # readings kept explicitly per row (best first)
+K_BEST = 2               # readings kept explicitly per row (best first; the marginals cover the rest)
 K_SURVIVORS = 4          # readings the rules leave tied, kept for the joint Table B decision
 BASE_CLEAR = 0.995       # a number read from its own cell of a text layer, under a matched label
 DOUBT_CAP = 0.85         # a value chosen by plausibility alone stays well below 0.9
@@ -435,7 +435,10 @@ class RowModel:
 
 
 def _value_soft(value: float, key: str, prose_numbers: frozenset[float]) -> float:
-    return log_prior(value, key) + prose_support([value], prose_numbers)
+    soft = log_prior(value, key)
+    if prose_numbers and abs(value) >= 10 and value in prose_numbers:
+        soft += prose_support([value], prose_numbers)
+    return soft
 
 
 def _lse(a: float, b: float) -> float:
@@ -455,7 +458,7 @@ class _Lattice:
 
 
 DOOMED = "doomed"   # a rule group's state once its total can no longer match its parts
-PRUNE_MARGIN = 20.0  # a state whose every reading scores this far below a real one carries < e^-20 of the mass
+PRUNE_MARGIN = 16.0  # a state whose every reading scores this far below a real one carries < e^-16 of the mass
 
 
 def _build_lattice(chunks: list[Chunk], model: RowModel, placeholders_in_use: bool, blank_penalty: float) -> Optional[_Lattice]:
@@ -466,67 +469,75 @@ def _build_lattice(chunks: list[Chunk], model: RowModel, placeholders_in_use: bo
     graph, end = built
     nodes = sorted(set(graph) | {s.dst for steps in graph.values() for s in steps})
     blank = Piece(text="", value=0, chunk=None)
-
-    def blank_soft(node: int, f: int) -> float:
-        return (TRAILING_BLANK_BONUS if node == end else 0.0) + model.soft(0, blank, f)
-
+    # Per field and node, every move: (next node, piece, value, hard, soft) before the rules; a
+    # lost cell stays on its node. Scored once here, used by every pass below.
+    all_moves: list[dict[int, list[tuple]]] = []
+    for f in range(n):
+        per_node: dict[int, list[tuple]] = {}
+        blank_soft = model.soft(0, blank, f)
+        for node in nodes:
+            lst = []
+            for step in graph.get(node, ()):
+                v = model.value(step.piece, f)
+                lst.append((step.dst, step.piece, v, 0.0, model.soft(v, step.piece, f)))
+            lst.append((node, blank, 0, -blank_penalty, blank_soft + (TRAILING_BLANK_BONUS if node == end else 0.0)))
+            per_node[node] = lst
+        all_moves.append(per_node)
     # Upper bounds on the rest of a reading from a node with r fields left, rules left out (they
-    # only subtract): its score and its hard evidence. None where the run cannot end in r fields.
+    # only subtract): its score and its hard evidence. Absent where the run cannot end in r fields.
     up_s: list[dict[int, float]] = [{end: model.relation_bound()}]
     up_h: list[dict[int, float]] = [{end: 0.0}]
+    moves: list[dict[int, list[tuple]]] = [{} for _ in range(n)]
     for r in range(1, n + 1):
         f = n - r
         us, uh = up_s[r - 1], up_h[r - 1]
         cur_s: dict[int, float] = {}
         cur_h: dict[int, float] = {}
         for node in nodes:
-            bs = bh = -math.inf
-            for step in graph.get(node, ()):
-                if step.dst in us:
-                    bs = max(bs, model.soft(model.value(step.piece, f), step.piece, f) + us[step.dst])
-                    bh = max(bh, uh[step.dst])
-            if node in us:
-                bs = max(bs, blank_soft(node, f) - blank_penalty + us[node])
-                bh = max(bh, uh[node] - blank_penalty)
-            if bs > -math.inf:
-                cur_s[node], cur_h[node] = bs, bh
+            ok = [m for m in all_moves[f][node] if m[0] in us]
+            if ok:
+                moves[f][node] = ok
+                cur_s[node] = max(m[3] + m[4] + us[m[0]] for m in ok)
+                cur_h[node] = max(m[3] + uh[m[0]] for m in ok)
         up_s.append(cur_s)
         up_h.append(cur_h)
     if 0 not in up_s[n]:
         return None
-    most_total = _largest_totals(graph, nodes, model, up_s, blank)
+    group_sums = None if model.relation or not any(model.roles) else _group_sums(moves, model)
     start = (0, () if model.relation else 0)
-    floor_s, floor_h = _real_floors(graph, end, model, blank_penalty, up_s, up_h, blank_soft)
+    floor_s, floor_h = _real_floors(moves, model, up_s, up_h, group_sums)
     edges: list[list[tuple]] = []
     layer = {start: (0.0, 0.0)}  # state -> (best score so far, best hard so far)
+    advance = model.advance
     for f in range(n):
         r = n - f - 1
         us, uh = up_s[r], up_h[r]
+        sums = group_sums[f + 1] if group_sums is not None and model.roles[f] is not None and not model.group_ends[f] else None
         out: list[tuple] = []
         nxt: dict = {}
         for st, (fs, fh) in layer.items():
             node, aux = st
-            moves = [(step.dst, step.piece, 0.0, 0.0) for step in graph.get(node, ()) if step.dst in us]
-            if node in us:
-                moves.append((node, blank, -blank_penalty, blank_soft(node, f) - model.soft(0, blank, f)))
-            for dst_node, piece, hard0, soft0 in moves:
-                v = model.value(piece, f)
-                aux2, hard, soft = model.advance(f, aux, v)
-                if most_total is not None and model.roles[f] is not None and not model.group_ends[f] \
-                        and aux2 is not DOOMED and aux2 > most_total[f + 1].get(dst_node, -math.inf):
-                    # Parts only add: no total still printable can match them. Every such state
-                    # reads the same from here on (the rule fails), so they are one state.
-                    aux2 = DOOMED
-                e = (st, (dst_node, aux2), v, piece, hard + hard0, soft + soft0 + model.soft(v, piece, f))
+            for dst_node, piece, v, hard0, soft0 in moves[f][node]:
+                aux2, hard, soft = advance(f, aux, v)
+                if sums is not None and aux2 is not DOOMED:
+                    still = sums.get(dst_node)
+                    if still is None or not _can_close(still, aux2):
+                        # No way left to satisfy the rule: every such state reads the same from
+                        # here on (the rule fails at the group's end), so they are one state.
+                        aux2 = DOOMED
+                dst = (dst_node, aux2)
+                e = (st, dst, v, piece, hard + hard0, soft + soft0)
                 out.append(e)
-                prev = nxt.get(e[1])
                 es, eh = fs + e[4] + e[5], fh + e[4]
-                nxt[e[1]] = (es, eh) if prev is None else (max(prev[0], es), max(prev[1], eh))
+                prev = nxt.get(dst)
+                nxt[dst] = (es, eh) if prev is None else (prev[0] if prev[0] > es else es, prev[1] if prev[1] > eh else eh)
         # Keep a state if a reading through it could come near a real reading's score or tie the
         # best hard evidence (the rules' ties must all be seen: they decide what stays doubted).
+        # (A doomed rule group will pay its penalty: the bounds say so.)
         keep = {st: v for st, v in nxt.items()
-                if v[0] + us[st[0]] >= floor_s - PRUNE_MARGIN or v[1] + uh[st[0]] >= floor_h - 1e-9}
-        edges.append([e for e in out if e[1] in keep])
+                if v[0] + us[st[0]] - (RULE_PENALTY if st[1] is DOOMED else 0.0) >= floor_s - PRUNE_MARGIN
+                or v[1] + uh[st[0]] - (RULE_PENALTY if st[1] is DOOMED else 0.0) >= floor_h - 1e-9}
+        edges.append(out if len(keep) == len(nxt) else [e for e in out if e[1] in keep])
         layer = keep
     finals = {st for st in layer if st[0] == end}
     if not finals:
@@ -534,35 +545,62 @@ def _build_lattice(chunks: list[Chunk], model: RowModel, placeholders_in_use: bo
     return _Lattice(keys=list(model.keys), edges=edges, start=start, finals=finals)
 
 
-def _largest_totals(graph, nodes, model: RowModel, up_s, blank: Piece) -> Optional[list[dict[int, float]]]:
-    """Per field f and node: the largest value the rest of the run can give the total that closes
-    f's rule group (None when a piece is negative: then parts do not only add)."""
+_ZERO = frozenset((0,))
+
+
+def _group_sums(moves: list[dict[int, list[tuple]]], model: RowModel, cap: int = 1000) -> list[dict[int, object]]:
+    """Per field f inside a rule group and node: the signed sums (parts +, total -) the fields f..
+    of the group's end can still add, as a set where it has at most ``cap`` members, else as a
+    (low, high) interval; a state whose difference is not minus one of them can no longer satisfy
+    the rule."""
     n = len(model.keys)
-    if model.relation or not any(model.roles) or any(st.piece.value < 0 for steps in graph.values() for st in steps):
-        return None
-    out: list[dict[int, float]] = [{} for _ in range(n + 1)]
-    nxt_best: dict[int, float] = {}
+    out: list[dict[int, object]] = [{} for _ in range(n + 1)]
+    after: dict[int, object] = {}
     for f in range(n - 1, -1, -1):
-        r = n - f - 1
-        cur: dict[int, float] = {}
-        for node in nodes:
-            if node not in up_s[r + 1]:
-                continue
-            moves = [(st.dst, st.piece) for st in graph.get(node, ()) if st.dst in up_s[r]]
-            if node in up_s[r]:
-                moves.append((node, blank))
-            if model.group_ends[f]:
-                cur[node] = max((model.value(p, f) for _, p in moves), default=-math.inf)
-            else:
-                cur[node] = max((nxt_best.get(d, -math.inf) for d, _ in moves), default=-math.inf)
+        role = model.roles[f]
+        if role is None:
+            after = {}
+            continue
+        cur: dict[int, object] = {}
+        for node, lst in moves[f].items():
+            sums: Optional[set] = set()
+            lo, hi = math.inf, -math.inf
+            for dst, piece, v, _, _ in lst:
+                signed = -v if role[1] else v
+                rest = _ZERO if model.group_ends[f] else after.get(dst)
+                if rest is None:
+                    continue
+                if isinstance(rest, tuple):
+                    rlo, rhi = rest
+                    sums = None
+                else:
+                    rlo, rhi = min(rest), max(rest)
+                    if sums is not None:
+                        if isinstance(signed, int):
+                            sums.update([signed + x for x in rest] if signed else rest)
+                        else:
+                            sums.update([round(signed + x, 6) for x in rest])
+                        if len(sums) > cap:
+                            sums = None
+                lo, hi = min(lo, signed + rlo), max(hi, signed + rhi)
+            if lo <= hi:
+                cur[node] = frozenset(sums) if sums is not None else (lo - _EPS, hi + _EPS)
         out[f] = cur
-        nxt_best = cur
+        after = cur
     return out
 
 
-def _real_floors(graph, end, model: RowModel, blank_penalty: float, up_s, up_h, blank_soft) -> tuple[float, float]:
+def _can_close(still: object, diff: float) -> bool:
+    """Whether a rule group with this difference so far can still close at zero."""
+    if isinstance(still, tuple):
+        return still[0] <= -diff <= still[1]
+    return -diff in still  # type: ignore[operator]
+
+
+def _real_floors(moves: list[dict[int, list[tuple]]], model: RowModel, up_s, up_h, group_sums=None) -> tuple[float, float]:
     """Score and hard evidence of real readings (lower bounds of the best ones): follow the
-    bounds greedily, by score and by hard evidence, and score the two paths with the rules."""
+    bounds greedily, by score and by hard evidence (keeping rule groups satisfiable where the
+    group sums say how), and score the two paths with the rules."""
     n = len(model.keys)
     floors = []
     for by_hard in (False, True):
@@ -570,17 +608,25 @@ def _real_floors(graph, end, model: RowModel, blank_penalty: float, up_s, up_h, 
         for f in range(n):
             r = n - f - 1
             us, uh = up_s[r], up_h[r]
-            moves = [(step.dst, step.piece, 0.0, model.soft(model.value(step.piece, f), step.piece, f))
-                     for step in graph.get(node, ()) if step.dst in us]
-            if node in us:
-                moves.append((node, Piece(text="", value=0, chunk=None), -blank_penalty, blank_soft(node, f)))
-            key = (lambda m: (m[2] + uh[m[0]], m[2] + m[3] + us[m[0]])) if by_hard else \
-                (lambda m: (m[2] + m[3] + us[m[0]], 0.0))
-            dst, piece, hard0, soft0 = max(moves, key=key)
-            aux, hard, soft = model.advance(f, aux, model.value(piece, f))
-            total_s += hard0 + soft0 + hard + soft
-            total_h += hard0 + hard
-            node = dst
+
+            def viable(m, f=f, aux=aux) -> bool:
+                if group_sums is None or model.roles[f] is None or aux is DOOMED:
+                    return True
+                after, _, _ = model.advance(f, aux, m[2])
+                if model.group_ends[f]:
+                    return after == 0
+                still = group_sums[f + 1].get(m[0])
+                return still is not None and after is not DOOMED and _can_close(still, after)
+
+            if by_hard:
+                m = max(moves[f][node], key=lambda m: (m[3] + uh[m[0]] - (0.0 if viable(m) else RULE_PENALTY),
+                                                       m[3] + m[4] + us[m[0]]))
+            else:
+                m = max(moves[f][node], key=lambda m: m[3] + m[4] + us[m[0]])
+            aux, hard, soft = model.advance(f, aux, m[2])
+            total_s += m[3] + m[4] + hard + soft
+            total_h += m[3] + hard
+            node = m[0]
         floors.append((total_s, total_h))
     return max(s for s, _ in floors), max(h for _, h in floors)
 
@@ -717,7 +763,7 @@ def decode_run(chunks: list[Chunk], keys: list[str], table: str, prose_numbers: 
         count = nxt_count
     tied_count = sum(count.get(st, 0) for st in lat.finals)
     readings = [_reading(path, note) for _, path in _kbest(lat, K_BEST)]
-    survivors = [_reading(path, note) for _, path in _kbest(lat, K_SURVIVORS, allowed)]
+    survivors = [_reading(path, note) for _, path in _kbest(lat, K_SURVIVORS if tied_count > 1 else 1, allowed)]
     if note:
         log_z -= EXTRA_VALUE_PENALTY
     return RowDecision(keys=list(keys), readings=readings, base=BASE_CLEAR, marginals=marginals, ties=ties,

@@ -215,11 +215,23 @@ _UNSET = object()
 _active: object = _UNSET
 
 
+def prior_path() -> Path:
+    """Where the learned prior is looked for: the models folder in use (nianbao.resources, which
+    honours NIANBAO_MODEL_DIR), else the checkout's models/."""
+    try:
+        from nianbao.resources import value_prior_path
+        return value_prior_path()
+    except (ImportError, FileNotFoundError):
+        return PRIOR_PATH
+
+
 def active_prior() -> Optional[ValuePrior]:
-    """The learned prior in use: models/value_prior.json when installed (read once), else None."""
+    """The learned prior in use: value_prior.json of the models folder when there (read once,
+    at first use), else None (the hand-made prior)."""
     global _active
     if _active is _UNSET:
-        _active = ValuePrior.load(PRIOR_PATH) if PRIOR_PATH.is_file() else None
+        path = prior_path()
+        _active = ValuePrior.load(path) if path.is_file() else None
     return _active  # type: ignore[return-value]
 
 
