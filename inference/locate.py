@@ -633,6 +633,7 @@ class TableLocator:
                       # A group label inside a chained row label (其他处理 as the v2019 row) is that row.
                       if not any(c.start <= g.start < c.end for c in chain)]
         group_hits += approximate_group_labels(norm, spec, chain, group_hits)
+        other_tables = self._other_tables(spec.name)
         boundaries = sorted([(m.start, m.end, m) for m in chain + group_hits], key=lambda t: t[0])
         located = LocatedTable(name=spec.name, region=Region(spec.name, start, end), labels=chain + group_hits)
         found_keys = {m.row.key for m in chain}  # (a demoted unsure label leaves its key below)
@@ -643,6 +644,10 @@ class TableLocator:
         events: list[tuple[str, object]] = []
         for idx, (s, e, m) in enumerate(boundaries):
             nxt = boundaries[idx + 1][0] if idx + 1 < len(boundaries) else end
+            # A row's numbers never lie past another statutory table's title or header.
+            other = other_tables.search(norm, e, nxt)
+            if other:
+                nxt = other.start()
             raw_s = lin.text.raw_span(e, e)[0]
             raw_e = lin.text.raw_span(nxt, nxt)[0] if nxt < len(norm) else len(lin.raw)
             label_text = lin.raw[lin.text.raw_span(s, e)[0]:lin.text.raw_span(s, e)[1]]
@@ -733,6 +738,14 @@ class TableLocator:
         if located.runs:
             located.region.end = min(end, last_end)
         return located
+
+    def _other_tables(self, name: str) -> re.Pattern:
+        """Where another statutory table begins: its title, or (for the table before Table C) the
+        heading of Table C, whose anchor 行政复议 is no row label of Tables A and B."""
+        pats = [re.escape(info["title"]) for t, info in self.schema.table_info.items() if t != name and info.get("title")]
+        if name != "appeals":
+            pats.append("行政复议")
+        return re.compile("|".join(pats))
 
     @staticmethod
     def _norm_pos(lin: LinearText, raw_pos: int) -> int:
