@@ -9,13 +9,26 @@ from typing import Optional
 
 import numpy as np
 
+from nianbao import resources
 from nianbao.document import Document
+from nianbao.resources import ModelMissing
 
-DEFAULT_MAP = Path(__file__).resolve().parents[1] / "models" / "calibration.json"
+
+def __getattr__(name: str):
+    # DEFAULT_MAP: the shipped map (models/calibration.json in a checkout, nianbao/models in a wheel) or
+    # the one under $NIANBAO_MODEL_DIR, looked up when asked for, so importing never fails.
+    if name == "DEFAULT_MAP":
+        return resources.calibration_path()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def load_map(path: Optional[str] = None) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """The (x, y) knots of the map at path (the default map when None); None when that file is absent."""
+    return _load_map(str(path or resources.calibration_path()))
 
 
 @lru_cache(maxsize=2)
-def load_map(path: str = str(DEFAULT_MAP)) -> Optional[tuple[np.ndarray, np.ndarray]]:
+def _load_map(path: str) -> Optional[tuple[np.ndarray, np.ndarray]]:
     p = Path(path)
     if not p.exists():
         return None
@@ -28,7 +41,15 @@ class CalibrateStage:
 
     name = "calibrate"
 
-    def __init__(self, path: Path = DEFAULT_MAP):
+    def __init__(self, path: Optional[Path] = None):
+        # An explicit map that is absent leaves confidences raw (a caller's choice); the default map
+        # missing means a broken install, whose confidences would silently differ: say so.
+        if path is None:
+            path = resources.calibration_path()
+            if not path.is_file():
+                raise ModelMissing(f"the calibration map is missing: {resources.where(path)}. Reinstall nianbao, "
+                                   f"set {resources.MODEL_DIR_ENV} to a folder laid out like models/, or extract "
+                                   "with calibrate=False")
         self.map = load_map(str(path))
 
     def __call__(self, doc: Document) -> Document:

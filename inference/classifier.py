@@ -16,13 +16,24 @@ from typing import Optional
 
 import numpy as np
 
+from nianbao import resources
+from nianbao.resources import ModelMissing
 from nianbao.schema import TableSpec
 
 from .linearize import LinearText
 from .locate import LabelMatch, RegexSpotter
 from .normalize import SEPARATORS
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "token_classifier"
+
+def __getattr__(name: str):
+    # DEFAULT_MODEL_DIR: the shipped model (``nianbao.models``: models/token_classifier in a checkout,
+    # nianbao/models/token_classifier in a wheel) or the one under $NIANBAO_MODEL_DIR, looked up when
+    # asked for (as every function given no folder does), so importing this module never fails.
+    if name == "DEFAULT_MODEL_DIR":
+        return resources.classifier_dir()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _PAD, _UNK, _CLS, _SEP = 0, 1, 2, 3
 MIN_SPAN_PROB = 0.5
 MIN_SPAN_CHARS = 2   # a one-character "label" is noise
@@ -32,9 +43,10 @@ NEAR = 24            # characters around a schema match within which a classifie
 class TokenClassifier:
     """One onnxruntime session; ``predict`` returns per-character label ids and probabilities."""
 
-    def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 1):
+    def __init__(self, model_dir: Optional[Path] = None, threads: int = 1):
         import onnxruntime as ort
 
+        model_dir = require_model(model_dir)
         meta = json.loads((Path(model_dir) / "labels.json").read_text(encoding="utf-8"))
         self.vocab: dict[str, int] = meta["vocab"]
         self.labels: list[str] = meta["labels"]
@@ -108,9 +120,16 @@ def windows(n: int, size: int, stride: int) -> list[tuple[int, int]]:
     return out
 
 
+def load_classifier(model_dir: Optional[str] = None) -> TokenClassifier:
+    return _load_classifier(str(model_dir or resources.classifier_dir()))
+
+
 @lru_cache(maxsize=2)
-def load_classifier(model_dir: str = str(DEFAULT_MODEL_DIR)) -> TokenClassifier:
+def _load_classifier(model_dir: str) -> TokenClassifier:
     return TokenClassifier(Path(model_dir))
+
+
+load_classifier.cache_clear = _load_classifier.cache_clear  # type: ignore[attr-defined]  # after a model swap
 
 
 def read_model_version(model_dir: Path) -> Optional[str]:
@@ -121,14 +140,40 @@ def read_model_version(model_dir: Path) -> Optional[str]:
     return json.loads(path.read_text(encoding="utf-8")).get("model_version")
 
 
-@lru_cache(maxsize=4)
-def model_version(model_dir: str = str(DEFAULT_MODEL_DIR)) -> Optional[str]:
+def model_version(model_dir: Optional[str] = None) -> Optional[str]:
     """``read_model_version`` once per process (what each result records)."""
+    return _model_version(str(model_dir or resources.classifier_dir()))
+
+
+@lru_cache(maxsize=4)
+def _model_version(model_dir: str) -> Optional[str]:
     return read_model_version(Path(model_dir))
 
 
-def model_available(model_dir: Path = DEFAULT_MODEL_DIR) -> bool:
-    return (Path(model_dir) / "model.onnx").exists() and (Path(model_dir) / "labels.json").exists()
+model_version.cache_clear = _model_version.cache_clear  # type: ignore[attr-defined]
+
+
+MODEL_FILES = ("model.onnx", "labels.json")
+
+
+def model_available(model_dir: Optional[Path] = None) -> bool:
+    folder = Path(model_dir or resources.classifier_dir())
+    return all((folder / name).is_file() for name in MODEL_FILES)
+
+
+def require_model(model_dir: Optional[Path] = None) -> Path:
+    """The classifier folder, or a ModelMissing that says where it was looked for and what to do.
+
+    The classifier is the default label model: reading without it would silently give other values,
+    other confidences and no model version, so a missing model is an error, never a fallback."""
+    folder = Path(model_dir or resources.classifier_dir())
+    missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
+    if missing:
+        raise ModelMissing(f"the token classifier is missing: no {' or '.join(missing)} in {resources.where(folder)}. "
+                           f"Reinstall nianbao (the wheel ships nianbao/models/{resources.CLASSIFIER_FOLDER}), set "
+                           f"{resources.MODEL_DIR_ENV} to a folder laid out like models/, or ask for the schema's "
+                           f"labels alone with --mapper baseline")
+    return folder
 
 
 class ClassifierSpotter:
@@ -136,9 +181,10 @@ class ClassifierSpotter:
 
     name = "classifier"
 
-    def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR):
-        self.model = load_classifier(str(model_dir))
-        self.model_version = model_version(str(model_dir))
+    def __init__(self, model_dir: Optional[Path] = None):
+        folder = require_model(model_dir)
+        self.model = load_classifier(str(folder))
+        self.model_version = model_version(str(folder))
         self.regex = RegexSpotter()
         self._cache: dict[int, list[tuple[int, int, str, float]]] = {}
 
