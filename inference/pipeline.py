@@ -37,7 +37,7 @@ class PipelineOptions:
 
     reader: ReaderOptions = field(default_factory=ReaderOptions)
     ocr: OcrOptions = field(default_factory=OcrOptions)
-    mapper: str = "classifier"  # falls back to the baseline when no trained model is installed
+    mapper: str = "classifier"  # the shipped trained model; missing, it is an error (baseline: by name only)
     doubt_threshold: float = DOUBT_THRESHOLD
     # Map raw confidences to measured ones (models/calibration.json, when present).
     calibrate: bool = True
@@ -53,15 +53,14 @@ def make_mapper(name: str) -> Mapper:
 
 
 def make_spotter(name: str):
-    """Row labels are spotted by the schema's regexes (baseline) or by the trained classifier,
-    which falls back to the baseline when no model is installed."""
+    """Row labels are spotted by the schema's regexes (baseline) or by the trained classifier, which
+    raises ModelMissing when no model is installed (never a silent fallback to other readings)."""
     from .locate import RegexSpotter
 
     if name == "classifier":
-        from .classifier import ClassifierSpotter, model_available
+        from .classifier import ClassifierSpotter
 
-        if model_available():
-            return ClassifierSpotter()
+        return ClassifierSpotter()
     return RegexSpotter()
 
 
