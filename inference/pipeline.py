@@ -137,7 +137,8 @@ class ReportEvidence:
     title: Optional[str]
     # Located table -> (template rows whose labels were found, template rows).
     table_rows: dict[str, tuple[int, int]]
-    # Pages not read, or read by OCR that saw table regions: absence of tables proves nothing there.
+    # Pages not read, or read by OCR (a misread title or label, a lone page of a scan): absence of
+    # tables proves nothing there.
     unread_tables_possible: bool
 
 
@@ -160,11 +161,10 @@ def report_evidence(doc: Document, schema: Schema) -> ReportEvidence:
         else:
             matched = len({run.row.key for run in table.runs})
             table_rows[name] = (matched, len(schema.table(doc.template or "v2021", name).rows))
-    ocr_saw_tables = any(p.ocr.get("tables") for p in doc.pages if p.ocr)
     return ReportEvidence(
         title=metadata.report_title(doc.linear) if doc.linear is not None else None,
         table_rows=table_rows,
-        unread_tables_possible=bool(doc.pages_needing_ocr) or ocr_saw_tables,
+        unread_tables_possible=bool(doc.pages_needing_ocr) or any(p.ocr is not None for p in doc.pages),
     )
 
 

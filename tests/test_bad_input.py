@@ -532,6 +532,18 @@ def test_not_a_report_decision(evidence, refused):
     assert (not_a_report(ReportEvidence(**evidence)) is not None) is refused
 
 
+def test_a_page_read_by_ocr_is_never_refused_as_not_a_report():
+    # One page of a scan (Table B's continuation, no title) is part of a report: OCR may misread.
+    from nianbao.document import Document, Line, Page
+    from nianbao.inference.pipeline import ReportStage, report_evidence
+    from nianbao.schema import load_schema
+
+    doc = Document(source="page3.png", format="image",
+                   pages=[Page(number=1, blocks=[Line(text="（一）予以公开 50 0 0 0 0 0 50", source="ocr")], ocr={"tables": 1})])
+    assert report_evidence(doc, load_schema()).unread_tables_possible
+    assert ReportStage(load_schema())(doc).error is None
+
+
 def test_html_report_with_a_non_statutory_table(tmp_path):
     path = tmp_path / "no_tables.html"
     path.write_text(
