@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
 from nianbao.document import FieldValue
+from nianbao.numfmt import full_number
 
 from . import reconcile
 from .locate import Chunk, RowRun, _NUMBER
@@ -848,23 +849,23 @@ def field_values(decision: RowDecision, header_unit: Optional[str] = None) -> di
         reason = decision.reason
         if alts:
             chunk_text = piece.chunk.raw if piece.chunk else ""
-            alt_text = ", ".join(f"{a:g}" for a in alts[:4])
+            alt_text = _alt_text(alts)
             if trusted is not None and margin is not None and margin >= trusted:
                 # The prior's margin is one measured to pick right >= 99.9% of the time: not
                 # doubted, but kept below the auto-accept levels (the measurement is mostly factory rows).
                 conf = min(conf, TRUSTED_PRIOR_CAP * mass)
-                reason = (f"several readings of the printed digits '{chunk_text}' fit the table; chose {chosen:g} "
-                          f"by the value prior with margin {margin:.1f} (>= {trusted:g}, measured), alternatives {alt_text}")
+                reason = (f"several readings of the printed digits '{chunk_text}' fit the table; chose {full_number(chosen)} "
+                          f"by the value prior with margin {margin:.1f} (>= {full_number(trusted)}, measured), alternatives {alt_text}")
             else:
                 conf = min(conf, DOUBT_CAP * mass)
                 reason = (f"several readings of the printed digits '{chunk_text}' fit the table; "
-                          f"chose {chosen:g} by plausibility, alternatives {alt_text}")
+                          f"chose {full_number(chosen)} by plausibility, alternatives {alt_text}")
         role = decision.model.roles[i] if decision.model else None
         if guessed and role is not None and role[0] in broken:
             conf = min(conf, DOUBT_CAP * mass)
             chunk_text = piece.chunk.raw if piece.chunk else ""
             reason = (f"no reading of the printed digits '{chunk_text}' satisfies the row's sum rule; "
-                      f"chose {chosen:g}" + (f", alternatives {', '.join(f'{a:g}' for a in alts[:4])}" if alts else ""))
+                      f"chose {full_number(chosen)}" + (f", alternatives {_alt_text(alts)}" if alts else ""))
         seg = piece.chunk.segment if piece.chunk else None
         if seg is not None and seg.source == "ocr":
             read_as = decision.chunk_values[i].get(id(piece.chunk), set()) if decision.chunk_values else set()
@@ -873,6 +874,12 @@ def field_values(decision: RowDecision, header_unit: Optional[str] = None) -> di
                               page=seg.page if seg else None, bbox=seg.bbox if seg else None,
                               alternatives=alts[:4], reason=reason, source=seg.source if seg else None)
     return out
+
+
+def _alt_text(alts: list[float], shown: int = 4) -> str:
+    """Alternatives in full (7117339.04, not 7.11734e+06); a cut list says how many more there are."""
+    text = ", ".join(full_number(a) for a in alts[:shown])
+    return text + (f" +{len(alts) - shown} more" if len(alts) > shown else "")
 
 
 def soft_margin(decision: RowDecision) -> Optional[float]:
@@ -895,12 +902,13 @@ def ocr_confidence(seg, chosen: float, conf: float, mass: float, reason: Optiona
     ocr_p = seg.confidence if seg.confidence is not None else 0.9
     conf = min(conf, BASE_OCR * mass) * (1.0 if seg.alternatives else ocr_p)
     if seg.alternatives:
-        cands = ", ".join(f"{t} ({p:.2f})" for t, p in seg.alternatives[:3])
+        cands = ", ".join(f"{t} ({p:.2f})" for t, p in seg.alternatives[:3]) + (
+            f" +{len(seg.alternatives) - 3} more" if len(seg.alternatives) > 3 else "")
         how = ("the only candidate the table's rules accept" if had_candidates and not alts
                else "by OCR probability; the rules do not decide")
         conf = min(conf, OCR_DOUBT_CAP * mass)
         reason = (f"OCR unsure of a digit in '{seg.text}' (read with probability {ocr_p:.2f}; other readings "
-                  f"{cands}); chose {chosen:g}, {how}")
+                  f"{cands}); chose {full_number(chosen)}, {how}")
     elif conf < 0.9 and reason is None:
         reason = f"read by OCR as '{seg.text}' with probability {ocr_p:.2f}"
     return conf, reason

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
+from nianbao.inputs import open_regular
 from nianbao.limits import document_memory_cap
 from nianbao.numfmt import full_number
 
@@ -161,7 +162,16 @@ class RayEngine:
                             break
                         backlog.append(nxt)
                     task = backlog.pop(0)
-                    data = Path(task.path).read_bytes() if self.ship_files else None
+                    data = None
+                    if self.ship_files:
+                        try:
+                            with open_regular(task.path) as f:  # never blocks (a FIFO swapped in since hashing)
+                                data = f.read()
+                        except OSError as e:
+                            code = getattr(e, "code", None) or ("not_found" if isinstance(e, FileNotFoundError)
+                                                                else "unreadable")
+                            yield self._failure(task, code, f"{type(e).__name__}: {e}", time.monotonic())
+                            continue
                     running[remote.remote(task, config_ref, data)] = (task, time.monotonic())
                 if not running:
                     return
@@ -175,7 +185,7 @@ class RayEngine:
                     try:
                         yield ray.get(ref)
                     except rex.TaskCancelledError:
-                        yield self._failure(task, "timeout", f"no result after {self.timeout} s; task cancelled", t0)
+                        yield self._failure(task, "timeout", f"no result after {full_number(self.timeout)} s; task cancelled", t0)
                     except rex.OutOfMemoryError as e:
                         self.replaced += 1
                         yield self._failure(task, "memory", _short(e), t0)

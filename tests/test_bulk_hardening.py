@@ -405,6 +405,13 @@ def test_numbers_are_printed_in_full():
     assert "7.11" not in check.detail.replace("7117339", "") and "0.04" in check.detail
 
 
+def test_decoder_reasons_print_numbers_in_full_and_count_what_is_cut():
+    from nianbao.inference.decode import _alt_text
+
+    assert _alt_text([7117339.04, 1.0, 2.0, 3.0, 4.0, 5.0]) == "7117339.04, 1, 2, 3 +2 more"
+    assert _alt_text([75394432.52]) == "75394432.52"
+
+
 def test_report_prints_numbers_in_full():
     from nianbao.ingest.report import esc
 
@@ -454,3 +461,54 @@ def test_exports_never_write_infinity(tmp_path):
         assert "Infinity" not in out and "NaN" not in out
         for line in out.splitlines():
             _strict_loads(line.encode())
+
+
+# ---------------------------------------------------------------------------------------------
+# properties: the path escaping and the JSON writer
+# ---------------------------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_names = st.binary(min_size=1, max_size=40).map(lambda b: b.replace(b"\x00", b"_"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_names)
+def test_display_path_round_trips_any_name(raw):
+    shown = display_path(os.fsdecode(raw))
+    shown.encode("utf-8")
+    assert os.fsencode(path_from_display(shown)) == raw
+    if b"\\" not in raw:
+        try:
+            assert shown == raw.decode("utf-8")  # valid UTF-8 names are shown as they are
+        except UnicodeDecodeError:
+            pass
+
+
+_text = st.one_of(st.text(max_size=20), _names.map(os.fsdecode))
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | _text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4), max_leaves=20)
+
+
+def _has_nonfinite(v) -> bool:
+    if isinstance(v, float):
+        return not math.isfinite(v)
+    if isinstance(v, dict):
+        return any(_has_nonfinite(x) for x in v.values())
+    if isinstance(v, list):
+        return any(_has_nonfinite(x) for x in v)
+    return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_values)
+def test_dumps_strict_is_strict_json_in_utf8_or_refuses(value):
+    try:
+        text = dumps_strict(value)
+    except ValueError:
+        assert _has_nonfinite(value)
+        return
+    assert not _has_nonfinite(value)
+    _strict_loads(text.encode("utf-8"))  # valid UTF-8, no NaN/Infinity
