@@ -574,17 +574,19 @@ class TableLocator:
         rows carry the most printed values, the latest on a tie (nearest the table). A table whose
         cells are all printed empty is found by its labels alone (min_labels rows in order)."""
         norm = lin.norm
-        positions = {m.start() for a in anchors for m in re.finditer(a, norm[start:end])}
-        # A spotter that reads past noise also says where a table's rows begin.
-        positions.update(p - start for p in getattr(self.spotter, "anchors", lambda *_: [])(lin, spec) if start <= p < end)
-        positions = sorted(positions)
+        headed = {m.start() for a in anchors for m in re.finditer(a, norm[start:end])}
+        # A spotter that reads past noise also says where a table's rows begin; without the table's
+        # own header there, one label with a number is likelier prose ("制发规范性文件4条") than a table.
+        spotted = {p - start for p in getattr(self.spotter, "anchors", lambda *_: [])(lin, spec) if start <= p < end}
+        positions = sorted(headed | spotted)
         best: Optional[LocatedTable] = None
         best_count = 0
         for p in positions[:50]:
             table = self._rows(lin, spec, start + p, min(end, start + p + TABLE_WINDOW))
             # Rows placed by structure do not vote for where a table starts: only recognised ones do.
             count = sum(1 for r in table.runs if r.chunks and not r.by_structure)
-            ok = count >= min_rows or len(table.runs) >= min_labels
+            need = min_rows if p in headed else max(min_rows, 2)
+            ok = count >= need or len(table.runs) >= min_labels
             # More rows with values first; then rows whose labels are surer (a start inside a label loses it).
             score = 100 * count + sum(r.label_confidence for r in table.runs)
             if ok and score >= best_count:

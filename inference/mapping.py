@@ -16,7 +16,9 @@ from . import decode
 from .linearize import LinearText
 from .locate import LocatedTable, RowRun
 
-_HEADER_WAN = re.compile(r"采购总?金额\(?(?:单位:?)?万元")
+# The procurement amount's header prints its unit; OCR damages the words before it (采构总金额).
+_HEADER_WAN = re.compile(r"金额\(?(?:单位:?)?万元")
+_YUAN_DECIMALS = 2  # a sum in yuan is printed to the fen at most
 _PROSE_NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?![\d.])")
 
 
@@ -150,6 +152,12 @@ class BaselineMapper:
                         f.reason = f.reason or (
                             "row placed by its position in the statutory row order and its number of cells; "
                             f"its label '{' '.join(run.label.split())[:40]}' was not recognised")
+                for key, f in values.items():
+                    if key.endswith("amount_yuan") and header_unit is None and f.raw and "万" not in f.raw \
+                            and len(f.raw.partition(".")[2]) > _YUAN_DECIMALS:
+                        f.confidence = min(f.confidence, decode.DOUBT_CAP)
+                        f.reason = (f"'{f.raw}' has more decimals than a sum in yuan: the unit may be 万元, "
+                                    "whose header was not read")
                 fields.update(values)
             doc.found[name] = True
         return fields
