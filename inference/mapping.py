@@ -154,7 +154,7 @@ class BaselineMapper:
                             f"its label '{' '.join(run.label.split())[:40]}' was not recognised")
                 for key, f in values.items():
                     if key.endswith("amount_yuan") and header_unit is None and f.raw and "万" not in f.raw \
-                            and len(f.raw.partition(".")[2]) > _YUAN_DECIMALS:
+                            and len(re.match(r"\d*", f.raw.partition(".")[2]).group()) > _YUAN_DECIMALS:
                         f.confidence = min(f.confidence, decode.DOUBT_CAP)
                         f.reason = (f"'{f.raw}' has more decimals than a sum in yuan: the unit may be 万元, "
                                     "whose header was not read")
