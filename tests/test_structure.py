@@ -160,3 +160,24 @@ def test_damaged_markdown_reports_are_never_confidently_wrong(tmp_path, seed):
     for key, f in doc.fields.items():
         if f.reason and f.reason.startswith("row placed by its position"):
             assert f.confidence < 0.9 and doc.review.needed
+
+
+def test_a_row_never_reads_past_the_next_tables_heading(tmp_path):
+    # 四、结转下年度继续办理 printed with empty cells, right before Table C: its numbers are not Table C's
+    real = Path(__file__).resolve().parents[1] / "examples" / "real_010.txt"
+    head = real.read_text(encoding="utf-8").split("四、结转下年度继续办理")[0]
+    tail = ("\n| 类别 | 数据1 | 数据2 | 数据3 | 数据4 | 数据5 | 数据6 | 总计 |\n|---|---|---|---|---|---|---|---|\n"
+            "| 四、结转下年度继续办理 |  |  |  |  |  |  |  |\n\n" + TABLE_C_SUBTABLES)
+    doc = extract(_write(tmp_path, "r.md", head + tail))
+    assert [doc.fields[f"appeals.review.{c}"].value for c in ("upheld", "other", "total")] == [1, 2, 3]
+    assert doc.fields["requests.carried_forward.total"].value in (0, None)
+
+
+def test_a_yuan_amount_with_more_decimals_than_fen_is_doubted(tmp_path):
+    text = (Path(__file__).resolve().parents[1] / "examples" / "003_ab964e0bbb01e447.txt").read_text(encoding="utf-8")
+    clean = extract(_write(tmp_path, "a.txt", text))
+    assert clean.fields["proactive.procurement.amount_yuan"].confidence >= 0.9  # 7117339.04元: two decimals
+    raw = clean.fields["proactive.procurement.amount_yuan"].raw
+    doc = extract(_write(tmp_path, "b.txt", text.replace(raw, "711.733904")))
+    f = doc.fields["proactive.procurement.amount_yuan"]
+    assert f.confidence < 0.9 and "万元" in f.reason and doc.review.needed
