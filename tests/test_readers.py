@@ -232,6 +232,21 @@ def test_read_document_puts_the_decode_note_in_the_document(tmp_path: Path) -> N
     assert read_document(html).warnings[0].startswith("decoded_with_replacement")
 
 
+def test_html_declared_charset_decoded_with_replacement_says_so(tmp_path: Path) -> None:
+    # 2% of the bytes are damaged: too many for detection, but the page declares its charset, so it
+    # is read in it with the bad bytes replaced, and the document says how many.
+    body = REPORT_TEXT.encode("gb18030")
+    damaged = bytearray(body)
+    for pos in range(0, len(damaged), 50):
+        damaged[pos] = 0xFF
+    path = tmp_path / "declared.html"
+    path.write_bytes(b"<html><head><meta charset='gb2312'></head><body><p>" + bytes(damaged) + b"</p></body></html>")
+    doc = read_document(path)
+    assert doc.encoding == "gb18030"
+    (warning,) = doc.warnings
+    assert warning.startswith("decoded_with_replacement") and "not valid gb18030" in warning
+
+
 def test_decode_text_lets_memory_errors_through(monkeypatch) -> None:
     # Running out of memory is a cap (the pipeline reports "memory"), not proof the file is not text.
     import random

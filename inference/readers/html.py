@@ -18,7 +18,7 @@ from lxml import etree
 from nianbao.document import Block, Cell, Document, Line, Page, Table
 from nianbao.errors import ReadError
 
-from .encoding import decode_bytes
+from .encoding import decode_bytes, decode_declared_lossy
 from .options import ReaderOptions
 
 # Elements whose content is never report text. <title> is read once from <head> and then
@@ -110,7 +110,7 @@ def decode_html(data: bytes) -> tuple[str, str]:
     except ReadError:
         # A few stray bytes in an otherwise declared page: keep the page, lose those bytes.
         if declared:
-            return data.decode(declared, errors="replace"), declared
+            return decode_declared_lossy(data, declared)[0], declared
         raise
 
 
