@@ -218,6 +218,13 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except Exception as e:
+        from nianbao.ingest.store import StoreError
+
+        if isinstance(e, StoreError):  # any command given a store it cannot use: one line, no traceback
+            print(f"nianbao {args.command}: {e}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
 
 
 if __name__ == "__main__":

@@ -252,6 +252,8 @@ def test_foreign_db_is_refused_and_left_untouched(tmp_path, capsys, kind):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and expected in err and "Traceback" not in err, err
+    assert main(["review", "--db", str(db), "--list"]) == 2  # any command that opens a store
+    assert expected in capsys.readouterr().err
     assert db.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.sqlite"]  # no -wal, -shm, report
     with pytest.raises(StoreError):
