@@ -186,11 +186,13 @@ class ClassifierSpotter:
         self.model = load_classifier(str(folder))
         self.model_version = model_version(str(folder))
         self.regex = RegexSpotter()
-        self._cache: dict[int, list[tuple[int, int, str, float]]] = {}
+        self._cached_for: Optional[LinearText] = None
+        self._cached_spans: list[tuple[int, int, str, float]] = []
 
     def _spans(self, lin: LinearText) -> list[tuple[int, int, str, float]]:
-        key = id(lin)
-        if key not in self._cache:
+        # One document at a time, held by reference: an id() can be reused by the next document's
+        # text once this one is freed, which would hand it this one's spans.
+        if self._cached_for is not lin:
             raw, to_raw, labels = lin.raw, lin.text.to_raw, self.model.labels
             out = []
             for lo, hi in _table_areas(lin.norm):
@@ -206,8 +208,8 @@ class ClassifierSpotter:
                         start, ent, acc = i, tag[2:], []
                     if start is not None:
                         acc.append(probs[i])
-            self._cache = {key: out}  # one document at a time
-        return self._cache[key]
+            self._cached_for, self._cached_spans = lin, out
+        return self._cached_spans
 
     def anchors(self, lin: LinearText, spec: TableSpec) -> list[int]:
         """Where the first rows of this table seem to start (the first few predicted row labels)."""
