@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
+from nianbao.jsonio import clean_text
 from nianbao.numfmt import full_number
 
 from .export import open_existing
@@ -26,7 +27,7 @@ def esc(v: Any) -> str:
         return ""
     if isinstance(v, float):
         v = full_number(v)  # 7117339.04, never 7.11734e+06
-    return html.escape(str(v), quote=True)
+    return html.escape(clean_text(str(v)), quote=True)
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Sequence[int] = ()) -> str:

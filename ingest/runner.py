@@ -283,7 +283,7 @@ def ingest(inputs: Iterable[str], db: str | Path, options: Optional[IngestOption
     found = expand_inputs(inputs, options.all_files, options.exclude)
     paths, missing = found.paths, found.missing
     version = pipeline_version(options.pipeline_options)
-    summary = IngestSummary(db=str(db), engine=options.engine, inputs=len(paths) + len(missing) + len(found.skipped),
+    summary = IngestSummary(db=display_path(db), engine=options.engine, inputs=len(paths) + len(missing) + len(found.skipped),
                             missing=missing, excluded=found.excluded,
                             skipped_files=[{"path": s.path, "code": s.code, "reason": s.reason} for s in found.skipped])
     summary.failed.update({"not_found": len(missing)} if missing else {})
