@@ -35,7 +35,16 @@ def report_title(lin: LinearText) -> Optional[str]:
     """The annual report's title if the opening of the document prints one, else None."""
     head = _title_text(lin)
     m = _TITLE.search(head) or _LOOSE_TITLE.search(head)
-    return m.group(0) if m else None
+    if m:
+        return m.group(0)
+    # A title OCR damaged (信息公工作年度报告, 信息公开工作年庋报告): the words, with a few edits.
+    from .locate import approximate_find
+
+    hit = approximate_find(TITLE_WORDS, head[:200], len(TITLE_WORDS) // 4)
+    return head[hit[0]:hit[1]] if hit else None
+
+
+TITLE_WORDS = "信息公开工作年度报告"
 
 
 def detect_year(lin: LinearText) -> Optional[int]:
