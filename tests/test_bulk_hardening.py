@@ -191,6 +191,7 @@ def _count(db: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_sigterm_stops_cleanly_and_the_rerun_resumes(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -504,7 +505,7 @@ def _has_nonfinite(v) -> bool:
     return False
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(_json_values)
 def test_dumps_strict_is_strict_json_in_utf8_or_refuses(value):
     try:
