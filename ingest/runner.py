@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
-from nianbao.inputs import SkippedInput, display_path, is_excluded, skip_code, walk_reports
-from nianbao.inputs import NotRegularFileError
+from nianbao.inputs import (SKIP_REASONS, NotRegularFileError, SkippedInput, display_path, is_excluded, skip_code,
+                            walk_reports)
 
 from .store import DocumentResult, Store, StoredInfo, open_store
 from .worker import Task, WorkerConfig, file_hash, pipeline_version
@@ -310,14 +310,12 @@ def ingest(inputs: Iterable[str], db: str | Path, options: Optional[IngestOption
                 known = store.lookup([h for _, h, _, _ in chunk if h])
                 tasks, sources = [], []
                 for path, h, size, err in chunk:
-                    if err in ("not_found",):
+                    if err == "not_found":
                         summary.failed[err] += 1
                         summary.missing.append(display_path(path))
                         bar.update(1)
                         continue
                     if err:
-                        from nianbao.inputs import SKIP_REASONS
-
                         summary.skipped_files.append({"path": display_path(path), "code": err,
                                                       "reason": SKIP_REASONS.get(err, "cannot be read")})
                         bar.update(1)
