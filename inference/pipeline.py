@@ -235,6 +235,12 @@ class ReviewStage:
         for key, f in doc.fields.items():
             if f.value is not None and f.confidence < self.threshold:
                 reasons.append(f"{key}: {f.reason or 'low confidence'} (confidence {f.confidence:.2f})")
+        # Rows not found where they may well be printed (a damaged label, numbers left unplaced):
+        # null is not a reading, so a person looks. One reason per row, not per cell.
+        doubted_rows = {k.rsplit(".", 1)[0]: f for k, f in doc.fields.items()
+                        if f.value is None and f.confidence < self.threshold}
+        for row, f in doubted_rows.items():
+            reasons.append(f"{row}: {f.reason or 'row not found'} (confidence {f.confidence:.2f})")
         # A rule failing on numbers read by OCR: a misreading is the likelier cause than the report.
         for c in doc.checks:
             if not c.passed and any(doc.fields.get(k) is not None and doc.fields[k].source == "ocr" for k in c.cells):

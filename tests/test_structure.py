@@ -181,3 +181,22 @@ def test_a_yuan_amount_with_more_decimals_than_fen_is_doubted(tmp_path):
     doc = extract(_write(tmp_path, "b.txt", text.replace(raw, "711.733904")))
     f = doc.fields["proactive.procurement.amount_yuan"]
     assert f.confidence < 0.9 and "万元" in f.reason and doc.review.needed
+
+
+def test_a_statutory_row_missing_between_printed_ones_is_doubted_and_reviewed():
+    from nianbao.document import FieldValue
+    from nianbao.inference.mapping import missing_row_doubt
+    from nianbao.inference.pipeline import ReviewStage
+
+    found = {"new", "carried_over", "granted", "denied.third_party"}
+    assert missing_row_doubt("partial", B, found, False)          # between printed rows
+    assert missing_row_doubt("results_total", B, found, False) is None  # after the last: not printed
+    assert missing_row_doubt("results_total", B, found, True)     # numbers left unplaced in the table
+    # the v2021 table printing （六）其他处理 as its one row: its sub-rows are not printed
+    assert missing_row_doubt("other.overdue_fee", B, found | {"other.other", "results_total"}, False) is None
+
+    doc = Document(source="x.txt")
+    doc.fields = {f"requests.partial.{c}": FieldValue(value=None, raw=None, confidence=0.5, reason="row not recognised")
+                  for c in ("natural", "total")}
+    doc = ReviewStage(0.9)(doc)
+    assert doc.review.needed and len(doc.review.reasons) == 1 and "requests.partial" in doc.review.reasons[0]
