@@ -218,7 +218,8 @@ def enumerate_readings(chunks: list[Chunk], n: int, placeholders_in_use: bool = 
             r.hard -= EXTRA_VALUE_PENALTY
         return readings
     splittable = any(c.splittable for c in chunks)
-    per_chunk = [chunk_options(c, n, placeholders_in_use) for c in chunks]
+    # Every other chunk prints at least one value: no chunk gives more than the rest leave.
+    per_chunk = [chunk_options(c, n - len(chunks) + 1, placeholders_in_use) for c in chunks]
     if any(not opts for opts in per_chunk):
         return []
     results: list[Reading] = []
@@ -670,6 +671,70 @@ def _reading(path: list[tuple], note: Optional[str] = None) -> Reading:
     return r
 
 
+MAX_LISTED = 36  # rows with at most this many readings (no digits to cut) are listed, not decoded
+
+
+def _readings_at_most(chunks: list[Chunk], n: int, placeholders_in_use: bool) -> int:
+    """An upper bound on the number of readings of a run (cuts counted without the leading-zero
+    rule), without listing them."""
+    max_parts = n - len(chunks) + 1
+    if max_parts < 1:
+        return 0
+    ways = {0: 1}  # pieces so far -> number of ways
+    for c in chunks:
+        hist: dict[int, int] = {}
+        if c.splittable and not ocr_candidates(c):
+            digits = len(c.digits)
+            for k in range(1, min(max_parts, digits) + 1):
+                hist[k] = math.comb(digits - 1, k - 1) * (2 if c.raw[:1] in "-−" else 1)
+        else:
+            for opt in chunk_options(c, max_parts, placeholders_in_use):
+                hist[len(opt)] = hist.get(len(opt), 0) + 1
+        nxt: dict[int, int] = {}
+        for a, wa in ways.items():
+            for k, wk in hist.items():
+                if a + k <= n:
+                    nxt[a + k] = nxt.get(a + k, 0) + wa * wk
+        ways = nxt
+    return sum(w * math.comb(n, n - m) for m, w in ways.items())
+
+
+def _decide_by_listing(chunks: list[Chunk], keys: list[str], table: str, prose_numbers: frozenset[float],
+                       header_unit: Optional[str], placeholders_in_use: bool, note: Optional[str]) -> Optional[RowDecision]:
+    """decode_run for a run with a handful of readings: every reading listed and scored."""
+    readings = enumerate_readings(chunks, len(keys), placeholders_in_use)
+    if not readings:
+        return None
+    score_row(readings, keys, table, prose_numbers, header_unit)
+    if note:
+        for r in readings:
+            r.hard -= EXTRA_VALUE_PENALTY
+            r.notes.append(note)
+    readings.sort(key=lambda r: -r.score)
+    top = readings[0].score
+    log_z = top + math.log(sum(math.exp(r.score - top) for r in readings))
+    top_hard = max(r.hard for r in readings)
+    tied = sorted((r for r in readings if r.hard >= top_hard - 1e-9), key=lambda r: -r.score)
+    marginals: list[dict[float, float]] = []
+    ties: list[list[float]] = []
+    chunk_values: list[dict[int, set]] = []
+    for i, key in enumerate(keys):
+        marg: dict[float, float] = {}
+        by_chunk: dict[int, set] = {}
+        for r in readings:
+            v = money_value(r.pieces[i], key, header_unit)
+            marg[v] = marg.get(v, 0.0) + math.exp(r.score - log_z)
+            by_chunk.setdefault(id(r.pieces[i].chunk), set()).add(v)
+        marginals.append(marg)
+        chunk_values.append(by_chunk)
+        values = {money_value(r.pieces[i], key, header_unit) for r in tied}
+        ties.append(sorted(values, key=lambda v: -marg[v]))
+    model = RowModel.of(keys, table, prose_numbers, header_unit)
+    return RowDecision(keys=list(keys), readings=readings[:K_BEST], base=BASE_CLEAR, marginals=marginals, ties=ties,
+                       survivors=tied[:K_SURVIVORS], log_z=log_z, chunk_values=chunk_values, header_unit=header_unit,
+                       tied_count=len(tied), model=model, splittable=any(c.splittable for c in chunks))
+
+
 def decode_run(chunks: list[Chunk], keys: list[str], table: str, prose_numbers: frozenset[float],
                header_unit: Optional[str] = None, placeholders_in_use: bool = False,
                rules: bool = True) -> Optional[RowDecision]:
@@ -687,6 +752,10 @@ def decode_run(chunks: list[Chunk], keys: list[str], table: str, prose_numbers: 
         note = f"{len(chunks) - n} extra printed value(s) ignored"
         chunks = chunks[:n]
     splittable = any(c.splittable for c in chunks)
+    if rules and _readings_at_most(chunks, n, placeholders_in_use) <= MAX_LISTED:
+        # A handful of readings (e.g. one cell per value, or a cell or two lost): listing them is
+        # cheaper than building the lattice, and decides the same (the tests hold the two equal).
+        return _decide_by_listing(chunks, keys, table, prose_numbers, header_unit, placeholders_in_use, note)
     model = RowModel.of(keys, table, prose_numbers, header_unit, rules)
     lat = _build_lattice(chunks, model, placeholders_in_use, BLANK_PENALTY if splittable else LOST_CELL_PENALTY)
     if lat is None:

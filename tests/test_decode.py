@@ -217,3 +217,18 @@ def test_long_runs_are_decided_quickly(handmade_prior):
     d = decode.decode_run(chunks("10102110021300000"), keys, "appeals", frozenset())
     assert time.perf_counter() - t < 0.5  # the enumerator took seconds; the bench measures the 50 ms goal
     assert [p.value for p in d.best().pieces][:10] == [1, 0, 1, 0, 2, 11, 0, 0, 2, 13]
+
+
+@pytest.mark.parametrize("raws,keys,table", [(["8", "8"], B_KEYS, "requests"), (["3", "0", "181"], ["proactive.licensing.prev_items", "proactive.licensing.change", "proactive.licensing.decisions"], "proactive"),
+                                             (["1", "0", "1", "0", "2", "2", "0", "0"], B_KEYS, "requests")])
+def test_listing_small_runs_decides_as_the_lattice_does(raws, keys, table, monkeypatch, handmade_prior):
+    run = chunks(*raws, segment=GRID)
+    listed = decode.decode_run(run, keys, table, frozenset())
+    monkeypatch.setattr(decode, "MAX_LISTED", 0)
+    decoded = decode.decode_run(run, keys, table, frozenset())
+    assert values(listed.best()) == values(decoded.best())
+    assert listed.tied_count == decoded.tied_count
+    assert listed.log_z == pytest.approx(decoded.log_z, abs=1e-9)
+    for a, b in zip(listed.marginals, decoded.marginals):
+        assert a.keys() == b.keys() and all(a[v] == pytest.approx(b[v], abs=1e-9) for v in a)
+    assert [sorted(t) for t in listed.ties] == [sorted(t) for t in decoded.ties]
