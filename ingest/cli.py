@@ -25,7 +25,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     options = IngestOptions(
         workers=args.workers, engine=args.engine, ray_address=args.ray_address, ray_ship_files=args.ray_ship_files,
         reprocess=args.reprocess, reprocess_stale=args.reprocess_stale, retry_failed=args.retry_failed,
-        timeout=args.timeout, max_memory_mb=args.max_memory_mb, pipeline_options=PipelineOptions(mapper=args.mapper),
+        timeout=args.timeout, max_memory_mb=args.max_memory_mb, pipeline_options=PipelineOptions(mapper=args.spotter),
         extract_fn=args.extract_fn, progress=not args.no_progress, cross_year=not args.no_cross_year,
         all_files=args.all_files, exclude=tuple(args.exclude or ()),
     )
@@ -119,9 +119,9 @@ def add_commands(sub) -> None:
                    help="seconds one document may take before its worker is killed (default 600; 0: no limit)")
     p.add_argument("--max-memory-mb", type=int, default=4096,
                    help="memory one worker may use (address space limit and resident watch; default 4096; 0: no limit)")
-    p.add_argument("--mapper", default="classifier", choices=["classifier", "baseline"],
-                   help="how row labels are found: the trained classifier (default; its version is stored with "
-                        "each result) or the schema's labels alone")
+    p.add_argument("--spotter", "--mapper", dest="spotter", default="classifier", choices=["classifier", "baseline"],
+                   help="what spots the row labels: the trained classifier (default; its version is stored with "
+                        "each result) or the schema's labels alone (baseline); --mapper is its former name")
     p.add_argument("--all-files", action="store_true", help="in folders, take every file, not only report suffixes")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                    help="leave out files and folders whose name, path below the folder given, or whole path matches "

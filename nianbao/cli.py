@@ -113,7 +113,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     for folder in found.empty_folders:
         print(f"nianbao extract: no report file in {folder} (looked for {' '.join(sorted(REPORT_SUFFIXES))})",
               file=sys.stderr)
-    pipeline = Pipeline(PipelineOptions(mapper=args.mapper, ocr=OcrOptions(debug_dir=args.debug_dir)))
+    pipeline = Pipeline(PipelineOptions(mapper=args.spotter, ocr=OcrOptions(debug_dir=args.debug_dir)))
     errors: Counter = Counter()
     review = 0
     # A file that fails gets its error object in the output and the run goes on with the next one.
@@ -152,7 +152,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not Path(args.gold).is_dir():
         print(f"nianbao evaluate: no gold folder at {args.gold}", file=sys.stderr)
         return EXIT_USAGE
-    pipeline = Pipeline(PipelineOptions(mapper=args.mapper))
+    pipeline = Pipeline(PipelineOptions(mapper=args.spotter))
     try:
         report = evaluate(Path(args.gold), pipeline.run)
     except FileNotFoundError as e:  # a gold file names a document that is not there
@@ -176,8 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="extract the three statutory tables from report files or folders")
     p.add_argument("files", nargs="+", help="report files (.txt .md .html .docx .pdf) or folders")
     p.add_argument("--jsonl", action="store_true", help="one JSON object per input file (the output contract)")
-    p.add_argument("--mapper", default="classifier", choices=["classifier", "baseline"],
-                   help="how row labels are found: the trained classifier with the schema's labels (default), or the schema's labels alone")
+    p.add_argument("--spotter", "--mapper", dest="spotter", default="classifier", choices=["classifier", "baseline"],
+                   help="what spots the row labels: the trained classifier with the schema's labels and the "
+                        "statutory row order (default), or the schema's labels alone (baseline); --mapper is its "
+                        "former name")
     p.add_argument("--debug-dir", default=None, metavar="DIR",
                    help="write a picture of each OCR-read table page (regions, cells coloured by confidence) here")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
@@ -190,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score extraction against gold labels")
     p.add_argument("--gold", default=str(Path(__file__).resolve().parents[1] / "labels" / "gold"),
                    help="folder of gold files (project format, or the spec's *.gold.json beside the documents)")
-    p.add_argument("--mapper", default="classifier", choices=["classifier", "baseline"])
+    p.add_argument("--spotter", "--mapper", dest="spotter", default="classifier", choices=["classifier", "baseline"],
+                   help="what spots the row labels (as for extract)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_evaluate)
     # Commands of later stages register themselves; a stage whose extra is not installed is skipped.

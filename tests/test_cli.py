@@ -64,3 +64,14 @@ def test_extraction_does_not_import_torch():
             "sys.stderr.write('TORCH' if 'torch' in sys.modules else 'NOTORCH')") % str(EXAMPLES / "real_014.txt")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stderr.strip().endswith("NOTORCH"), out.stderr[-500:]
+
+
+def test_spotter_option_and_its_former_name_mapper(capsys):
+    doc = str(Path(__file__).resolve().parents[1] / "examples" / "real_005.txt")
+    records = []
+    for argv in (["extract", "--jsonl", "--spotter", "baseline", doc], ["extract", "--jsonl", "--mapper", "baseline", doc],
+                 ["extract", "--jsonl", doc]):
+        assert main(argv) == 0
+        records.append(json.loads(capsys.readouterr().out.strip().split("\n")[-1]))
+    assert records[0] == records[1]  # the alias picks the same spotter
+    assert records[0]["fields"].keys() == records[2]["fields"].keys()
