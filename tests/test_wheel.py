@@ -128,7 +128,7 @@ def test_model_dir_variable_points_at_another_models_folder(tmp_path, monkeypatc
 
 
 # Files the wheel must carry (paths inside it): the model, its calibration, the value prior, the
-# schema, the review app, the OCR layout model, the training configs.
+# schema, the review app, the OCR layout model, the training configs, the bundled reports.
 SHIPPED = [
     "nianbao/models/__init__.py",
     "nianbao/models/token_classifier/model.onnx",
@@ -141,6 +141,7 @@ SHIPPED = [
     "nianbao/review/static/review.js",
     "nianbao/inference/ocr/models/layout_cdla.onnx",
     "nianbao/training/configs/token_classifier.cfg",
+    "nianbao/examples/real_005.txt",  # the bundled gold labels point at ../../examples
 ]
 
 
