@@ -172,7 +172,7 @@ def require_model(model_dir: Optional[Path] = None) -> Path:
         raise ModelMissing(f"the token classifier is missing: no {' or '.join(missing)} in {resources.where(folder)}. "
                            f"Reinstall nianbao (the wheel ships nianbao/models/{resources.CLASSIFIER_FOLDER}), set "
                            f"{resources.MODEL_DIR_ENV} to a folder laid out like models/, or ask for the schema's "
-                           f"labels alone with --mapper baseline")
+                           f"labels alone with --spotter baseline")
     return folder
 
 
