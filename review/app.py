@@ -36,6 +36,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import Flask, abort, jsonify, redirect, render_template, request, session, url_for
 from flask.json.provider import DefaultJSONProvider
 
+from nianbao.inputs import path_from_display
 from nianbao.ingest.store import SQLiteStore
 from nianbao.labels import TABLES
 from nianbao.schema import load_schema
@@ -448,7 +449,7 @@ def create_app(config: ReviewConfig) -> Flask:
         info = {"key": key, "value": json_number(f.get("value")), "raw": f.get("raw"), "confidence": f.get("confidence"),
                 "alternatives": f.get("alternatives") or [], "reason": f.get("reason"), "page": f.get("page"),
                 "image": None, "source": None, "history": changes}
-        path = Path(doc.row["path"])
+        path = Path(path_from_display(doc.row["path"]))  # stored escaped when not UTF-8
         if f.get("bbox") and f.get("page") and (path.suffix.lower() == ".pdf" or path.suffix.lower() in IMAGE_SUFFIXES):
             info["image"] = url_for("cell_png", doc_id=doc_id, key=key)
         else:
@@ -464,7 +465,7 @@ def create_app(config: ReviewConfig) -> Flask:
         f = doc.record["fields"].get(key)
         if f is None or not f.get("bbox") or not f.get("page"):
             abort(404)
-        path = Path(doc.row["path"])  # from the store, never from the request
+        path = Path(path_from_display(doc.row["path"]))  # from the store, never from the request
         if not path.exists():
             abort(404)
         png = cell_image(path, int(f["page"]), f["bbox"])
