@@ -81,8 +81,9 @@ def models_digest() -> str:
     """Names and sizes of the model files the pipeline may load (OCR, classifier): a cheap fingerprint."""
     import nianbao
     import nianbao.inference
+    from nianbao import resources
 
-    models = Path(nianbao.__file__).parents[1] / "models"
+    models = resources.models_dir()  # the checkout's models/, a wheel's nianbao/models, or $NIANBAO_MODEL_DIR
     # Only what inference loads: the installed classifier and the calibration map (not the registry's
     # archives or candidates, nor the torch weights kept for fine-tuning).
     files = [p for root in (Path(nianbao.inference.__file__).parent / "ocr" / "models", models / "token_classifier")

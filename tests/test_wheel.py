@@ -36,7 +36,9 @@ for name in {blocked!r}:
 import nianbao
 from nianbao import extract, resources
 doc = extract(sys.argv[1])
+from nianbao.ingest.worker import models_digest
 print(json.dumps({{
+    "models_digest": models_digest(),
     "package": nianbao.__file__,
     "model_dir": str(resources.classifier_dir()),
     "error": None if doc.error is None else doc.error.code,
@@ -189,3 +191,4 @@ def test_wheel_is_the_same_product_as_the_checkout(tmp_path):
     checkout = extract_in(sys.executable, EXAMPLE, ROOT)
     assert Path(checkout["package"]).is_relative_to(ROOT)
     same_product(installed, checkout)
+    assert installed["models_digest"] == checkout["models_digest"]  # ingest's staleness fingerprint
