@@ -10,6 +10,7 @@ from typing import Iterable, Optional
 
 from nianbao import __version__
 from nianbao.inference.pipeline import Pipeline, PipelineOptions
+from nianbao.labels import gold_dir
 from nianbao.inputs import SKIP_REASONS, display_path, is_excluded, skip_code
 
 REPORT_SUFFIXES = {".txt", ".md", ".html", ".htm", ".shtml", ".docx", ".pdf",
@@ -190,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "a document past it fails with the code memory and the run goes on")
     p.set_defaults(func=cmd_extract)
     p = sub.add_parser("evaluate", help="score extraction against gold labels")
-    p.add_argument("--gold", default=str(Path(__file__).resolve().parents[1] / "labels" / "gold"),
+    p.add_argument("--gold", default=str(gold_dir()),
                    help="folder of gold files (project format, or the spec's *.gold.json beside the documents)")
     p.add_argument("--spotter", "--mapper", dest="spotter", default="classifier", choices=["classifier", "baseline"],
                    help="what spots the row labels (as for extract)")
@@ -223,8 +224,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         return EXIT_OK
     except Exception as e:
         from nianbao.ingest.store import StoreError
+        from nianbao.resources import ModelMissing
 
-        if isinstance(e, StoreError):  # any command given a store it cannot use: one line, no traceback
+        # A store it cannot use, or a model that is not installed: one line, no traceback.
+        if isinstance(e, (StoreError, ModelMissing)):
             print(f"nianbao {args.command}: {e}", file=sys.stderr)
             return EXIT_USAGE
         raise

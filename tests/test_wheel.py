@@ -101,6 +101,15 @@ def test_missing_model_is_an_error_and_baseline_stays_available(tmp_path, monkey
     assert baseline["fields"]["requests.new.total"][0] == 74
 
 
+def test_cli_says_the_model_is_missing_in_one_line(tmp_path, monkeypatch, capsys):
+    from nianbao.cli import EXIT_USAGE, main
+
+    monkeypatch.setenv(resources.MODEL_DIR_ENV, str(tmp_path))
+    assert main(["extract", str(EXAMPLE)]) == EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nianbao extract: the token classifier is missing") and "\n" not in err
+
+
 def test_missing_calibration_map_is_an_error(tmp_path, monkeypatch):
     (tmp_path / "token_classifier").symlink_to(ROOT / "models" / "token_classifier", target_is_directory=True)
     monkeypatch.setenv(resources.MODEL_DIR_ENV, str(tmp_path))
@@ -192,3 +201,15 @@ def test_wheel_is_the_same_product_as_the_checkout(tmp_path):
     assert Path(checkout["package"]).is_relative_to(ROOT)
     same_product(installed, checkout)
     assert installed["models_digest"] == checkout["models_digest"]  # ingest's staleness fingerprint
+
+    # The bundled gold labels and the reports they point at travel too: same scores installed.
+    installed_eval = evaluate_json([python, "-m", "nianbao.cli"], elsewhere)
+    assert installed_eval["totals"]["documents"] == len(list((ROOT / "labels" / "gold").glob("*.json")))
+    assert installed_eval == evaluate_json([sys.executable, "-m", "nianbao.cli"], ROOT)
+
+
+def evaluate_json(command: list[str], cwd: Path) -> dict:
+    out = subprocess.run(command + ["evaluate", "--json"], cwd=cwd, env=clean_env(), capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout)
