@@ -51,6 +51,55 @@ class TableSpec:
         raise KeyError(key)
 
 
+@dataclass(frozen=True)
+class HeaderBlock:
+    """Header cells printed over some columns (申请人情况, 法人或其他组织) or beside some rows (行政诉讼)."""
+    title: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PrintedSection:
+    """One header block of Table A as printed: 第二十条第（一）项, then 信息内容 and its columns, then its rows."""
+    title: str
+    label_header: str
+    rows: tuple[tuple[str, str], ...]     # (row key, official label)
+    columns: tuple[tuple[str, str], ...]  # (column key, official header)
+
+
+@dataclass(frozen=True)
+class TableHeaders:
+    """The official Chinese headers of one printed table (``headers`` in schema.json): what people read."""
+    table: str
+    rows: dict[str, str]                  # row key -> official label with its numbering, e.g. （一）予以公开
+    columns: dict[str, str]               # column key -> official header
+    groups: dict[str, str]                # row group -> its label, e.g. denied -> （三）不予公开
+    group_within: dict[str, str]          # row group -> the group around it (denied -> results)
+    column_groups: tuple[HeaderBlock, ...] = ()   # merged cells over columns, outermost first
+    row_groups: tuple[HeaderBlock, ...] = ()      # merged cells beside rows (Table C: 行政诉讼)
+    sections: tuple[PrintedSection, ...] = ()     # Table A's header blocks
+    corner: Optional[str] = None          # Table B's corner text (the rule printed in it)
+
+    def row(self, key: str) -> str:
+        return self.rows.get(key, key)
+
+    def column(self, key: str) -> str:
+        return self.columns.get(key, key)
+
+    def row_path(self, row: "RowSpec") -> tuple[str, ...]:
+        """The headers printed left of a row, outermost first: 三、本年度办理结果 > （三）不予公开 > 1.属于国家秘密."""
+        path: list[str] = [self.row(row.key)]
+        group = row.group
+        while group:
+            if group in self.groups and self.groups[group] != path[0]:
+                path.insert(0, self.groups[group])
+            group = self.group_within.get(group)
+        for block in self.row_groups:
+            if row.key in block.keys:
+                path.insert(0, block.title)
+        return tuple(path)
+
+
 class Schema:
     def __init__(self, data: dict):
         self.data = data
@@ -84,6 +133,25 @@ class Schema:
         groups = tuple(GroupSpec(name=g, prefix=v["prefix"], labels=tuple(v["labels"])) for g, v in spec.get("groups", {}).items())
         single = tuple(spec.get("single_row_groups", {}).items())
         return TableSpec(name=name, rows=rows, groups=groups, single_row_groups=single)
+
+    def headers(self, template: str, name: str) -> TableHeaders:
+        """The official headers of table ``name`` as the template prints it."""
+        data = self.data["headers"][name]
+        if name == "proactive":
+            sections = tuple(PrintedSection(title=s["title"], label_header=s["label_header"],
+                                            rows=tuple(s["rows"].items()), columns=tuple(s["columns"].items()))
+                             for s in data[template])
+            return TableHeaders(table=name, rows={k: v for s in sections for k, v in s.rows},
+                                columns={k: v for s in sections for k, v in s.columns}, groups={}, group_within={},
+                                sections=sections)
+        groups = data.get("groups", {})
+        return TableHeaders(
+            table=name, rows=dict(data["rows"]), columns=dict(data["columns"]),
+            groups={g: v["text"] for g, v in groups.items()},
+            group_within={g: v["within"] for g, v in groups.items() if v.get("within")},
+            column_groups=tuple(HeaderBlock(b["title"], tuple(b["columns"])) for b in data.get("column_groups", [])),
+            row_groups=tuple(HeaderBlock(b["title"], tuple(b["rows"])) for b in data.get("row_groups", [])),
+            corner=data.get("corner"))
 
     def table(self, template: str, name: str) -> TableSpec:
         return self.tables[template][name]
