@@ -156,9 +156,22 @@ SHIPPED = [
 ]
 
 
+# What the build reads: the project files and the folders pyproject.toml maps into the package.
+BUILD_INPUTS = ("pyproject.toml", "README.md", "nianbao", "inference", "labels", "training", "ingest", "review",
+                "models", "examples")
+
+
 def build_wheel(source: Path, out: Path) -> Path:
+    """Built from a copy, so setuptools' build/ and egg-info never land in the shared checkout."""
+    tree = out / "src"
+    tree.mkdir(parents=True)
+    for name in BUILD_INPUTS:
+        if (source / name).is_dir():
+            shutil.copytree(source / name, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source / name, tree / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out),
-                    str(source)], check=True, env=clean_env(), capture_output=True, timeout=300)
+                    str(tree)], check=True, env=clean_env(), capture_output=True, timeout=300)
     (wheel,) = out.glob("nianbao-*.whl")
     return wheel
 
