@@ -33,6 +33,10 @@ EXTRACT = """
 import json, sys
 for name in {blocked!r}:
     sys.modules[name] = None
+if "--installed-only" in sys.argv:
+    # The venv borrows this interpreter's site-packages, where the editable install's finder would
+    # serve any nianbao module the wheel lacks from the checkout: drop it.
+    sys.meta_path = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
 import nianbao
 from nianbao import extract, resources
 doc = extract(sys.argv[1])
@@ -45,6 +49,9 @@ print(json.dumps({{
     "model_version": doc.model_version,
     "template": doc.template,
     "fields": {{k: [f.value, f.confidence] for k, f in sorted(doc.fields.items())}},
+    "nianbao_outside_prefix": sorted(m.__name__ for m in list(sys.modules.values()) if m is not None
+                                     and m.__name__.startswith("nianbao") and getattr(m, "__file__", None)
+                                     and not m.__file__.startswith(sys.prefix)),
     "blocked_loaded": sorted(m for m in sys.modules if m.split(".")[0] in {blocked!r} and sys.modules[m] is not None),
 }}, ensure_ascii=False))
 """.format(blocked=TRAINING_ONLY)
@@ -56,8 +63,8 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def extract_in(python: str, document: Path, cwd: Path) -> dict:
-    out = subprocess.run([python, "-c", EXTRACT, str(document)], cwd=cwd, env=clean_env(),
+def extract_in(python: str, document: Path, cwd: Path, *flags: str) -> dict:
+    out = subprocess.run([python, "-c", EXTRACT, str(document), *flags], cwd=cwd, env=clean_env(),
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -205,8 +212,9 @@ def test_wheel_is_the_same_product_as_the_checkout(tmp_path):
     elsewhere = tmp_path / "elsewhere"  # outside the checkout: nothing can be found relative to it
     elsewhere.mkdir()
     shutil.copy(EXAMPLE, elsewhere / EXAMPLE.name)
-    installed = extract_in(python, elsewhere / EXAMPLE.name, elsewhere)
+    installed = extract_in(python, elsewhere / EXAMPLE.name, elsewhere, "--installed-only")
     assert Path(installed["package"]).is_relative_to(tmp_path / "venv")
+    assert installed["nianbao_outside_prefix"] == []  # every nianbao module came from the wheel
     assert Path(installed["model_dir"]).is_relative_to(tmp_path / "venv")
     assert installed["blocked_loaded"] == []
 
@@ -216,13 +224,22 @@ def test_wheel_is_the_same_product_as_the_checkout(tmp_path):
     assert installed["models_digest"] == checkout["models_digest"]  # ingest's staleness fingerprint
 
     # The bundled gold labels and the reports they point at travel too: same scores installed.
-    installed_eval = evaluate_json([python, "-m", "nianbao.cli"], elsewhere)
+    installed_eval = evaluate_json(python, elsewhere, "--installed-only")
     assert installed_eval["totals"]["documents"] == len(list((ROOT / "labels" / "gold").glob("*.json")))
-    assert installed_eval == evaluate_json([sys.executable, "-m", "nianbao.cli"], ROOT)
+    assert installed_eval == evaluate_json(sys.executable, ROOT)
 
 
-def evaluate_json(command: list[str], cwd: Path) -> dict:
-    out = subprocess.run(command + ["evaluate", "--json"], cwd=cwd, env=clean_env(), capture_output=True,
+EVALUATE = """
+import sys
+if "--installed-only" in sys.argv:  # as in EXTRACT
+    sys.meta_path = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
+from nianbao.cli import main
+sys.exit(main(["evaluate", "--json"]))
+"""
+
+
+def evaluate_json(python: str, cwd: Path, *flags: str) -> dict:
+    out = subprocess.run([python, "-c", EVALUATE, *flags], cwd=cwd, env=clean_env(), capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout)
