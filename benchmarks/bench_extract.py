@@ -3,6 +3,8 @@
     python benchmarks/bench_extract.py                 # one process, then a pool of 2 workers
     python benchmarks/bench_extract.py --repeat 50 --workers 4
     python benchmarks/bench_extract.py --workers 0     # one process only
+    python benchmarks/bench_extract.py --kinds run_together --baseline --workers 0 --repeat 3
+                                                       # crawler text with digits run together, both spotters
 
 Warm measurement: the pipeline is built once per process and every file is run once before the
 clock starts (imports, schema, regex compilation are not counted). Each file is then run
@@ -33,12 +35,32 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 
-def corpora(examples: Path) -> dict[str, list[Path]]:
-    return {
+def corpora(examples: Path, crawler_dir: Optional[Path] = None, crawler_n: int = 20) -> dict[str, list[Path]]:
+    out = {
         "text": sorted(examples.glob("*.txt")),
         "html": [examples / "real2_004.html"],
         "pdf": [examples / "real2_002.pdf"],
     }
+    if crawler_dir is not None:
+        out["run_together"] = crawler_texts(crawler_dir, crawler_n)
+    return out
+
+
+def crawler_texts(folder: Path, n: int, seed: int = 3141) -> list[Path]:
+    """Crawler-style text with digits run together (the factory's ``run_together`` style, Table A
+    stocks and flows as real reports print them): ``n`` fresh documents."""
+    from nianbao.training.factory.build import build_report
+    from nianbao.training.factory.dataset import render_own
+    from nianbao.training.factory.options import FactoryOptions
+    from nianbao.training.factory.rng import document_seed
+
+    options = FactoryOptions(force={"text.style": "run_together", "text.ocr_damage": 0.0})
+    out = []
+    for i in range(n):
+        report = build_report(document_seed(seed, i), options)
+        rendered = render_own("text", report, folder, report.id, options)
+        out.append(folder / f"{report.id}{rendered.suffix}")
+    return out
 
 
 def peak_rss_mb() -> float:
@@ -60,10 +82,11 @@ def peak_rss_mb() -> float:
 # one process
 # ---------------------------------------------------------------------------------------------
 
-def run_single(kinds: dict[str, list[Path]], repeat: int) -> list[dict]:
-    from nianbao.inference.pipeline import Pipeline
+def run_single(kinds: dict[str, list[Path]], repeat: int, spotter: str = "classifier") -> list[dict]:
+    from nianbao.inference.pipeline import Pipeline, PipelineOptions
 
-    pipeline = Pipeline()
+    pipeline = Pipeline(PipelineOptions(mapper=spotter))
+    mode = "1 process" if spotter == "classifier" else f"1 process, {spotter}"
     rows = []
     for kind, files in kinds.items():
         for f in files:  # warm-up, and a benchmark of error paths would be meaningless
@@ -78,7 +101,7 @@ def run_single(kinds: dict[str, list[Path]], repeat: int) -> list[dict]:
                 pipeline.run(f)
                 times.append(time.perf_counter() - t)
         wall = time.perf_counter() - t0
-        rows.append(dict(mode="1 process", kind=kind, files=len(files), docs=len(times), times=times, wall=wall,
+        rows.append(dict(mode=mode, kind=kind, files=len(files), docs=len(times), times=times, wall=wall,
                          rss=peak_rss_mb()))
     return rows
 
@@ -158,11 +181,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=30, help="runs of each file per measurement (default 30)")
     parser.add_argument("--workers", type=int, default=2, help="pool size for the parallel run; 0 skips it (default 2)")
-    parser.add_argument("--kinds", default="text,html,pdf", help="comma-separated subset of text,html,pdf")
+    parser.add_argument("--kinds", default="text,html,pdf",
+                        help="comma-separated subset of text,html,pdf,run_together (crawler text from the factory)")
+    parser.add_argument("--crawler-n", type=int, default=20, help="documents of the run_together kind (default 20)")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also run one process with the baseline spotter (the schema's labels alone)")
     parser.add_argument("--examples", type=Path, default=EXAMPLES, help="folder of the example reports")
     args = parser.parse_args(argv)
 
-    all_kinds = corpora(args.examples)
+    import tempfile
+
+    crawler_dir = Path(tempfile.mkdtemp(prefix="bench_crawler_")) if "run_together" in args.kinds else None
+    all_kinds = corpora(args.examples, crawler_dir, args.crawler_n)
     kinds = {k: all_kinds[k] for k in args.kinds.split(",")}
     for k, files in kinds.items():
         missing = [f for f in files if not f.exists()]
@@ -178,6 +208,8 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     t0 = time.perf_counter()
     rows = run_single(kinds, args.repeat)
+    if args.baseline:
+        rows += run_single(kinds, args.repeat, "baseline")
     if args.workers > 0:
         rows += run_pool(kinds, args.repeat, args.workers)
     print(table(rows))

@@ -153,10 +153,16 @@ def trim_next_ordinal(lin: LinearText, chunks: list[Chunk], next_row: Optional[R
 NEVER = 10_000
 
 
+@lru_cache(maxsize=4096)
 def approximate_find(pattern: str, text: str, max_edits: int) -> Optional[tuple[int, int, int]]:
     """The best approximate occurrence of pattern in text (Sellers' edit-distance search):
-    (start, end, edits), or None when every occurrence needs more than max_edits edits."""
+    (start, end, edits), or None when every occurrence needs more than max_edits edits.
+    (Cached: a table's candidate starts search the same gaps again.)"""
     m = len(pattern)
+    # Each edit loses at most one of the pattern's characters: too few of them in the text, no match.
+    chars = set(text)
+    if sum(1 for c in pattern if c in chars) < m - max_edits:
+        return None
     prev = [(0, j) for j in range(len(text) + 1)]  # (edits, start) ending at text[:j] for pattern[:0]
     for i in range(1, m + 1):
         cur = [(i, 0)] + [(0, 0)] * len(text)

@@ -10,6 +10,7 @@ document; the document is returned, never raised, so a batch goes on with the ne
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from nianbao.schema import Schema, load_schema
 from . import metadata, reconcile
 from .calibration import CalibrateStage
 from .linearize import linearize
-from .locate import TableLocator
+from .locate import RegexSpotter, TableLocator
 from .mapping import BaselineMapper, Mapper
 from .ocr import OcrOptions, OcrStage
 from .readers import read_document
@@ -86,6 +87,40 @@ class ReadStage:
         return read
 
 
+# A table's own header words: where they are printed and the table was not found, the model looks.
+_TABLE_HEADINGS = {"proactive": re.compile(r"第二十条|信息内容"), "appeals": re.compile(r"维持|纠正|审结"),
+                   "requests": re.compile(r"申请人情况|本年新收|[勾钩]稽|予以公开")}
+
+
+def located_completely(located: dict, requests_spec, norm: str) -> bool:
+    """Every statutory table found, every label matched exactly, no row placed by structure or left
+    doubted, Table C with all its cells: nothing a trained spotter could add."""
+    from .mapping import missing_row_doubt
+
+    for name in set(TABLE_NAMES) - set(located):
+        # A table the schema's labels did not find, where its heading is printed: let the model look.
+        if _TABLE_HEADINGS[name].search(norm):
+            return False
+    for name, table in located.items():
+        if table.unplaced or any(r.by_structure or r.via_group for r in table.runs):
+            return False
+        if any(m.confidence < 0.99 for m in table.labels):
+            return False
+        if name == "appeals":
+            chunks, n = table.runs[0].chunks, len(table.runs[0].row.columns)
+            cells = sum(len(c.digits) if c.kind == "number" else len(c.raw) if c.kind == "placeholder" else 1
+                        for c in chunks)
+            if chunks and (len(chunks) > n or cells < n):  # cells lost or extra: labels alone do not settle it
+                return False
+            continue
+        spec = requests_spec if name == "requests" else None
+        if spec is not None:
+            found = {r.row.key for r in table.runs}
+            if any(missing_row_doubt(k, spec, found, False) for k in table.missing_rows):
+                return False
+    return True
+
+
 class LocateStage:
     """Linearise, detect the template, find the tables' rows and value runs, agency and year."""
 
@@ -94,6 +129,17 @@ class LocateStage:
     def __init__(self, schema: Schema, spotter=None):
         self.schema = schema
         self.locator = TableLocator(schema, spotter)
+        # A cascade: the schema's labels first; the trained spotter (seconds of model time per hundred
+        # documents) only where they leave a table incomplete. A complete reading by the schema's labels
+        # is the same one the classifier gives, which adds candidates only where labels are missing.
+        self.schema_first = TableLocator(schema, RegexSpotter()) if self.locator.spotter.name != "baseline" else None
+
+    def _locate(self, lin, template: str) -> dict:
+        if self.schema_first is not None:
+            located = self.schema_first.locate(lin, template)
+            if located_completely(located, self.schema.table(template, "requests"), lin.norm):
+                return located
+        return self.locator.locate(lin, template)
 
     def detect_template(self, norm: str, year: Optional[int]) -> Optional[str]:
         scores = {t: sum(1 for p in pats if p.search(norm)) for t, pats in self.schema.template_markers.items()}
@@ -111,7 +157,7 @@ class LocateStage:
         template = self.detect_template(lin.norm, doc.year) or "v2021"
         doc.mapper = self.locator.spotter.name
         doc.model_version = getattr(self.locator.spotter, "model_version", None)
-        doc.located = self.locator.locate(lin, template)
+        doc.located = self._locate(lin, template)
         if doc.located:
             # The tables' own headers decide the template; locate again only if they disagree with
             # the whole text's first guess (the two templates' rows differ).
@@ -119,7 +165,7 @@ class LocateStage:
             region_template = self.detect_template(region, doc.year) or template
             if region_template != template:
                 template = region_template
-                doc.located = self.locator.locate(lin, template)
+                doc.located = self._locate(lin, template)
         doc.template = template
         doc.regions = {k: Region(k, t.region.start, t.region.end) for k, t in doc.located.items()}
         return doc

@@ -200,3 +200,26 @@ def test_a_statutory_row_missing_between_printed_ones_is_doubted_and_reviewed():
                   for c in ("natural", "total")}
     doc = ReviewStage(0.9)(doc)
     assert doc.review.needed and len(doc.review.reasons) == 1 and "requests.partial" in doc.review.reasons[0]
+
+
+def test_the_model_is_consulted_only_where_the_schemas_labels_leave_a_table_incomplete(tmp_path, monkeypatch):
+    from nianbao.inference import classifier
+    from nianbao.inference.pipeline import Pipeline
+
+    calls = []
+    real_spans = classifier.ClassifierSpotter._spans
+
+    def counting(self, lin):
+        calls.append(lin)
+        return real_spans(self, lin)
+
+    monkeypatch.setattr(classifier.ClassifierSpotter, "_spans", counting)
+    pipeline = Pipeline()
+    clean = Path(__file__).resolve().parents[1] / "examples" / "real_005.txt"
+    doc = pipeline.run(clean)
+    assert doc.error is None and not calls and doc.mapper == "classifier"
+    damaged = clean.read_text(encoding="utf-8").replace("属于三类内部事务信息", "属于三娄内部亊务", 1)
+    doc2 = pipeline.run(_write(tmp_path, "d.txt", damaged))
+    assert calls  # a label the schema does not know: the model looks
+    assert same_value(doc2.fields["requests.denied.internal_affairs.total"].value,
+                      doc.fields["requests.denied.internal_affairs.total"].value)
