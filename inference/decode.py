@@ -4,8 +4,12 @@ A row's printed run is a small graph of positions (chunk boundaries and the cuts
 run together); a reading is a path through it that emits exactly one value per field, lost cells
 read as blanks. The decoder walks that graph once per field (dynamic programming), carrying only
 what the rules need (the running difference between a group's parts and its total; for Table A
-the row's values, a handful), so it never enumerates the splits: every row is polynomial in the
-length of its run.
+the row's values, three at most), so it never enumerates the splits. A rule group's states are
+its distinct partial sums, and those that can no longer close at zero merge into one; states
+whose every reading scores 16 below a real reading's (under e^-16 of the mass each) and that
+cannot tie the best hard evidence are dropped. (A run with a handful of readings, e.g. one cell
+per value, is simply listed.) Table B's column rules are then weighed jointly over the tied
+readings of its ambiguous rows (one broadcast sum, no per-combination loop).
 
 Hard evidence (how many cells had to be assumed lost, the reconciliation rules) decides first;
 soft evidence (the value prior, the report's prose, OCR probabilities) only ranks readings the hard
@@ -32,7 +36,7 @@ LOST_CELL_PENALTY = 0.5  # assuming a lost cell where nothing could be split (ce
 EXTRA_VALUE_PENALTY = 2.0
 TRAILING_BLANK_BONUS = 0.3  # lost cells are most often the row's last ones (ragged exports)
 MAX_PIECE_DIGITS = 12
-MAX_CANDIDATES = 20000   # the reference enumerator's cap (tests only; the decoder needs none)
+MAX_CANDIDATES = 20000   # the enumerator's cap (it lists only runs of <= MAX_LISTED readings, and tests)
 K_BEST = 2               # readings kept explicitly per row (best first; the marginals cover the rest)
 K_SURVIVORS = 4          # readings the rules leave tied, kept for the joint Table B decision
 BASE_CLEAR = 0.995       # a number read from its own cell of a text layer, under a matched label
@@ -198,10 +202,11 @@ def reading_values(reading: Reading, keys: list[str], header_unit: Optional[str]
     return {k: money_value(p, k, header_unit) for k, p in zip(keys, reading.pieces)}
 
 
-# -- the reference enumerator (tests check the decoder against it) -----------------------------
+# -- the enumerator: lists small runs, and is the reference the tests hold the decoder to ------------
 def enumerate_readings(chunks: list[Chunk], n: int, placeholders_in_use: bool = False) -> list[Reading]:
     """All readings of a run as exactly n values (lost cells filled as blanks), capped in number.
-    The reference the decoder is tested against: it lists what decode_run weighs without listing."""
+    Used for runs with a handful of readings; for the rest it is the reference the tests hold
+    decode_run's lattice to (it lists what the lattice weighs without listing)."""
     if not chunks:
         return []
     # Empty cells beyond the row's width carry nothing: a label displaced into its own cell leaves

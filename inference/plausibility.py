@@ -201,9 +201,19 @@ class ValuePrior:
                           trust_margin=data.get("trust_margin"), provenance=data.get("provenance", {}))
 
     def save(self, path: Path) -> None:
+        """Provenance readable, one line per distribution; written atomically."""
+        data = self.to_json()
+        parts = []
+        for name, value in data.items():
+            if name in ("kinds", "fields", "relations"):
+                body = ",\n".join(f"  {json.dumps(k, ensure_ascii=False)}: {json.dumps(v, separators=(',', ':'))}"
+                                   for k, v in value.items())
+                parts.append(f" {json.dumps(name)}: {{\n{body}\n }}")
+            else:
+                parts.append(f" {json.dumps(name)}: " + json.dumps(value, ensure_ascii=False, indent=1).replace("\n", "\n "))
         path = Path(path)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.to_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        tmp.write_text("{\n" + ",\n".join(parts) + "\n}\n", encoding="utf-8")
         tmp.replace(path)
 
     @staticmethod

@@ -85,10 +85,11 @@ def test_split_measurement_counts_right_picks(restore_prior):
 
 
 def test_trust_margin_needs_enough_right_picks():
-    cases = [vp.SplitCase("d", "factory", [], "1", right=True, margin=float(m)) for m in range(1, 3001)]
+    cases = [vp.SplitCase("d", "factory", [], "1", right=True, margin=float(m)) for m in range(1, 6001)]
     cases.append(vp.SplitCase("d", "factory", [], "1", right=False, margin=1500.0))
-    margin, stats = vp.trust_margin(cases, min_rows=1000)
-    assert margin is not None and stats["accuracy_at_or_above"] >= 0.999
-    assert vp.trust_margin(cases, min_rows=5000)[0] is None
-    real_wrong = [vp.SplitCase("r", "real", [], "1", right=False, margin=2900.0)]
-    assert vp.trust_margin(cases, min_rows=1000, real_cases=real_wrong)[0] is None
+    margin, stats = vp.trust_margin(cases)
+    assert margin is not None and stats["error_upper_bound_95"] <= 0.001 and stats["rows_at_or_above"] >= 2700
+    assert vp.trust_margin(cases[:2000])[0] is None  # 2,000 right picks do not show 99.9% with confidence
+    real_wrong = [vp.SplitCase("r", "real", [], "1", right=False, margin=5900.0)]
+    assert vp.trust_margin(cases, real_cases=real_wrong)[0] is None
+    assert vp.error_upper_bound(0, 3000) < 0.001 < vp.error_upper_bound(0, 2000)
