@@ -16,6 +16,7 @@ emitted; the document is still returned (a later stage decides what to do).
 from __future__ import annotations
 
 import bisect
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
@@ -25,6 +26,7 @@ from nianbao.errors import ReadError
 from .options import ReaderOptions
 
 Char = dict[str, Any]
+Box = tuple[float, float, float, float]
 
 # Gap thresholds in em (the font size of the two characters).
 _TAB_GAP = 1.5
@@ -351,6 +353,171 @@ def _find_tables(page: Any) -> list[Any]:
         return []
 
 
+@dataclass(frozen=True)
+class FoundTable:
+    """A ruled table found from ruling lines: its box and its cell boxes (x0, top, x1, bottom)."""
+
+    bbox: Box
+    cells: list[Box]
+
+
+def tables_from_edges(edges: Sequence[dict[str, Any]]) -> list[FoundTable]:
+    """Ruled tables from ruling-line edges, by pdfplumber's own lines strategy (default tolerances).
+
+    For readers that have ruling lines but no pdfplumber page (OFD). An edge is a dict with x0,
+    x1, top, bottom, width, height, orientation ("h" or "v") and object_type.
+    """
+    from pdfplumber import table as pt
+    from pdfplumber.utils import filter_edges
+
+    settings = pt.TableSettings.resolve(None)
+    merged = pt.merge_edges(
+        list(edges), snap_x_tolerance=settings.snap_x_tolerance, snap_y_tolerance=settings.snap_y_tolerance,
+        join_x_tolerance=settings.join_x_tolerance, join_y_tolerance=settings.join_y_tolerance,
+    )
+    merged = filter_edges(merged, min_length=settings.edge_min_length)
+    points = pt.edges_to_intersections(merged, settings.intersection_x_tolerance, settings.intersection_y_tolerance)
+    out = []
+    for group in pt.cells_to_tables(pt.intersections_to_cells(points)):
+        boxes = [tuple(float(v) for v in b) for b in group]
+        bbox = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+        out.append(FoundTable(bbox=bbox, cells=boxes))  # type: ignore[arg-type]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Text turned 90 degrees (a landscape table printed on a portrait page)
+# ---------------------------------------------------------------------------------------------
+
+# A character's direction from its text matrix (a, b, c, d): upright text has b = c = 0.
+UPRIGHT, CCW, CW = "upright", "ccw", "cw"  # ccw: reads bottom to top; cw: reads top to bottom
+
+
+def char_direction(ch: Char) -> str:
+    matrix = ch.get("matrix")
+    if ch.get("upright", True) or not matrix:
+        return UPRIGHT
+    a, b = float(matrix[0]), float(matrix[1])
+    if abs(b) <= abs(a):  # slanted or mirrored, not turned: read as it stands
+        return UPRIGHT
+    return CCW if b > 0 else CW
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The quarter turn that makes text of one direction upright, on a page ``width`` x ``height``.
+
+    In the turned frame (u, v), u runs along the text and v down its lines, like x and top.
+    """
+
+    direction: str
+    width: float
+    height: float
+
+    def box(self, b: Box) -> Box:
+        """A page box in the turned frame."""
+        x0, top, x1, bottom = b
+        if self.direction == CCW:
+            return (self.height - bottom, x0, self.height - top, x1)
+        return (top, self.width - x1, bottom, self.width - x0)
+
+    def back(self, b: Box) -> Box:
+        """A turned-frame box on the page."""
+        u0, v0, u1, v1 = b
+        if self.direction == CCW:
+            return (v0, self.height - u1, v1, self.height - u0)
+        return (self.width - v1, u0, self.width - v0, u1)
+
+    def char(self, ch: Char) -> Char:
+        u0, v0, u1, v1 = self.box((ch["x0"], ch["top"], ch["x1"], ch["bottom"]))
+        # The glyph's height across its line is its size (pdfminer gives a turned glyph's advance).
+        return {**ch, "x0": u0, "top": v0, "x1": u1, "bottom": v1, "size": v1 - v0, "upright": True}
+
+
+def _bbox_back(bbox: Optional[BBox], turn: Turn) -> Optional[BBox]:
+    if bbox is None:
+        return None
+    return BBox(*turn.back((bbox.x0, bbox.top, bbox.x1, bbox.bottom)))
+
+
+def _turn_blocks_back(blocks: list[Block], turn: Turn) -> None:
+    """Put the boxes of blocks read in a turned frame back in page coordinates (for the review app)."""
+    for block in blocks:
+        block.bbox = _bbox_back(block.bbox, turn)
+        if isinstance(block, Table):
+            for cell in block.cells:
+                cell.bbox = _bbox_back(cell.bbox, turn)
+
+
+def _frame_blocks(chars: Sequence[Char], found: Iterable[Any], number: int) -> list[Block]:
+    """Tables (from found cell boxes) and lines of one frame's characters, top to bottom."""
+    blocks: list[Block] = []
+    free = list(chars)
+    for table_found in found:
+        box = table_found.bbox
+        in_table = [c for c in free if _center_in(c, box)]
+        rest = [c for c in free if not _center_in(c, box)]
+        table, leftover = _table_block(table_found.cells, in_table, number)
+        if table is not None:
+            blocks.append(table)
+            free = rest + leftover
+        else:
+            free = rest + in_table
+    blocks.extend(_lines(free, number))
+    blocks.sort(key=lambda b: (b.bbox.top, b.bbox.x0) if b.bbox else (0.0, 0.0))
+    return blocks
+
+
+def page_blocks(chars: Sequence[Char], found: Sequence[Any], number: int, width: float, height: float) -> list[Block]:
+    """A page's blocks from positioned characters and found ruled tables (``.bbox``, ``.cells``).
+
+    Characters turned a quarter turn (a landscape table on a portrait page) are read in their own
+    upright frame, with the tables holding most of them; their blocks keep page coordinates and
+    come, in their reading order, where their region starts on the page.
+    """
+    by_direction: dict[str, list[Char]] = {}
+    for ch in chars:
+        by_direction.setdefault(char_direction(ch), []).append(ch)
+    if len(by_direction) <= 1 and UPRIGHT in by_direction or not by_direction:
+        return _frame_blocks(chars, found, number)
+
+    def majority(table: Any) -> str:
+        counts: dict[str, int] = {}
+        for ch in chars:
+            if _center_in(ch, table.bbox):
+                d = char_direction(ch)
+                counts[d] = counts.get(d, 0) + 1
+        return max(counts, key=lambda d: counts[d]) if counts else UPRIGHT
+
+    tables_of: dict[str, list[Any]] = {}
+    for table in found:
+        tables_of.setdefault(majority(table), []).append(table)
+    groups: list[tuple[float, list[Block]]] = []
+    upright = _frame_blocks(by_direction.get(UPRIGHT, []), tables_of.get(UPRIGHT, []), number)
+    for direction in (CCW, CW):
+        turned_chars = by_direction.get(direction, [])
+        if not turned_chars:
+            continue
+        turn = Turn(direction, width, height)
+        turned_tables = [
+            FoundTable(turn.box(t.bbox), [turn.box(c) for c in t.cells]) for t in tables_of.get(direction, [])
+        ]
+        blocks = _frame_blocks([turn.char(c) for c in turned_chars], turned_tables, number)
+        _turn_blocks_back(blocks, turn)
+        groups.append((min(c["top"] for c in turned_chars), blocks))
+    # Upright blocks stay in page order; a turned group goes in before the first block below its start.
+    out: list[Block] = []
+    groups.sort(key=lambda g: g[0])
+    for block in upright:
+        top = block.bbox.top if block.bbox else 0.0
+        while groups and groups[0][0] <= top:
+            out.extend(groups.pop(0)[1])
+        out.append(block)
+    for _, blocks in groups:
+        out.extend(blocks)
+    return out
+
+
 def _read_page(page: Any, number: int) -> Page:
     x0, top, x1, bottom = page.bbox
     # Characters off the visible page (hidden text outside the crop box) are not report text.
@@ -363,22 +530,8 @@ def _read_page(page: Any, number: int) -> Page:
         return Page(number=number, needs_ocr=True, ocr_reason=reason)
     # Unmapped glyphs (a stray bullet or symbol) carry no text.
     chars = [c for c in chars if not c["text"].startswith("(cid:")]
-
-    blocks: list[Block] = []
-    free = chars
-    for found in _find_tables(page):
-        box = found.bbox
-        in_table = [c for c in free if _center_in(c, box)]
-        rest = [c for c in free if not _center_in(c, box)]
-        table, leftover = _table_block(found.cells, in_table, number)
-        if table is not None:
-            blocks.append(table)
-            free = rest + leftover
-        else:
-            free = rest + in_table
-    blocks.extend(_lines(free, number))
-    blocks.sort(key=lambda b: (b.bbox.top, b.bbox.x0) if b.bbox else (0.0, 0.0))
-    return Page(number=number, blocks=blocks)
+    found = [FoundTable(tuple(t.bbox), [tuple(c) for c in t.cells]) for t in _find_tables(page)]  # type: ignore[arg-type]
+    return Page(number=number, blocks=page_blocks(chars, found, number, float(page.width), float(page.height)))
 
 
 def _open_error(path: Path, exc: BaseException) -> ReadError:

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -182,6 +182,9 @@ class PdfOptions:
     forced_breaks: Optional[str] = None       # "auto" | "honour" | "natural": the report's break_before_row
     repeat_group_labels: Optional[bool] = None  # print a merged label again on the continuation page
     table_width: Optional[float] = None       # table width as a fraction of the text width
+    # "none" | "ccw" | "cw": every table printed a quarter turn on portrait pages of its own (a
+    # landscape table in a portrait document; ccw reads bottom to top). Never drawn: "none" unless set.
+    turned_tables: Optional[str] = None
 
 
 @dataclass
@@ -219,6 +222,7 @@ class PdfStyle:
     paragraph_gap: float    # extra space after a paragraph, as a multiple of body_size
     indent_chars: float
     header_chars: float     # a header cell prefers to wrap after this many characters
+    turned_tables: str = "none"
 
 
 def _choice(rng: np.random.Generator, items: Sequence, p: Optional[Sequence[float]] = None):
@@ -267,6 +271,7 @@ def _resolve(options: PdfOptions, rng: np.random.Generator) -> PdfStyle:
         if v is not None:
             drawn[f.name] = v
     drawn["page_size"] = tuple(options.page_size)
+    drawn.setdefault("turned_tables", "none")
     drawn["heading_size"] = drawn["body_size"] + drawn["heading_size"]
     return PdfStyle(**drawn)
 
@@ -311,6 +316,7 @@ class PdfRenderInfo:
     lines: list[LineBox]
     tables: list[dict]         # per table: name, pages, breaks (rows starting a new page), repeated header rows
     style: PdfStyle
+    turned_pages: dict[int, str] = field(default_factory=dict)  # page (1-based) -> "ccw" | "cw"
 
     def value_boxes(self) -> dict[str, CellBox]:
         return {c.key: c for c in self.values if c.key}
@@ -336,12 +342,20 @@ class _Canvas:
         self.lines: list[LineBox] = []
         self.fills: list[list[tuple[Box, tuple]]] = []
         self.segments: list[list[tuple[float, float, float, float, float]]] = []  # x0,y0,x1,y1,width
+        # Per page: "none", or the quarter turn ("ccw" / "cw") of a landscape page printed on a
+        # portrait one; a turned page is drawn in its landscape frame and turned at the end.
+        self.turns: list[str] = []
 
     @property
     def n(self) -> int:
         return len(self.texts)
 
-    def new_page(self) -> int:
+    def frame_size(self, p: int) -> tuple[float, float]:
+        w, h = self.style.page_size
+        return (h, w) if self.turns[p] != "none" else (w, h)
+
+    def new_page(self, turn: str = "none") -> int:
+        self.turns.append(turn)
         self.texts.append([])
         self.fills.append([])
         self.segments.append([])
@@ -381,13 +395,15 @@ class _Canvas:
             doc.new_page(width=w, height=h)
         for p in range(self.n):
             page = doc[p]
+            turn = self.turns[p]
             shape = page.new_shape()
             for box, color in self.fills[p]:
-                shape.draw_rect(pymupdf.Rect(*box))
+                shape.draw_rect(pymupdf.Rect(*turn_to_page(box, turn, w, h)))
                 shape.finish(color=None, fill=color, width=0)
             by_width: dict[float, list] = {}
             seen = set()
             for x0, y0, x1, y1, lw in self.segments[p]:
+                x0, y0, x1, y1 = turn_to_page((x0, y0, x1, y1), turn, w, h)
                 key = (round(x0, 2), round(y0, 2), round(x1, 2), round(y1, 2))
                 if key in seen:
                     continue
@@ -401,6 +417,9 @@ class _Canvas:
             # Text through TextWriter (no per-page width tables: fast). Bold is fill+stroke text; its
             # stroke width is the CTM's: text written k times larger and scaled down by 1/k strokes
             # 1/k points (the default line width of 1 in user space).
+            if turn != "none":
+                self._write_turned(page, p, turn)
+                continue
             normal = pymupdf.TextWriter(page.rect)
             bold: dict[float, object] = {}
             n_normal = 0
@@ -420,6 +439,36 @@ class _Canvas:
             for k in sorted(bold):
                 bold[k].write_text(page, render_mode=2, matrix=pymupdf.Matrix(1 / k, 0, 0, 1 / k, 0, h * (1 - 1 / k)))
         return doc
+
+    def _write_turned(self, page, p: int, turn: str) -> None:
+        """A landscape page's text, written in its frame and turned onto the portrait page (no bold:
+        turned pages hold tables and page numbers only)."""
+        import pymupdf
+
+        w, h = self.style.page_size
+        if not self.texts[p]:
+            return
+        writer = pymupdf.TextWriter(page.rect)
+        for x, baseline, run, fontname, size, _bold in self.texts[p]:
+            writer.append((x, baseline), run, font=_font(fontname), fontsize=size)
+        # The writer puts frame (u, v) at PDF (u, Y = h - v); in PDF space (y up) ccw sends it to
+        # (h - Y, u) = (v, u), cw to (Y + w - h, h - u) = (w - v, h - u).
+        matrix = pymupdf.Matrix(0, 1, -1, 0, h, 0) if turn == "ccw" else pymupdf.Matrix(0, -1, 1, 0, w - h, h)
+        writer.write_text(page, matrix=matrix)
+
+
+def turn_to_page(box: Box, turn: str, width: float, height: float) -> Box:
+    """A box in a turned page's landscape frame (``height`` wide, ``width`` high) on the portrait page
+    (``width`` x ``height``): ccw puts the frame's top edge on the page's left (text reads bottom to
+    top), cw on its right."""
+    u0, v0, u1, v1 = box
+    u0, u1 = min(u0, u1), max(u0, u1)
+    v0, v1 = min(v0, v1), max(v0, v1)
+    if turn == "ccw":
+        return (v0, height - u1, v1, height - u0)
+    if turn == "cw":
+        return (width - v1, u0, width - v0, u1)
+    return box
 
 
 # ---------------------------------------------------------------------------------------------
@@ -650,23 +699,43 @@ class _Flow:
         self.c = canvas
         self.s = style
         self.rng = rng
-        w, h = style.page_size
-        left, top, right, bottom = style.margins
-        self.x0, self.x1 = left, w - right
-        self.top, self.bottom = top, h - bottom
+        self.turn = "none"  # the quarter turn of the pages being filled (see PdfOptions.turned_tables)
+        self.back_to_portrait = False  # a turned table was printed: the next block starts a portrait page
+        self._set_frame()
         self.page = canvas.new_page()
         self.y = self.top
         self.values: list[CellBox] = []
         self.cells: list[CellBox] = []
         self.tables: list[dict] = []
 
+    def _set_frame(self) -> None:
+        w, h = self.s.page_size
+        if self.turn != "none":
+            w, h = h, w
+        left, top, right, bottom = self.s.margins
+        self.x0, self.x1 = left, w - right
+        self.top, self.bottom = top, h - bottom
+
     @property
     def width(self) -> float:
         return self.x1 - self.x0
 
     def next_page(self) -> None:
-        self.page = self.c.new_page()
+        self.page = self.c.new_page(self.turn)
         self.y = self.top
+
+    def turn_pages(self, turn: str) -> None:
+        """Fill pages turned ``turn`` from here on, starting a page unless this one is still empty."""
+        self.back_to_portrait = False
+        if turn == self.turn:
+            return
+        self.turn = turn
+        self._set_frame()
+        if self.y > self.top or any(self.c.texts[self.page]) or self.c.segments[self.page]:
+            self.next_page()
+        else:
+            self.c.turns[self.page] = turn
+            self.y = self.top
 
     # Paragraphs ---------------------------------------------------------------------------
     def paragraph(self, para: Paragraph, keep_with_next: float = 0.0, next_kind: Optional[str] = None,
@@ -676,6 +745,8 @@ class _Flow:
         text = para.text.strip()
         if not text:
             return
+        if self.back_to_portrait:
+            self.turn_pages("none")
         bold = False
         if kind == "title":
             size, align, indent = s.title_size, "center", 0.0
@@ -746,7 +817,12 @@ class _Flow:
     # Tables -------------------------------------------------------------------------------
     def table(self, table: PrintedTable) -> None:
         s = self.s
-        width = min(self.width * s.table_width, s.page_size[0] - 50.0)
+        if s.turned_tables != "none":
+            self.turn_pages(s.turned_tables)
+        elif self.back_to_portrait:
+            self.turn_pages("none")
+        frame_w = self.c.frame_size(self.page)[0]
+        width = min(self.width * s.table_width, frame_w - 50.0)
         geom = _layout_table(table, s, width, self.rng)
         tw = sum(geom.col_w)
         tx0 = self.x0 + (self.width - tw) / 2
@@ -823,6 +899,7 @@ class _Flow:
             forced_break=forced if forced is not None and forced in breaks else None,
         ))
         self.y += 0.5 * s.body_size
+        self.back_to_portrait = self.turn != "none"
 
     def _draw_table(self, geom: _TableGeom, col_x: list[float], frags) -> None:
         s = self.s
@@ -928,17 +1005,18 @@ class _Flow:
         s = self.s
         if s.page_numbers == "none":
             return
-        w, h = s.page_size
         size = s.footer_size
+        left, _top, right, _bottom = s.margins
         for p in range(self.c.n):
+            w, h = self.c.frame_size(p)  # a turned page's number is turned with it
             label = s.page_number_format.format(n=p + 1)
             lw = text_width(label, size, s.latin_font)
             if s.page_numbers == "center":
                 x = (w - lw) / 2
             elif (p + 1) % 2 == 1:
-                x = self.x1 - lw - size
+                x = w - right - lw - size
             else:
-                x = self.x0 + size
+                x = left + size
             baseline = h - s.margins[3] / 2 + size / 3
             box = self.c.text(p, x, baseline, label, size)
             self.c.lines.append(LineBox(p + 1, box, label, "page_number"))
@@ -960,6 +1038,70 @@ def _keep_with_next(blocks: list, i: int, style: PdfStyle) -> float:
 def render_pdf(report: SyntheticReport, path: Path, rng: np.random.Generator,
                options: Optional[PdfOptions] = None) -> PdfRenderInfo:
     """Write ``report`` as a digital PDF at ``path``; return where every value (and line) landed."""
+    style, canvas, flow = lay_out(report, rng, options)
+    doc = canvas.finish()
+    doc.subset_fonts()
+    doc.set_metadata({})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc.save(str(path), garbage=4, deflate=True, no_new_id=True)
+    n_pages = doc.page_count
+    doc.close()
+    info = PdfRenderInfo(
+        n_pages=n_pages, page_size=tuple(style.page_size), values=flow.values, cells=flow.cells,
+        lines=canvas.lines, tables=flow.tables, style=style,
+        turned_pages={p + 1: t for p, t in enumerate(canvas.turns) if t != "none"},
+    )
+    return boxes_on_pages(info)
+
+
+def _map_boxes(info: PdfRenderInfo, to: Callable[[Box, str, float, float], Box]) -> None:
+    """Apply ``to`` to every box on a turned page (a value piece is also in ``cells``: mapped once)."""
+    w, h = info.page_size
+    seen: set[int] = set()
+    for piece in info.cells + info.values:
+        turn = info.turned_pages.get(piece.page, "none")
+        if id(piece) in seen or turn == "none":
+            continue
+        seen.add(id(piece))
+        piece.cell_bbox = to(piece.cell_bbox, turn, w, h)
+        if piece.bbox is not None:
+            piece.bbox = to(piece.bbox, turn, w, h)
+    for line in info.lines:
+        turn = info.turned_pages.get(line.page, "none")
+        if turn != "none":
+            line.bbox = to(line.bbox, turn, w, h)
+
+
+def boxes_on_pages(info: PdfRenderInfo) -> PdfRenderInfo:
+    """The info with the boxes of turned pages (laid out in their landscape frame) put on the page."""
+    _map_boxes(info, turn_to_page)
+    return info
+
+
+def in_reading_frame(info: PdfRenderInfo) -> PdfRenderInfo:
+    """A copy of the info with the boxes of turned pages in their landscape frame again, so that they
+    sort in the order a reader reads them (token labels: ``align.pdf_units``)."""
+    import copy
+
+    frame = copy.deepcopy(info)
+    _map_boxes(frame, page_to_frame)
+    return frame
+
+
+def page_to_frame(box: Box, turn: str, width: float, height: float) -> Box:
+    """The inverse of :func:`turn_to_page`."""
+    x0, top, x1, bottom = box
+    if turn == "ccw":
+        return (height - bottom, x0, height - top, x1)
+    if turn == "cw":
+        return (top, width - x1, bottom, width - x0)
+    return box
+
+
+def lay_out(report: SyntheticReport, rng: np.random.Generator,
+            options: Optional[PdfOptions] = None) -> tuple[PdfStyle, _Canvas, _Flow]:
+    """Lay the report out on pages (the drawing recorded, nothing written): shared with the OFD render."""
     style = _resolve(options or PdfOptions(), rng)
     canvas = _Canvas(style)
     flow = _Flow(canvas, style, rng)
@@ -976,15 +1118,4 @@ def render_pdf(report: SyntheticReport, path: Path, rng: np.random.Generator,
             flow.paragraph(block, keep_with_next=keep, next_kind=next_kind, after_title=prev_kind == "title")
             prev_kind = block.kind
     flow.footers()
-    doc = canvas.finish()
-    doc.subset_fonts()
-    doc.set_metadata({})
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    doc.save(str(path), garbage=4, deflate=True, no_new_id=True)
-    n_pages = doc.page_count
-    doc.close()
-    return PdfRenderInfo(
-        n_pages=n_pages, page_size=tuple(style.page_size), values=flow.values, cells=flow.cells,
-        lines=canvas.lines, tables=flow.tables, style=style,
-    )
+    return style, canvas, flow
