@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from nianbao import __version__
-from nianbao.document import TABLE_NAMES, Document
+from nianbao.document import TABLE_NAMES, Check, Document
 from nianbao.numfmt import full_number
 
 
@@ -52,13 +52,26 @@ def to_record(doc: Document) -> dict[str, Any]:
         if f.reason and f.value is not None and f.confidence < 0.99:
             item["reason"] = f.reason
         rec["fields"][key] = item
-    rec["checks"] = [
-        {"rule": c.rule, "passed": c.passed, "detail": c.detail, "cells": c.cells, "difference": c.difference}
-        for c in doc.checks
-    ]
+    rec["checks"] = [check_record(c) for c in doc.checks]
     if doc.pages_needing_ocr:
         rec["pages_needing_ocr"] = doc.pages_needing_ocr
     return rec
+
+
+_CHECK_EXTRAS = ("confidence", "sentence", "position", "page", "table_value", "stated_value")
+
+
+def check_record(c: Check) -> dict[str, Any]:
+    """One ``checks`` entry: the rule's five keys, then what an audit finding adds (when it has it)."""
+    item: dict[str, Any] = {"rule": c.rule, "passed": c.passed, "detail": c.detail, "cells": c.cells,
+                            "difference": c.difference}
+    for name in _CHECK_EXTRAS:
+        value = getattr(c, name, None)
+        if value is not None:
+            item[name] = value
+    if getattr(c, "not_applicable", None):
+        item["not_applicable"] = list(c.not_applicable)
+    return item
 
 
 def summary(doc: Document) -> str:

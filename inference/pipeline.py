@@ -20,7 +20,7 @@ from nianbao.document import TABLE_NAMES, Document, ExtractionError, Region, Rev
 from nianbao.errors import ReadError
 from nianbao.schema import Schema, load_schema
 
-from . import metadata, reconcile
+from . import audit, metadata, reconcile
 from .calibration import CalibrateStage
 from .linearize import linearize
 from .locate import RegexSpotter, TableLocator
@@ -249,6 +249,9 @@ class MapStage:
 
 
 class ReconcileStage:
+    """Rules 1-4 (reconcile), then the audit catalogue (audit: P prose vs table, A Table A sanity,
+    N narrative). Findings only: no value is changed here."""
+
     name = "reconcile"
 
     def __init__(self, schema: Schema):
@@ -257,6 +260,9 @@ class ReconcileStage:
     def __call__(self, doc: Document) -> Document:
         if doc.template and any(doc.found.values()):
             doc.checks = reconcile.run_checks(doc.values(), doc.template, doc.found, self.schema)
+            for c in doc.checks:
+                c.confidence = audit.rule_confidence(c, doc.fields)
+        doc.checks += audit.audit_document(doc)
         return doc
 
 

@@ -144,6 +144,14 @@ class Check:
     detail: str
     cells: list[str]
     difference: float
+    # The audit families (inference/audit.py) say more; None/empty where a rule has no such thing.
+    confidence: Optional[float] = None   # how sure the verdict is (a finding against doubted cells is less sure)
+    sentence: Optional[str] = None       # the prose sentence the finding rests on (P, N rules)
+    position: Optional[int] = None       # its character offset in the document's reading-order text
+    page: Optional[int] = None
+    table_value: Optional[float] = None
+    stated_value: Optional[float] = None  # the number the prose states
+    not_applicable: list[str] = field(default_factory=list)  # cells printed '/', '—', 不适用 (A2)
 
 
 @dataclass
