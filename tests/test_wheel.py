@@ -145,6 +145,23 @@ def test_model_dir_variable_points_at_another_models_folder(tmp_path, monkeypatc
     assert got["fields"] == want["fields"]
 
 
+def test_every_folder_of_modules_is_a_listed_package():
+    """pyproject.toml lists packages by hand (the top-level folders map into ``nianbao``): a new
+    subfolder of modules not listed there would be missing from the wheel."""
+    tomllib = pytest.importorskip("tomllib")
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    package_dir: dict[str, str] = setup["package-dir"]
+    roots = {Path(folder): name for name, folder in package_dir.items()}
+    found = set()
+    for folder, name in roots.items():
+        for module in (ROOT / folder).rglob("*.py"):
+            if "__pycache__" in module.parts:
+                continue
+            rel = module.parent.relative_to(ROOT / folder)
+            found.add(".".join([name, *rel.parts]))
+    assert sorted(found - set(setup["packages"])) == []
+
+
 # Files the wheel must carry (paths inside it): the model, its calibration, the value prior, the
 # schema, the review app, the OCR layout model, the training configs, the bundled reports.
 SHIPPED = [
