@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
     # Commands of later stages register themselves; a stage whose extra is not installed is skipped.
     for module in ("nianbao.training.cli", "nianbao.training.factory.cli", "nianbao.ingest.cli", "nianbao.review.cli",
-                   "nianbao.review.labelstudio"):
+                   "nianbao.review.labelstudio", "nianbao.service"):
         try:
             mod = __import__(module, fromlist=["add_commands"])
         except ModuleNotFoundError as e:
