@@ -62,6 +62,8 @@ class LabelMatch:
     quality: float
     # Probability that this is really the label: 1 for a schema match, the classifier's otherwise.
     confidence: float = 1.0
+    # Matched with a few characters damaged (add_approximate_labels), not as printed in the schema.
+    approximate: bool = False
 
 
 @dataclass
@@ -76,6 +78,7 @@ class RowRun:
     # Placed by structure: its label was not recognised, but its place in the statutory row order
     # (between two recognised rows) and its number of cells say which row it is.
     by_structure: bool = False
+    approximate: bool = False  # its label matched with a few characters damaged
 
 
 @dataclass
@@ -211,7 +214,8 @@ def add_approximate_labels(norm: str, spec: TableSpec, chain: list[LabelMatch], 
         if best is None:
             continue
         s, e, edits = best
-        match = LabelMatch(row=row, group=None, start=lo + s, end=lo + e, quality=0.5, confidence=APPROXIMATE_LABEL)
+        match = LabelMatch(row=row, group=None, start=lo + s, end=lo + e, quality=0.5, confidence=APPROXIMATE_LABEL,
+                           approximate=True)
         chain = sorted(chain + [with_prefix(norm, match)], key=lambda m: m.start)
         found.add(row.key)
     return chain
@@ -259,7 +263,7 @@ def with_prefix(norm: str, m: LabelMatch) -> LabelMatch:
             hit = pat.match(norm, pos)
             if hit and hit.end() >= m.start:
                 return LabelMatch(row=m.row, group=m.group, start=pos, end=max(m.end, hit.end()),
-                                  quality=m.quality, confidence=m.confidence)
+                                  quality=m.quality, confidence=m.confidence, approximate=m.approximate)
     return m
 
 
@@ -313,6 +317,7 @@ def best_chain(candidates: list[LabelMatch], order: dict[str, int]) -> list[Labe
 APPROXIMATE_LABEL = 0.93
 # A classifier label below this probability yields to structure when its cells do not fit its row.
 WEAK_LABEL = 0.9
+ROW_OF_C = 5  # cells in a row of Table C: a whole row printed empty is a row of zeros
 # How much unrecognised text may sit between two of Table C's value rows.
 APPEALS_GAP = 60
 # How far before a table's first recognised row its unrecognised first rows may be looked for.
@@ -681,7 +686,8 @@ class TableLocator:
                     events.append(("orphan", OrphanRun(label=label_text, chunks=chunks)))
                     events.extend(("orphan", o) for o in orphan_runs(lin, chunks[-1].end, raw_e))
                     continue
-                located.runs.append(RowRun(row=m.row, label=label_text, chunks=chunks, label_confidence=m.confidence))
+                located.runs.append(RowRun(row=m.row, label=label_text, chunks=chunks, label_confidence=m.confidence,
+                                           approximate=m.approximate))
                 last_end = max(last_end, e, self._norm_pos(lin, chunks[-1].end) if chunks else e)
                 events.append(("row", m.row.key))
                 events.extend(("orphan", o) for o in (orphan_runs(lin, chunks[-1].end, raw_e) if chunks else late))
@@ -772,12 +778,16 @@ class TableLocator:
         raw_e = lin.text.raw_span(end, end)[0] if end < len(norm) else len(lin.raw)
         chunks = read_chunks(lin, raw_s, raw_e, stop_words=header_re, max_skip=10_000)
         # Header cells damaged past recognition ("给维特") end the run early; the table's cells go on
-        # after a short stretch of such text, up to the table's 15 cells.
+        # after a short stretch of such text, up to the table's 15 cells. An empty cell among the
+        # header's words (a header cell whose text was lost) is no value cell.
         n_cells = sum(len(r.columns) for r in self.schema.table("v2019", "appeals").rows)
         while chunks and len(chunks) < n_cells:
             more = read_chunks(lin, chunks[-1].end, raw_e, stop_words=header_re, max_skip=APPEALS_GAP)
             if not more:
                 break
+            if len(chunks) < ROW_OF_C and all(c.kind == "blank" for c in chunks) \
+                    and _CJK.search(lin.raw, chunks[-1].end, more[0].end - len(more[0].raw)):
+                chunks = []
             chunks.extend(more[:n_cells - len(chunks)])
         region = norm[start:end]
         if not chunks and not (region.count("维持") >= 2 and region.count("审结") >= 2 and "纠正" in region):

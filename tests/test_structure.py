@@ -223,3 +223,17 @@ def test_the_model_is_consulted_only_where_the_schemas_labels_leave_a_table_inco
     assert calls  # a label the schema does not know: the model looks
     assert same_value(doc2.fields["requests.denied.internal_affairs.total"].value,
                       doc.fields["requests.denied.internal_affairs.total"].value)
+
+
+def test_table_c_first_row_printed_empty_stays_zeros_and_a_lost_header_cell_is_no_value(tmp_path):
+    real = Path(__file__).resolve().parents[1] / "examples" / "real_010.txt"
+    head = real.read_text(encoding="utf-8").split("四、政府信息公开行政复议")[0]
+    empty_first = TABLE_C_SUBTABLES.replace("| 1 | 0 | 2 | 0 | 3 |", "|  |  |  |  |  |")
+    doc = extract(_write(tmp_path, "a.md", head + "\n" + empty_first))
+    keys = SCHEMA.table("v2021", "appeals").field_keys()
+    assert [doc.fields[k].value for k in keys] == [0] * 5 + [12, 0, 0, 0, 12] + [0] * 5
+    # one cell per line with pipes: a header cell whose characters were lost leaves an empty cell line
+    lines = ["四、政府信息公开行政复议、行政诉讼情况", "行政复议 |", "结果维持 |", " |", "其他结果 |", "尚未审结 |", "总计 |"]
+    lines += [f"{v} |" for v in [1, 0, 2, 0, 3, 12, 0, 0, 0, 12, 0, 0, 0, 0, 0]] + ["五、存在的主要问题"]
+    doc = extract(_write(tmp_path, "b.txt", head + "\n" + "\n".join(lines) + "\n"))
+    assert [doc.fields[k].value for k in keys] == [1, 0, 2, 0, 3, 12, 0, 0, 0, 12, 0, 0, 0, 0, 0]
