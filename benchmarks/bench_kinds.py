@@ -54,12 +54,27 @@ class KindScore:
     # "document-seed key gold=.. read=.. confidence=.." for every wrong field at >= 0.99 and every
     # fabricated value, to rebuild the document: build_report(seed, FactoryOptions(force=kind_force(kind))).
     findings: list[str] = field(default_factory=list)
+    # How the rows whose labels were not read as printed fared: fields placed by structure (order and
+    # cell count) and fields under approximately matched labels, [right, total] each.
+    placed: dict[str, list[int]] = field(default_factory=lambda: {"structure": [0, 0], "approximate": [0, 0]})
 
     def row(self) -> dict[str, float]:
         n = max(1, self.docs)
         return {"docs": self.docs, "exact": self.exact / n, "accounted": self.accounted / n,
                 "nonzero_accuracy": self.nonzero_correct / max(1, self.nonzero_total),
-                "wrong_at_0.99": self.wrong_sure, "fabricated": self.fabricated, "errors": self.errors, "seconds_per_doc": self.seconds / n}
+                "wrong_at_0.99": self.wrong_sure, "fabricated": self.fabricated, "errors": self.errors, "seconds_per_doc": self.seconds / n,
+                **{f"{k}_placed": f"{right}/{total}" for k, (right, total) in self.placed.items()}}
+
+
+def placement(reason: Optional[str]) -> Optional[str]:
+    """Which placement a field's reason names (mapping.STRUCTURE_REASON / APPROXIMATE_REASON)."""
+    from nianbao.inference.mapping import APPROXIMATE_REASON, STRUCTURE_REASON
+
+    if reason and reason.startswith(STRUCTURE_REASON):
+        return "structure"
+    if reason and reason.startswith(APPROXIMATE_REASON):
+        return "approximate"
+    return None
 
 
 def kind_force(kind: str) -> dict[str, object]:
@@ -124,6 +139,12 @@ def score_kind_document(gold, doc, file_text: str, score: KindScore, seed: int =
     if not s.wrong and not s.exact:  # only the tables found differ
         doubted_all = doc.review.needed
     score.accounted += s.exact or doubted_all
+    wrong = {key for key, _, _ in s.wrong}
+    for key, f in doc.fields.items():
+        how = placement(f.reason)
+        if how and key in gold.values:
+            score.placed[how][0] += key not in wrong
+            score.placed[how][1] += 1
 
 
 def run_kind(kind: str, n: int, seed: int, folder: Path) -> KindScore:
@@ -153,11 +174,13 @@ def run_kind(kind: str, n: int, seed: int, folder: Path) -> KindScore:
 
 
 def table(rows: dict[str, dict[str, float]]) -> str:
-    lines = ["| kind | docs | exact | accounted for | non-zero acc | wrong >= 0.99 | fabricated | errors | s/doc |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| kind | docs | exact | accounted for | non-zero acc | wrong >= 0.99 | fabricated | errors | s/doc "
+             "| placed by structure (right/all) | approximate labels (right/all) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for kind, r in rows.items():
         lines.append(f"| {kind} | {r['docs']} | {r['exact']:.0%} | {r['accounted']:.0%} | {r['nonzero_accuracy']:.1%} | "
-                     f"{r['wrong_at_0.99']} | {r['fabricated']} | {r['errors']} | {r['seconds_per_doc']:.3f} |")
+                     f"{r['wrong_at_0.99']} | {r['fabricated']} | {r['errors']} | {r['seconds_per_doc']:.3f} "
+                     f"| {r['structure_placed']} | {r['approximate_placed']} |")
     return "\n".join(lines)
 
 

@@ -31,6 +31,8 @@ class Mapper(Protocol):
 
 # A row placed by order and cell count under an unrecognised label: doubted until measured.
 STRUCTURE_PLACED = 0.88
+STRUCTURE_REASON = "row placed by its position in the statutory row order and its number of cells"
+APPROXIMATE_REASON = "row label matched approximately"
 # A missing row when unplaced numbers remain in its table: it may be printed there.
 MISSING_ROW_UNSURE = 0.5
 PROSE_WINDOW = 16  # characters between a row's label in the prose and the number it states
@@ -142,16 +144,19 @@ class BaselineMapper:
                 for key in row.field_keys():
                     fields[key] = (FieldValue(value=None, raw=None, confidence=MISSING_ROW_UNSURE, reason=unsure)
                                    if unsure else FieldValue(value=None, raw=None, confidence=0.95, reason="row not printed"))
-            placed_by_structure = {r.row.key: r for r in runs if r.by_structure}
+            run_of = {r.row.key: r for r in runs}
             for row_key, d in decisions.items():
                 values = decode.field_values(d, header_unit)
-                run = placed_by_structure.get(row_key)
-                if run is not None:
-                    for f in values.values():
+                run = run_of.get(row_key)
+                label = " ".join(run.label.split())[:40] if run is not None else ""
+                for f in values.values():
+                    if run is not None and run.by_structure:
                         f.confidence = min(f.confidence, STRUCTURE_PLACED)
-                        f.reason = f.reason or (
-                            "row placed by its position in the statutory row order and its number of cells; "
-                            f"its label '{' '.join(run.label.split())[:40]}' was not recognised")
+                        if not f.reason or f.reason.startswith("row label read by"):
+                            f.reason = (STRUCTURE_REASON + "; its label "
+                                        f"'{label}' was not recognised")
+                    elif run is not None and run.approximate and (not f.reason or f.reason.startswith("row label read by")):
+                        f.reason = f"{APPROXIMATE_REASON} ('{label}', a few characters damaged)"
                 for key, f in values.items():
                     if key.endswith("amount_yuan") and header_unit is None and f.raw and "万" not in f.raw \
                             and len(re.match(r"\d*", f.raw.partition(".")[2]).group()) > _YUAN_DECIMALS:
