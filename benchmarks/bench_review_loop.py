@@ -84,21 +84,23 @@ def by_kind(golds: list) -> dict[str, list]:
     return out
 
 
-def noisy_copies(golds: list, folder: Path, seed: int) -> list:
-    """Text reports with heavy label noise (look-alike, dropped and truncated label characters);
-    the printed numbers are untouched, so the clean document's gold holds."""
+def noisy_copies(golds: list, folder: Path, seed: int, kind: str = "labels") -> list:
+    """Text reports with heavy label noise (look-alike, dropped and truncated label characters), or
+    (``kind="ocr"``) 10% of every Chinese character damaged as OCR damages it; the printed numbers are
+    untouched, so the clean document's gold holds."""
     from nianbao.training.noisy_docs import noisy_labelled
 
-    return noisy_labelled(golds, folder, seed)
+    return noisy_labelled(golds, folder, seed, kind=kind)
 
 
 def make_layout(name: str, n: int, seed: int, work: Path) -> list:
-    """``n`` documents of one candidate layout: text | html | pdf | scan | noisy | force:TRAIT=VALUE[+TRAIT=VALUE]."""
+    """``n`` documents of one candidate layout: text | html | pdf | scan | noisy | ocr | force:TRAIT=VALUE[+TRAIT=VALUE]."""
     folder = work / name.replace(":", "_").replace("=", "-")
     if name in ("text", "html", "docx", "pdf", "scan"):
         return synth(folder, n, name, seed)
-    if name == "noisy":
-        return noisy_copies(synth(folder / "clean", n, "text", seed), folder / "noisy", seed)
+    if name in ("noisy", "ocr"):
+        kind = "labels" if name == "noisy" else "ocr"
+        return noisy_copies(synth(folder / "clean", n, "text", seed), folder / name, seed, kind)
     if name.startswith("force:"):
         return synth(folder, n, "text", seed, tuple(name[len("force:"):].split("+")))
     raise ValueError(f"unknown layout {name!r}")
@@ -408,7 +410,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--candidate-n", type=int, default=30, help="documents per candidate layout")
     ap.add_argument("--scan-n", type=int, default=3, help="scanned documents (OCR: seconds per page)")
     ap.add_argument("--candidates", default="pdf,noisy,force:text.displaced_label=after_numbers,force:text.style=run_together",
-                    help="candidate new layouts, comma-separated: pdf, scan, noisy, force:TRAIT=VALUE[+TRAIT=VALUE] (text)")
+                    help="candidate new layouts, comma-separated: pdf, scan, noisy (damaged row labels), ocr (10%% of every "
+                         "Chinese character OCR-damaged), force:TRAIT=VALUE[+TRAIT=VALUE] (text)")
     ap.add_argument("--new-layout", help="use this layout as the new one instead of the furthest below its known layout")
     ap.add_argument("--min-gap", type=float, default=0.15, help="how far below its known layout a new layout must be")
     ap.add_argument("--review-n", type=int, default=25, help="documents of the new layout given to the reviewer")
@@ -422,6 +425,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--factory-dir", type=Path, help="factory data for retraining (default: the retrain config's)")
     ap.add_argument("--workdir", type=Path, help="keep generated sets, store, labels and registry here")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--json", action="store_true",
+                    help="end with one JSON line: installed_exact, retrained_exact, control_exact (shares of the unseen "
+                         "documents of the new layout read exactly) and promoted (the registry promoted the retrained model)")
     args = ap.parse_args(argv)
 
     from nianbao.inference.classifier import DEFAULT_MODEL_DIR, model_available, model_version
@@ -479,6 +485,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             log(f"\nno candidate is {args.min_gap:.0%} below its known layout: nothing to learn; stopping")
             result["new_layout"] = None
             _write(result, args.out)
+            if args.json:
+                print(json.dumps(summary_line(result), ensure_ascii=False), flush=True)
             return 0
         ref = REFERENCE[rendering(new)]
         why = (f"furthest below its known layout: {scores[new]['docs_exact']:.0%} exact vs {scores[ref]['docs_exact']:.0%} "
@@ -601,10 +609,30 @@ def main(argv: Optional[list[str]] = None) -> int:
             f"promoted: {v['promoted']}")
     result["seconds"] = round(time.perf_counter() - t_start, 1)
     log(f"\ntotal {result['seconds'] / 60:.1f} min")
+    result["summary"] = summary_line(result)
     _write(result, args.out)
     if tmp is not None:
         tmp.cleanup()
+    if args.json:
+        print(json.dumps(result["summary"], ensure_ascii=False), flush=True)
     return 0
+
+
+def summary_line(result: dict) -> dict:
+    """The benchmark in one object: exactness of the unseen documents of the new layout under the
+    installed, retrained and control models (None where a model was not made) and the registry's decision."""
+    layout = result.get("new_layout") or {}
+    ev = next((v for k, v in (result.get("before_after") or {}).items() if k.endswith("(eval, never reviewed)")), {})
+
+    def exact(model: str):
+        return round(ev[model]["docs_exact"], 4) if model in ev else None
+
+    rounds = result.get("retrain") or {}
+    return {"new_layout": layout.get("name"), "eval_documents": (ev.get("installed") or {}).get("docs"),
+            "installed_exact": exact("installed"), "retrained_exact": exact("retrained"),
+            "control_exact": exact("control"), "promoted": bool((rounds.get("retrained") or {}).get("promoted")),
+            "control_promoted": bool((rounds.get("control") or {}).get("promoted")),
+            "seconds": result.get("seconds")}
 
 
 def _write(result: dict, out: Path) -> None:

@@ -222,7 +222,8 @@ def align_table(gold: LabelledDocument, docs: dict[str, Document], table: str, t
     spec: TableSpec = load_schema().table(template, table)
     doc = located[0]
     n = len(doc.linear.norm)
-    lo = min(d.located[table].region.start for d in located)
+    # From the table's region or its first label (a row's ordinal may print before the region).
+    lo = min(min([d.located[table].region.start] + [m.start for m in d.located[table].labels]) for d in located)
     hi = max(d.located[table].region.end for d in located)
     # Up to the next table another reading located (the rows the readings missed lie before it).
     nxt = [d.located[t].region.start for d in docs.values() if d.linear is not None for t in d.located

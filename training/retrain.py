@@ -50,6 +50,7 @@ GROUPS = ("gold", "reviewed", "factory", "noisy")
 READINGS = ("baseline", "classifier")  # the order tags are taken in when both readings match a table
 UNUSABLE = "not usable for training: no reading matched the corrections"
 ALIGNED = "alignment"  # a table tagged from its corrected values (``align_values``), not from a reading
+ROWS = "row labels"  # a table tagged from the printed rows the reviewed values identify (``row_labels``)
 
 RULE = ("promote only if, on the same held-out documents, the new model (1) fabricates no more values than "
         "the installed one, (2) still reads exactly every protected held-out document (promote.protect: "
@@ -239,14 +240,21 @@ def table_matches(gold: LabelledDocument, doc: Document, table: str) -> bool:
 
 
 def corrected_tags(gold: LabelledDocument, readings: dict[str, Document],
-                   align: bool = True) -> tuple[Optional[list[str]], dict]:
+                   align: bool = True, rows: bool = True, reviewed: bool = False) -> tuple[Optional[list[str]], dict]:
     """Per-character tags from the readings that the labels confirm, table by table.
 
-    A table some reading got right takes that reading's tags over its region; a table no reading got
-    right but some reading located is, with ``align`` (the default), tagged from its corrected
-    values where they pin its rows down (``align_values.align_table``: source ``ALIGNED``), else masked (IGNORE) over every region a
-    reading gave it; when no reading even located it, everything outside the confirmed tables is
-    masked too (its "O" tags could be wrong)."""
+    A table some reading got right takes that reading's tags over its region, with the labels of the
+    rows structure placed (whose values the labels confirm) tagged as those rows instead of O. A table
+    no reading got right but some reading located is tagged from row-level labels (``rows``, the
+    default: ``row_labels.table_row_labels``, source ``ROWS``: which printed row the reviewed values
+    say is which row) or, with ``align``, from its corrected values lined up with the printed numbers
+    (``align_values.align_table``: source ``ALIGNED``), whichever identifies more rows; else it is masked
+    (IGNORE) over every region a reading gave it. When no reading even located a labelled table,
+    everything outside the confirmed tables is masked too (its "O" tags could be wrong). ``reviewed``: the
+    document was reviewed (likely misread, labels likely damaged): in tables a reading got right, Chinese
+    text between the rows that no label covers is masked rather than taught as O."""
+    from .align_values import align_table
+    from .row_labels import row_label_tags, table_row_labels
     from .tagging import OUTSIDE, document_tags
     from .train import IGNORE
 
@@ -270,26 +278,66 @@ def corrected_tags(gold: LabelledDocument, readings: dict[str, Document],
                 if table in d.located:
                     r = d.located[table].region
                     tags[r.start:r.end] = [IGNORE] * (r.end - r.start)
-    # A table no reading got right but some reading located: tags from its corrected values, where the
-    # values pin the rows down (``align_values``); the rest of its span stays masked.
-    from .align_values import align_table
-
+    # A table no reading got right but some reading located: tags from the printed rows the reviewed
+    # values identify, or from the values lined up with the printed numbers; the rest stays masked.
+    taught: dict[str, tuple[tuple[int, int], list[str]]] = {}
     for table, source in sources.items():
-        if align and source is None and gold.found.get(table):
+        if source is not None or not gold.found.get(table):
+            continue
+        best: tuple[int, Optional[str], Any] = (0, None, None)
+        if rows:
+            for name in READINGS[::-1]:  # the classifier's reading first: it places more rows
+                if name in docs and table in docs[name].located and table in ("proactive", "requests"):
+                    labels = table_row_labels(gold, docs[name], table)
+                    found = sum(1 for r in labels.rows if r.label)
+                    if found > best[0]:
+                        best = (found, ROWS, row_label_tags(docs[name], labels, OUTSIDE, IGNORE))
+        if align:
             aligned = align_table(gold, docs, table, ignore=IGNORE)
-            if aligned is not None and aligned.convincing:
-                lo, hi = aligned.span
-                tags[lo:hi] = aligned.tags
-                sources[table] = ALIGNED
+            if aligned is not None and aligned.convincing and len(aligned.matched) > best[0]:
+                best = (len(aligned.matched), ALIGNED, (aligned.span, aligned.tags))
+        if best[1] is not None:
+            taught[table] = best[2]
+            sources[table] = best[1]
+    for (lo, hi), table_tags in taught.values():
+        tags[lo:hi] = table_tags
     full: dict[str, list[str]] = {}
     for table, source in sources.items():
-        if source == ALIGNED:
+        if source in (ALIGNED, ROWS):
             continue
         if source is not None and table in docs[source].located:
-            full.setdefault(source, document_tags(docs[source]))
-            r = docs[source].located[table].region
-            tags[r.start:r.end] = full[source][r.start:r.end]
+            if source not in full:
+                full[source] = document_tags(docs[source])
+                confirmed_rows(gold, docs[source], full[source], sources, source, mask_between=reviewed)
+            lo, hi = table_span(docs[source], table)
+            tags[lo:hi] = full[source][lo:hi]
     return tags, sources
+
+
+def table_span(doc: Document, table: str) -> tuple[int, int]:
+    """A located table's region, widened to its labels (a row's ordinal may print before the region)."""
+    t = doc.located[table]
+    return (min([t.region.start] + [m.start for m in t.labels]), max([t.region.end] + [m.end for m in t.labels]))
+
+
+def confirmed_rows(gold: LabelledDocument, doc: Document, tags: list[str], sources: dict[str, Optional[str]],
+                   source: str, mask_between: bool = False) -> None:
+    """In a reading's tags of the tables the labels confirm, each printed row's whole label (the piece
+    printed before its numbers) is tagged as its row, the rows structure placed included (their label
+    was not recognised, so the reading tags it O); with ``mask_between``, other Chinese text between the
+    rows (a damaged group line as often as furniture) is masked."""
+    from .row_labels import mark_label, mask_between_rows, table_row_labels
+    from .train import IGNORE
+
+    for table, s in sources.items():
+        if s != source or table not in ("proactive", "requests") or table not in doc.located:
+            continue
+        rows = table_row_labels(gold, doc, table).rows
+        for row in rows:
+            if row.label:
+                mark_label(tags, 0, row.label, f"{table}.{row.key}")
+        if mask_between:
+            mask_between_rows(tags, 0, doc.linear.norm, rows, IGNORE)
 
 
 def tag_windows(doc: Document, doc_id: str, tags: list[str], size: int, stride: int, regions: list[tuple[int, int]],
@@ -322,14 +370,14 @@ def tag_item(item: Item, pipelines: dict, size: int, stride: int, known_tags: se
     from .train import IGNORE
 
     readings = {name: p.run(item.path) for name, p in pipelines.items()}
-    tags, sources = corrected_tags(item.gold, readings, align=True)
+    tags, sources = corrected_tags(item.gold, readings, align=True, reviewed=item.group == "reviewed")
     if tags is None:
         return TaggedDoc([], sources, False, "no reading could read the document")
     tags = [t if t in known_tags or t == IGNORE else IGNORE for t in tags]  # a label the installed model lacks
     doc = next(d for name in READINGS if (d := readings.get(name)) is not None and d.linear is not None)
     regions = [(d.located[t].region.start, d.located[t].region.end) for d in readings.values() if d.linear is not None
                for t in d.located]
-    if any(s == ALIGNED for s in sources.values()):  # aligned rows may lie past the readings' regions
+    if any(s in (ALIGNED, ROWS) for s in sources.values()):  # aligned rows may lie past the readings' regions
         tagged_at = [i for i, t in enumerate(tags) if t != IGNORE and t != "O"]
         regions.append((tagged_at[0], tagged_at[-1] + 1))
     seqs = tag_windows(doc, item.id, tags, size, stride, regions)
@@ -423,7 +471,7 @@ def _dataset(cfg: dict, train_items: list[Item], held: list[Item], installed: Pa
     # Printed statutory tables (labelled found) of the training documents: tagged from a reading, or not usable.
     per_table = {t: {"tagged": 0, "not_usable": 0} for t in TABLE_NAMES}
     per_group: dict[str, dict[str, int]] = {}
-    from_reading = {r: 0 for r in READINGS + (ALIGNED,)}
+    from_reading = {r: 0 for r in READINGS + (ROWS, ALIGNED)}
     unusable = []
     for item in train_items:
         tagged = tag_item(item, pipelines, int(meta["window"]), int(meta["stride"]), known)

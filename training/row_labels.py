@@ -1,0 +1,289 @@
+"""Row-level labels from a reviewed document: which printed row is which schema row.
+
+A reviewer confirms values, not label positions. The reading of the document already knows its
+printed rows: the rows whose labels a spotter recognised, the rows structure placed by their
+position in the statutory row order and their number of cells (``RowRun.by_structure``), and the
+numbers structure could not place (``LocatedTable.unplaced``). For each of those printed rows:
+
+* **confirmed**: its numbers equal the reviewed values of the row the reading gave it: the reading's
+  assignment stands (``how`` "label" when its label was recognised, "structure" when structure placed it);
+* **by values**: otherwise, its numbers equal the reviewed values of exactly one row of the table that
+  no other printed row is confirmed as (``how`` "values");
+* anything else (numbers that fit several rows, or none) teaches nothing and stays masked.
+
+The assignments must keep the statutory row order; a printed row out of order is dropped. The label
+span of a row is the text just before its numbers in the same printed piece (the recognised label's
+span when there is one), cut at the row's own ordinal when a group label is glued in front of it.
+
+``row_label_tags`` turns them into per-character tags: label spans ``B-/I-table.key``, the row's
+numbers ``VALUE``, everything else in the table's region masked, unless every printed row and every
+reviewed row of the table is accounted for (then the rest is ``O``, as a matching reading tags it).
+Pure functions of (labels, reading): no model, no files.
+"""
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+from nianbao.document import Document
+from nianbao.inference.locate import Chunk, LocatedTable, _prefix_patterns
+from nianbao.labels import LabelledDocument
+from nianbao.schema import RowSpec, TableSpec, load_schema
+
+from .align_values import Token, _classify, _gold_row, row_matches
+
+LABELLED_TABLES = ("proactive", "requests")  # the tables whose row labels the classifier tags
+_SPACE = " \t\n\r|\u3000\xa0"
+
+
+@dataclass(frozen=True)
+class PrintedRow:
+    """A row of numbers as the reading found it (norm offsets)."""
+
+    label: Optional[tuple[int, int]]  # the row label's span; None when nothing is printed before the numbers
+    values: tuple[tuple[int, int], ...]  # the spans of its printed values (numbers and placeholders)
+    read_as: Optional[str]  # the row key the reading gave it (None: numbers structure could not place)
+    by_structure: bool = False
+    via_group: bool = False  # the numbers sit on a group line (the row's own label is not printed)
+    recognised: bool = False  # ``label`` starts at a label a spotter recognised (else: the printed piece)
+    cells: tuple[Token, ...] = field(default=(), compare=False)  # every printed cell, blanks included
+
+
+@dataclass(frozen=True)
+class RowLabel:
+    """One printed row identified by the reviewed values."""
+
+    table: str
+    key: str
+    label: Optional[tuple[int, int]]
+    values: tuple[tuple[int, int], ...]
+    how: str  # "label" | "structure" | "values"
+
+
+@dataclass
+class TableRowLabels:
+    table: str
+    rows: list[RowLabel] = field(default_factory=list)
+    # Printed rows no reviewed row could be told for (masked), and reviewed non-blank rows found in no printed row.
+    unresolved: int = 0
+    unprinted: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.unresolved and not self.unprinted
+
+
+def _norm_pos(doc: Document, raw_pos: int) -> int:
+    return bisect.bisect_left(doc.linear.text.to_raw, raw_pos)
+
+
+def _chunk_span(doc: Document, ch: Chunk) -> tuple[int, int]:
+    return _norm_pos(doc, ch.end - len(ch.raw)), _norm_pos(doc, ch.end)
+
+
+def _tokens(doc: Document, chunks: list[Chunk]) -> list[Token]:
+    out = []
+    norm = doc.linear.norm
+    for ch in chunks:
+        a, b = _chunk_span(doc, ch)
+        text = norm[a:b]
+        kind, value = ("blank", 0.0) if ch.kind == "blank" else _classify(text)
+        if kind == "text":  # a chunk the locator read as a value but the value pattern does not take
+            kind, value = "number", None
+        out.append(Token(a, b, 0, text, kind, value, splittable=ch.splittable and "." not in text and "," not in text))
+    return out
+
+
+def _piece_before(doc: Document, first_raw: int, floor_raw: int) -> Optional[tuple[int, int]]:
+    """The printed piece just before a row's first value (raw offsets): back over separators to the text,
+    then back to the start of its line, never past ``floor_raw`` (the previous row's last value)."""
+    raw = doc.linear.raw
+    end = first_raw
+    while end > floor_raw and raw[end - 1] in _SPACE:
+        end -= 1
+    start = max(floor_raw, raw.rfind("\n", 0, end) + 1)
+    while start < end and raw[start] in _SPACE:
+        start += 1
+    if end <= start:
+        return None
+    a, b = _norm_pos(doc, start), _norm_pos(doc, end)
+    return (a, b) if b > a else None
+
+
+def _fitting_start(text: str, label: str) -> Optional[tuple[int, int]]:
+    """Where ``label`` best fits inside ``text`` (edit distance, free start and end): (start, cost)."""
+    n, m = len(text), len(label)
+    prev = [(0, j) for j in range(n + 1)]  # (cost, start) of label[:0] ending at j
+    for i in range(1, m + 1):
+        cur = [(i, 0)] + [(0, 0)] * n
+        for j in range(1, n + 1):
+            sub = (prev[j - 1][0] + (text[j - 1] != label[i - 1]), prev[j - 1][1])
+            dele = (prev[j][0] + 1, prev[j][1])  # a label character dropped
+            ins = (cur[j - 1][0] + 1, cur[j - 1][1])  # a character inserted
+            cur[j] = min(sub, dele, ins, key=lambda c: (c[0], -c[1]))
+        prev = cur
+    best = min(prev[1:], key=lambda c: (c[0], -c[1]), default=None)
+    return None if best is None else (best[1], best[0])
+
+
+def _row_label_span(norm: str, piece: Optional[tuple[int, int]], row: RowSpec) -> Optional[tuple[int, int]]:
+    """The row's label inside the piece printed before its numbers: the piece itself when it is about a
+    label's length (a cell of its own), else from where the row's schema label best fits (damaged as it
+    may be) to the numbers; cut at the row's ordinal when a group label is glued in front of it."""
+    if piece is None:
+        return None
+    a, b = piece
+    cut = [m.start() for p in _prefix_patterns(row.prefix) for m in re.finditer(p, norm[a:b])]
+    if cut and max(cut) > 0:
+        a += max(cut)
+    plain = [v for v in row.labels if not v.startswith("re:")]
+    full = max(plain, key=len) if plain else ""
+    if b - a > len(full) + 4 + len(row.prefix or ""):
+        if not full:
+            return None
+        fit = _fitting_start(norm[a:b], full)
+        if fit is None or fit[1] > len(full) // 2:
+            return None
+        start = a + fit[0]
+        ordinal = [m.start() for p in _prefix_patterns(row.prefix) for m in re.finditer(p + "$", norm[a:start])]
+        a = a + ordinal[-1] if ordinal else start
+    return (a, b) if b > a else None
+
+
+def _printed(doc: Document, label: Optional[tuple[int, int]], chunks: list[Chunk], read_as: Optional[str],
+             by_structure: bool = False, via_group: bool = False, recognised: bool = False) -> PrintedRow:
+    cells = tuple(_tokens(doc, chunks))
+    values = tuple((t.start, t.end) for t in cells if t.kind != "blank" and t.end > t.start)
+    return PrintedRow(label, values, read_as, by_structure, via_group, recognised, cells)
+
+
+def printed_rows(doc: Document, table: str) -> list[PrintedRow]:
+    """The rows of numbers the reading found in one table, in printed order. A row's label is the
+    printed piece before its numbers (joined with the recognised label's span, when there is one)."""
+    located: LocatedTable = doc.located[table]
+    label_of = {m.row.key: (m.start, m.end) for m in located.labels if m.row is not None}
+    found: list[tuple[list[Chunk], Optional[str], bool, bool]] = [
+        (run.chunks, run.row.key, run.by_structure, run.via_group) for run in located.runs if run.chunks]
+    found += [(o.chunks, None, False, False) for o in located.unplaced if o.chunks]
+    found.sort(key=lambda f: f[0][0].end)
+    rows, floor = [], 0
+    for chunks, key, by_structure, via_group in found:
+        first = chunks[0].end - len(chunks[0].raw)
+        piece = None if via_group else _piece_before(doc, first, floor)
+        floor = max(floor, chunks[-1].end)
+        match = label_of.get(key) if key and not via_group else None
+        if match and piece and piece[0] <= match[1] <= piece[1]:
+            piece = (match[0], piece[1])  # the recognised label, with its tail up to the numbers
+        elif match:
+            piece = match  # a recognised label printed apart from its numbers (a line of its own)
+        rows.append(_printed(doc, piece, chunks, key, by_structure, via_group, recognised=match is not None))
+    return rows
+
+
+def table_row_labels(gold: LabelledDocument, doc: Document, table: str, spec: Optional[TableSpec] = None) -> TableRowLabels:
+    """Which printed row of ``table`` is which schema row, by the reviewed values (see the module doc)."""
+    out = TableRowLabels(table)
+    if doc.linear is None or table not in doc.located or not gold.found.get(table):
+        return out
+    spec = spec or load_schema().table(gold.template or doc.template or "v2021", table)
+    order = {r.key: i for i, r in enumerate(spec.rows)}
+    reviewed = {r.key: g for r in spec.rows if (g := _gold_row(gold, r)) is not None}
+    printed = printed_rows(doc, table)
+    fits = [{k for k, g in reviewed.items() if row_matches(list(p.cells), g)} for p in printed]
+    chosen: list[Optional[tuple[str, str]]] = [None] * len(printed)
+    # The reading's own assignments that the reviewed values confirm.
+    for i, p in enumerate(printed):
+        if p.read_as in fits[i]:
+            chosen[i] = (p.read_as, "structure" if p.by_structure else "label")
+    taken = {c[0] for c in chosen if c}
+    # Rows the reading misplaced or left unplaced: the one reviewed row their numbers equal.
+    for i, p in enumerate(printed):
+        if chosen[i] is None:
+            left = fits[i] - taken
+            if len(left) == 1 and not any(j != i and chosen[j] is None and left & fits[j] for j in range(len(printed))):
+                chosen[i] = (next(iter(left)), "values")
+    # The statutory row order: a row whose key breaks it (against its confirmed neighbours) is dropped.
+    for i in range(len(printed)):
+        if chosen[i] and chosen[i][1] == "values":
+            before = [order[c[0]] for c in chosen[:i] if c and c[1] != "values"]
+            after = [order[c[0]] for c in chosen[i + 1:] if c and c[1] != "values"]
+            k = order[chosen[i][0]]
+            if (before and max(before) >= k) or (after and min(after) <= k):
+                chosen[i] = None
+    keys = [c[0] for c in chosen if c]
+    if len(keys) != len(set(keys)):
+        dup = {k for k in keys if keys.count(k) > 1}
+        chosen = [None if c and c[0] in dup else c for c in chosen]
+    for p, c in zip(printed, chosen):
+        if c is None:
+            out.unresolved += 1
+            continue
+        label = None if p.via_group else p.label if p.recognised and p.read_as == c[0] \
+            else _row_label_span(doc.linear.norm, p.label, spec.row(c[0]))
+        out.rows.append(RowLabel(table, c[0], label, p.values, c[1]))
+    got = {r.key for r in out.rows}
+    out.unprinted = [k for k, g in reviewed.items() if k not in got and any(v not in (None, 0.0) for v in g)]
+    return out
+
+
+def row_labels(gold: LabelledDocument, doc: Document) -> dict[str, TableRowLabels]:
+    """``table_row_labels`` for every labelled table the reading located."""
+    return {t: table_row_labels(gold, doc, t) for t in LABELLED_TABLES if doc.linear is not None and t in doc.located}
+
+
+def mark_label(tags: list[str], offset: int, span: tuple[int, int], entity: str) -> None:
+    """Tag ``span`` (norm offsets; ``tags`` starts at ``offset``) as ``entity``, from after the last character
+    another entity holds (a group label the reading recognised in front of the row's)."""
+    a, b = span
+    for p in range(b - 1, a - 1, -1):
+        t = tags[p - offset]
+        if t[:2] in ("B-", "I-") and t[2:] != entity:
+            a = p + 1
+            break
+    if b <= a:
+        return
+    tags[a - offset] = f"B-{entity}"
+    for p in range(a + 1, b):
+        tags[p - offset] = f"I-{entity}"
+
+
+def mask_between_rows(tags: list[str], offset: int, norm: str, rows: list[RowLabel], ignore: str) -> None:
+    """Chinese characters tagged O between a table's first row label and its last value are damaged labels
+    (a group line, a row's wrapped half) as often as furniture: masked, never taught as O."""
+    starts = [r.label[0] if r.label else r.values[0][0] for r in rows if r.values or r.label]
+    ends = [r.values[-1][1] for r in rows if r.values]
+    if not starts or not ends:
+        return
+    for p in range(max(min(starts), offset), min(max(ends), offset + len(tags))):
+        if tags[p - offset] == "O" and "\u4e00" <= norm[p] <= "\u9fff":
+            tags[p - offset] = ignore
+
+
+def row_label_tags(doc: Document, labels: TableRowLabels, outside: str = "O", ignore: str = "X") -> tuple[tuple[int, int], list[str]]:
+    """(span, tags over the span) for one table: identified rows' labels and values tagged, group labels
+    the reading recognised kept where the table is complete, the rest masked (``O`` before the first row
+    and after the last where complete)."""
+    located = doc.located[labels.table]
+    lo, hi = located.region.start, located.region.end
+    for m in located.labels:
+        lo, hi = min(lo, m.start), max(hi, m.end)
+    for r in labels.rows:
+        for a, b in ([r.label] if r.label else []) + list(r.values):
+            lo, hi = min(lo, a), max(hi, b)
+    complete = labels.complete and bool(labels.rows)
+    tags = [outside if complete else ignore] * (hi - lo)
+    if complete:
+        for m in located.labels:
+            if m.row is None:
+                mark_label(tags, lo, (m.start, m.end), f"{labels.table}.group.{m.group}")
+    for r in labels.rows:
+        for a, b in r.values:
+            mark_label(tags, lo, (a, b), "VALUE")
+    for r in labels.rows:
+        if r.label:
+            mark_label(tags, lo, r.label, f"{labels.table}.{r.key}")
+    if complete:
+        mask_between_rows(tags, lo, doc.linear.norm, labels.rows, ignore)
+    return (lo, hi), tags
