@@ -31,8 +31,13 @@ def _facts(content: Content) -> ProseFacts:
     normative = get("proactive.normative.new_made") if content.template == "v2019" else get("proactive.normative.issued")
     appeals = sum(int(v[f"appeals.{g}.total"] or 0) for g in ("review", "litigation_direct", "litigation_after_review")) \
         if content.found.get("appeals") else None
+    litigation = None if get("appeals.litigation_direct.total") is None or get("appeals.litigation_after_review.total") is None \
+        else get("appeals.litigation_direct.total") + get("appeals.litigation_after_review.total")
     return ProseFacts(requests_new=get("requests.new.total"), requests_carried=get("requests.carried_over.total"),
-                      granted=get("requests.granted.total"), normative=normative, appeals_total=appeals)
+                      granted=get("requests.granted.total"), normative=normative, appeals_total=appeals,
+                      results_total=get("requests.results_total.total"), carried_forward=get("requests.carried_forward.total"),
+                      review_total=get("appeals.review.total"), litigation_total=litigation,
+                      fees_wan=v.get("proactive.fees.amount_wan") if content.template == "v2021" else None)
 
 
 def assemble(choose: Chooser, agency: Agency, content: Content, tables: dict[str, PrintedTable]) -> list[Block]:
@@ -44,7 +49,8 @@ def assemble(choose: Chooser, agency: Agency, content: Content, tables: dict[str
         blocks.append(Paragraph(f"（{date}）", kind="date"))
     blocks += intro_paragraphs(choose, agency, year)
     mode = choose.pick("numbers", ("agree", "disagree", "none"), (0.45, 0.2, 0.35))
-    blocks += overview_paragraphs(choose, agency, year, _facts(content), mode)
+    facts = _facts(content)
+    blocks += overview_paragraphs(choose, agency, year, facts, mode)
     if not any(content.found.values()):
         blocks += no_table_sections(choose, agency, year)
     else:
@@ -62,7 +68,7 @@ def assemble(choose: Chooser, agency: Agency, content: Content, tables: dict[str
         elif choose.flag("appeals_heading_when_absent", 0.7):
             blocks.append(Paragraph(HEADINGS["appeals"], kind="heading"))
             blocks += appeals_absent_paragraphs(choose, agency, year)
-    blocks += closing_sections(choose, agency, year)
+    blocks += closing_sections(choose, agency, year, facts)
     blocks += signature_paragraphs(choose, agency, date)
     return blocks
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Optional
 
 from .model import Paragraph
@@ -125,6 +126,12 @@ class ProseFacts:
     granted: Optional[int]
     normative: Optional[int]     # this year's normative documents (new_made / issued)
     appeals_total: Optional[int]
+    # For the audit plants (P4-P7, N2): more totals the prose may state; None when not printed.
+    results_total: Optional[int] = None
+    carried_forward: Optional[int] = None
+    review_total: Optional[int] = None
+    litigation_total: Optional[int] = None
+    fees_wan: Optional[float] = None   # v2021 Table A 本年收费金额 (万元)
 
 
 def _n(rng: random.Random, lo: int, hi: int) -> int:
@@ -160,7 +167,9 @@ def overview_paragraphs(choose: Chooser, agency: Agency, year: int, facts: Prose
     out = [Paragraph("一、总体情况", kind="heading")]
     published = _n(rng, 20, 3000)
     web = _n(rng, 0, published)
-    first = (f"{year}年，{agency.short}认真贯彻落实《条例》和上级关于政务公开工作的部署要求，坚持以公开为常态、"
+    # A report copied from last year's that kept last year's opening (N3).
+    opening_year = year - 1 if audit_chooser(choose, agency, year).flag("N3", N3_RATE) else year
+    first = (f"{opening_year}年，{agency.short}认真贯彻落实《条例》和上级关于政务公开工作的部署要求，坚持以公开为常态、"
              f"不公开为例外，全年主动公开政府信息{published}条，其中通过政府网站公开{web}条，"
              f"通过政务微博、微信公众号公开{published - web}条。")
     normative = _stated(choose, facts.normative, mode)
@@ -178,6 +187,7 @@ def overview_paragraphs(choose: Chooser, agency: Agency, year: int, facts: Prose
         text = f"{year}年{me}未收到公民、法人或其他组织提出的政府信息公开申请。"
     else:
         text = "严格按照《条例》规定的时限和程序办理依申请公开事项，规范答复文书格式。"
+    text += audit_request_sentences(audit_chooser(choose, agency, year), year, facts, new)
     out.append(Paragraph("（二）依申请公开情况。" + text))
     out.append(Paragraph("（三）政府信息管理。" + rng.choice((
         f"建立健全政府信息公开审查机制，坚持“先审后发”，全年开展保密审查{_n(rng, 5, 300)}次，未发生泄密事件。",
@@ -223,9 +233,12 @@ def appeals_absent_paragraphs(choose: Chooser, agency: Agency, year: int) -> lis
     return []
 
 
-def closing_sections(choose: Chooser, agency: Agency, year: int) -> list[Paragraph]:
-    """Sections 五 and 六; the prose names the next year ("2021年，我局将…")."""
+def closing_sections(choose: Chooser, agency: Agency, year: int, facts: Optional[ProseFacts] = None) -> list[Paragraph]:
+    """Sections 五 and 六; the prose names the next year ("2021年，我局将…"). Section 五 is left empty
+    or '无' (N1) and section 六 states the year's fees, agreeing with Table A or not (N2), at the
+    audit plants' rates."""
     rng = choose.rng
+    plants = audit_chooser(choose, agency, year, "closing")
     heading5 = choose.pick("heading5", ("五、存在的主要问题及改进情况", "五、政府信息公开工作存在的主要问题及改进情况",
                                         "5、 存在主要问题及改进情况"), (0.7, 0.25, 0.05))
     issues = rng.choice((
@@ -237,5 +250,113 @@ def closing_sections(choose: Chooser, agency: Agency, year: int) -> list[Paragra
              f"进一步提升政府信息公开工作质量和水平。")
     other = rng.choice(("无。", "无", f"{year}年度，{agency.short}政府信息公开未发生收费情况。",
                         "本年度未收取政府信息公开信息处理费。"))
-    return [Paragraph(heading5, kind="heading"), Paragraph(issues), Paragraph(plans),
+    # What section 六 states about Table A's fees (N2 truth): None when it names no such fee.
+    stated_fee: Optional[float] = 0.0 if "未发生收费" in other else None
+    fee = facts.fees_wan if facts is not None else None
+    if fee is not None and plants.flag("fee_sentence", N2_SENTENCE_RATE):
+        stated_fee = fee if not plants.flag("N2_conflict", N2_CONFLICT_RATE) else (
+            0.0 if fee else round(plants.rng.uniform(0.5, 80.0), 2))
+        other = (f"本年度{agency.self_ref}未收取行政事业性收费。" if stated_fee == 0 else
+                 f"本年度{agency.self_ref}共收取行政事业性收费{_money(stated_fee)}万元。")
+    plants.note("N2_stated", stated_fee)
+    body5 = [Paragraph(issues), Paragraph(plans)]
+    if plants.flag("N1", N1_RATE):  # section 五 left empty, or only '无'
+        body5 = [Paragraph(t) for t in plants.rng.choice(((), ("无",), ("无。",), ("暂无。",)))]
+    return [Paragraph(heading5, kind="heading"), *body5,
             Paragraph("六、其他需要报告的事项", kind="heading"), Paragraph(other)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Audit plants: prose that states (or misstates) the tables, at known rates
+# ---------------------------------------------------------------------------------------------
+
+P_SENTENCE_RATE = 0.6   # a document with Table B states some of its totals in prose
+P_CONFLICT_RATE = 0.2   # each stated total disagrees with the table
+LAST_YEAR_RATE = 0.3    # and states last year's number too (never a finding)
+N1_RATE = 0.12
+N2_SENTENCE_RATE = 0.5
+N2_CONFLICT_RATE = 0.3
+N3_RATE = 0.1
+
+
+def _money(value: float) -> str:
+    return format(Decimal(repr(float(value))).normalize(), "f")
+
+
+def audit_chooser(choose: Chooser, agency: Agency, year: int, part: str = "requests") -> Chooser:
+    """The audit plants' own random stream, so adding them leaves every other prose choice as it was;
+    their truths are recorded as ``prose.audit.*`` traits (``benchmarks/bench_audit.py`` reads them)."""
+    return Chooser(random.Random(f"audit|{part}|{agency.full}|{year}"), choose.traits, choose.force,
+                   choose.prefix + "audit.")
+
+
+def _misstate(plants: Chooser, true: int) -> int:
+    return max(0, true + plants.rng.choice((-3, -2, -1, 1, 2, 4, 7, 12))) if true else plants.rng.randint(1, 9)
+
+
+def audit_request_sentences(plants: Chooser, year: int, facts: ProseFacts, stated_new: Optional[int]) -> str:
+    """Sentences stating Table B and C totals (P2 and P4-P7), each disagreeing at a known rate, and
+    last year's figures beside them. The truth of each rule is the number stated (trait
+    ``prose.audit.P<n>``); the sentence before this one states P1 (``stated_new``)."""
+    plants.note("P1", stated_new)
+    text = ""
+    if facts.requests_new is None or not plants.flag("sentence", P_SENTENCE_RATE):
+        for rule in ("P2", "P4", "P5", "P6", "P7"):
+            plants.note(rule, None)
+        return text
+
+    def state(rule: str, true: Optional[int]) -> Optional[int]:
+        if true is None:
+            plants.note(rule, None)
+            return None
+        value = _misstate(plants, true) if plants.flag(f"{rule}_conflict", P_CONFLICT_RATE) else true
+        plants.note(rule, value)
+        return value
+
+    parts = []
+    carried = state("P2", facts.requests_carried)
+    if carried is not None:
+        parts.append(plants.rng.choice((f"上年结转申请{carried}件", f"上一年度结转{carried}件")))
+    results = state("P4", facts.results_total)
+    if results is not None:
+        parts.append(plants.rng.choice((f"已办结{results}件", f"全年共办结申请{results}件", f"按时答复{results}件")))
+    forward = state("P5", facts.carried_forward)
+    if forward is not None:
+        parts.append(plants.rng.choice((f"结转至下一年度办理{forward}件", f"转入下年度继续办理{forward}件")))
+    if parts:
+        text += "另外，" + "，".join(parts) + "。"
+    review, lawsuits = state("P6", facts.review_total), state("P7", facts.litigation_total)
+    if review is not None and lawsuits is not None:
+        if review == 0 and lawsuits == 0 and plants.flag("appeals_in_words", 0.5):
+            text += f"{year}年未发生因政府信息公开引起的行政复议、行政诉讼案件。"
+        else:
+            text += f"全年发生政府信息公开行政复议案件{review}件、行政诉讼案件{lawsuits}件。"
+    if plants.flag("last_year", LAST_YEAR_RATE):
+        before = plants.rng.randint(0, 60)
+        text += plants.rng.choice((f"上年共收到政府信息公开申请{before}件。",
+                                   f"{year - 1}年同期，共收到政府信息公开申请{before}件，办结{before}件。",
+                                   f"申请数量较上年增加{plants.rng.randint(1, 9)}件。"))
+    return text
+
+
+@dataclass(frozen=True)
+class PlantedTruth:
+    """What a factory report's prose states, read back from its ``prose.audit.*`` traits: the number
+    stated per P rule (None: not stated) and the narrative plants. A P finding is a true conflict when
+    the stated number differs from the table's; N2's when the stated fee differs from Table A's."""
+
+    stated: dict[str, Optional[float]]
+    n1_empty_section5: bool
+    n2_stated_fee: Optional[float]
+    n3_other_year: bool
+
+
+def planted_truth(traits: dict[str, object]) -> PlantedTruth:
+    def get(name: str) -> object:
+        return traits.get(f"prose.audit.{name}")
+
+    stated = {r: (None if get(r) is None else float(get(r))) for r in ("P1", "P2", "P4", "P5", "P6", "P7")}  # type: ignore[arg-type]
+    fee = get("N2_stated")
+    return PlantedTruth(stated=stated, n1_empty_section5=bool(get("N1")),
+                        n2_stated_fee=None if fee is None else float(fee),  # type: ignore[arg-type]
+                        n3_other_year=bool(get("N3")))
