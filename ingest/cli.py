@@ -13,14 +13,12 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130,
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    import sqlite3
-
     from nianbao.inference.pipeline import PipelineOptions
     from nianbao.jsonio import dumps_strict
 
     from .pool import EngineError
     from .runner import IngestError, IngestOptions, Terminated, ingest
-    from .store import StoreError, describe_sqlite_error
+    from .store import StoreError, database_errors, describe_store_error
 
     options = IngestOptions(
         workers=args.workers, engine=args.engine, ray_address=args.ray_address, ray_ship_files=args.ray_ship_files,
@@ -39,8 +37,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     except (IngestError, StoreError, EngineError) as e:
         print(f"nianbao ingest: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except sqlite3.Error as e:  # the store failed during the run (disk full, made read-only, ...)
-        print(f"nianbao ingest: {describe_sqlite_error(str(args.db), e)}; what was committed stays", file=sys.stderr)
+    except database_errors() as e:  # the store failed during the run (disk full, made read-only, connection lost...)
+        print(f"nianbao ingest: {describe_store_error(args.db, e)}; what was committed stays", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as e:  # before the run started or after it ended: nothing half-written
         print("nianbao ingest: stopped", file=sys.stderr)
@@ -103,7 +101,7 @@ def add_commands(sub) -> None:
                                    "a re-run skips what the store holds, so a killed run is resumed by running it again.")
     p.add_argument("inputs", nargs="+", metavar="PATH",
                    help="report files, folders (recursive), globs ('reports/**/*.pdf'), or @list.txt (one path per line)")
-    p.add_argument("--db", default="results.sqlite", help="the store (SQLite file; default results.sqlite)")
+    p.add_argument("--db", default="results.sqlite", help="the store: a SQLite file (default results.sqlite) or a postgresql://user@host/db URL")
     p.add_argument("--workers", type=int, default=0, help="worker processes (default: one per CPU)")
     p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="local worker processes, or Ray tasks (pip install 'nianbao[ray]')")
@@ -133,7 +131,7 @@ def add_commands(sub) -> None:
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("export", help="export a results store as CSV, Parquet, JSON lines or Excel")
-    p.add_argument("--db", required=True, help="the store (SQLite file)")
+    p.add_argument("--db", required=True, help="the store (SQLite file or postgresql:// URL)")
     p.add_argument("--format", choices=("csv", "parquet", "jsonl", "xlsx"), default="csv")
     p.add_argument("--shape", choices=("long", "wide", "record"), default="long",
                    help="long: one row per document and key; wide: one row per document, one column per key; "
@@ -150,7 +148,7 @@ def add_commands(sub) -> None:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("report", help="an HTML audit report of a results store")
-    p.add_argument("--db", required=True, help="the store (SQLite file)")
+    p.add_argument("--db", required=True, help="the store (SQLite file or postgresql:// URL)")
     p.add_argument("--out", default="report.html", help="output HTML file (default report.html)")
     p.add_argument("--top", type=int, default=25, help="rows in the largest-discrepancy tables (default 25)")
     p.set_defaults(func=cmd_report)

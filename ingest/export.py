@@ -23,7 +23,7 @@ from typing import Any, Iterator, Optional, Sequence
 
 from nianbao.jsonio import dumps_strict, without_nonfinite
 
-from .store import Filters, OldStoreError, SQLiteStore, Store, StoreError, load_record
+from .store import Filters, Store, StoreError, load_record, open_existing_store
 
 DOC_COLUMNS = ["path", "content_hash", "agency", "agency_normalised", "year", "template", "status", "error_code",
                "review_needed", "review_status", "model_version"]
@@ -43,16 +43,12 @@ class ExportError(Exception):
 
 
 def open_existing(db: str | Path) -> Store:
-    """An existing nianbao store, opened without writing (a store of an older schema is migrated first).
+    """An existing nianbao store (a file or a postgresql:// URL), opened without writing (a store of an
+    older schema is migrated first).
 
     Anything else is refused, unchanged: no file, a file that is not SQLite, another program's database."""
-    if str(db) != ":memory:" and not Path(db).exists():
-        raise ExportError(f"no store at {db}")
     try:
-        try:
-            return SQLiteStore(db, read_only=True)
-        except OldStoreError:
-            return SQLiteStore(db)
+        return open_existing_store(db)
     except StoreError as e:
         raise ExportError(str(e)) from e
 
@@ -61,17 +57,8 @@ def open_existing(db: str | Path) -> Store:
 # rows
 # ---------------------------------------------------------------------------------------------
 
-def _doc_select(filters: Filters) -> tuple[str, list]:
-    where, params = filters.where("d")
-    return where, params
-
-
 def long_rows(store: Store, filters: Filters) -> Iterator[dict]:
-    where, params = _doc_select(filters)
-    sql = ("SELECT d.path, d.content_hash, d.agency, d.year, d.template, d.status, d.error_code, d.review_needed, "
-           "d.review_status, d.model_version, f.key, f.value, f.raw, f.confidence, f.page FROM documents d LEFT JOIN fields f ON f.document_id = d.id"
-           f"{where} ORDER BY d.id, f.position")
-    for r in store.query(sql, params):
+    for r in store.long_rows(filters):
         r["review_needed"] = bool(r["review_needed"])
         yield r
 
@@ -84,19 +71,13 @@ def schema_key_order() -> list[str]:
 
 
 def wide_keys(store: Store, filters: Filters) -> list[str]:
-    where, params = _doc_select(filters)
-    present = {r["key"] for r in store.query(
-        f"SELECT DISTINCT f.key AS key FROM fields f JOIN documents d ON d.id = f.document_id{where}", params)}
+    present = store.field_keys(filters)
     order = [k for k in schema_key_order() if k in present]
     return order + sorted(present - set(order))
 
 
 def wide_rows(store: Store, filters: Filters, keys: Sequence[str]) -> Iterator[dict]:
-    where, params = _doc_select(filters)
-    cols = ", ".join(f"d.{c}" for c in DOC_COLUMNS)
-    sql = (f"SELECT d.id AS _id, {cols}, f.key AS _key, f.value AS _value FROM documents d "
-           f"LEFT JOIN fields f ON f.document_id = d.id{where} ORDER BY d.id, f.position")
-    for _, group in groupby(store.query(sql, params), key=lambda r: r["_id"]):
+    for _, group in groupby(store.wide_value_rows(filters, DOC_COLUMNS), key=lambda r: r["_id"]):
         group = list(group)
         first = group[0]
         row = {c: first[c] for c in DOC_COLUMNS}
@@ -108,30 +89,14 @@ def wide_rows(store: Store, filters: Filters, keys: Sequence[str]) -> Iterator[d
 
 
 def record_rows(store: Store, filters: Filters) -> Iterator[dict]:
-    where, params = _doc_select(filters)
-    for doc in list(store.query(f"SELECT d.id AS id FROM documents d{where} ORDER BY d.id", params)):
-        row = next(store.query("SELECT * FROM documents WHERE id = ?", (doc["id"],)))
-        yield load_record(store, row)
+    for doc_id in store.document_ids(filters):
+        row = store.document_row(doc_id)
+        if row is not None:  # deleted since the list was read
+            yield load_record(store, row)
 
 
 def check_rows(store: Store, filters: Filters, failed_only: bool = False) -> Iterator[dict]:
-    where, params = _doc_select(filters)
-    failed = " AND c.passed = 0" if failed_only else ""
-    failed_x = " AND x.passed = 0" if failed_only else ""
-    w1 = (where + failed) if where else (" WHERE 1 = 1" + failed)
-    w2 = (where + failed_x) if where else (" WHERE 1 = 1" + failed_x)
-    sql = ("SELECT 'document' AS scope, d.path, d.content_hash, d.agency, d.agency_normalised, d.year, d.template, "
-           "c.rule, c.passed, c.detail, c.cells, c.difference, NULL AS other_path, NULL AS other_year, "
-           "NULL AS agency_match, NULL AS match_confidence, d.id AS _id, c.id AS _cid "
-           f"FROM checks c JOIN documents d ON d.id = c.document_id{w1} "
-           "UNION ALL "
-           "SELECT 'cross_year' AS scope, d.path, d.content_hash, d.agency, x.agency_normalised, d.year, d.template, "
-           "x.rule, x.passed, x.detail, x.cells, x.difference, e.path AS other_path, x.earlier_year AS other_year, "
-           "x.agency_match, x.match_confidence, d.id AS _id, x.id + 1000000000 AS _cid "
-           "FROM cross_year_checks x JOIN documents d ON d.id = x.later_document_id "
-           f"JOIN documents e ON e.id = x.earlier_document_id{w2} "
-           "ORDER BY _id, _cid")
-    for r in store.query(sql, params + params):
+    for r in store.export_check_rows(filters, failed_only):
         r.pop("_id")
         r.pop("_cid")
         r["passed"] = bool(r["passed"])
@@ -261,13 +226,8 @@ def write_xlsx(rows: Iterator[dict], columns: Sequence[str], path: str | Path, s
 
 def _value_kinds(store: Store, filters: Filters) -> tuple[set, set]:
     """Keys whose values are all whole numbers (int64 columns) and the others (float64)."""
-    where, params = _doc_select(filters)
-    cond = (where + " AND") if where else " WHERE"
-    keys = {r["key"] for r in store.query(
-        f"SELECT DISTINCT f.key AS key FROM fields f JOIN documents d ON d.id = f.document_id{where}", params)}
-    floats = {r["key"] for r in store.query(
-        f"SELECT DISTINCT f.key AS key FROM fields f JOIN documents d ON d.id = f.document_id{cond} "
-        "f.value IS NOT NULL AND f.value <> CAST(f.value AS INTEGER)", params)}
+    keys = store.field_keys(filters)
+    floats = store.fractional_keys(filters)
     return keys - floats, floats
 
 

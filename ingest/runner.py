@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import glob
 import os
-import sqlite3
 import sys
 import time
 from collections import Counter
@@ -23,6 +22,7 @@ from nianbao.inputs import (SKIP_REASONS, NotRegularFileError, SkippedInput, dis
                             walk_reports)
 
 from .store import DocumentResult, Store, StoredInfo, open_store
+from .store.sqlite import UNSTORABLE_SQLITE
 from .worker import Task, WorkerConfig, file_hash, pipeline_version
 
 REPORT_SUFFIXES = {".txt", ".md", ".html", ".htm", ".shtml", ".docx", ".pdf"}
@@ -269,11 +269,7 @@ def make_engine(options: IngestOptions, config: WorkerConfig):
 
 
 def store_totals(store: Store) -> dict:
-    row = next(store.query("SELECT COUNT(*) AS documents, "
-                           "SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END) AS done, "
-                           "SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed, "
-                           "SUM(review_needed) AS review_needed FROM documents"))
-    return {k: int(v or 0) for k, v in row.items()}
+    return store.totals()
 
 
 def ingest(inputs: Iterable[str], db: str | Path, options: Optional[IngestOptions] = None,
@@ -300,6 +296,10 @@ def ingest(inputs: Iterable[str], db: str | Path, options: Optional[IngestOption
                mininterval=0.5, smoothing=0.05, desc="ingest")
     late_sources: list[tuple[str, str]] = []
     expected: dict[str, str] = {}
+    # Paths of documents already stored that this run redoes (--reprocess...): only these overwrite. A
+    # new document found stored when its result arrives was written by another ingest process meanwhile
+    # (a team database): it is kept and counted as skipped.
+    redo: set[str] = set()
 
     def plan() -> Iterator[Task]:
         """Tasks for what the store lacks; skips and duplicates are counted here."""
@@ -334,6 +334,8 @@ def ingest(inputs: Iterable[str], db: str | Path, options: Optional[IngestOption
                         bar.update(1)
                         continue
                     expected[str(path)] = h
+                    if info is not None:
+                        redo.add(str(path))
                     tasks.append(Task(str(path), h, size))
                 store.add_sources(sources)
                 yield from tasks
@@ -342,7 +344,7 @@ def ingest(inputs: Iterable[str], db: str | Path, options: Optional[IngestOption
     results = engine.run(plan())
     try:
         for result in results:
-            _write(store, result, expected, summary, run_id)
+            _write(store, result, expected, summary, run_id, redo)
             bar.update(1)
             failed = sum(summary.failed.values())
             if failed:
@@ -369,13 +371,14 @@ def ingest(inputs: Iterable[str], db: str | Path, options: Optional[IngestOption
     return summary
 
 
-def _write(store: Store, result: DocumentResult, expected: dict[str, str], summary: IngestSummary, run_id: int) -> None:
+def _write(store: Store, result: DocumentResult, expected: dict[str, str], summary: IngestSummary, run_id: int,
+           redo: Optional[set[str]] = None) -> None:
     # The worker hashes what it read; content that changed since the parent hashed it is stored
     # under its new hash, and left alone if that content is already in the store.
-    overwrite = expected.pop(result.path, None) == result.content_hash
+    overwrite = expected.pop(result.path, None) == result.content_hash and (redo is None or result.path in redo)
     try:
         _, written = store.write_document(result, overwrite=overwrite, run_id=run_id)
-    except (ValueError, OverflowError, UnicodeError, sqlite3.ProgrammingError, sqlite3.IntegrityError) as e:
+    except getattr(store, "UNSTORABLE", UNSTORABLE_SQLITE) as e:
         # The result holds something the store cannot take (NaN, a number past 64 bits, ...): this
         # document fails, the run goes on. (A store that cannot be written at all raises on.)
         result = DocumentResult(path=result.path, content_hash=result.content_hash, size=result.size,

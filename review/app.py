@@ -30,23 +30,22 @@ import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, abort, jsonify, redirect, render_template, request, session, url_for
 from flask.json.provider import DefaultJSONProvider
 
 from nianbao.inputs import path_from_display
-from nianbao.ingest.store import SQLiteStore
+from nianbao.ingest.store import Store, open_store
 from nianbao.labels import TABLES
 from nianbao.schema import load_schema
 
 from . import corrections
 from .corrections import REVIEWED, ReviewError, format_number, json_number
-from .queue import AcceptPolicy, QueueFilters, load_accept_policy, review_queue
+from .queue import AcceptPolicy, QueueFilters, load_accept_policy, next_document, review_queue
 
-TABLE_TITLES = {"proactive": "主动公开政府信息情况", "requests": "收到和处理政府信息公开申请情况",
-                "appeals": "政府信息公开行政复议、行政诉讼情况"}
+TABLE_TITLES = {name: info["title"] for name, info in load_schema().table_info.items()}  # the official titles
 MIN_TOKEN_LENGTH = 16
 # Names that always reach this machine's own loopback (the Host header of a local browser).
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -59,7 +58,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
 class ReviewConfig:
     """One object configures the app (the CLI fills it)."""
 
-    db: Path
+    db: Union[Path, str]  # a SQLite file or a postgresql:// URL
     labels_dir: Path = corrections.DEFAULT_LABELS_DIR
     reviewer: str = "reviewer"
     token: Optional[str] = None         # required on every request when set (needed off loopback)
@@ -183,9 +182,17 @@ class GridCell:
 @dataclass
 class GridRow:
     key: str
-    label: str
-    group: Optional[str]
+    label: str                    # the official row header (schema.json "headers"), with its numbering
+    group: Optional[str]          # the official header of the row's group (（三）不予公开), when it has one
     cells: dict[str, GridCell]
+
+
+@dataclass
+class HeaderCell:
+    text: str
+    rowspan: int = 1
+    colspan: int = 1
+    key: Optional[str] = None     # the column key under a column's own header
 
 
 @dataclass
@@ -196,16 +203,34 @@ class Grid:
     columns: list[str]
     rows: list[GridRow]
     confirmed: bool
+    header_rows: list[list[HeaderCell]] = field(default_factory=list)  # official headers, merged as printed
+    corner: str = ""
+
+
+def grid_header_rows(headers, columns: list[str]) -> list[list[HeaderCell]]:
+    """The official column headers over ``columns``, one list per header row, merged as printed
+    (申请人情况 over all seven, 法人或其他组织 over five)."""
+    from nianbao.ingest.export_xlsx import column_path, header_rows
+
+    cells = header_rows([column_path(headers, c) for c in columns], 0, 0)
+    depth = max((c.row + c.rowspan for c in cells), default=0)
+    rows: list[list[HeaderCell]] = [[] for _ in range(depth)]
+    for c in sorted(cells, key=lambda c: (c.row, c.col)):
+        own = c.row + c.rowspan == depth and c.colspan == 1
+        rows[c.row].append(HeaderCell(c.value, c.rowspan, c.colspan, columns[c.col] if own else None))
+    return rows
 
 
 def build_grids(doc: corrections.StoredDocument, policy: AcceptPolicy) -> list[Grid]:
-    """The statutory tables of the document's template as rows × columns of its stored fields."""
+    """The statutory tables of the document's template as rows × columns of its stored fields, under
+    the official Chinese row and column headers."""
     schema = load_schema()
     template = doc.record.get("template") or "v2021"
     failing = {k for c in doc.record["checks"] if not c["passed"] for k in c.get("cells") or []}
     grids = []
     for name in TABLES:
         spec = schema.table(template, name)
+        headers = schema.headers(template, name)
         columns: list[str] = []
         for r in spec.rows:
             columns += [c for c in r.columns if c not in columns]
@@ -223,11 +248,14 @@ def build_grids(doc: corrections.StoredDocument, policy: AcceptPolicy) -> list[G
                                       doubtful=not reviewed and conf is not None and conf < policy.threshold,
                                       failing=key in failing, reviewed=reviewed, alternatives=f.get("alternatives") or [],
                                       reason=None if reviewed else f.get("reason"))
-            label = r.labels[0] if r.labels else r.key
-            rows.append(GridRow(key=r.key, label=label, group=r.group, cells=cells))
+            path = headers.row_path(r)
+            rows.append(GridRow(key=r.key, label=path[-1], group=" · ".join(path[1:-1] if len(path) > 2 else path[:-1])
+                                or None, cells=cells))
         keys = [c for row in rows for c in row.cells.values()]
         grids.append(Grid(table=name, title=TABLE_TITLES[name], found=bool(doc.found.get(name)), columns=columns,
-                          rows=rows, confirmed=bool(keys) and all(c.reviewed for c in keys)))
+                          rows=rows, confirmed=bool(keys) and all(c.reviewed for c in keys),
+                          header_rows=grid_header_rows(headers, columns),
+                          corner=headers.corner or (headers.sections[0].label_header if headers.sections else "")))
     return grids
 
 
@@ -346,8 +374,8 @@ def create_app(config: ReviewConfig) -> Flask:
     app.jinja_env.autoescape = True
     policy = load_accept_policy(threshold=config.accept_threshold)
 
-    def store() -> SQLiteStore:
-        return SQLiteStore(config.db)
+    def store() -> Store:
+        return open_store(config.db)
 
     def csrf_token() -> str:
         if "csrf" not in session:
@@ -406,7 +434,9 @@ def create_app(config: ReviewConfig) -> Flask:
     @app.errorhandler(ReviewError)
     def review_error(e: ReviewError):
         if request.path.startswith("/api/"):
-            return jsonify(error=str(e)), 400
+            # 409: another reviewer changed the value this edit was based on (nothing was saved)
+            return jsonify(error=str(e), stale=isinstance(e, corrections.StaleEdit)), \
+                (409 if isinstance(e, corrections.StaleEdit) else 400)
         return render_template("error.html", message=str(e)), 400
 
     def filters_from_request() -> QueueFilters:
@@ -478,7 +508,9 @@ def create_app(config: ReviewConfig) -> Flask:
         text = body.get("value")
         with store() as s:
             doc = corrections.change_field(s, doc_id, key, action, config.reviewer,
-                                           None if text is None else str(text))
+                                           None if text is None else str(text),
+                                           based_on=corrections.shown_value(body["based_on"], key)
+                                           if "based_on" in body else corrections.BASED_ON_CURRENT)
         return jsonify(state(doc))
 
     @app.post("/api/doc/<int:doc_id>/check")
@@ -508,10 +540,21 @@ def create_app(config: ReviewConfig) -> Flask:
     def approve(doc_id: int):
         with store() as s:
             label = corrections.approve(s, doc_id, config.reviewer, config.labels_dir)
-            items = review_queue(s, QueueFilters(), policy)
-        if request.form.get("then") == "next" and items:
-            return redirect(url_for("document_page", doc_id=items[0].id, approved=label.name))
+            # The next document no other reviewer holds (claimed for this reviewer).
+            following = next_document(s, config.reviewer, QueueFilters(), policy) \
+                if request.form.get("then") == "next" else None
+        if following is not None:
+            return redirect(url_for("document_page", doc_id=following, approved=label.name))
         return redirect(url_for("queue_page", approved=label.name))
+
+    @app.get("/next")
+    def next_page():
+        """Claim the most urgent document no other reviewer holds, and open it."""
+        with store() as s:
+            following = next_document(s, config.reviewer, filters_from_request(), policy)
+        if following is None:
+            return redirect(url_for("queue_page"))
+        return redirect(url_for("document_page", doc_id=following))
 
     @app.post("/doc/<int:doc_id>/reopen")
     def reopen(doc_id: int):

@@ -14,14 +14,15 @@ def cmd_review(args: argparse.Namespace) -> int:
     from .corrections import DEFAULT_LABELS_DIR
     from .queue import QueueFilters, load_accept_policy, review_queue
 
-    if not Path(args.db).exists():
+    from nianbao.ingest.store import is_postgres_url, open_store
+
+    team_db = is_postgres_url(args.db)
+    if not team_db and not Path(args.db).exists():
         print(f"nianbao review: no store at {args.db} (run `nianbao ingest ... --db {args.db}` first)", file=sys.stderr)
         return 2
     token = args.token or os.environ.get("NIANBAO_REVIEW_TOKEN") or None
     if args.list:
-        from nianbao.ingest.store import SQLiteStore
-
-        with SQLiteStore(args.db) as store:
+        with open_store(args.db) as store:
             policy = load_accept_policy(threshold=args.accept_threshold)
             items = review_queue(store, QueueFilters(agency=args.agency, year=args.year, rule=args.rule,
                                                      status=args.status), policy)
@@ -33,7 +34,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         return 0
     try:
         check_bind(args.host, token)
-        config = ReviewConfig(db=Path(args.db), labels_dir=Path(args.labels or DEFAULT_LABELS_DIR),
+        config = ReviewConfig(db=args.db if team_db else Path(args.db), labels_dir=Path(args.labels or DEFAULT_LABELS_DIR),
                               reviewer=args.reviewer or os.environ.get("USER") or "reviewer", token=token,
                               accept_threshold=args.accept_threshold, host=args.host,
                               allow_hosts=tuple(args.allow_host or ()))
@@ -46,7 +47,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 def add_commands(sub) -> None:
     p = sub.add_parser("review", help="review doubtful values in a browser (a local web app over a results store)")
-    p.add_argument("--db", required=True, help="the results store (SQLite file written by nianbao ingest)")
+    p.add_argument("--db", required=True, help="the results store written by nianbao ingest (SQLite file or postgresql:// URL)")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; any other needs --token)")
     p.add_argument("--token", default=None, help="access token required on every request, at least 16 characters "

@@ -11,7 +11,6 @@ import json
 import math
 import re
 import unicodedata
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +18,9 @@ from typing import Any, Optional, Union
 
 from nianbao.document import Check
 from nianbao.evaluate import same_value
-from nianbao.ingest.store import SQLiteStore, Store, _json, load_record, now
+from nianbao.inference.output import check_record
+from nianbao.ingest.store import (BASED_ON_CURRENT, CHECK_COLUMNS, FieldChange, StaleEditError, Store, StoredCheck, StoreError,
+                                  load_record, now)
 from nianbao.inference import reconcile
 from nianbao.labels import TABLES
 from nianbao.schema import load_schema
@@ -53,22 +54,11 @@ class StoredDocument:
         return {t: bool(v.get("found")) for t, v in self.record["tables"].items()}
 
 
-@contextmanager
-def _transaction(store: SQLiteStore):
-    """A transaction of its own, or the caller's when one is open (``record_review`` runs many
-    actions as one)."""
-    if store.conn.in_transaction:
-        yield store.conn
-    else:
-        with store.transaction() as conn:
-            yield conn
-
-
 def get_document(store: Store, doc_id: int) -> StoredDocument:
-    rows = list(store.query("SELECT * FROM documents WHERE id = ?", (int(doc_id),)))
-    if not rows:
+    row = store.document_row(int(doc_id))
+    if row is None:
         raise ReviewError(f"no document {doc_id} in the store")
-    return StoredDocument(rows[0], load_record(store, rows[0]))
+    return StoredDocument(row, load_record(store, row))
 
 
 # -- what a number in these tables can be ----------------------------------------------------------
@@ -176,44 +166,67 @@ def recheck(values: dict[str, Optional[float]], template: Optional[str], found: 
     return reconcile.run_checks(values, template, found, load_schema())
 
 
-def _store_checks(store: SQLiteStore, doc_id: int, checks: list[Check]) -> None:
-    store.conn.execute("DELETE FROM checks WHERE document_id = ?", (doc_id,))
-    store.conn.executemany(
-        "INSERT INTO checks (document_id, rule, passed, detail, cells, difference) VALUES (?, ?, ?, ?, ?, ?)",
-        [(doc_id, c.rule, int(c.passed), c.detail, _json(c.cells), c.difference) for c in checks])
+def stored_check(item: dict) -> StoredCheck:
+    """A check as the output contract writes it (``check_record``), to store."""
+    return StoredCheck(rule=item["rule"], passed=bool(item["passed"]), detail=item.get("detail"),
+                       cells=item.get("cells") or [], difference=item.get("difference"),
+                       extra={k: v for k, v in item.items() if k not in CHECK_COLUMNS} or None)
 
 
-def change_field(store: SQLiteStore, doc_id: int, key: str, action: str, reviewer: str,
-                 text: Optional[str] = None) -> StoredDocument:
+def shown_value(text: Any, key: str) -> Any:
+    """The value a reviewer's page showed (``based_on`` of an edit): blank is None; a number as
+    ``parse_value`` reads it; text that is no number (an older version's "inf") is taken as is."""
+    if text is None or str(text).strip() == "":
+        return None
+    try:
+        return parse_value(str(text), key)
+    except ReviewError:
+        try:
+            return float(str(text))
+        except ValueError:
+            return BASED_ON_CURRENT
+
+
+class StaleEdit(ReviewError):
+    """An edit based on a value another reviewer has changed since: refused, nothing saved."""
+
+
+def change_field(store: Store, doc_id: int, key: str, action: str, reviewer: str,
+                 text: Optional[str] = None, based_on: Any = BASED_ON_CURRENT) -> StoredDocument:
     """Apply one reviewer action to one field: ``edit`` (to the number in ``text``), ``blank``
-    (printed empty) or ``confirm`` (the reading is right). Returns the document as it now is."""
+    (printed empty) or ``confirm`` (the reading is right). Returns the document as it now is.
+
+    ``based_on``: the value the reviewer saw. When another reviewer has changed the field since,
+    the change is refused with ``StaleEdit`` (two people reviewing at once never overwrite each
+    other unseen). The document is held for the transaction, so the rules re-run on current values."""
     if action not in ACTIONS:
         raise ReviewError(f"unknown action {action!r}")
-    doc = get_document(store, doc_id)
-    if key not in doc.record["fields"]:
-        raise ReviewError(f"document {doc_id} has no field {key!r}")
-    if doc.row["review_status"] == "approved":
-        raise ReviewError(f"document {doc_id} is approved; reopen it to change values")
-    old = doc.record["fields"][key]
-    new_value = old.get("value") if action == "confirm" else (None if action == "blank" else parse_value(text or "", key))
-    if action == "confirm":
-        check_number(new_value, key)  # a misread no count can be is edited, never confirmed
-    values = {**doc.values, key: new_value}
-    checks = recheck(values, doc.record.get("template"), doc.found)
-    with _transaction(store):
-        store.conn.execute("UPDATE fields SET value = ?, confidence = 1.0, reason = ? WHERE document_id = ? AND key = ?",
-                           (new_value, REVIEWED, doc.id, key))
-        store.conn.execute(
-            "INSERT INTO field_changes (document_id, key, action, old_value, new_value, old_confidence, reviewer, "
-            "model_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (doc.id, key, action, old.get("value"), new_value, old.get("confidence"), reviewer,
-             doc.row.get("model_version"), now()))
-        _store_checks(store, doc.id, checks)
-        store.conn.execute("UPDATE documents SET review_status = 'in_review', updated_at = ? WHERE id = ?", (now(), doc.id))
+    with store.transaction():
+        store.lock_document(doc_id)
+        doc = get_document(store, doc_id)
+        if key not in doc.record["fields"]:
+            raise ReviewError(f"document {doc_id} has no field {key!r}")
+        if doc.row["review_status"] == "approved":
+            raise ReviewError(f"document {doc_id} is approved; reopen it to change values")
+        old = doc.record["fields"][key]
+        new_value = old.get("value") if action == "confirm" else (None if action == "blank" else parse_value(text or "", key))
+        if action == "confirm":
+            check_number(new_value, key)  # a misread no count can be is edited, never confirmed
+            if based_on is not BASED_ON_CURRENT:
+                new_value = based_on  # what the reviewer saw is what they confirm (refused below if stale)
+        values = {**doc.values, key: new_value}
+        checks = [stored_check(check_record(c)) for c in recheck(values, doc.record.get("template"), doc.found)]
+        try:
+            store.change_field(FieldChange(document_id=doc.id, key=key, action=action, new_value=new_value,
+                                           reviewer=reviewer, based_on=based_on, checks=checks))
+        except StaleEditError as e:
+            raise StaleEdit(str(e)) from e
+        except StoreError as e:
+            raise ReviewError(str(e)) from e
     return get_document(store, doc.id)
 
 
-def confirm_table(store: SQLiteStore, doc_id: int, table: str, reviewer: str) -> StoredDocument:
+def confirm_table(store: Store, doc_id: int, table: str, reviewer: str) -> StoredDocument:
     """Confirm every field of one table not yet reviewed (the reviewer has checked the grid)."""
     if table not in TABLES:
         raise ReviewError(f"unknown table {table!r}")
@@ -225,11 +238,10 @@ def confirm_table(store: SQLiteStore, doc_id: int, table: str, reviewer: str) ->
 
 
 def history(store: Store, doc_id: int) -> list[dict]:
-    return list(store.query("SELECT key, action, old_value, new_value, old_confidence, reviewer, model_version, "
-                            "created_at FROM field_changes WHERE document_id = ? ORDER BY id", (int(doc_id),)))
+    return store.field_history(int(doc_id))
 
 
-def approve(store: SQLiteStore, doc_id: int, reviewer: str, labels_dir: Path = DEFAULT_LABELS_DIR,
+def approve(store: Store, doc_id: int, reviewer: str, labels_dir: Path = DEFAULT_LABELS_DIR,
             tool: str = "nianbao review", note: Optional[str] = None, provenance_extra: Optional[dict] = None) -> Path:
     """Approve a document: its current values become a labelled document in ``labels_dir``."""
     doc = get_document(store, doc_id)
@@ -245,8 +257,7 @@ def approve(store: SQLiteStore, doc_id: int, reviewer: str, labels_dir: Path = D
         # Approved labels train the next model: a value no report can print must be edited first.
         raise ReviewError(f"document {doc_id} holds values no report can print; edit them first: "
                           + "; ".join(impossible[:5]) + (f" (+{len(impossible) - 5} more)" if len(impossible) > 5 else ""))
-    changes = store.scalar("SELECT COUNT(*) FROM field_changes WHERE document_id = ? AND action != 'confirm' "
-                           "AND (old_value IS NOT new_value)", (doc.id,))
+    changes = store.count_value_changes(doc.id)
     ts = now()
     provenance = Provenance(reviewer=reviewer, approved_at=ts, model_version=doc.row.get("model_version"),
                             pipeline_version=doc.row.get("pipeline_version"), tool=tool, changes=int(changes or 0),
@@ -259,23 +270,17 @@ def approve(store: SQLiteStore, doc_id: int, reviewer: str, labels_dir: Path = D
         model_values.setdefault(h["key"], None if isinstance(read, float) and not math.isfinite(read) else read)
     path = write_label(doc.record, doc.values, doc.found, provenance, Path(labels_dir), doc.row["content_hash"],
                        model_values)
-    with _transaction(store):
-        store.conn.execute("UPDATE documents SET review_status = 'approved', updated_at = ? WHERE id = ?", (ts, doc.id))
-        store.conn.execute("INSERT INTO reviews (document_id, status, reviewer, note, created_at) VALUES (?, ?, ?, ?, ?)",
-                           (doc.id, "approved", reviewer, note or json.dumps({"label": path.name}), ts))
+    store.set_review_status(doc.id, "approved", reviewer, note or json.dumps({"label": path.name}))
     return path
 
 
-def reopen(store: SQLiteStore, doc_id: int, reviewer: str) -> StoredDocument:
+def reopen(store: Store, doc_id: int, reviewer: str) -> StoredDocument:
     doc = get_document(store, doc_id)
-    with _transaction(store):
-        store.conn.execute("UPDATE documents SET review_status = 'in_review', updated_at = ? WHERE id = ?", (now(), doc.id))
-        store.conn.execute("INSERT INTO reviews (document_id, status, reviewer, note, created_at) VALUES (?, ?, ?, ?, ?)",
-                           (doc.id, "reopened", reviewer, None, now()))
+    store.set_review_status(doc.id, "in_review", reviewer, logged_as="reopened")
     return get_document(store, doc.id)
 
 
-def record_review(store: SQLiteStore, doc_id: int, values: dict[str, Optional[float]], reviewer: str,
+def record_review(store: Store, doc_id: int, values: dict[str, Optional[float]], reviewer: str,
                   labels_dir: Path = DEFAULT_LABELS_DIR, tool: str = "nianbao review",
                   provenance_extra: Optional[dict] = None) -> Path:
     """Apply a whole reviewed set of values at once (a Label Studio annotation, a simulated
@@ -283,7 +288,7 @@ def record_review(store: SQLiteStore, doc_id: int, values: dict[str, Optional[fl
     (values left as read are taken as they are, without history rows), then the document is
     approved and its label written. On any failure nothing is kept: the store rolls back and the
     label file is put back as it was. Returns the label file."""
-    if store.conn.in_transaction:
+    if store.in_transaction():
         raise ReviewError("record_review needs a store outside any transaction")
     doc = get_document(store, doc_id)
     unknown = sorted(set(values) - set(doc.record["fields"]))

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from nianbao.evaluate import same_value
-from nianbao.ingest.store import SQLiteStore, Store, now
+from nianbao.ingest.store import Store, is_postgres_url, now, open_store
 from nianbao.labels import TABLES
 from nianbao.schema import TEMPLATES, load_schema
 
@@ -592,23 +592,21 @@ def _find_document(store: Store, data: dict) -> dict:
     content_hash = data.get("content_hash")
     if not isinstance(content_hash, str) or not re.fullmatch(r"[0-9a-f]{12,64}", content_hash):
         raise ReviewError("the task has no content_hash in its data (not exported by nianbao?)")
-    rows = list(store.query("SELECT id, content_hash, status, review_status FROM documents WHERE content_hash = ?",
-                            (content_hash,)))
+    rows = store.documents_by_hash(content_hash)
     if not rows and len(content_hash) < 64:
-        rows = list(store.query("SELECT id, content_hash, status, review_status FROM documents "
-                                "WHERE content_hash LIKE ?", (content_hash + "%",)))
+        rows = store.documents_by_hash(content_hash, prefix=True)
         if len(rows) > 1:
             raise ReviewError(f"content hash {content_hash} is ambiguous in this store")
     if not rows:
         # The store id is only a hint: it names the same document only where the hashes agree.
         ident = data.get("nianbao_id")
-        hint = list(store.query("SELECT id, content_hash FROM documents WHERE id = ?", (ident,))) if isinstance(ident, int) else []
+        hint = [store.document_row(ident)] if isinstance(ident, int) and store.document_row(ident) else []
         extra = f" (store id {ident} is another document)" if hint else ""
         raise ReviewError(f"no document with content hash {content_hash[:16]} in this store{extra}")
     return rows[0]
 
 
-def import_task(store: SQLiteStore, task: dict, index: int, reviewer_default: str, labels_dir: Path,
+def import_task(store: Store, task: dict, index: int, reviewer_default: str, labels_dir: Path,
                 overwrite_reviewed: bool = False) -> TaskOutcome:
     out = TaskOutcome(index=index)
     if isinstance(task, UnreadableTask):
@@ -666,7 +664,7 @@ def import_task(store: SQLiteStore, task: dict, index: int, reviewer_default: st
     return out
 
 
-def import_annotations(store: SQLiteStore, tasks_or_export: Any, reviewer_default: str = "label-studio",
+def import_annotations(store: Store, tasks_or_export: Any, reviewer_default: str = "label-studio",
                        labels_dir: Path = DEFAULT_LABELS_DIR, *, overwrite_reviewed: bool = False) -> ImportReport:
     """Apply the latest submitted annotation of each task of a Label Studio JSON export: its values
     are recorded in the history, the document approved and written as a label (tool
@@ -696,12 +694,12 @@ def import_annotations(store: SQLiteStore, tasks_or_export: Any, reviewer_defaul
 # -- command line ------------------------------------------------------------------------------
 
 def cmd_export(args: argparse.Namespace) -> int:
-    if not Path(args.db).exists():
+    if not is_postgres_url(args.db) and not Path(args.db).exists():
         print(f"nianbao labelstudio export: no store at {args.db}", file=sys.stderr)
         return 2
     policy = load_accept_policy(threshold=args.accept_threshold)
     filters = QueueFilters(agency=args.agency, year=args.year, rule=args.rule, status=args.status)
-    with SQLiteStore(args.db) as store:
+    with open_store(args.db) as store:
         tasks = export_tasks(store, filters, policy, predictions=not args.no_predictions, limit=args.limit or None)
     try:
         text = json.dumps(tasks, ensure_ascii=False, indent=1, allow_nan=False)
@@ -723,7 +721,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    if not Path(args.db).exists():
+    if not is_postgres_url(args.db) and not Path(args.db).exists():
         print(f"nianbao labelstudio import: no store at {args.db}", file=sys.stderr)
         return 2
     try:
@@ -731,7 +729,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         print(f"nianbao labelstudio import: cannot read {args.annotations}: {e}", file=sys.stderr)
         return 2
-    with SQLiteStore(args.db) as store:
+    with open_store(args.db) as store:
         try:
             report = import_annotations(store, tasks, args.reviewer, Path(args.labels or DEFAULT_LABELS_DIR),
                                         overwrite_reviewed=args.overwrite_reviewed)

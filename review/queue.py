@@ -19,14 +19,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-from nianbao.ingest.store import Store
+from nianbao.ingest.store import QUEUE_STATUSES, QueueFilters, Store  # noqa: F401 (QueueFilters: re-exported)
 
 from .corrections import format_number
 
 RULE_WEIGHT = 0.5
 DEFAULT_THRESHOLD = 0.99
 CALIBRATION_FILE = Path(__file__).resolve().parents[1] / "models" / "calibration.json"
-QUEUE_STATUSES = ("pending", "in_review", "approved")
 
 
 @dataclass(frozen=True)
@@ -69,40 +68,6 @@ def load_accept_policy(path: Path = CALIBRATION_FILE, threshold: Optional[float]
 
 
 @dataclass
-class QueueFilters:
-    """Which documents the queue shows."""
-
-    agency: Optional[str] = None           # a substring of the agency as printed or normalised
-    year: Optional[int] = None
-    rule: Optional[str] = None             # only documents where this rule fails (R1..R4)
-    max_confidence: Optional[float] = None  # only documents with a field (or blank) below this
-    status: str = "open"                   # open (pending + in_review) | pending | in_review | approved | all
-
-    def where(self) -> tuple[str, list]:
-        conds, params = ["d.status = 'done'", "d.review_needed = 1"], []
-        if self.status == "open":
-            conds.append("d.review_status IN ('pending', 'in_review')")
-        elif self.status in QUEUE_STATUSES:
-            conds.append("d.review_status = ?")
-            params.append(self.status)
-        elif self.status != "all":
-            raise ValueError(f"unknown queue status {self.status!r}")
-        if self.agency:
-            conds.append("(d.agency LIKE ? OR d.agency_normalised LIKE ?)")
-            params += [f"%{self.agency}%"] * 2
-        if self.year is not None:
-            conds.append("d.year = ?")
-            params.append(int(self.year))
-        if self.rule:
-            conds.append("EXISTS (SELECT 1 FROM checks c WHERE c.document_id = d.id AND c.passed = 0 AND c.rule LIKE ?)")
-            params.append(f"{self.rule}%")
-        if self.max_confidence is not None:
-            conds.append("EXISTS (SELECT 1 FROM fields f2 WHERE f2.document_id = d.id AND f2.confidence < ?)")
-            params.append(float(self.max_confidence))
-        return " WHERE " + " AND ".join(conds), params
-
-
-@dataclass
 class QueueItem:
     id: int
     path: str
@@ -122,25 +87,26 @@ def review_queue(store: Store, filters: Optional[QueueFilters] = None, policy: O
     """The documents to review, most expected wrong fields first."""
     filters = filters or QueueFilters()
     policy = policy or load_accept_policy()
-    where, params = filters.where()
-    rows = list(store.query(
-        "SELECT d.id, d.path, d.agency, d.year, d.template, d.review_status, d.model_version, d.review_reasons, "
-        "COALESCE(SUM(1 - COALESCE(f.confidence, 1)), 0) AS misreads, "
-        "COALESCE(SUM(CASE WHEN f.confidence < ? THEN 1 ELSE 0 END), 0) AS doubtful "
-        f"FROM documents d LEFT JOIN fields f ON f.document_id = d.id {where} GROUP BY d.id",
-        [policy.threshold, *params]))
-    failing: dict[int, list[str]] = {}
-    ids = [r["id"] for r in rows]
-    for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
-        for c in store.query(f"SELECT document_id, rule FROM checks WHERE passed = 0 AND document_id IN "
-                             f"({','.join('?' * len(chunk))}) ORDER BY id", chunk):
-            failing.setdefault(c["document_id"], []).append(c["rule"])
-    items = [QueueItem(id=r["id"], path=r["path"], agency=r["agency"], year=r["year"], template=r["template"],
-                       review_status=r["review_status"], model_version=r["model_version"],
-                       expected_errors=round(float(r["misreads"]) + RULE_WEIGHT * len(failing.get(r["id"], [])), 3),
-                       doubtful=int(r["doubtful"]), failing_rules=failing.get(r["id"], []),
-                       reasons=json.loads(r["review_reasons"]) if r["review_reasons"] else [])
+    rows = store.queue_rows(filters, policy.threshold)
+    failing = store.failing_rules([r.id for r in rows])
+    items = [QueueItem(id=r.id, path=r.path, agency=r.agency, year=r.year, template=r.template,
+                       review_status=r.review_status, model_version=r.model_version,
+                       expected_errors=round(r.misreads + RULE_WEIGHT * len(failing.get(r.id, [])), 3),
+                       doubtful=r.doubtful, failing_rules=failing.get(r.id, []),
+                       reasons=json.loads(r.review_reasons) if r.review_reasons else [])
              for r in rows]
     items.sort(key=lambda it: (-it.expected_errors, it.id))
     return items[:limit]
+
+
+CLAIM_SECONDS = 30 * 60  # a claimed document goes back to the queue when its reviewer is gone this long
+
+
+def next_document(store: Store, reviewer: str, filters: Optional[QueueFilters] = None,
+                  policy: Optional[AcceptPolicy] = None, ttl_seconds: float = CLAIM_SECONDS) -> Optional[int]:
+    """Claim the most urgent document no other reviewer holds and return its id (None: nothing left).
+
+    Two reviewers asking at once get different documents; a claim lapses after ``ttl_seconds`` and is
+    dropped when the document is approved."""
+    items = review_queue(store, filters, policy, limit=10 ** 9)
+    return store.claim_next(reviewer, [it.id for it in items], ttl_seconds)

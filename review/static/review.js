@@ -71,7 +71,7 @@
     if (!list.children.length) {
       const li = document.createElement("li");
       li.className = "ok";
-      li.textContent = "all rules pass";
+      li.textContent = "规则全部通过";
       list.appendChild(li);
     }
     for (const c of cells) c.classList.toggle("failing", failing.has(c.dataset.key));
@@ -99,8 +99,8 @@
       const info = await api("GET", `/api/doc/${docId}/cell/${encodeURIComponent(c.dataset.key)}`);
       $("detail-key").textContent = info.key;
       $("detail-confidence").textContent = info.confidence === null ? "?" : Number(info.confidence).toFixed(3);
-      $("detail-raw").textContent = info.raw === null ? "(blank)" : info.raw;
-      $("detail-alternatives").textContent = info.alternatives.length ? "other readings: " + info.alternatives.join(", ") : "";
+      $("detail-raw").textContent = info.raw === null ? "（空白）" : info.raw;
+      $("detail-alternatives").textContent = info.alternatives.length ? "其他读法：" + info.alternatives.join("，") : "";
       $("detail-reason").textContent = info.reason || "";
       const img = $("detail-image");
       img.hidden = !info.image;
@@ -109,7 +109,7 @@
       hist.replaceChildren();
       for (const h of info.history) {
         const li = document.createElement("li");
-        li.textContent = `${h.created_at.slice(0, 19)} ${h.reviewer}: ${h.action} ${h.old_value ?? "blank"} → ${h.new_value ?? "blank"}`;
+        li.textContent = `${h.created_at.slice(0, 19)} ${h.reviewer}: ${h.action} ${h.old_value ?? "空白"} → ${h.new_value ?? "空白"}`;
         hist.appendChild(li);
       }
       const pre = $("detail-source");
@@ -147,7 +147,7 @@
     const text = c.value.trim();
     if (!action) action = text === "" ? "blank" : (text === c.dataset.original ? "confirm" : "edit");
     try {
-      const state = await api("POST", `/api/doc/${docId}/field`, { key: c.dataset.key, action, value: text });
+      const state = await api("POST", `/api/doc/${docId}/field`, { key: c.dataset.key, action, value: text, based_on: c.dataset.original });
       applyState(state);
       return true;
     } catch (err) {
@@ -161,7 +161,7 @@
     const state = await api("POST", `/api/doc/${docId}/table/${table}/confirm`);
     applyState(state);
     const button = document.querySelector(`button.confirm-table[data-table="${table}"]`);
-    if (button) button.textContent = "confirmed ✓";
+    if (button) button.textContent = "已确认 ✓";
   }
 
   for (const c of cells) {
