@@ -72,19 +72,21 @@ class LinearText:
         return self.text.norm
 
 
-def _grid_segments(table: Table) -> list[Segment]:
+def _grid_segments(table: Table, number: int = 0) -> list[Segment]:
     # Columns right of the first column that holds a number are value columns (a column may be
     # all empty when no applicant of that kind applied).
     numeric_cols = [c.col for c in table.cells if c.text.strip() and _NUMERIC_CELL.match(fold(c.text))]
     first_value_col = min(numeric_cols, default=table.n_cols)
     out: list[Segment] = []
-    for row in table.rows():
+    for row_index, row in enumerate(table.rows()):
+        start = len(out)
         has_number = any(c.text.strip() and _NUMERIC_CELL.match(fold(c.text)) for c in row)
         # A row of numbers only (Table C's): every empty cell in it is a printed-empty value.
         pure_values = has_number and all(not c.text.strip() or _NUMERIC_CELL.match(fold(c.text)) for c in row)
         # A whole row of printed-empty cells (Table C with nothing to report) is a row of zeros.
         if len(row) >= 5 and not any(c.text.strip() for c in row):
-            out.extend(Segment(text=BLANK, page=table.page, bbox=c.bbox, from_grid=True) for c in row)
+            out.extend(Segment(text=BLANK, page=table.page, bbox=c.bbox, from_grid=True,
+                               grid_row=(number, row_index)) for c in row)
             continue
         # A row of generic column headers ("数据1 … 数据6"; damage may leave a bare "4" among them) holds
         # no value: its digits are column numbers.
@@ -100,17 +102,21 @@ def _grid_segments(table: Table) -> list[Segment]:
             elif has_number and (c.col >= first_value_col or pure_values):
                 out.append(Segment(text=BLANK, page=table.page, bbox=c.bbox, from_grid=True,
                                    confidence=c.confidence, source=c.source))
+        for seg in out[start:]:
+            seg.grid_row = (number, row_index)
     return out
 
 
 def document_segments(doc: Document) -> list[Segment]:
     segments: list[Segment] = []
+    tables = 0
     for page in doc.pages:
         if page.needs_ocr:
             continue
         for block in page.blocks:
             if isinstance(block, Table):
-                segments.extend(_grid_segments(block))
+                tables += 1
+                segments.extend(_grid_segments(block, tables))
             elif isinstance(block, Line):
                 if _PAGE_NUMBER.match(block.text):
                     continue

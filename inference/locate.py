@@ -327,7 +327,7 @@ MAX_LABEL_TAIL = 80
 
 
 def read_chunks(lin: LinearText, raw_start: int, raw_end: int, stop_words=None,
-                max_values: Optional[int] = None, max_skip: int = MAX_LABEL_TAIL) -> list[Chunk]:
+                max_values: Optional[int] = None, max_skip: int = MAX_LABEL_TAIL, label_row: bool = False) -> list[Chunk]:
     """Read the value run in raw[raw_start:raw_end]: skip the label's tail, stop at the next text."""
     raw = lin.raw
     chunks: list[Chunk] = []
@@ -363,6 +363,8 @@ def read_chunks(lin: LinearText, raw_start: int, raw_end: int, stop_words=None,
                 if skipped > max_skip:
                     break
                 continue
+            if label_row and not chunks and crosses_a_grid_row(lin, raw_start, i):
+                break
             chunks.append(Chunk(raw=text, segment=lin.segment_at(i), kind=kind, end=m.end()))
             i = m.end()
             if max_values and len(chunks) >= max_values:
@@ -535,6 +537,20 @@ class HeaderWords:
         return sum(c in self.chars for c in cjk) >= max(2, self.share * len(cjk))
 
 
+def crosses_a_grid_row(lin: LinearText, label_end: int, value_start: int) -> bool:
+    """Between a label in a grid row and a first value in another, a whole printed row (a header
+    row, another row's label): the value is not the label's. A label's tail wrapped onto the next row
+    with its values is still the label's (no row in between)."""
+    if label_end <= 0:
+        return False
+    first = bisect.bisect_right(lin.starts, label_end - 1) - 1
+    last = bisect.bisect_right(lin.starts, value_start) - 1
+    label_row, value_row = lin.segments[max(first, 0)].grid_row, lin.segments[last].grid_row
+    if label_row is None or value_row is None or label_row == value_row:
+        return False
+    return any(s.grid_row not in (label_row, value_row) for s in lin.segments[first + 1:last])
+
+
 class LabelSpotter(Protocol):
     """Finds row and group labels in the normalised text; the swappable part of locating."""
 
@@ -665,7 +681,7 @@ class TableLocator:
             raw_e = lin.text.raw_span(nxt, nxt)[0] if nxt < len(norm) else len(lin.raw)
             label_text = lin.raw[lin.text.raw_span(s, e)[0]:lin.text.raw_span(s, e)[1]]
             if m.row is not None:
-                chunks = read_chunks(lin, raw_s, raw_e)
+                chunks = read_chunks(lin, raw_s, raw_e, label_row=True)
                 nxt_row = spec.rows[order[m.row.key] + 1] if order[m.row.key] + 1 < len(spec.rows) else None
                 chunks = trim_next_ordinal(lin, chunks, nxt_row)
                 late = [] if chunks else orphan_runs(lin, raw_s, raw_e)
@@ -732,12 +748,16 @@ class TableLocator:
             # (An anchor that recurs in the table, like Table A's 信息内容, heads a group, not the table.)
             info = self.schema.table_info.get(spec.name, {})
             stops = [re.escape(info["title"])] if info.get("title") else []
-            stops += [a for a in info.get("anchors", []) if len(re.findall(a, norm[start:end])) <= 1]
+            anchors = info.get("anchors", [])
+            stops += [a for a in anchors if len(re.findall(a, norm[start:end])) <= 1]
             for a in stops:
                 for hit in re.finditer(a, norm[base:first_norm]):
                     window = max(window, base + hit.end())
             lookback = orphan_runs(lin, lin.text.raw_span(window, window)[0], lin.text.raw_span(first_norm, first_norm)[0])
-            events[:0] = [("orphan", o) for o in lookback if not _SENTENCE.search(o.label)]
+            # Before the first recognised row, only numbers under a label-like text (two characters or
+            # more, no sentence) can be a row: a year or a count in the prose before a table is not.
+            events[:0] = [("orphan", o) for o in lookback
+                          if not _SENTENCE.search(o.label) and len(_CJK.findall(o.label)) >= 2]
         empty = frozenset(r.row.key for r in located.runs if not r.chunks)
         placed, located.unplaced = place_orphans(events, spec, empty)
         for key, orphan in placed:

@@ -112,6 +112,8 @@ class Segment:
     confidence: Optional[float] = None
     source: str = "text"
     alternatives: list[tuple[str, float]] = field(default_factory=list)
+    # (table number in the document, row) for a cell of a grid: which printed row it belongs to.
+    grid_row: Optional[tuple[int, int]] = None
 
 
 @dataclass

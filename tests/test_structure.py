@@ -237,3 +237,18 @@ def test_table_c_first_row_printed_empty_stays_zeros_and_a_lost_header_cell_is_n
     lines += [f"{v} |" for v in [1, 0, 2, 0, 3, 12, 0, 0, 0, 12, 0, 0, 0, 0, 0]] + ["五、存在的主要问题"]
     doc = extract(_write(tmp_path, "b.txt", head + "\n" + "\n".join(lines) + "\n"))
     assert [doc.fields[k].value for k in keys] == [1, 0, 2, 0, 3, 12, 0, 0, 0, 12, 0, 0, 0, 0, 0]
+
+
+def test_an_empty_grid_row_does_not_take_the_numbers_of_a_row_below_a_header(tmp_path):
+    from nianbao.inference.locate import crosses_a_grid_row
+
+    lines = ["| 3.其他 |  |  |  |", "", "| 类别 | 自然人 | 总计 |", "|---|---|---|", "| （）计 | 22 | 22 |"]
+    blocks = page_blocks(lines, 1)
+    lin = linearize(Document(source="x.md", pages=[Page(number=1, blocks=blocks)]))
+    label_end = lin.raw.index("3.其他") + len("3.其他")
+    value = lin.raw.index("22")
+    assert crosses_a_grid_row(lin, label_end, value)  # the header row lies between
+    wrapped = linearize(Document(source="y.md", pages=[Page(number=1, blocks=page_blocks(
+        ["| 5.要求行政机关确认或重新 |  |  |", "| 出具已获取信息 | 0 | 0 |"], 1))]))
+    end = wrapped.raw.index("重新") + 2
+    assert not crosses_a_grid_row(wrapped, end, wrapped.raw.index("0"))  # a label's tail wrapped with its values
