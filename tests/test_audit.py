@@ -1,0 +1,256 @@
+"""The audit catalogue (inference/audit.py): P prose vs table, A Table A sanity, N narrative.
+
+On the real dev documents (examples/, values checked against labels/gold/) and on factory documents
+whose prose states, misstates and restates last year's figures at forced (known) plants.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nianbao.document import Check, FieldValue
+from nianbao.inference import audit
+from nianbao.inference.audit import Sentence, statements, table_a_checks
+from nianbao.inference.output import to_record
+from nianbao.inference.pipeline import Pipeline
+from nianbao.jsonio import dumps_strict
+from nianbao.training.factory.baseline_check import CLEAN
+from nianbao.training.factory.build import build_report
+from nianbao.training.factory.dataset import render_own
+from nianbao.training.factory.options import FactoryOptions
+from nianbao.training.factory.prose import planted_truth
+from nianbao.training.factory.rng import document_seed
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Pipeline:
+    return Pipeline()
+
+
+@pytest.fixture(scope="module")
+def real(pipeline):
+    return {p.stem: pipeline.run(p) for p in sorted(EXAMPLES.iterdir()) if p.suffix in (".txt", ".html", ".pdf")}
+
+
+def by_rule(doc) -> dict[str, Check]:
+    return {c.rule: c for c in doc.checks}
+
+
+# ---------------------------------------------------------------------------------------------
+# P1-P7 on real reports
+# ---------------------------------------------------------------------------------------------
+
+def test_real_prose_totals_agree_with_the_tables_and_point_at_their_sentence(real):
+    doc = real["real_005"]  # 收到申请75件 = 74 new + 1 carried over; 行政诉讼1件, 行政复议2件
+    checks = by_rule(doc)
+    assert checks["P3"].passed and checks["P3"].stated_value == 75 and checks["P3"].table_value == 75
+    assert checks["P6"].passed and checks["P6"].stated_value == 2
+    assert checks["P7"].passed and checks["P7"].stated_value == 1
+    for rule in ("P3", "P6", "P7"):
+        c = checks[rule]
+        # The position is the stated number's offset in the reading-order text; the sentence holds it.
+        assert doc.linear.raw[c.position:].startswith(str(int(c.stated_value)))
+        assert str(int(c.stated_value)) + "件" in c.sentence.replace(" ", "")
+        assert c.confidence is not None and 0 < c.confidence <= 1
+    assert "P1" not in checks  # 75 is not the 74 new requests: the statement is read as P3 only
+
+
+def test_real_prose_that_disagrees_is_a_finding_not_a_correction(real):
+    doc = real["real2_002"]  # 区政府办代表区政府受理政府信息公开申请17件; the district's table: 95
+    p1 = by_rule(doc)["P1"]
+    assert not p1.passed and p1.stated_value == 17 and p1.table_value == 95
+    assert doc.fields["requests.new.total"].value == 95
+    assert p1.confidence < 0.9  # 受理申请 may name the new or all requests: not a specific phrase
+
+
+def test_real_zero_statements_and_numbers_before_their_words(real):
+    checks = by_rule(real["003_ab964e0bbb01e447"])  # 0件为新增受理件，0件为上年结转件
+    assert checks["P1"].passed and checks["P2"].passed and checks["P2"].stated_value == 0
+    assert by_rule(real["real_014"])["P1"].passed  # 2023年我局未收到依申请公开事宜
+    assert by_rule(real["000_0f54907597b54157"])["P1"].stated_value == 0
+
+
+def test_real_reports_without_request_prose_are_not_evaluated(real):
+    for name in ("real_017", "real_002", "002_a15c5311e6238bad"):
+        assert not [c for c in real[name].checks if c.rule.startswith("P")], name
+
+
+# ---------------------------------------------------------------------------------------------
+# P statements: what is and is not this year's figure
+# ---------------------------------------------------------------------------------------------
+
+def _stated(text: str, year: int = 2022) -> list[tuple[str, float]]:
+    return [(s.rule, s.value) for s in statements([Sentence(text, 0, len(text))], year)]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("2022年,本机关新收政府信息公开申请12件。", [("P1", 12)]),
+    ("上年结转申请3件,结转至下一年度办理2件。", [("P2", 3), ("P5", 2)]),
+    ("共受理申请15件(含上年结转3件)。", [("P3", 15), ("P2", 3)]),
+    ("全年共办结申请9件。", [("P4", 9)]),
+    ("共有行政诉讼案件1件、行政复议案件2件。", [("P7", 1), ("P6", 2)]),
+    ("结转至2023年继续办理4件。", [("P5", 4)]),
+    ("2022年未发生因政府信息公开引起的行政复议、行政诉讼案件。", [("P6", 0), ("P7", 0)]),
+])
+def test_statements_read_this_years_figures(text, expected):
+    assert sorted(_stated(text)) == sorted(expected)
+
+
+@pytest.mark.parametrize("text", [
+    "上年共收到政府信息公开申请40件。",                 # last year
+    "2021年同期,共收到政府信息公开申请40件。",          # an explicit other year
+    "2021年收到政府信息公开申请40件。",
+    "申请数量较上年增加5件。",                          # a difference
+    "收到申请同比增长3件。",
+    "行政复议和行政诉讼案件共3件。",                    # a sum of two rules
+    "办结率100%,答复及时。",                            # no count with its unit
+    "全年主动公开政府信息128条。",                      # no request words
+])
+def test_statements_skip_what_is_not_this_years_figure(text):
+    assert _stated(text) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# A1-A3 on fields
+# ---------------------------------------------------------------------------------------------
+
+def fv(value, raw=None, conf=0.999) -> FieldValue:
+    return FieldValue(value=value, raw=raw if raw is not None else (None if value is None else str(value)), confidence=conf)
+
+
+def test_a1_counts_are_non_negative_integers():
+    ok = table_a_checks({"proactive.licensing.decisions": fv(5), "proactive.licensing.change": fv(-3, "-3")})
+    assert by_rule_list(ok)["A1"].passed  # 本年增/减 may be negative
+    bad = by_rule_list(table_a_checks({"proactive.licensing.decisions": fv(-5, "-5"),
+                                       "proactive.punishment.decisions": fv(2.5, "2.5")}))["A1"]
+    assert not bad.passed and set(bad.cells) == {"proactive.licensing.decisions", "proactive.punishment.decisions"}
+
+
+def test_a2_records_not_applicable_cells_without_changing_them():
+    fields = {"proactive.rules.issued": fv(0, "/"), "proactive.rules.in_force": fv(0, "不适用"),
+              "proactive.normative.issued": fv(0, "-"), "proactive.normative.in_force": fv(4)}
+    a2 = by_rule_list(table_a_checks(fields))["A2"]
+    assert a2.passed and a2.not_applicable == ["proactive.rules.issued", "proactive.rules.in_force"]
+    assert fields["proactive.rules.issued"].value == 0  # a finding, the value stays
+    assert "A2" not in by_rule_list(table_a_checks({"proactive.normative.issued": fv(0, "-")}))  # '-' is a printed 0
+
+
+def test_a3_money_within_its_units_decimals():
+    good = {"proactive.fees.amount_wan": fv(0.123456, "0.123456"),
+            "proactive.procurement.amount_yuan": fv(16909913, "1690.9913万元")}
+    assert by_rule_list(table_a_checks(good))["A3"].passed
+    bad = by_rule_list(table_a_checks({"proactive.procurement.amount_yuan": fv(12.345, "12.345元")}))["A3"]
+    assert not bad.passed and bad.cells == ["proactive.procurement.amount_yuan"]
+    # a yuan amount under a 万元 header prints no unit: 247.1987 (万元) is 2471987 yuan, within 6 decimals
+    assert by_rule_list(table_a_checks({"proactive.procurement.amount_yuan": fv(2471987, "247.1987")}))["A3"].passed
+
+
+def by_rule_list(checks: list[Check]) -> dict[str, Check]:
+    return {c.rule: c for c in checks}
+
+
+def test_real_table_a_checked_on_every_report_with_table_a(real):
+    for name, doc in real.items():
+        rules = by_rule(doc)
+        if doc.found.get("proactive"):
+            assert rules["A1"].passed, name
+        else:
+            assert "A1" not in rules, name
+
+
+# ---------------------------------------------------------------------------------------------
+# N1-N3 on real reports
+# ---------------------------------------------------------------------------------------------
+
+def test_real_narrative(real):
+    for name, doc in real.items():
+        rules = by_rule(doc)
+        assert rules["N1"].passed, name  # every dev report writes its section 五
+        assert rules.get("N3") is None or rules["N3"].passed, name
+    n2 = by_rule(real["real2_004"])["N2"]  # 政府信息公开未发生收费情况; Table A fees 0
+    assert n2.passed and n2.stated_value == 0 and n2.table_value == 0
+    # real2_002: 全年收取政府信息公开信息处理费0元 is another fee than Table A's 7545 万元: not compared
+    assert "N2" not in by_rule(real["real2_002"])
+    assert "N2" not in by_rule(real["real_005"])  # 无收取信息处理费情况 (Table A 9116.36 万元)
+
+
+def test_audit_never_changes_a_value(real, pipeline):
+    for doc in real.values():
+        before = doc.values()
+        audit.audit_document(doc)
+        assert doc.values() == before
+
+
+def test_findings_in_the_output_contract(real):
+    rec = to_record(real["real2_002"])
+    p1 = next(c for c in rec["checks"] if c["rule"] == "P1")
+    assert {"rule", "passed", "detail", "cells", "difference", "confidence", "sentence", "position", "page",
+            "table_value", "stated_value"} <= set(p1)
+    assert p1["page"] == 1 and p1["cells"] == ["requests.new.total"]
+    json.loads(dumps_strict(rec))  # strict JSON
+    r1 = next(c for c in rec["checks"] if c["rule"] == "R1")
+    assert "sentence" not in r1 and 0 < r1["confidence"] <= 1
+
+
+def test_every_rule_has_a_meaning_in_the_readme():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for rule in audit.RULES:
+        assert f"| {rule} |" in readme, rule
+
+
+# ---------------------------------------------------------------------------------------------
+# Factory documents with planted conflicts (forced plants: the truth is known)
+# ---------------------------------------------------------------------------------------------
+
+PLANTED = {**CLEAN, "content.requests_zero": False, "content.tables": "all", "content.break": "none",
+           "prose.numbers": "agree", "prose.audit.sentence": True}
+
+
+def _factory(pipeline, tmp_path, force: dict, index: int = 0, kind: str = "text"):
+    options = FactoryOptions(force={**PLANTED, **force})
+    report = build_report(document_seed(11, index), options)
+    rendered = render_own(kind, report, tmp_path, report.id, options)
+    return report, pipeline.run(tmp_path / f"{report.id}{rendered.suffix}")
+
+
+@pytest.mark.parametrize("rule", ["P2", "P4", "P5", "P6", "P7"])
+def test_factory_planted_prose_conflict_is_found(rule, pipeline, tmp_path):
+    conflicts = {f"prose.audit.{r}_conflict": r == rule for r in ("P2", "P4", "P5", "P6", "P7")}
+    report, doc = _factory(pipeline, tmp_path, {**conflicts, "prose.audit.last_year": True})
+    truth = planted_truth(report.traits)
+    failed = {c.rule for c in doc.checks if not c.passed and c.rule.startswith("P")}
+    assert failed == {rule}, [c.detail for c in doc.checks if not c.passed]
+    c = by_rule(doc)[rule]
+    assert c.stated_value == truth.stated[rule] and str(int(c.stated_value)) in c.sentence
+    assert doc.linear.raw[c.position:].startswith(str(int(c.stated_value)))
+
+
+def test_factory_agreeing_prose_and_last_years_numbers_pass(pipeline, tmp_path):
+    conflicts = {f"prose.audit.{r}_conflict": False for r in ("P2", "P4", "P5", "P6", "P7")}
+    for i in range(3):
+        report, doc = _factory(pipeline, tmp_path, {**conflicts, "prose.audit.last_year": True}, index=i)
+        p = [c for c in doc.checks if c.rule.startswith("P")]
+        assert p and all(c.passed for c in p), [c.detail for c in p if not c.passed]
+        assert {"P2", "P4", "P5", "P6", "P7"} <= {c.rule for c in p}
+
+
+@pytest.mark.parametrize("kind", ["text", "html"])
+def test_factory_planted_narrative_conflicts(kind, pipeline, tmp_path):
+    force = {"prose.audit.N1": True, "prose.audit.N3": True, "prose.audit.fee_sentence": True,
+             "prose.audit.N2_conflict": True, "content.late_v2019": False, "content.year": 2022}
+    report, doc = _factory(pipeline, tmp_path, force, kind=kind)
+    truth = planted_truth(report.traits)
+    assert truth.n1_empty_section5 and truth.n3_other_year
+    rules = by_rule(doc)
+    assert not rules["N1"].passed
+    assert not rules["N3"].passed and rules["N3"].stated_value == doc.year - 1
+    assert not rules["N2"].passed and rules["N2"].stated_value == truth.n2_stated_fee
+    clean = {"prose.audit.N1": False, "prose.audit.N3": False, "prose.audit.fee_sentence": True,
+             "prose.audit.N2_conflict": False, "content.late_v2019": False, "content.year": 2022}
+    _, doc = _factory(pipeline, tmp_path, clean, kind=kind)
+    rules = by_rule(doc)
+    assert rules["N1"].passed and rules["N2"].passed and rules["N3"].passed
