@@ -10,11 +10,9 @@ from typing import Iterable, Optional
 
 from nianbao import __version__
 from nianbao.inference.pipeline import Pipeline, PipelineOptions
+from nianbao.inference.readers import REPORT_SUFFIXES  # the one registry of report names (ingest reads it here)
 from nianbao.labels import gold_dir
 from nianbao.inputs import SKIP_REASONS, display_path, is_excluded, skip_code
-
-REPORT_SUFFIXES = {".txt", ".md", ".html", ".htm", ".shtml", ".docx", ".pdf",
-                   ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
 # Exit codes of every command (README, "Exit codes"): 0 every input read; 1 some inputs failed;
 # 2 usage or configuration error (argparse's own exit status for a bad option is 2 as well).

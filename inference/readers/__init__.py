@@ -18,7 +18,16 @@ Reader = Callable[[Path, ReaderOptions], Document]
 
 # PNG, JPEG, TIFF (both byte orders): pages for the OCR stage; BMP and WebP by name and magic.
 IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
+HTML_SUFFIXES = frozenset({".html", ".htm", ".shtml", ".xhtml"})
+# Legacy binary office files (OLE2 compound documents): Word .doc, WPS 文字 .wps, WPS 表格 .et, Excel .xls;
+# read through a LibreOffice conversion (see legacy.py).
+LEGACY_SUFFIXES = frozenset({".doc", ".wps", ".et", ".xls"})
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# The one list of report file names a folder walk takes (nianbao extract, nianbao ingest).
+REPORT_SUFFIXES = frozenset(
+    {".txt", ".md", ".docx", ".pdf", ".ofd"} | HTML_SUFFIXES - {".xhtml"} | IMAGE_SUFFIXES | LEGACY_SUFFIXES
+)
 
 
 def _is_image(head: bytes, suffix: str) -> bool:
@@ -30,7 +39,7 @@ def _is_image(head: bytes, suffix: str) -> bool:
 
 
 def sniff_format(path: Path, head: bytes) -> str:
-    """Return one of: text, html, docx, pdf, image — or raise ReadError for what no reader takes."""
+    """Return one of: text, html, docx, ofd, legacy, pdf, image — or raise ReadError for what no reader takes."""
     suffix = path.suffix.lower()
     if not head:
         raise ReadError("empty_file", f"{path.name} is empty")
@@ -41,12 +50,22 @@ def sniff_format(path: Path, head: bytes) -> str:
     if suffix in IMAGE_SUFFIXES:
         raise ReadError("corrupt_image", f"{path.name} has an image name but is not a PNG, JPEG, TIFF, BMP or WebP image")
     if head.startswith(b"PK\x03\x04"):
+        # An OFD package names OFD.xml first (the first local header's file name, at byte 30).
+        if suffix == ".ofd" or head[30:37] == b"OFD.xml":
+            return "ofd"
         if suffix in (".docx", ".docm", ""):
             return "docx"
-        raise ReadError("unsupported_format", f"{path.name} is a zip archive, not a .docx report")
-    if head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise ReadError("unsupported_format", f"{path.name} is a legacy .doc/.xls file; convert it to .docx or PDF")
-    if suffix in (".html", ".htm", ".shtml", ".xhtml"):
+        raise ReadError("unsupported_format", f"{path.name} is a zip archive, not a .docx or .ofd report")
+    if head.startswith(OLE2_MAGIC[:4]):
+        if suffix in LEGACY_SUFFIXES or suffix in (".dot", ".wpt", ".ett", ""):
+            return "legacy"
+        raise ReadError("unsupported_format", f"{path.name} is a legacy Office file (OLE2) with an unknown name; "
+                                              "name it .doc, .wps, .et or .xls, or convert it to .docx or PDF")
+    if suffix == ".ofd":
+        raise ReadError("corrupt_file", f"{path.name} has an .ofd name but is not a zip package")
+    if suffix in LEGACY_SUFFIXES:
+        raise ReadError("corrupt_file", f"{path.name} has a {suffix} name but is not a legacy Office (OLE2) file")
+    if suffix in HTML_SUFFIXES:
         return "html"
     lowered = head[:4096].lower()
     if b"<html" in lowered or b"<!doctype html" in lowered or b"<table" in lowered:
@@ -71,6 +90,12 @@ def reader_for(fmt: str) -> Reader:
     if fmt == "pdf":
         from .pdf import read_pdf
         return read_pdf
+    if fmt == "ofd":
+        from .ofd import read_ofd
+        return read_ofd
+    if fmt == "legacy":
+        from .legacy import read_legacy
+        return read_legacy
     if fmt == "image":
         from .image import read_image
         return read_image

@@ -212,7 +212,7 @@ def _inflated_size(fp: BinaryIO, info: zipfile.ZipInfo, limit: int) -> int:
     return total
 
 
-def check_zip_sizes(path: Path, options: ReaderOptions) -> None:
+def check_zip_sizes(path: Path, options: ReaderOptions, kind: str = ".docx") -> None:
     """Refuse a package whose parts inflate past the caps (``too_large``), before any part is
     inflated for reading; a package zipfile cannot open is ``corrupt_file``."""
     name = path.name
@@ -246,7 +246,7 @@ def check_zip_sizes(path: Path, options: ReaderOptions) -> None:
     except ReadError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError, ValueError, struct.error) as exc:
-        raise ReadError("corrupt_file", f"{name} is not a readable .docx (zip) file: {type(exc).__name__}: {exc}") from exc
+        raise ReadError("corrupt_file", f"{name} is not a readable {kind} (zip) file: {type(exc).__name__}: {exc}") from exc
 
 
 def _part_message(name: str, part: str, size: int, limit: int, qualifier: str = "") -> str:

@@ -51,7 +51,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="generate labelled synthetic reports (the report factory)")
     p.add_argument("--n", type=int, default=100, help="number of documents (default 100)")
-    p.add_argument("--kinds", default="text,html", help="renderings, comma-separated: text,html,docx,pdf,scan")
+    p.add_argument("--kinds", default="text,html", help="renderings, comma-separated: text,html,docx,pdf,scan,ofd,pdf_turned")
     p.add_argument("--seed", type=int, default=0, help="run seed: same seed, same files byte for byte")
     p.add_argument("--out", required=True, help="output folder (docs/, data/, README.md)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")

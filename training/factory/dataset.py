@@ -32,9 +32,12 @@ from .options import FactoryOptions
 from .render_base import Rendered
 from .rng import Chooser, document_seed, numpy_stream, stream
 
-KINDS = ("text", "html", "docx", "pdf", "scan")
+KINDS = ("text", "html", "docx", "pdf", "scan", "ofd", "pdf_turned")
 OWN_KINDS = {"text": "render_text", "html": "render_html", "docx": "render_docx"}
-EXTERNAL_KINDS = {"pdf": ".pdf", "scan": ".pdf"}  # rendered by render_pdf / render_scan (image-only PDF)
+# Rendered by render_pdf / render_scan (image-only PDF) / render_ofd; pdf_turned is the digital PDF
+# with every table printed a quarter turn on pages of its own (render_pdf, PdfOptions.turned_tables).
+EXTERNAL_KINDS = {"pdf": ".pdf", "scan": ".pdf", "ofd": ".ofd", "pdf_turned": ".pdf"}
+_RENDER_MODULE = {"pdf_turned": "render_pdf"}  # kinds rendered by another kind's module
 SPLITS = (("train", 0.8), ("validation", 0.1), ("test", 0.1))
 SHARD_ROWS = 2000
 
@@ -53,7 +56,8 @@ def available_kinds(kinds: Iterable[str]) -> tuple[list[str], list[str]]:
     """(kinds that can be rendered, kinds skipped because their renderer module is missing)."""
     ok, missing = [], []
     for kind in kinds:
-        if kind in OWN_KINDS or importlib.util.find_spec(f"nianbao.training.factory.render_{kind}") is not None:
+        module = _RENDER_MODULE.get(kind, f"render_{kind}")
+        if kind in OWN_KINDS or importlib.util.find_spec(f"nianbao.training.factory.{module}") is not None:
             ok.append(kind)
         else:
             missing.append(kind)
@@ -105,6 +109,32 @@ def render_pdf_kind(report: SyntheticReport, path: Path) -> tuple[Rendered, obje
     return rendered, info
 
 
+def render_ofd_kind(report: SyntheticReport, path: Path) -> Rendered:
+    """The OFD package (render_ofd.render_ofd: the digital PDF's layout written as OFD): gold boxes in
+    points, as the OFD reader reports them; units from every drawn line and cell."""
+    from .align import pdf_units
+    from .render_ofd import render_ofd
+
+    info = render_ofd(report, path, numpy_stream(report.seed, "ofd"))
+    boxes = {c.key: (c.page, list(c.bbox) if c.bbox else None) for c in info.values if c.key}
+    return Rendered(data=path.read_bytes(), suffix=".ofd", traits=_scalar_traits("ofd", asdict(info.style)),
+                    units=pdf_units(report, info), boxes=boxes)
+
+
+def render_pdf_turned_kind(report: SyntheticReport, path: Path) -> Rendered:
+    """The digital PDF with its tables turned a quarter turn (ccw or cw, drawn from the document's
+    own stream); units are ordered in the turned pages' reading frame."""
+    from .align import pdf_units
+    from .render_pdf import PdfOptions, in_reading_frame, render_pdf
+
+    turn = "ccw" if numpy_stream(report.seed, "pdf_turned.turn").random() < 0.7 else "cw"
+    info = render_pdf(report, path, numpy_stream(report.seed, "pdf_turned"), PdfOptions(turned_tables=turn))
+    boxes = {c.key: (c.page, list(c.bbox) if c.bbox else None) for c in info.values if c.key}
+    traits = _scalar_traits("pdf_turned", asdict(info.style))
+    return Rendered(data=path.read_bytes(), suffix=".pdf", traits=traits,
+                    units=pdf_units(report, in_reading_frame(info)), boxes=boxes)
+
+
 def render_scan_kind(report: SyntheticReport, path: Path, pdf: Optional[tuple[Path, object]]) -> Rendered:
     """The scan of the digital PDF (render_scan.render_scan(pdf_path, out_path, rng, boxes=info));
     gold boxes carried through the scan, in the scan PDF's points (pixels x 72 / dpi)."""
@@ -145,6 +175,10 @@ def make_document(task: tuple[int, int, tuple[str, ...], str, FactoryOptions]) -
         elif kind == "pdf":
             rendered, info = render_pdf_kind(report, folder / f"{name}.pdf")
             pdf = (folder / f"{name}.pdf", info)
+        elif kind == "ofd":
+            rendered = render_ofd_kind(report, folder / f"{name}.ofd")
+        elif kind == "pdf_turned":
+            rendered = render_pdf_turned_kind(report, folder / f"{name}.pdf")
         else:
             rendered = render_scan_kind(report, folder / f"{name}{EXTERNAL_KINDS[kind]}", pdf)
         path = folder / f"{name}{rendered.suffix}"

@@ -1112,6 +1112,9 @@ def lay_out(report: SyntheticReport, rng: np.random.Generator,
             flow.table(block)
             prev_kind = "table"
         else:
+            if style.turned_tables != "none" and block.kind == "heading" and i + 1 < len(blocks) \
+                    and isinstance(blocks[i + 1], PrintedTable):
+                flow.turn_pages(style.turned_tables)  # a landscape section starts at its table's heading
             keep = _keep_with_next(blocks, i, style) if block.kind == "heading" else 0.0
             nxt = blocks[i + 1] if i + 1 < len(blocks) else None
             next_kind = nxt.kind if isinstance(nxt, Paragraph) else ("table" if nxt is not None else None)
