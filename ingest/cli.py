@@ -133,9 +133,10 @@ def add_commands(sub) -> None:
     p = sub.add_parser("export", help="export a results store as CSV, Parquet, JSON lines or Excel")
     p.add_argument("--db", required=True, help="the store (SQLite file or postgresql:// URL)")
     p.add_argument("--format", choices=("csv", "parquet", "jsonl", "xlsx"), default="csv")
-    p.add_argument("--shape", choices=("long", "wide", "record"), default="long",
+    p.add_argument("--shape", choices=("long", "wide", "record", "tables"), default="long",
                    help="long: one row per document and key; wide: one row per document, one column per key; "
-                        "record (jsonl only): the output contract of each document")
+                        "record (jsonl only): the output contract of each document; tables (xlsx only): each "
+                        "document's three tables as printed, official headers, one sheet each")
     p.add_argument("--out", default=None, help="output file (csv and jsonl go to standard output without it)")
     p.add_argument("--year", type=int, default=None)
     p.add_argument("--template", choices=("v2019", "v2021"), default=None)

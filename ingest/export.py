@@ -271,6 +271,12 @@ def export(db: str | Path, fmt: str = "csv", shape: str = "long", out: Optional[
         elif shape == "record":
             columns = []
             rows = record_rows(store, filters)
+        elif shape == "tables":  # each document's tables as printed, one sheet each (export_xlsx.py)
+            from .export_xlsx import write_tables_xlsx
+
+            if fmt != "xlsx":
+                raise ExportError("--shape tables is for --format xlsx")
+            return write_tables_xlsx(record_rows(store, filters), out)
         else:
             raise ExportError(f"unknown shape {shape!r}")
 
