@@ -97,6 +97,8 @@ def located_completely(located: dict, requests_spec, norm: str) -> bool:
     doubted, Table C with all its cells: nothing a trained spotter could add."""
     from .mapping import missing_row_doubt
 
+    if "requests" not in located:  # the heart of a report: when its labels were not found, the model looks
+        return False
     for name in set(TABLE_NAMES) - set(located):
         # A table the schema's labels did not find, where its heading is printed: let the model look.
         if _TABLE_HEADINGS[name].search(norm):

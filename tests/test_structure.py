@@ -242,7 +242,8 @@ def test_table_c_first_row_printed_empty_stays_zeros_and_a_lost_header_cell_is_n
 def test_an_empty_grid_row_does_not_take_the_numbers_of_a_row_below_a_header(tmp_path):
     from nianbao.inference.locate import crosses_a_grid_row
 
-    lines = ["| 3.其他 |  |  |  |", "", "| 类别 | 自然人 | 总计 |", "|---|---|---|", "| （）计 | 22 | 22 |"]
+    lines = ["| 类别 | 自然人 | 总计 |", "|---|---|---|", "| 3.其他 |  |  |", "",
+             "| 类别 | 自然人 | 总计 |", "|---|---|---|", "| （）计 | 22 | 22 |"]
     blocks = page_blocks(lines, 1)
     lin = linearize(Document(source="x.md", pages=[Page(number=1, blocks=blocks)]))
     label_end = lin.raw.index("3.其他") + len("3.其他")
