@@ -130,3 +130,21 @@ def possible_matches(keys: Iterable[str]) -> list[tuple[str, str, float]]:
                 if conf:
                     out.append((k, rest, conf))
     return out
+
+
+# A direct child of a county-level body named inside its name: 西湖区 → 西湖区北山街道 / 西湖区龙井镇.
+_CHILD_UNIT = re.compile(r"^[\u4e00-\u9fff]{1,8}?(?:街道|镇|乡)$")
+_PARENT_END = re.compile(r"(?:区|县|市|旗)$")
+
+
+def infer_hierarchy(keys: Iterable[str]) -> list[tuple[str, str]]:
+    """(parent, child) pairs of normalised agency keys whose names nest: a district, county or city
+    and a 街道/乡/镇 named with it in front. Inferred, not known: a report's scope may differ."""
+    keyset = sorted(set(keys))
+    parents = [k for k in keyset if _PARENT_END.search(k) and len(k) >= 2]
+    out = []
+    for child in keyset:
+        for parent in parents:
+            if child.startswith(parent) and child != parent and _CHILD_UNIT.match(child[len(parent):]):
+                out.append((parent, child))
+    return out

@@ -254,3 +254,88 @@ def test_factory_planted_narrative_conflicts(kind, pipeline, tmp_path):
     _, doc = _factory(pipeline, tmp_path, clean, kind=kind)
     rules = by_rule(doc)
     assert rules["N1"].passed and rules["N2"].passed and rules["N3"].passed
+
+
+# ---------------------------------------------------------------------------------------------
+# R5 as evidence and H1 (pure functions over stored records; the store glue)
+# ---------------------------------------------------------------------------------------------
+
+from nianbao.inference.crossdoc import (Edge, HierarchyError, StoredField, YearRecord, expectations,  # noqa: E402
+                                        parent_child_checks, read_hierarchy_csv, redecide)
+
+
+def _rec(doc_id, year, values, template="v2021"):
+    return YearRecord(doc_id, f"r{year}.txt", year, template, values)
+
+
+def test_r5_evidence_decides_a_doubted_reading_among_its_own_candidates():
+    earlier = _rec(1, 2021, {"requests.carried_forward.total": 13, "proactive.normative.in_force": 40})
+    this = _rec(2, 2022, {"proactive.normative.issued": 5, "proactive.normative.repealed": 2})
+    exp = expectations(this, earlier, None)
+    fields = {"requests.carried_over.total": StoredField(31, 0.6, (13.0, 3.0)),      # doubted: 31 | 13 | 3
+              "proactive.normative.in_force": StoredField(43, 0.99, (4.0,)),        # clear: never changed
+              "requests.carried_over.natural": StoredField(1, 0.6, ())}             # no candidate to choose
+    out = redecide(2, fields, exp)
+    assert [(r.key, r.old_value, r.new_value) for r in out] == [("requests.carried_over.total", 31, 13.0)]
+    r = out[0]
+    assert r.evidence_document_id == 1 and r.evidence_year == 2021 and "r2021.txt" in r.reason
+    assert r.confidence < 0.9  # still doubted: the neighbour may restate its numbers
+
+
+def test_r5_evidence_needs_the_neighbours_to_agree_and_the_years_to_be_consecutive():
+    this = _rec(2, 2022, {})
+    fields = {"requests.carried_over.total": StoredField(31, 0.6, (13.0, 3.0)),
+              "requests.carried_forward.total": StoredField(70, 0.6, (7.0,))}
+    two_years_before = _rec(1, 2020, {"requests.carried_forward.total": 13})
+    assert redecide(2, fields, expectations(this, two_years_before, None)) == []
+    later = _rec(3, 2023, {"requests.carried_over.total": 7})
+    assert [(r.key, r.new_value, r.evidence_year) for r in redecide(2, fields, expectations(this, None, later))] \
+        == [("requests.carried_forward.total", 7.0, 2023)]
+
+
+def test_h1_parent_against_its_children_or_not_evaluated_with_the_missing_listed():
+    edges = [Edge("西湖区", "西湖区北山街道"), Edge("西湖区", "西湖区龙井镇")]
+    reports = {("西湖区", 2022): _rec(1, 2022, {"requests.new.total": 10, "appeals.review.total": 1}),
+               ("西湖区北山街道", 2022): _rec(2, 2022, {"requests.new.total": 4, "appeals.review.total": 0}),
+               ("西湖区龙井镇", 2022): _rec(3, 2022, {"requests.new.total": 5, "appeals.review.total": 1}),
+               ("西湖区", 2023): _rec(4, 2023, {"requests.new.total": 3}),
+               ("西湖区北山街道", 2023): _rec(5, 2023, {"requests.new.total": 3})}
+    out = parent_child_checks(edges, reports)
+    y22 = {f.cells[0]: f for f in out if f.year == 2022}
+    assert not y22["requests.new.total"].passed and y22["requests.new.total"].difference == 1
+    assert y22["appeals.review.total"].passed and y22["appeals.review.total"].child_document_ids == [2, 3]
+    (y23,) = [f for f in out if f.year == 2023]
+    assert not y23.evaluated and y23.passed is None and y23.missing_children == ["西湖区龙井镇"]
+
+
+def test_hierarchy_csv_is_read_or_refused_with_the_line():
+    assert read_hierarchy_csv("parent,child\n西湖区人民政府,北山街道办事处\n\n") == [Edge("西湖区人民政府", "北山街道办事处")]
+    with pytest.raises(HierarchyError, match="line 2"):
+        read_hierarchy_csv("甲区,乙街道\n丙区\n")
+
+
+def test_store_hierarchy_inferred_from_nesting_names(tmp_path):
+    from nianbao.ingest.audit_store import cross_year_redecisions, hierarchy_findings
+    from nianbao.ingest.export import open_existing
+    from nianbao.ingest.runner import IngestOptions, ingest
+
+    text = (EXAMPLES / "000_0f54907597b54157.txt").read_text(encoding="utf-8")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "child.txt").write_text(text.replace("崇文街道办事处", "西湖区北山街道办事处").replace("崇文街道", "西湖区北山街道"),
+                                      encoding="utf-8")
+    (folder / "parent.txt").write_text(text.replace("崇文街道办事处", "西湖区人民政府").replace("崇文街道", "西湖区"),
+                                       encoding="utf-8")
+    db = tmp_path / "r.sqlite"
+    ingest([str(folder)], db, IngestOptions(workers=1, progress=False))
+    store = open_existing(db)
+    try:
+        found = hierarchy_findings(store)
+        assert found and all(f.inferred and f.evaluated and f.passed for f in found)  # all zeros: 0 = 0
+        csv_path = tmp_path / "h.csv"
+        csv_path.write_text("西湖区人民政府,西湖区北山街道办事处\n西湖区人民政府,西湖区龙井镇人民政府\n", encoding="utf-8")
+        (given,) = hierarchy_findings(store, csv_path)
+        assert not given.inferred and not given.evaluated and given.missing_children == ["西湖区龙井镇"]
+        assert cross_year_redecisions(store) == []  # one year per agency: no evidence
+    finally:
+        store.close()
