@@ -573,3 +573,35 @@ def audit_document(doc: Document) -> list[Check]:
 def rule_confidence(check: Check, fields: Mapping[str, FieldValue]) -> float:
     """How sure a sum rule's verdict is: as sure as the least sure cell it reads."""
     return round(_cells_confidence(fields, check.cells), 3)
+
+
+@dataclass(frozen=True)
+class FamilyCount:
+    family: str
+    rules: tuple[str, ...]
+    checks: int
+    failed: int
+    documents_failing: int  # summed over the family's rules: a document failing two rules counts twice
+
+    @property
+    def failed_rate(self) -> float:
+        return self.failed / self.checks if self.checks else 0.0
+
+
+FAMILY_NAMES = {"R": "sums (rules 1-5)", "P": "prose vs table", "A": "Table A sanity", "N": "narrative",
+                "H": "parent and children"}
+
+
+def family_counts(rule_rows: Iterable[Mapping[str, object]]) -> list[FamilyCount]:
+    """Rule rows (rule, checks, failed, documents) grouped by family, in catalogue order."""
+    acc: dict[str, list] = {}
+    for r in rule_rows:
+        rule = str(r["rule"]).split(" ")[0]
+        a = acc.setdefault(family(rule), [set(), 0, 0, 0])
+        a[0].add(rule)
+        a[1] += int(r.get("checks") or 0)  # type: ignore[call-overload]
+        a[2] += int(r.get("failed") or 0)  # type: ignore[call-overload]
+        a[3] += int(r.get("documents") or 0)  # type: ignore[call-overload]
+    order = list(FAMILY_NAMES)
+    return [FamilyCount(f, tuple(sorted(a[0])), a[1], a[2], a[3])
+            for f, a in sorted(acc.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))]

@@ -208,6 +208,8 @@ def render(data: dict, db: str) -> str:
         parts.append(_bar("Failed rule checks by rule (* across years; % of that rule's checks)", labels,
                           {"failed": [r["failed"] for r in data["rules"]]}, ylabel="failed checks"))
 
+    parts.extend(_audit_sections(data))
+
     parts.append("<h2>Largest discrepancies</h2><h3>Documents</h3>")
     parts.append(_table(["path", "agency", "year", "template", "failed checks", "sum of |difference|", "largest"],
                         [(r["path"], r["agency"], r["year"], r["template"], r["failed"], r["total_abs_difference"], r["largest"])
@@ -248,6 +250,52 @@ def render(data: dict, db: str) -> str:
     return "\n".join(parts)
 
 
+def audit_figures(store: Store, hierarchy: Optional[str | Path] = None) -> dict:
+    """The cross-document audit (H1 parent and children, R5 as evidence) over the store."""
+    from .audit_store import cross_year_redecisions, hierarchy_findings
+
+    return {"hierarchy": hierarchy_findings(store, hierarchy), "redecisions": cross_year_redecisions(store)}
+
+
+def _audit_sections(data: dict) -> list[str]:
+    """Findings grouped by family (counts and rates), then H1 and R5-as-evidence when present."""
+    from nianbao.inference.audit import FAMILY_NAMES, RULES, family_counts
+
+    families = family_counts(data.get("rules") or [])
+    h1 = data.get("hierarchy") or []
+    evaluated = [f for f in h1 if f.evaluated]
+    if evaluated:
+        families.append(type(families[0])("H", ("H1",), len(evaluated), sum(1 for f in evaluated if not f.passed),
+                                          len({(f.parent, f.year) for f in evaluated if not f.passed}))
+                        if families else None)
+    parts = ["<h2>Findings by family</h2>",
+             "<p>R sums (rules 1-5), P prose vs table, A Table A sanity, N narrative, H parent and children. "
+             "A finding is a fact about the document, never a change to a number.</p>"]
+    parts.append(_table(["family", "rules", "checks", "failed", "failed %", "documents failing (per rule)"],
+                        [(f"{f.family} {FAMILY_NAMES.get(f.family, '')}", " ".join(f.rules), f.checks, f.failed,
+                          f"{100 * f.failed_rate:.1f}%", f.documents_failing) for f in families if f is not None],
+                        numeric=[2, 3, 4, 5]))
+    shown = [f for f in families if f is not None and f.checks]
+    if shown:
+        parts.append(_bar("Checks and failures by family", [f.family for f in shown],
+                          {"passed": [f.checks - f.failed for f in shown], "failed": [f.failed for f in shown]},
+                          ylabel="checks"))
+    parts.append(_table(["rule", "meaning"], sorted(RULES.items())))
+    if h1:
+        parts.append("<h3>H1: parent and children</h3>")
+        parts.append(_table(["parent", "year", "hierarchy", "result", "detail", "confidence"],
+                            [(f.parent, f.year, "inferred from names" if f.inferred else "given",
+                              "not evaluated" if not f.evaluated else ("passed" if f.passed else "failed"),
+                              f.detail, f.confidence) for f in h1], numeric=[5]))
+    redecisions = data.get("redecisions") or []
+    if redecisions:
+        parts.append("<h3>R5 as evidence: doubted readings the neighbouring years decide otherwise (not applied)</h3>")
+        parts.append(_table(["document", "field", "read", "neighbours support", "confidence", "why"],
+                            [(r.document_id, r.key, r.old_value, r.new_value, r.confidence, r.reason) for r in redecisions],
+                            numeric=[2, 3, 4]))
+    return parts
+
+
 def _counts(text: Optional[str]) -> str:
     if not text:
         return ""
@@ -256,10 +304,12 @@ def _counts(text: Optional[str]) -> str:
     return f"done {c.get('done', 0)}, failed {failed}, skipped {c.get('skipped', 0)}, {c.get('elapsed', 0):.1f} s"
 
 
-def write_report(db: str | Path, out: str | Path, top: int = 25) -> Path:
+def write_report(db: str | Path, out: str | Path, top: int = 25, hierarchy: Optional[str | Path] = None) -> Path:
     store = open_existing(db)
     try:
-        page = render(gather(store, top), str(db))
+        data = gather(store, top)
+        data.update(audit_figures(store, hierarchy))
+        page = render(data, str(db))
     finally:
         store.close()
     out = Path(out)
