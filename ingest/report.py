@@ -259,23 +259,22 @@ def audit_figures(store: Store, hierarchy: Optional[str | Path] = None) -> dict:
 
 def _audit_sections(data: dict) -> list[str]:
     """Findings grouped by family (counts and rates), then H1 and R5-as-evidence when present."""
-    from nianbao.inference.audit import FAMILY_NAMES, RULES, family_counts
+    from nianbao.inference.audit import FAMILY_NAMES, RULES, FamilyCount, family_counts
 
     families = family_counts(data.get("rules") or [])
     h1 = data.get("hierarchy") or []
     evaluated = [f for f in h1 if f.evaluated]
     if evaluated:
-        families.append(type(families[0])("H", ("H1",), len(evaluated), sum(1 for f in evaluated if not f.passed),
-                                          len({(f.parent, f.year) for f in evaluated if not f.passed}))
-                        if families else None)
+        families.append(FamilyCount("H", ("H1",), len(evaluated), sum(1 for f in evaluated if not f.passed),
+                                    len({(f.parent, f.year) for f in evaluated if not f.passed})))
     parts = ["<h2>Findings by family</h2>",
              "<p>R sums (rules 1-5), P prose vs table, A Table A sanity, N narrative, H parent and children. "
              "A finding is a fact about the document, never a change to a number.</p>"]
     parts.append(_table(["family", "rules", "checks", "failed", "failed %", "documents failing (per rule)"],
                         [(f"{f.family} {FAMILY_NAMES.get(f.family, '')}", " ".join(f.rules), f.checks, f.failed,
-                          f"{100 * f.failed_rate:.1f}%", f.documents_failing) for f in families if f is not None],
+                          f"{100 * f.failed_rate:.1f}%", f.documents_failing) for f in families],
                         numeric=[2, 3, 4, 5]))
-    shown = [f for f in families if f is not None and f.checks]
+    shown = [f for f in families if f.checks]
     if shown:
         parts.append(_bar("Checks and failures by family", [f.family for f in shown],
                           {"passed": [f.checks - f.failed for f in shown], "failed": [f.failed for f in shown]},
