@@ -679,6 +679,19 @@ def _reading(path: list[tuple], note: Optional[str] = None) -> Reading:
 MAX_LISTED = 36  # rows with at most this many readings (no digits to cut) are listed, not decoded
 
 
+def _tie_slack(chunks: list[Chunk], keys: list[str], table: str, rules: bool = True) -> float:
+    """How far below the best hard evidence a reading still counts as a rival (its values are
+    alternatives, and a choice against it is doubted). Where digits run together and no rule binds
+    the row (Table A), a reading that assumes empty cells is such a rival: crawler text drops the
+    empty cells of zeros ('5712' for 本年废止 5, 现行有效 712), so the count of printed values
+    does not decide between cutting the digits and assuming a cell was empty."""
+    if not rules or not any(c.splittable for c in chunks):
+        return 1e-9
+    if any(r is not None for r in RowModel.of(keys, table, frozenset(), None).roles):
+        return 1e-9
+    return math.inf
+
+
 def _readings_at_most(chunks: list[Chunk], n: int, placeholders_in_use: bool) -> int:
     """An upper bound on the number of readings of a run (cuts counted without the leading-zero
     rule), without listing them."""
@@ -719,7 +732,8 @@ def _decide_by_listing(chunks: list[Chunk], keys: list[str], table: str, prose_n
     top = readings[0].score
     log_z = top + math.log(sum(math.exp(r.score - top) for r in readings))
     top_hard = max(r.hard for r in readings)
-    tied = sorted((r for r in readings if r.hard >= top_hard - 1e-9), key=lambda r: -r.score)
+    slack = _tie_slack(chunks, keys, table)
+    tied = sorted((r for r in readings if r.hard >= top_hard - slack), key=lambda r: -r.score)
     marginals: list[dict[float, float]] = []
     ties: list[list[float]] = []
     chunk_values: list[dict[int, set]] = []
@@ -804,6 +818,7 @@ def decode_run(chunks: list[Chunk], keys: list[str], table: str, prose_numbers: 
     bhards.reverse()
     log_z = bwds[0].get(lat.start, -math.inf)
     top_hard = bhards[0].get(lat.start, -math.inf)
+    slack = _tie_slack(chunks, keys, table, rules)
     if log_z == -math.inf:
         return None
     marginals: list[dict[float, float]] = []
@@ -822,7 +837,7 @@ def decode_run(chunks: list[Chunk], keys: list[str], table: str, prose_numbers: 
             mass = math.exp(fw[src] + hard + soft + bw[dst] - log_z)
             marg[v] = marg.get(v, 0.0) + mass
             by_chunk.setdefault(id(p.chunk), set()).add(v)
-            if fh[src] + hard + bh[dst] >= top_hard - 1e-9:
+            if fh[src] + hard + bh[dst] >= top_hard - slack:
                 allowed.add(id(e))
                 tied[v] = tied.get(v, 0.0) + mass
         marginals.append(marg)
