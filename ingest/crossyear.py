@@ -47,8 +47,7 @@ class CrossYearSummary:
 def refresh_cross_year(store: Store) -> CrossYearSummary:
     docs: list[_Doc] = []
     agencies = []
-    for r in store.query("SELECT id, agency, year, template, agency_normalised, agency_confidence FROM documents "
-                         "WHERE status = 'done' AND agency IS NOT NULL"):
+    for r in store.agency_rows():
         norm = normalise_agency(r["agency"])
         if norm is None:
             continue
@@ -110,12 +109,4 @@ def refresh_cross_year(store: Store) -> CrossYearSummary:
 
 
 def _values(store: Store, ids: list[int]) -> dict[int, dict[str, Optional[float]]]:
-    out: dict[int, dict[str, Optional[float]]] = defaultdict(dict)
-    keys = list(R5_KEYS)
-    for i in range(0, len(ids), 400):
-        chunk = ids[i:i + 400]
-        sql = (f"SELECT document_id, key, value FROM fields WHERE document_id IN ({','.join('?' * len(chunk))}) "
-               f"AND key IN ({','.join('?' * len(keys))})")
-        for r in store.query(sql, [*chunk, *keys]):
-            out[r["document_id"]][r["key"]] = r["value"]
-    return out
+    return defaultdict(dict, store.field_values(ids, list(R5_KEYS)))

@@ -104,58 +104,9 @@ def _binned(title: str, bins: dict[int, int], n_bins: int, xlabel: str) -> str:
     return _png(fig)
 
 
-def _rows(store: Store, sql: str, params: Sequence = ()) -> list[dict]:
-    return list(store.query(sql, params))
-
-
 def gather(store: Store, top: int = 25) -> dict:
-    d: dict[str, Any] = {}
-    d["totals"] = _rows(store, "SELECT COUNT(*) AS documents, "
-                               "SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END) AS done, "
-                               "SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed, "
-                               "SUM(review_needed) AS review_needed, "
-                               "COUNT(DISTINCT agency_normalised) AS agencies, SUM(pages) AS pages, SUM(size) AS bytes "
-                               "FROM documents")[0]
-    d["by_status"] = _rows(store, "SELECT status, COALESCE(error_code, '') AS error_code, COUNT(*) AS n FROM documents "
-                                  "GROUP BY status, error_code ORDER BY status, n DESC")
-    d["by_format"] = _rows(store, "SELECT COALESCE(format, '?') AS format, COUNT(*) AS n, "
-                                  "SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END) AS done FROM documents "
-                                  "GROUP BY format ORDER BY n DESC")
-    d["by_year"] = _rows(store, "SELECT year, template, COUNT(*) AS n, SUM(review_needed) AS review FROM documents "
-                                "WHERE status = 'done' GROUP BY year, template ORDER BY year, template")
-    d["rules"] = _rows(store, "SELECT rule, COUNT(*) AS checks, SUM(CASE WHEN passed = 0 THEN 1 ELSE 0 END) AS failed, "
-                              "COUNT(DISTINCT CASE WHEN passed = 0 THEN document_id END) AS documents "
-                              "FROM checks GROUP BY rule ORDER BY rule")
-    d["rules"] += _rows(store, "SELECT rule || ' (across years)' AS rule, COUNT(*) AS checks, "
-                               "SUM(CASE WHEN passed = 0 THEN 1 ELSE 0 END) AS failed, "
-                               "COUNT(DISTINCT CASE WHEN passed = 0 THEN later_document_id END) AS documents "
-                               "FROM cross_year_checks GROUP BY rule ORDER BY rule")
-    d["worst_docs"] = _rows(store, "SELECT d.path, d.agency, d.year, d.template, COUNT(*) AS failed, "
-                                   "SUM(ABS(c.difference)) AS total_abs_difference, MAX(ABS(c.difference)) AS largest "
-                                   "FROM checks c JOIN documents d ON d.id = c.document_id WHERE c.passed = 0 "
-                                   "GROUP BY d.id ORDER BY total_abs_difference DESC, failed DESC LIMIT ?", (top,))
-    d["worst_checks"] = _rows(store, "SELECT d.path, d.agency, d.year, c.rule, c.detail, c.difference "
-                                     "FROM checks c JOIN documents d ON d.id = c.document_id WHERE c.passed = 0 "
-                                     "ORDER BY ABS(c.difference) DESC LIMIT ?", (top,))
-    d["cross_year"] = _rows(store, "SELECT x.agency_normalised, x.earlier_year, x.later_year, x.agency_match, "
-                                   "x.match_confidence, x.detail, x.difference, e.path AS earlier_path, l.path AS later_path "
-                                   "FROM cross_year_checks x JOIN documents e ON e.id = x.earlier_document_id "
-                                   "JOIN documents l ON l.id = x.later_document_id WHERE x.passed = 0 "
-                                   "ORDER BY ABS(x.difference) DESC LIMIT ?", (top,))
-    d["matches"] = _rows(store, "SELECT agency_a, agency_b, relation, confidence, reason FROM agency_matches "
-                                "ORDER BY relation DESC, confidence DESC LIMIT ?", (top * 4,))
-    d["failures"] = _rows(store, "SELECT path, error_code, error_message FROM documents WHERE status = 'failed' "
-                                 "ORDER BY error_code, path LIMIT ?", (top * 4,))
-    d["review"] = _rows(store, "SELECT path, agency, year, review_reasons FROM documents WHERE review_needed = 1 "
-                               "ORDER BY path LIMIT ?", (top * 4,))
-    # Counted in the store (20 bins of 0.05), not loaded: a large store has millions of fields.
-    d["confidence_bins"] = {int(r["bin"]): int(r["n"]) for r in store.query(
-        "SELECT CASE WHEN confidence >= 1 THEN 19 ELSE CAST(confidence * 20 AS INTEGER) END AS bin, COUNT(*) AS n "
-        "FROM fields WHERE value IS NOT NULL AND confidence IS NOT NULL GROUP BY 1")}
-    d["timings"] = [json.loads(r["timings"]).get("total", 0.0) for r in store.query(
-        "SELECT timings FROM documents WHERE timings IS NOT NULL AND status = 'done'")]
-    d["runs"] = _rows(store, "SELECT id, started_at, finished_at, pipeline_version, counts FROM runs ORDER BY id DESC LIMIT 10")
-    return d
+    """The report's figures, counted by the store (``Store.report_figures``)."""
+    return store.report_figures(top)
 
 
 CSS = """body{font-family:system-ui,'Noto Sans CJK SC','Microsoft YaHei',sans-serif;margin:2em;max-width:1200px;color:#222}

@@ -309,6 +309,18 @@ class Store(ABC):
     @abstractmethod
     def export_check_rows(self, filters: Filters, failed_only: bool) -> Iterator[dict]: ...
 
+    # -- audit report and cross-year rule -----------------------------------------------------
+    @abstractmethod
+    def report_figures(self, top: int = 25) -> dict[str, Any]:
+        """What the audit report shows (totals, by status/format/year, rules, worst documents and
+        checks, cross-year findings, agency matches, failures, review list, confidence bins, timings, runs)."""
+
+    @abstractmethod
+    def agency_rows(self) -> list[dict]: ...
+
+    @abstractmethod
+    def field_values(self, doc_ids: Sequence[int], keys: Sequence[str]) -> dict[int, dict[str, Any]]: ...
+
     # -- review ------------------------------------------------------------------------------
     @abstractmethod
     def queue_rows(self, filters: QueueFilters, threshold: float) -> list[QueueRow]: ...

@@ -104,6 +104,7 @@ class PostgresStore(SQLStore):
     INT_TYPE = "BIGINT"
     DISTINCT = "IS DISTINCT FROM"
     LIKE = "ILIKE"  # SQLite's LIKE ignores ASCII case; so does the queue filter here
+    TEXT_ORDER = ' COLLATE "C"'  # byte order whatever the database's locale, as SQLite sorts
 
     def __init__(self, url: str, *, read_only: bool = False, connect_timeout: float = 10.0):
         if psycopg is None:

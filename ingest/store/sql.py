@@ -201,6 +201,7 @@ class SQLStore(Store):
     INT_TYPE = "INTEGER"
     DISTINCT = "IS NOT"          # NULL-safe "differs"
     LIKE = "LIKE"                # case-insensitive for ASCII on both
+    TEXT_ORDER = ""              # appended to ORDER BY on text: byte order (SQLite's BINARY)
 
     # -- dialect hooks ------------------------------------------------------------------------
     def _execute(self, sql: str, params: Sequence = ()) -> Any:
@@ -465,6 +466,88 @@ class SQLStore(Store):
                f"JOIN documents e ON e.id = x.earlier_document_id{w2} "
                "ORDER BY _id, _cid")
         return self.query(sql, params + params)
+
+    # -- audit report and cross-year rule ------------------------------------------------------
+
+    def report_figures(self, top: int = 25) -> dict[str, Any]:
+        """The audit report's figures, counted in the store. Every ORDER BY ends on a unique key and
+        puts NULLs last and orders text by bytes, so both databases list the same rows in the same order."""
+        t = self.TEXT_ORDER
+        d: dict[str, Any] = {}
+        d["totals"] = self._one("SELECT COUNT(*) AS documents, "
+                                "SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END) AS done, "
+                                "SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed, "
+                                "SUM(review_needed) AS review_needed, "
+                                "COUNT(DISTINCT agency_normalised) AS agencies, SUM(pages) AS pages, SUM(size) AS bytes "
+                                "FROM documents")
+        d["by_status"] = self._rows("SELECT status, COALESCE(error_code, '') AS error_code, COUNT(*) AS n FROM documents "
+                                    f"GROUP BY status, error_code ORDER BY status{t}, n DESC, COALESCE(error_code, ''){t}")
+        d["by_format"] = self._rows("SELECT COALESCE(format, '?') AS format, COUNT(*) AS n, "
+                                    "SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END) AS done FROM documents "
+                                    f"GROUP BY format ORDER BY n DESC, COALESCE(format, '?'){t}")
+        d["by_year"] = self._rows("SELECT year, template, COUNT(*) AS n, SUM(review_needed) AS review FROM documents "
+                                  "WHERE status = 'done' GROUP BY year, template "
+                                  f"ORDER BY year IS NULL DESC, year, template IS NULL DESC, template{t}")
+        d["rules"] = self._rows("SELECT rule, COUNT(*) AS checks, SUM(CASE WHEN passed = 0 THEN 1 ELSE 0 END) AS failed, "
+                                "COUNT(DISTINCT CASE WHEN passed = 0 THEN document_id END) AS documents "
+                                f"FROM checks GROUP BY rule ORDER BY rule{t}")
+        d["rules"] += self._rows("SELECT rule || ' (across years)' AS rule, COUNT(*) AS checks, "
+                                 "SUM(CASE WHEN passed = 0 THEN 1 ELSE 0 END) AS failed, "
+                                 "COUNT(DISTINCT CASE WHEN passed = 0 THEN later_document_id END) AS documents "
+                                 f"FROM cross_year_checks GROUP BY rule ORDER BY rule{t}")
+        d["worst_docs"] = self._rows(
+            "SELECT d.path, d.agency, d.year, d.template, COUNT(*) AS failed, "
+            "SUM(ABS(c.difference)) AS total_abs_difference, MAX(ABS(c.difference)) AS largest "
+            "FROM checks c JOIN documents d ON d.id = c.document_id WHERE c.passed = 0 "
+            "GROUP BY d.id ORDER BY SUM(ABS(c.difference)) IS NULL, total_abs_difference DESC, failed DESC, d.id LIMIT ?",
+            (top,))
+        d["worst_checks"] = self._rows(
+            "SELECT d.path, d.agency, d.year, c.rule, c.detail, c.difference "
+            "FROM checks c JOIN documents d ON d.id = c.document_id WHERE c.passed = 0 "
+            "ORDER BY c.difference IS NULL, ABS(c.difference) DESC, c.id LIMIT ?", (top,))
+        d["cross_year"] = self._rows(
+            "SELECT x.agency_normalised, x.earlier_year, x.later_year, x.agency_match, "
+            "x.match_confidence, x.detail, x.difference, e.path AS earlier_path, l.path AS later_path "
+            "FROM cross_year_checks x JOIN documents e ON e.id = x.earlier_document_id "
+            "JOIN documents l ON l.id = x.later_document_id WHERE x.passed = 0 "
+            "ORDER BY x.difference IS NULL, ABS(x.difference) DESC, x.id LIMIT ?", (top,))
+        d["matches"] = self._rows(
+            "SELECT agency_a, agency_b, relation, confidence, reason FROM agency_matches "
+            f"ORDER BY relation{t} DESC, confidence DESC, agency_a{t}, agency_b{t} LIMIT ?", (top * 4,))
+        d["failures"] = self._rows(
+            "SELECT path, error_code, error_message FROM documents WHERE status = 'failed' "
+            f"ORDER BY error_code IS NULL DESC, error_code{t}, path{t}, id LIMIT ?", (top * 4,))
+        d["review"] = self._rows(
+            "SELECT path, agency, year, review_reasons FROM documents WHERE review_needed = 1 "
+            f"ORDER BY path{t}, id LIMIT ?", (top * 4,))
+        # Counted in the store (20 bins of 0.05), not loaded: a large store has millions of fields.
+        # FLOOR by comparison: CAST(... AS INTEGER) truncates in SQLite but rounds in PostgreSQL.
+        d["confidence_bins"] = {int(r["bin"]): int(r["n"]) for r in self.query(
+            "SELECT bin, COUNT(*) AS n FROM (SELECT CASE WHEN confidence >= 1 THEN 19 "
+            f"WHEN CAST(confidence * 20 AS {self.INT_TYPE}) > confidence * 20 THEN CAST(confidence * 20 AS {self.INT_TYPE}) - 1 "
+            f"ELSE CAST(confidence * 20 AS {self.INT_TYPE}) END AS bin FROM fields "
+            "WHERE value IS NOT NULL AND confidence IS NOT NULL) b GROUP BY bin")}
+        d["timings"] = [json.loads(r["timings"]).get("total", 0.0) for r in self.query(
+            "SELECT timings FROM documents WHERE timings IS NOT NULL AND status = 'done' ORDER BY id")]
+        d["runs"] = self._rows("SELECT id, started_at, finished_at, pipeline_version, counts FROM runs ORDER BY id DESC LIMIT 10")
+        return d
+
+    def agency_rows(self) -> list[dict]:
+        """Done documents with an agency: id, agency, year, template, agency_normalised, agency_confidence."""
+        return self._rows("SELECT id, agency, year, template, agency_normalised, agency_confidence FROM documents "
+                          "WHERE status = 'done' AND agency IS NOT NULL ORDER BY id")
+
+    def field_values(self, doc_ids: Sequence[int], keys: Sequence[str]) -> dict[int, dict[str, Any]]:
+        out: dict[int, dict[str, Any]] = {}
+        keys = list(keys)
+        ids = list(doc_ids)
+        for i in range(0, len(ids), 400):
+            chunk = ids[i:i + 400]
+            for r in self.query(f"SELECT document_id, key, value FROM fields WHERE document_id IN "
+                                f"({','.join('?' * len(chunk))}) AND key IN ({','.join('?' * len(keys))})",
+                                [*chunk, *keys]):
+                out.setdefault(r["document_id"], {})[r["key"]] = r["value"]
+        return out
 
     # -- review --------------------------------------------------------------------------------
 
