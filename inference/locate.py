@@ -534,6 +534,8 @@ class HeaderWords:
         cjk = [c for c in word if _CJK.match(c)]
         if not cjk or any(c.isdigit() for c in word) or len(word) > 24:
             return False
+        if len(cjk) == 1:  # a header printed vertically, one character a line
+            return cjk[0] in self.chars
         return sum(c in self.chars for c in cjk) >= max(2, self.share * len(cjk))
 
 
@@ -802,11 +804,13 @@ class TableLocator:
         # header's words (a header cell whose text was lost) is no value cell.
         n_cells = sum(len(r.columns) for r in self.schema.table("v2019", "appeals").rows)
         while chunks and len(chunks) < n_cells:
-            more = read_chunks(lin, chunks[-1].end, raw_e, stop_words=header_re, max_skip=APPEALS_GAP)
+            # Only empty cells so far (a header cell lost its text): the header goes on; read past it.
+            only_blanks = len(chunks) < ROW_OF_C and all(c.kind == "blank" for c in chunks)
+            more = read_chunks(lin, chunks[-1].end, raw_e, stop_words=header_re,
+                               max_skip=10_000 if only_blanks else APPEALS_GAP)
             if not more:
                 break
-            if len(chunks) < ROW_OF_C and all(c.kind == "blank" for c in chunks) \
-                    and _CJK.search(lin.raw, chunks[-1].end, more[0].end - len(more[0].raw)):
+            if only_blanks and _CJK.search(lin.raw, chunks[-1].end, more[0].end - len(more[0].raw)):
                 chunks = []
             chunks.extend(more[:n_cells - len(chunks)])
         region = norm[start:end]
