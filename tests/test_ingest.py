@@ -495,3 +495,20 @@ def test_report_is_produced_and_escapes_document_text(reference, tmp_path):
     for heading in ("Documents by status", "Rules: how often each fails", "Largest discrepancies", "Rule 5 across years"):
         assert heading in page
     assert "corrupt_pdf" in page and "real_010.txt" in page
+
+
+def test_no_sql_outside_the_store_package():
+    """The store owns its SQL (issue 14): ingestion, exports, reports and review call ``Store`` methods."""
+    import re
+
+    sql = re.compile(r"\.execute(many)?\(|\bSELECT\s+\S|\bINSERT\s+INTO\b|\bUPDATE\s+\w+\s+SET\b|\bDELETE\s+FROM\b|"
+                     r"\.conn\b|store\.query\(|\.scalar\(")
+    offenders = []
+    for folder in ("ingest", "review"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path.parent.name == "store" and path.parent.parent.name == "ingest":
+                continue
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if sql.search(line) and not line.lstrip().startswith("#"):
+                    offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert offenders == []
