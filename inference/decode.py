@@ -555,53 +555,56 @@ def _build_lattice(chunks: list[Chunk], model: RowModel, placeholders_in_use: bo
 _ZERO = frozenset((0,))
 
 
-def _group_sums(moves: list[dict[int, list[tuple]]], model: RowModel, cap: int = 1000) -> list[dict[int, object]]:
+def _group_sums(moves: list[dict[int, list[tuple]]], model: RowModel, cap: int = 1000) -> list[dict[int, tuple]]:
     """Per field f inside a rule group and node: the signed sums (parts +, total -) the fields f..
-    of the group's end can still add, as a set where it has at most ``cap`` members, else as a
-    (low, high) interval; a state whose difference is not minus one of them can no longer satisfy
-    the rule."""
+    of the group's end can still add, as (members, low, high), members None where there would be
+    more than ``cap`` (then the interval alone); a state whose difference is not minus one of
+    them can no longer satisfy the rule."""
     n = len(model.keys)
-    out: list[dict[int, object]] = [{} for _ in range(n + 1)]
-    after: dict[int, object] = {}
+    out: list[dict[int, tuple]] = [{} for _ in range(n + 1)]
+    closing = (_ZERO, 0, 0)
+    after: dict[int, tuple] = {}
     for f in range(n - 1, -1, -1):
         role = model.roles[f]
         if role is None:
             after = {}
             continue
-        cur: dict[int, object] = {}
+        cur: dict[int, tuple] = {}
         for node, lst in moves[f].items():
             sums: Optional[set] = set()
             lo, hi = math.inf, -math.inf
             for dst, piece, v, _, _ in lst:
                 signed = -v if role[1] else v
-                rest = _ZERO if model.group_ends[f] else after.get(dst)
+                rest = closing if model.group_ends[f] else after.get(dst)
                 if rest is None:
                     continue
-                if isinstance(rest, tuple):
-                    rlo, rhi = rest
+                members, rlo, rhi = rest
+                if members is None:
                     sums = None
-                else:
-                    rlo, rhi = min(rest), max(rest)
-                    if sums is not None:
-                        if isinstance(signed, int):
-                            sums.update([signed + x for x in rest] if signed else rest)
-                        else:
-                            sums.update([round(signed + x, 6) for x in rest])
-                        if len(sums) > cap:
-                            sums = None
-                lo, hi = min(lo, signed + rlo), max(hi, signed + rhi)
+                elif sums is not None:
+                    if isinstance(signed, int):
+                        sums.update([signed + x for x in members] if signed else members)
+                    else:
+                        sums.update([round(signed + x, 6) for x in members])
+                    if len(sums) > cap:
+                        sums = None
+                if signed + rlo < lo:
+                    lo = signed + rlo
+                if signed + rhi > hi:
+                    hi = signed + rhi
             if lo <= hi:
-                cur[node] = frozenset(sums) if sums is not None else (lo - _EPS, hi + _EPS)
+                cur[node] = (frozenset(sums) if sums is not None else None, lo, hi)
         out[f] = cur
         after = cur
     return out
 
 
-def _can_close(still: object, diff: float) -> bool:
+def _can_close(still: tuple, diff: float) -> bool:
     """Whether a rule group with this difference so far can still close at zero."""
-    if isinstance(still, tuple):
-        return still[0] <= -diff <= still[1]
-    return -diff in still  # type: ignore[operator]
+    members, lo, hi = still
+    if members is None:
+        return lo - _EPS <= -diff <= hi + _EPS
+    return -diff in members
 
 
 def _real_floors(moves: list[dict[int, list[tuple]]], model: RowModel, up_s, up_h, group_sums=None) -> tuple[float, float]:
