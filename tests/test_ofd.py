@@ -276,3 +276,38 @@ def test_pipeline_reports_a_broken_ofd_as_an_error(tmp_path, pipeline):
     path.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
     doc = pipeline.run(path)
     assert doc.error is not None and doc.error.code == "corrupt_file"
+
+
+def test_unseen_text_is_not_read(tmp_path):
+    seen = text_object(1, 20, 20, "正文")
+    unfilled = text_object(2, 20, 40, "隐藏一").replace('Size="3.5"', 'Size="3.5" Fill="false"')
+    white = text_object(3, 20, 60, "隐藏二").replace("<ofd:TextCode", '<ofd:FillColor Value="255 255 255"/><ofd:TextCode')
+    doc = read_ofd(package(tmp_path / "u.ofd", [layer(seen, unfilled, white)]), ReaderOptions())
+    assert [b.text for b in doc.pages[0].blocks] == ["正文"]
+
+
+def test_scanned_ofd_page_needs_ocr(tmp_path):
+    image = '<ofd:ImageObject ID="5" Boundary="0 0 210 297" ResourceID="9"/>'
+    doc = read_ofd(package(tmp_path / "scan.ofd", [layer(image)]), ReaderOptions())
+    page = doc.pages[0]
+    assert page.needs_ocr and "no text layer" in page.ocr_reason and not page.blocks
+
+
+def test_ofd_reads_like_the_pdf_of_the_same_layout(tmp_path):
+    """Both renders share one layout: the OFD reader gives the PDF reader's tables and lines."""
+    from nianbao.training.factory.render_pdf import render_pdf
+
+    def content(path: Path) -> tuple[list, list]:
+        doc = read_document(path)
+        blocks = [b for p in doc.pages for b in p.blocks]
+        return ([[[c.text for c in row] for row in b.rows()] for b in blocks if isinstance(b, Table)],
+                [b.text for b in blocks if isinstance(b, Line)])
+
+    for i in range(2):
+        report = build_report(document_seed(9, i))
+        render_pdf(report, tmp_path / f"{i}.pdf", np.random.default_rng(i))
+        render_ofd(report, tmp_path / f"{i}.ofd", np.random.default_rng(i))
+        pdf_tables, pdf_lines = content(tmp_path / f"{i}.pdf")
+        ofd_tables, ofd_lines = content(tmp_path / f"{i}.ofd")
+        assert pdf_tables and ofd_tables == pdf_tables
+        assert ofd_lines == pdf_lines
