@@ -273,3 +273,33 @@ def test_review_app_refuses_a_stale_edit_and_hands_out_different_documents(kind,
     assert first.status_code == second.status_code == 302
     assert first.headers["Location"] != second.headers["Location"]
     assert re.search(r"/doc/\d+$", first.headers["Location"]) and re.search(r"/doc/\d+$", second.headers["Location"])
+
+
+@pytest.mark.slow
+def test_ray_driver_and_a_local_ingest_share_the_team_database(pg_url, tmp_path):
+    pytest.importorskip("ray")
+    import ray
+
+    from nianbao.ingest.ray_engine import start_local_ray
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name in TEXT_REPORTS:
+        shutil.copy(EXAMPLES / name, folder / name)
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    local = ctx.Process(target=_ingest_process, args=(str(folder), pg_url, results))
+    start_local_ray(num_cpus=2)
+    try:
+        local.start()
+        summary = ingest([str(folder)], pg_url, IngestOptions(engine="ray", workers=2, progress=False))
+    finally:
+        ray.shutdown()
+    local.join(timeout=300)
+    assert local.exitcode == 0
+    done_local, _, failed_local = results.get(timeout=5)
+    n = len(TEXT_REPORTS)
+    assert failed_local == 0 and not summary.failed and summary.done + done_local == n
+    with open_store(pg_url) as store:
+        assert store.scalar("SELECT COUNT(*) FROM documents") == n
+        assert store.scalar("SELECT COUNT(*) FROM sources") == n
