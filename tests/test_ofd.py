@@ -38,19 +38,19 @@ def pipeline():
     return Pipeline()
 
 
+@pytest.mark.parametrize("i", range(3))
 @pytest.mark.parametrize("force", [{}, {"content.amount_format": "header_wan", "layout.page_break": True}],
                          ids=["clean", "wan_page_break"])
-def test_factory_ofd_extracts_exactly(force, pipeline, tmp_path):
-    for i in range(3):
-        report = build_report(document_seed(5, i), FactoryOptions(force={**CLEAN, **force}))
-        path = tmp_path / f"{i}.ofd"
-        rendered = render_ofd_kind(report, path)
-        assert rendered.suffix == ".ofd" and rendered.boxes
-        doc = pipeline.run(path)
-        assert doc.error is None and doc.format == "ofd"
-        gold = LabelledDocument(id=report.id, document=None, agency=report.agency, year=report.year,
-                                template=report.template, found=report.found, values=report.values)
-        assert score_document(gold, doc).exact, (force, i)
+def test_factory_ofd_extracts_exactly(force, i, pipeline, tmp_path):
+    report = build_report(document_seed(5, i), FactoryOptions(force={**CLEAN, **force}))
+    path = tmp_path / f"{i}.ofd"
+    rendered = render_ofd_kind(report, path)
+    assert rendered.suffix == ".ofd" and rendered.boxes
+    doc = pipeline.run(path)
+    assert doc.error is None and doc.format == "ofd"
+    gold = LabelledDocument(id=report.id, document=None, agency=report.agency, year=report.year,
+                            template=report.template, found=report.found, values=report.values)
+    assert score_document(gold, doc).exact, (force, i)
 
 
 def test_factory_ofd_values_read_in_their_cells(tmp_path):
@@ -311,3 +311,12 @@ def test_ofd_reads_like_the_pdf_of_the_same_layout(tmp_path):
         ofd_tables, ofd_lines = content(tmp_path / f"{i}.ofd")
         assert pdf_tables and ofd_tables == pdf_tables
         assert ofd_lines == pdf_lines
+
+
+def test_dataset_renders_the_ofd_kind_with_gold_and_aligned_labels(tmp_path):
+    from nianbao.training.factory.dataset import available_kinds, make_document
+
+    assert available_kinds(["ofd", "pdf_turned"]) == (["ofd", "pdf_turned"], [])
+    (row,) = make_document((0, 4, ("ofd",), str(tmp_path), FactoryOptions()))
+    assert row["kind"] == "ofd" and row["path"].endswith(".ofd") and row["aligned"] == 1.0
+    assert (tmp_path / row["path"]).is_file() and (tmp_path / row["gold_path"]).is_file()

@@ -39,19 +39,17 @@ def pipeline():
     return Pipeline()
 
 
-@pytest.mark.parametrize("turn", ["ccw", "cw"])
-def test_turned_tables_extract_exactly(turn, pipeline, tmp_path):
-    for i in range(2):
-        seed = document_seed(5, i)
-        path = tmp_path / f"{i}.pdf"
-        report, info = render_turned(seed, turn, path)
-        assert info.turned_pages and set(info.turned_pages.values()) == {turn}
-        with pdfplumber.open(path) as pdf:
-            page = pdf.pages[min(info.turned_pages) - 1]
-            assert page.width < page.height  # a portrait page...
-            directions = {char_direction(c) for c in page.chars}
-        assert directions == {CCW if turn == "ccw" else CW}  # ...whose text is turned
-        assert exact(report, path, pipeline), (turn, i)
+@pytest.mark.parametrize("turn,i", [("ccw", 0), ("cw", 1), ("ccw", 2)])
+def test_turned_tables_extract_exactly(turn, i, pipeline, tmp_path):
+    path = tmp_path / f"{i}.pdf"
+    report, info = render_turned(document_seed(5, i), turn, path)
+    assert info.turned_pages and set(info.turned_pages.values()) == {turn}
+    with pdfplumber.open(path) as pdf:
+        page = pdf.pages[min(info.turned_pages) - 1]
+        assert page.width < page.height  # a portrait page...
+        directions = {char_direction(c) for c in page.chars}
+    assert directions == {CCW if turn == "ccw" else CW}  # ...whose text is turned
+    assert exact(report, path, pipeline), (turn, i)
 
 
 def test_turned_cells_read_where_the_render_put_them(tmp_path):
@@ -109,3 +107,12 @@ def test_reading_frame_info_orders_turned_pages_like_the_reader(tmp_path):
     # A turned page's line boxes are taller than wide on the page, wider than tall in the frame.
     assert all(b.bbox[3] - b.bbox[1] >= b.bbox[2] - b.bbox[0] - 0.01 for b in on_page if len(b.text) > 3 and not b.vertical)
     assert all(b.bbox[2] - b.bbox[0] >= b.bbox[3] - b.bbox[1] - 0.01 for b in in_frame if len(b.text) > 3 and not b.vertical)
+
+
+def test_dataset_renders_the_pdf_turned_kind_with_aligned_labels(tmp_path):
+    from nianbao.training.factory.dataset import make_document
+
+    (row,) = make_document((1, 4, ("pdf_turned",), str(tmp_path), FactoryOptions()))
+    assert row["kind"] == "pdf_turned" and row["path"].endswith(".pdf") and row["aligned"] == 1.0
+    with pdfplumber.open(tmp_path / row["path"]) as pdf:
+        assert any(not c["upright"] for p in pdf.pages for c in p.chars)
