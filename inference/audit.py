@@ -385,7 +385,7 @@ def _decimals(text: str) -> int:
 
 
 def _money_problem(key: str, f: FieldValue) -> Optional[str]:
-    raw = "".join((f.raw or "").split())
+    raw = "".join((f.raw or "").split()).replace(",", "").replace("，", "")
     number = re.search(r"\d+(?:\.\d+)?", raw)
     # A yuan amount under a 万元 header prints no unit: its value is the printed number × 10000.
     scaled = number is not None and f.value is not None and abs(float(number.group(0)) - float(f.value)) > 1e-6
@@ -437,8 +437,8 @@ def _strip_signature(text: str, agency: Optional[str]) -> str:
     cut = len(text)
     if agency:
         i = text.rfind(agency)
-        if i >= 0 and len(text) - i <= len(agency) + 20:  # the name, then at most a date
-            cut = i
+        if i >= 0 and re.fullmatch(r"(?:(?:19|20)\d\d年\d{1,2}月\d{1,2}日)?", text[i + len(agency):]):
+            cut = i  # the name, then at most a date: the signature
     m = re.search(r"(?:19|20)\d\d年\d{1,2}月\d{1,2}日$", text[:cut])
     if m:
         cut = m.start()

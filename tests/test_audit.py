@@ -339,3 +339,18 @@ def test_store_hierarchy_inferred_from_nesting_names(tmp_path):
         assert cross_year_redecisions(store) == []  # one year per agency: no evidence
     finally:
         store.close()
+
+
+def test_report_groups_findings_by_family_with_rates():
+    from nianbao.inference.crossdoc import HierarchyFinding
+    from nianbao.ingest.report import _audit_sections
+
+    rules = [{"rule": "R1", "checks": 10, "failed": 1, "documents": 1},
+             {"rule": "R5 (across years)", "checks": 2, "failed": 0, "documents": 0},
+             {"rule": "P1", "checks": 4, "failed": 2, "documents": 2}, {"rule": "P6", "checks": 4, "failed": 0, "documents": 0}]
+    h1 = [HierarchyFinding("H1", "西湖区", 2022, False, None, "not evaluated: no 2022 report of 西湖区龙井镇", [], None, 0.5,
+                           True, 1, missing_children=["西湖区龙井镇"])]
+    page = "\n".join(_audit_sections({"rules": rules, "hierarchy": h1, "redecisions": []}))
+    assert "<td>P prose vs table</td><td>P1 P6</td><td class=\"num\">8</td><td class=\"num\">2</td><td class=\"num\">25.0%</td>" in page
+    assert "<td>R1 R5</td><td class=\"num\">12</td>" in page
+    assert "not evaluated" in page and "西湖区龙井镇" in page and "inferred from names" in page
