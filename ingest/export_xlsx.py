@@ -8,8 +8,9 @@ their error) and a ``检查`` sheet lists every rule evaluated.
 
 Layout is computed as plain data first (``table_blocks``: cells with their spans), then written; the
 writer only places cells. Text from documents is always written as text (never a formula). The
-workbook is built in memory (merged cells need openpyxl's normal mode): about 0.1 MB of memory per
-document.
+workbook is built in memory (merged cells need openpyxl's normal mode): about 0.3 MB of memory and
+40 ms of CPU per document (measured: 200 copies of real_005, 65 MB more peak RSS than one); filter a large store
+(--year, --template, --needs-review) into several workbooks.
 """
 from __future__ import annotations
 
@@ -242,38 +243,55 @@ def _put(ws, row: int, col: int, value: Any):
     return cell
 
 
+def add_styles(wb) -> None:
+    """The sheets' cell styles, registered once as named styles (a style object per cell is slow)."""
+    from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
+
+    thin = Side(style="thin", color="999999")
+    border = Border(left=thin, right=thin, top=thin, bottom=thin)
+    styles = {
+        "nb_title": NamedStyle("nb_title", font=Font(bold=True, size=13)),
+        "nb_subtitle": NamedStyle("nb_subtitle", font=Font(bold=True, size=11)),
+        "nb_plain": NamedStyle("nb_plain"),
+        "nb_header": NamedStyle("nb_header", font=Font(bold=True), border=border,
+                                fill=PatternFill("solid", fgColor="EDEFF3"),
+                                alignment=Alignment(horizontal="center", vertical="center", wrap_text=True)),
+        "nb_label": NamedStyle("nb_label", border=border, alignment=Alignment(vertical="center", wrap_text=True)),
+        "nb_value": NamedStyle("nb_value", border=border, alignment=Alignment(horizontal="right", vertical="center")),
+        "nb_failing": NamedStyle("nb_failing", border=border, fill=PatternFill("solid", fgColor="F8D7DA"),
+                                 alignment=Alignment(horizontal="right", vertical="center")),
+    }
+    for style in styles.values():
+        wb.add_named_style(style)
+
+
+def _style(c: Cell, failing: set[str]) -> str:
+    if c.kind == "title":
+        return "nb_title" if c.row == 0 else "nb_subtitle"
+    if c.row < TITLE_ROWS:
+        return "nb_plain"
+    if c.kind == "value":
+        return "nb_failing" if c.key in failing else "nb_value"
+    return {"header": "nb_header", "label": "nb_label"}.get(c.kind, "nb_plain")
+
+
 def write_document_sheet(ws, record: dict) -> None:
-    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    """One document's sheet (the workbook has ``add_styles``)."""
     from openpyxl.utils import get_column_letter
 
     cells, width = document_cells(record)
     failing = {k for c in record.get("checks") or [] if not c.get("passed") for k in c.get("cells") or []}
-    thin = Side(style="thin", color="999999")
-    border = Border(left=thin, right=thin, top=thin, bottom=thin)
-    header_fill = PatternFill("solid", fgColor="EDEFF3")
-    failing_fill = PatternFill("solid", fgColor="F8D7DA")
     for c in cells:
-        cell = _put(ws, c.row + 1, c.col + 1, c.value)
+        style = _style(c, failing)
+        _put(ws, c.row + 1, c.col + 1, c.value).style = style
         if c.rowspan > 1 or c.colspan > 1:
             ws.merge_cells(start_row=c.row + 1, start_column=c.col + 1, end_row=c.row + c.rowspan,
                            end_column=c.col + c.colspan)
-        if c.kind == "title":
-            cell.font = Font(bold=True, size=13 if c.row == 0 else 11)
-            continue
-        if c.kind in ("header", "label", "value") and c.row >= TITLE_ROWS:
-            for r in range(c.row + 1, c.row + c.rowspan + 1):
-                for k in range(c.col + 1, c.col + c.colspan + 1):
-                    ws.cell(row=r, column=k).border = border
-        if c.kind == "header":
-            cell.font = Font(bold=True)
-            cell.fill = header_fill
-            cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-        elif c.kind == "label":
-            cell.alignment = Alignment(vertical="center", wrap_text=True)
-        elif c.kind == "value":
-            cell.alignment = Alignment(horizontal="right", vertical="center")
-            if c.key in failing:
-                cell.fill = failing_fill
+            if style in ("nb_header", "nb_label", "nb_value"):  # the merged area's own borders
+                for r in range(c.row + 1, c.row + c.rowspan + 1):
+                    for k in range(c.col + 1, c.col + c.colspan + 1):
+                        if (r, k) != (c.row + 1, c.col + 1):
+                            ws.cell(row=r, column=k).style = style
     for i, w in enumerate(LABEL_WIDTHS):
         ws.column_dimensions[get_column_letter(i + 1)].width = w
     for col in range(LABEL_COLUMNS + 1, width + 1):
@@ -288,6 +306,7 @@ def write_tables_xlsx(records: Iterable[dict], path: str | Path) -> int:
     from openpyxl.styles import Font
 
     wb = Workbook()
+    add_styles(wb)
     index = wb.active
     index.title = INDEX_SHEET
     index.append(INDEX_HEADERS)
@@ -295,6 +314,7 @@ def write_tables_xlsx(records: Iterable[dict], path: str | Path) -> int:
     checks.append(CHECK_HEADERS)
     taken = {INDEX_SHEET, CHECKS_SHEET}
     n = 0
+    index_row = checks_row = 1  # counted here: openpyxl's max_row scans every cell (quadratic over a store)
     for record in records:
         n += 1
         error = record.get("error")
@@ -303,7 +323,8 @@ def write_tables_xlsx(records: Iterable[dict], path: str | Path) -> int:
             name = sheet_name(n, record, taken)
             write_document_sheet(wb.create_sheet(name), record)
         failed = [c for c in record.get("checks") or [] if not c.get("passed")]
-        row = index.max_row + 1
+        index_row += 1
+        row = index_row
         for col, v in enumerate([name, record.get("source"), record.get("agency"), record.get("year"),
                                  record.get("template"), record.get("status") or ("failed" if error else "done"),
                                  f"{error['code']}: {error['message']}" if error else None,
@@ -314,7 +335,8 @@ def write_tables_xlsx(records: Iterable[dict], path: str | Path) -> int:
                 cell.hyperlink = f"#'{name}'!A1"
                 cell.font = Font(color="0563C1", underline="single")
         for c in record.get("checks") or []:
-            row = checks.max_row + 1
+            checks_row += 1
+            row = checks_row
             for col, v in enumerate([name, record.get("source"), record.get("agency"), record.get("year"), c.get("rule"),
                                      bool(c.get("passed")), c.get("detail"), c.get("difference"),
                                      " ".join(c.get("cells") or [])], start=1):
