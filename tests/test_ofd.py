@@ -278,12 +278,15 @@ def test_pipeline_reports_a_broken_ofd_as_an_error(tmp_path, pipeline):
     assert doc.error is not None and doc.error.code == "corrupt_file"
 
 
-def test_unseen_text_is_not_read(tmp_path):
-    seen = text_object(1, 20, 20, "正文")
-    unfilled = text_object(2, 20, 40, "隐藏一").replace('Size="3.5"', 'Size="3.5" Fill="false"')
-    white = text_object(3, 20, 60, "隐藏二").replace("<ofd:TextCode", '<ofd:FillColor Value="255 255 255"/><ofd:TextCode')
-    doc = read_ofd(package(tmp_path / "u.ofd", [layer(seen, unfilled, white)]), ReaderOptions())
-    assert [b.text for b in doc.pages[0].blocks] == ["正文"]
+def test_invisible_text_layer_is_read_and_hidden_units_are_not(tmp_path):
+    """Unfilled text over a scan is its OCR layer (read, as PDF's invisible text is); a unit marked
+    Visible="false" is not drawn at all (not read)."""
+    image = '<ofd:ImageObject ID="5" Boundary="0 0 210 297" ResourceID="9"/>'
+    ocr_layer = text_object(2, 20, 40, "某某县人民政府办公室政府信息公开工作年度报告二〇二三年", delta="g 25 3.5").replace(
+        'Size="3.5"', 'Size="3.5" Fill="false"')
+    hidden = text_object(3, 20, 60, "不显示").replace("<ofd:TextObject ", '<ofd:TextObject Visible="false" ')
+    doc = read_ofd(package(tmp_path / "u.ofd", [layer(image, ocr_layer, hidden)]), ReaderOptions())
+    assert [b.text for b in doc.pages[0].blocks] == ["某某县人民政府办公室政府信息公开工作年度报告二〇二三年"]
 
 
 def test_scanned_ofd_page_needs_ocr(tmp_path):

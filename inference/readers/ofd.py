@@ -344,10 +344,9 @@ def _content(page_xml: Any, into: _PageContent) -> None:
             continue
         name = _local(unit)
         if name == "TextObject":
-            # Text neither filled nor stroked, or filled white, is not seen (a hidden search layer of its own).
-            filled = unit.get("Fill", "true").strip().lower() != "false" and not _white(unit, "FillColor")
-            if filled or unit.get("Stroke", "false").strip().lower() == "true":
-                _text_chars(unit, into.chars)
+            # Unfilled (invisible) text is read, as the PDF reader reads invisible text: it is the
+            # OCR layer of a scanned OFD (双层OFD), and the only text such a page has.
+            _text_chars(unit, into.chars)
         elif name == "PathObject":
             _path_edges(unit, into.edges)
         else:
