@@ -10,6 +10,13 @@ Text lines are built from characters: a horizontal gap wider than 1.5 em becomes
 table without rulings still yields tab-separated cells), a smaller gap becomes a space, except
 between two CJK characters at normal spacing, where it is nothing.
 
+A table turned a quarter turn on a portrait page (a landscape table in a portrait document) has
+characters whose text matrix is turned (``char_direction``): they, and the ruled tables that hold
+most of them, are read in their own upright frame (``Turn``) and their boxes put back on the page.
+
+The grid path after pdfplumber (``page_blocks``, ``tables_from_edges``) takes plain character and
+edge dicts, so the OFD reader shares it.
+
 A page whose text layer is missing or garbled is marked ``needs_ocr`` and its text is not
 emitted; the document is still returned (a later stage decides what to do).
 """
