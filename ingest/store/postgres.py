@@ -24,6 +24,7 @@ try:
     from psycopg.adapt import Dumper
     from psycopg.pq import TransactionStatus
     from psycopg.types.numeric import NumericLoader
+    from psycopg.types.string import StrDumperUnknown
 except ImportError:  # pragma: no cover - the [postgres] extra is not installed
     psycopg = None
 
@@ -91,6 +92,15 @@ if psycopg is not None:
             return repr(obj).encode()
 
 
+if psycopg is not None:
+    class _NoNulStrDumper(StrDumperUnknown):
+        """Text as SQLite keeps it, except NUL, which PostgreSQL text cannot hold: U+FFFD, as for
+        undecodable bytes (a document with a stray NUL is stored, not failed)."""
+
+        def dump(self, obj: str) -> Any:
+            return super().dump(obj.replace("\x00", "\ufffd") if "\x00" in obj else obj)
+
+
 def _unstorable() -> tuple:
     if psycopg is None:
         return (ValueError, OverflowError, UnicodeError)
@@ -119,9 +129,12 @@ class PostgresStore(SQLStore):
             raise StoreError(f"cannot connect to the store {self.path}: {str(e).strip().splitlines()[0] if str(e).strip() else e}") from e
         self.conn.adapters.register_loader("numeric", _SQLiteLikeNumericLoader)
         self.conn.adapters.register_dumper(float, _FloatAsNumericDumper)
+        self.conn.adapters.register_dumper(str, _NoNulStrDumper)
         try:
             self._check_is_nianbao_store()
             if read_only:
+                # An export or report never writes, whatever it runs.
+                self.conn.execute("SET default_transaction_read_only = on")
                 current = self.schema_version()
                 if current != SCHEMA_VERSION:
                     raise (OldStoreError if current < SCHEMA_VERSION else StoreError)(
