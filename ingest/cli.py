@@ -97,8 +97,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def add_commands(sub) -> None:
     p = sub.add_parser("ingest", help="extract many reports into a results store (resumable, parallel)",
-                       description="Extract reports into a SQLite store. A document is the SHA-256 of its bytes: "
-                                   "a re-run skips what the store holds, so a killed run is resumed by running it again.")
+                       description="Extract reports into a store (a SQLite file, or a PostgreSQL database that "
+                                   "several ingest processes share). A document is the SHA-256 of its bytes: a re-run skips "
+                                   "what the store holds, so a killed run is resumed by running it again.")
     p.add_argument("inputs", nargs="+", metavar="PATH",
                    help="report files, folders (recursive), globs ('reports/**/*.pdf'), or @list.txt (one path per line)")
     p.add_argument("--db", default="results.sqlite", help="the store: a SQLite file (default results.sqlite) or a postgresql://user@host/db URL")

@@ -746,7 +746,7 @@ def add_commands(sub) -> None:
                                    "(--config-out), import the tasks file, review, export as JSON, import it here.")
     lsub = p.add_subparsers(dest="labelstudio_command", required=True)
     e = lsub.add_parser("export", help="queue documents as Label Studio tasks with the model's values and scores")
-    e.add_argument("--db", required=True, help="the results store (SQLite file written by nianbao ingest)")
+    e.add_argument("--db", required=True, help="the results store written by nianbao ingest (SQLite file or postgresql:// URL)")
     e.add_argument("--out", default=None, help="tasks JSON file (default: standard output)")
     e.add_argument("--config-out", default=None, metavar="XML", help="also write the labeling config here")
     e.add_argument("--config-template", default="all", choices=("all", *TEMPLATES),
