@@ -462,8 +462,9 @@ def create_app(config: ReviewConfig) -> Flask:
         with store() as s:
             doc = corrections.get_document(s, doc_id)
             items = review_queue(s, QueueFilters(), policy)
+            held = {c.document_id for c in s.claims() if c.reviewer != config.reviewer}  # other reviewers'
         grids = build_grids(doc, policy)
-        following = next((it.id for it in items if it.id != doc_id), None)
+        following = next((it.id for it in items if it.id != doc_id and it.id not in held), None)
         return render_template("document.html", doc=doc, grids=grids, policy=policy, reviewer=config.reviewer,
                                next_id=following, failing=[c for c in doc.record["checks"] if not c["passed"]],
                                name=Path(doc.row["path"]).name)
