@@ -296,8 +296,9 @@ class ReviewStage:
         for row, f in doubted_rows.items():
             reasons.append(f"{row}: {f.reason or 'row not found'} (confidence {f.confidence:.2f})")
         # A rule failing on numbers read by OCR: a misreading is the likelier cause than the report.
+        # (The sum rules only: an audit finding against the prose or the narrative is the report's.)
         for c in doc.checks:
-            if not c.passed and any(doc.fields.get(k) is not None and doc.fields[k].source == "ocr" for k in c.cells):
+            if not c.passed and c.rule in reconcile.SUM_RULES and any(doc.fields.get(k) is not None and doc.fields[k].source == "ocr" for k in c.cells):
                 reasons.append(f"rule {c.rule} fails on numbers read by OCR: {c.detail}")
         # A statutory table missing from a scan that has tables (or any print) may be a misreading.
         read = [p for p in doc.pages if p.ocr]

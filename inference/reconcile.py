@@ -18,6 +18,8 @@ B_COLUMNS = B_PARTS + ("total",)
 C_GROUPS = ("review", "litigation_direct", "litigation_after_review")
 C_PARTS = ("upheld", "corrected", "other", "pending")
 _EPS = 1e-6
+# The rules of one document's tables (rule 5 runs across documents; the audit families are in audit.py).
+SUM_RULES = frozenset({"R1", "R2", "R3", "R4"})
 
 
 def _v(values: Values, key: str) -> float:
