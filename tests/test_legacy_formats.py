@@ -96,9 +96,12 @@ def test_sniffing_legacy_files(tmp_path):
     with pytest.raises(ReadError) as err:
         sniff_format(tmp_path / "x.txt", OLE2)  # an OLE2 file under a text name is not guessed at
     assert err.value.code == "unsupported_format"
-    with pytest.raises(ReadError) as err:
-        sniff_format(tmp_path / "x.doc", b"just text, not a Word file")
-    assert err.value.code == "corrupt_file"
+    # What government sites serve under a .doc name: RTF (converted like a .doc), a Word 2007 package,
+    # an HTML page saved from Word, plain text. Each goes to the reader of what it is.
+    assert sniff_format(tmp_path / "x.doc", b"{\\rtf1\\ansi\\ansicpg936 ...") == "legacy"
+    assert sniff_format(tmp_path / "x.doc", b"PK\x03\x04" + b"\x00" * 60) == "docx"
+    assert sniff_format(tmp_path / "x.doc", b"<html xmlns:o='urn:schemas-microsoft-com:office:office'><body>") == "html"
+    assert sniff_format(tmp_path / "x.doc", "报告正文".encode("gb18030")) == "text"
 
 
 def test_conversion_reads_the_converted_docx(tmp_path, monkeypatch):

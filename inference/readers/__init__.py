@@ -20,9 +20,10 @@ Reader = Callable[[Path, ReaderOptions], Document]
 IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
 HTML_SUFFIXES = frozenset({".html", ".htm", ".shtml", ".xhtml"})
-# Legacy binary office files (OLE2 compound documents): Word .doc, WPS 文字 .wps, WPS 表格 .et, Excel .xls;
-# read through a LibreOffice conversion (see legacy.py).
-LEGACY_SUFFIXES = frozenset({".doc", ".wps", ".et", ".xls"})
+# Legacy binary office files (OLE2 compound documents): Word .doc, WPS 文字 .wps, WPS 表格 .et, read
+# through a LibreOffice conversion (see legacy.py). An .xls named on the command line is read the same
+# way, but a folder walk leaves .xls out: folders of reports carry spreadsheets that are not reports.
+LEGACY_SUFFIXES = frozenset({".doc", ".wps", ".et"})
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # The one list of report file names a folder walk takes (nianbao extract, nianbao ingest).
 REPORT_SUFFIXES = frozenset(
@@ -53,18 +54,20 @@ def sniff_format(path: Path, head: bytes) -> str:
         # An OFD package names OFD.xml first (the first local header's file name, at byte 30).
         if suffix == ".ofd" or head[30:37] == b"OFD.xml":
             return "ofd"
-        if suffix in (".docx", ".docm", ""):
+        if suffix in (".docx", ".docm", "", ".doc", ".wps"):  # a Word 2007 file saved under an old name too
             return "docx"
         raise ReadError("unsupported_format", f"{path.name} is a zip archive, not a .docx or .ofd report")
     if head.startswith(OLE2_MAGIC[:4]):
-        if suffix in LEGACY_SUFFIXES or suffix in (".dot", ".wpt", ".ett", ""):
+        if suffix in LEGACY_SUFFIXES or suffix in (".xls", ".dot", ".wpt", ".ett", ""):
             return "legacy"
         raise ReadError("unsupported_format", f"{path.name} is a legacy Office file (OLE2) with an unknown name; "
                                               "name it .doc, .wps, .et or .xls, or convert it to .docx or PDF")
     if suffix == ".ofd":
         raise ReadError("corrupt_file", f"{path.name} has an .ofd name but is not a zip package")
-    if suffix in LEGACY_SUFFIXES:
-        raise ReadError("corrupt_file", f"{path.name} has a {suffix} name but is not a legacy Office (OLE2) file")
+    # RTF, often saved as .doc: LibreOffice converts it like a .doc (an HTML page saved as .doc is read
+    # as HTML below, plain text as text).
+    if head.lstrip()[:5] == b"{\\rtf" and suffix in LEGACY_SUFFIXES | {".rtf", ""}:
+        return "legacy"
     if suffix in HTML_SUFFIXES:
         return "html"
     lowered = head[:4096].lower()
