@@ -26,6 +26,7 @@ from .linearize import linearize
 from .locate import RegexSpotter, TableLocator
 from .mapping import BaselineMapper, Mapper
 from .ocr import OcrOptions, OcrStage
+from .ocr.trust import doubt_cells_of_failing_rules
 from .readers import read_document
 from .readers.options import ReaderOptions
 
@@ -260,11 +261,11 @@ class ReconcileStage:
         self.schema = schema
 
     def __call__(self, doc: Document) -> Document:
-        if doc.template and any(doc.found.values()):
+        if doc.template and any(doc.found.values()):  # nothing read, nothing evaluated
             doc.checks = reconcile.run_checks(doc.values(), doc.template, doc.found, self.schema)
             for c in doc.checks:
                 c.confidence = audit.rule_confidence(c, doc.fields)
-        doc.checks += audit.audit_document(doc)
+            doc.checks += audit.audit_document(doc)
         return doc
 
 
@@ -286,6 +287,8 @@ class ReviewStage:
 
     def __call__(self, doc: Document) -> Document:
         reasons = []
+        # Each OCR-read cell of a failing sum rule is doubted (the rule cannot say which was misread).
+        doubt_cells_of_failing_rules(doc.fields, doc.checks)
         for key, f in doc.fields.items():
             if f.value is not None and f.confidence < self.threshold:
                 reasons.append(f"{key}: {f.reason or 'low confidence'} (confidence {f.confidence:.2f})")
