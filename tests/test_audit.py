@@ -169,7 +169,10 @@ def test_real_table_a_checked_on_every_report_with_table_a(real):
 def test_real_narrative(real):
     for name, doc in real.items():
         rules = by_rule(doc)
-        assert rules["N1"].passed, name  # every dev report writes its section 五
+        if not any(doc.found.values()):
+            assert not rules, name  # nothing read, nothing evaluated (001: a report without tables)
+            continue
+        assert rules["N1"].passed, name  # every dev report with tables writes its section 五
         assert rules.get("N3") is None or rules["N3"].passed, name
     n2 = by_rule(real["real2_004"])["N2"]  # 政府信息公开未发生收费情况; Table A fees 0
     assert n2.passed and n2.stated_value == 0 and n2.table_value == 0
