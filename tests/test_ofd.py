@@ -22,7 +22,7 @@ from nianbao.training.factory.baseline_check import CLEAN
 from nianbao.training.factory.build import build_report
 from nianbao.training.factory.dataset import render_ofd_kind
 from nianbao.training.factory.options import FactoryOptions
-from nianbao.training.factory.render_ofd import render_ofd
+from nianbao.training.factory.render_ofd import TEXT_STYLES, render_ofd
 from nianbao.training.factory.render_pdf import PdfOptions
 from nianbao.training.factory.rng import document_seed
 
@@ -296,8 +296,10 @@ def test_scanned_ofd_page_needs_ocr(tmp_path):
     assert page.needs_ocr and "no text layer" in page.ocr_reason and not page.blocks
 
 
-def test_ofd_reads_like_the_pdf_of_the_same_layout(tmp_path):
-    """Both renders share one layout: the OFD reader gives the PDF reader's tables and lines."""
+@pytest.mark.parametrize("text_style", TEXT_STYLES)
+def test_ofd_reads_like_the_pdf_of_the_same_layout(text_style, tmp_path):
+    """Both renders share one layout: whatever text style the converter used (DeltaX runs, one code per
+    glyph, a CTM-scaled glyph space), the OFD reader gives the PDF reader's tables and lines."""
     from nianbao.training.factory.render_pdf import render_pdf
 
     def content(path: Path) -> tuple[list, list]:
@@ -306,14 +308,14 @@ def test_ofd_reads_like_the_pdf_of_the_same_layout(tmp_path):
         return ([[[c.text for c in row] for row in b.rows()] for b in blocks if isinstance(b, Table)],
                 [b.text for b in blocks if isinstance(b, Line)])
 
-    for i in range(2):
-        report = build_report(document_seed(9, i))
-        render_pdf(report, tmp_path / f"{i}.pdf", np.random.default_rng(i))
-        render_ofd(report, tmp_path / f"{i}.ofd", np.random.default_rng(i))
-        pdf_tables, pdf_lines = content(tmp_path / f"{i}.pdf")
-        ofd_tables, ofd_lines = content(tmp_path / f"{i}.ofd")
-        assert pdf_tables and ofd_tables == pdf_tables
-        assert ofd_lines == pdf_lines
+    report = build_report(document_seed(9, TEXT_STYLES.index(text_style)))
+    render_pdf(report, tmp_path / "r.pdf", np.random.default_rng(1))
+    info = render_ofd(report, tmp_path / "r.ofd", np.random.default_rng(1), text_style=text_style)
+    assert info.text_style == text_style
+    pdf_tables, pdf_lines = content(tmp_path / "r.pdf")
+    ofd_tables, ofd_lines = content(tmp_path / "r.ofd")
+    assert pdf_tables and ofd_tables == pdf_tables
+    assert ofd_lines == pdf_lines
 
 
 def test_dataset_renders_the_ofd_kind_with_gold_and_aligned_labels(tmp_path):

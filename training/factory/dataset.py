@@ -117,8 +117,8 @@ def render_ofd_kind(report: SyntheticReport, path: Path) -> Rendered:
 
     info = render_ofd(report, path, numpy_stream(report.seed, "ofd"))
     boxes = {c.key: (c.page, list(c.bbox) if c.bbox else None) for c in info.values if c.key}
-    return Rendered(data=path.read_bytes(), suffix=".ofd", traits=_scalar_traits("ofd", asdict(info.style)),
-                    units=pdf_units(report, info), boxes=boxes)
+    traits = {**_scalar_traits("ofd", asdict(info.style)), "ofd.text_style": info.text_style}
+    return Rendered(data=path.read_bytes(), suffix=".ofd", traits=traits, units=pdf_units(report, info), boxes=boxes)
 
 
 def render_pdf_turned_kind(report: SyntheticReport, path: Path) -> Rendered:

@@ -8,7 +8,9 @@ a ``Content.xml`` with one layer of
 
 * ``TextObject`` per text run: ``Boundary`` (the run's box, mm), ``Font``, ``Size`` (mm) and one
   ``TextCode`` with the baseline origin relative to the boundary and ``DeltaX``, the advance from each
-  glyph to the next (runs of equal advances written ``g N d``, as the standard allows);
+  glyph to the next (runs of equal advances written ``g N d``, as the standard allows). Converters
+  differ here, so the text style is drawn: ``runs`` (as above), ``chars`` (one ``TextCode`` per
+  glyph with its own ``X``, no DeltaX) or ``scaled`` (``Size`` 1 and the font size in a ``CTM``);
 * ``PathObject`` per table rule: a stroked ``M 0 0 L dx dy`` in a boundary around the line, with its
   ``LineWidth``; shaded header cells as filled, unstroked rectangles.
 
@@ -20,7 +22,7 @@ give the same bytes.
 from __future__ import annotations
 
 import zipfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 from xml.sax.saxutils import escape, quoteattr
@@ -30,7 +32,9 @@ import numpy as np
 from .model import SyntheticReport
 from .render_pdf import PdfOptions, PdfRenderInfo, _char_w, lay_out
 
-__all__ = ["render_ofd", "OFD_NS", "MM_PER_PT"]
+__all__ = ["render_ofd", "OfdRenderInfo", "OFD_NS", "MM_PER_PT", "TEXT_STYLES"]
+
+TEXT_STYLES = ("runs", "chars", "scaled")
 
 OFD_NS = "http://www.ofdspec.org/2016"
 MM_PER_PT = 25.4 / 72.0
@@ -62,8 +66,14 @@ def _delta_x(advances: list[float]) -> str:
     return " ".join(parts)
 
 
+@dataclass
+class OfdRenderInfo(PdfRenderInfo):
+    text_style: str = "runs"
+
+
 class _Writer:
-    def __init__(self) -> None:
+    def __init__(self, text_style: str) -> None:
+        self.text_style = text_style
         self.next_id = 0
         self.font_ids: dict[str, int] = {}
 
@@ -82,13 +92,29 @@ class _Writer:
         top = baseline - _ASCENT * size
         box = (x, top, sum(widths), (_ASCENT + _DESCENT) * size)
         weight = ' Weight="700"' if bold else ""
-        delta = f' DeltaX="{_delta_x(widths[:-1])}"' if len(run) > 1 else ""
+        y = baseline - top
+        if self.text_style == "chars":
+            codes, x_at = [], 0.0
+            for ch, w in zip(run, widths):
+                codes.append(f'<ofd:TextCode X="{_mm(x_at)}" Y="{_mm(y)}">{escape(ch)}</ofd:TextCode>')
+                x_at += w
+            size_attr, ctm, text = _mm(size), "", "".join(codes)
+        elif self.text_style == "scaled":
+            # Glyph space of size 1 mm scaled by the CTM: positions and advances are divided by the size.
+            # (_mm converts points to mm, so a glyph-space length v is passed as v / MM_PER_PT.)
+            k = size * MM_PER_PT
+            unit = size * MM_PER_PT
+            delta = f' DeltaX="{_delta_x([w / unit for w in widths[:-1]])}"' if len(run) > 1 else ""
+            size_attr, ctm = "1", f' CTM="{k:.4f} 0 0 {k:.4f} 0 0"'
+            text = f'<ofd:TextCode X="0" Y="{_mm(y / unit)}"{delta}>{escape(run)}</ofd:TextCode>'
+        else:
+            delta = f' DeltaX="{_delta_x(widths[:-1])}"' if len(run) > 1 else ""
+            size_attr, ctm = _mm(size), ""
+            text = f'<ofd:TextCode X="0" Y="{_mm(y)}"{delta}>{escape(run)}</ofd:TextCode>'
         return (
             f'<ofd:TextObject ID="{self.new_id()}" Boundary="{" ".join(_mm(v) for v in box)}" '
-            f'Font="{self.font(fontname)}" Size="{_mm(size)}"{weight}>'
-            f'<ofd:FillColor Value="0 0 0"/>'
-            f'<ofd:TextCode X="0" Y="{_mm(baseline - top)}"{delta}>{escape(run)}</ofd:TextCode>'
-            f"</ofd:TextObject>"
+            f'Font="{self.font(fontname)}" Size="{size_attr}"{ctm}{weight}>'
+            f'<ofd:FillColor Value="0 0 0"/>{text}</ofd:TextObject>'
         )
 
     def rule(self, x0: float, y0: float, x1: float, y1: float, width: float) -> str:
@@ -117,13 +143,16 @@ def _xml(body: str) -> bytes:
 
 
 def render_ofd(report: SyntheticReport, path: Path, rng: np.random.Generator,
-               options: Optional[PdfOptions] = None) -> PdfRenderInfo:
-    """Write ``report`` as an OFD package at ``path``; return where every value (and line) landed."""
+               options: Optional[PdfOptions] = None, text_style: Optional[str] = None) -> OfdRenderInfo:
+    """Write ``report`` as an OFD package at ``path``; return where every value (and line) landed.
+
+    The layout draws come first (the PDF render's, in its order), then the text style (unless given)."""
     # OFD tables are printed upright (turned pages are a PDF rendering of their own).
     options = replace(options or PdfOptions(), turned_tables="none")
     style, canvas, flow = lay_out(report, rng, options)
+    drawn_style = TEXT_STYLES[int(rng.choice(len(TEXT_STYLES), p=[0.5, 0.3, 0.2]))]
+    writer = _Writer(text_style or drawn_style)
     w, h = style.page_size
-    writer = _Writer()
     pages: list[bytes] = []
     for p in range(canvas.n):
         layer_id = writer.new_id()
@@ -168,7 +197,7 @@ def render_ofd(report: SyntheticReport, path: Path, rng: np.random.Generator,
             info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, data)
-    return PdfRenderInfo(
+    return OfdRenderInfo(
         n_pages=canvas.n, page_size=(w, h), values=flow.values, cells=flow.cells, lines=canvas.lines,
-        tables=flow.tables, style=style,
+        tables=flow.tables, style=style, text_style=writer.text_style,
     )
