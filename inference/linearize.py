@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 from nianbao.document import Document, Line, Segment, Table
 
-from .normalize import BLANK, NormText, fold
+from .normalize import BLANK, UNREAD, NormText, fold
 
 _SPLIT_CELLS = re.compile(r"[\t|]+")
 # Page furniture between a table's halves ("- 2 -", "第3页 共5页"): not cells, never values.
 _PAGE_NUMBER = re.compile(r"^\s*(?:[-—－]\s*\d{1,4}\s*[-—－]|第\s*\d{1,4}\s*页(?:\s*[,，/]?\s*共\s*\d{1,4}\s*页)?|\d{1,4}\s*/\s*\d{1,4})\s*$")
+_ONE_NUMBER = re.compile(r"^\s*\d[\d,]*(?:\.\d+)?\s*(?:万元|元)?\s*$")
 _NUMERIC_CELL = re.compile(r"^\s*(?:[-−]?\d[\d,]*(?:\.\d+)?\s*(?:万元|元)?|[-—－/／]+|无)\s*$")
 
 
@@ -84,7 +85,7 @@ def _grid_segments(table: Table, number: int = 0) -> list[Segment]:
         # A row of numbers only (Table C's): every empty cell in it is a printed-empty value.
         pure_values = has_number and all(not c.text.strip() or _NUMERIC_CELL.match(fold(c.text)) for c in row)
         # A whole row of printed-empty cells (Table C with nothing to report) is a row of zeros.
-        if len(row) >= 5 and not any(c.text.strip() for c in row):
+        if len(row) >= 5 and not any(c.text.strip() or c.unread for c in row):
             out.extend(Segment(text=BLANK, page=table.page, bbox=c.bbox, from_grid=True,
                                grid_row=(number, row_index)) for c in row)
             continue
@@ -99,6 +100,10 @@ def _grid_segments(table: Table, number: int = 0) -> list[Segment]:
             if text:
                 out.append(Segment(text=text, page=table.page, bbox=c.bbox, from_grid=True,
                                    confidence=c.confidence, source=c.source, alternatives=c.alternatives))
+            elif c.unread and (c.col >= first_value_col or pure_values):
+                # Ink that OCR could not read: a value of unknown digits, never a printed-empty cell.
+                out.append(Segment(text=UNREAD, page=table.page, bbox=c.bbox, from_grid=True,
+                                   confidence=c.confidence, source=c.source))
             elif has_number and (c.col >= first_value_col or pure_values):
                 out.append(Segment(text=BLANK, page=table.page, bbox=c.bbox, from_grid=True,
                                    confidence=c.confidence, source=c.source))
@@ -124,11 +129,13 @@ def document_segments(doc: Document) -> list[Segment]:
                     # One cell per line with pipes: a line with only the pipe is a printed-empty cell.
                     segments.append(Segment(text=BLANK, page=block.page, bbox=block.bbox))
                     continue
-                tab_row = _is_tab_row(block.text)
-                for part in _line_cells(block.text):
-                    if part.strip():
-                        segments.append(Segment(text=part, page=block.page, bbox=block.bbox, from_grid=tab_row,
-                                                confidence=block.confidence, source=block.source))
+                parts = [p for p in _line_cells(block.text) if p.strip()]
+                # A tab row's cells are the format's; so is a line that prints one number and nothing
+                # else (one cell per line): its digits are one number, never digits run together.
+                cell_boundaries = _is_tab_row(block.text) or (len(parts) == 1 and bool(_ONE_NUMBER.match(fold(parts[0]))))
+                for part in parts:
+                    segments.append(Segment(text=part, page=block.page, bbox=block.bbox, from_grid=cell_boundaries,
+                                            confidence=block.confidence, source=block.source))
     return segments
 
 
