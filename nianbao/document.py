@@ -56,6 +56,8 @@ class Cell:
     confidence: Optional[float] = None
     source: str = "text"
     alternatives: list[tuple[str, float]] = field(default_factory=list)
+    # OCR saw ink in the cell but read nothing from it: not a printed-empty cell (text stays "").
+    unread: bool = False
 
 
 @dataclass
