@@ -132,7 +132,8 @@ def split_digits(digits: str, parts: int) -> Iterable[list[str]]:
 
 def chunk_options(chunk: Chunk, max_parts: int, placeholders_in_use: bool = False) -> list[list[Piece]]:
     """The ways one printed chunk can be read: one value, or several run together."""
-    if chunk.kind == "blank":
+    if chunk.kind in ("blank", "unread"):
+        # An unread cell takes a place in the row like a blank; field_values gives it no value.
         return [[Piece(text="", value=0, chunk=chunk)]]
     if chunk.kind == "placeholder":
         if chunk.segment.from_grid or len(chunk.raw) == 1:
@@ -962,6 +963,9 @@ def field_values(decision: RowDecision, header_unit: Optional[str] = None) -> di
         if seg is not None and seg.source == "ocr":
             read_as = decision.chunk_values[i].get(id(piece.chunk), set()) if decision.chunk_values else set()
             conf, reason = ocr_confidence(seg, chosen, conf, mass, reason, alts, len(read_as) > 1)
+        if piece.chunk is not None and piece.chunk.kind == "unread":
+            out[key] = unread_field(seg)
+            continue
         out[key] = FieldValue(value=chosen, raw=piece.text if piece.chunk else None, confidence=round(conf, 4),
                               page=seg.page if seg else None, bbox=seg.bbox if seg else None,
                               alternatives=alts[:4], reason=reason, source=seg.source if seg else None)
@@ -1004,6 +1008,16 @@ def ocr_confidence(seg, chosen: float, conf: float, mass: float, reason: Optiona
     elif conf < 0.9 and reason is None:
         reason = f"read by OCR as '{seg.text}' with probability {ocr_p:.2f}"
     return conf, reason
+
+
+UNREAD_CONFIDENCE = 0.3  # a cell with ink that OCR could not read: no value, and a person looks
+
+
+def unread_field(seg) -> FieldValue:
+    """The field of a cell with ink that OCR could not read: null (never a printed-empty 0), doubted."""
+    return FieldValue(value=None, raw=None, confidence=UNREAD_CONFIDENCE, page=seg.page, bbox=seg.bbox,
+                      reason="unread: the cell has ink but OCR read no number or placeholder in it (see its crop)",
+                      source=seg.source)
 
 
 # -- joint decoding of Table B with the column rules ------------------------------------------

@@ -16,12 +16,12 @@ from nianbao.document import Region, Segment
 from nianbao.schema import RowSpec, Schema, TableSpec
 
 from .linearize import LinearText
-from .normalize import BLANK, SEPARATORS, fold
+from .normalize import BLANK, SEPARATORS, UNREAD, fold
 
 # A printed number (with an optional unit) or a placeholder that means 0.
-_VALUE_TOKEN = re.compile(r"[-−]?\d+(?:,\d{3})*(?:\.\d+)?(?:万元|元)?|[-—－/／]+|无|" + BLANK)
+_VALUE_TOKEN = re.compile(r"[-−]?\d+(?:,\d{3})*(?:\.\d+)?(?:万元|元)?|[-—－/／]+|无|" + BLANK + "|" + UNREAD)
 _NUMBER = re.compile(r"(?P<sign>[-−])?(?P<int>\d+(?:,\d{3})*)(?:\.(?P<dec>\d+))?(?P<unit>万元|元)?$")
-_VALUE_START = re.compile(r"[\d\-−—－/／无]|" + BLANK)
+_VALUE_START = re.compile(r"[\d\-−—－/／无]|" + BLANK + "|" + UNREAD)
 # A number glued to a counter word or a sentence mark is prose ("申请12件，", "2021年"), not a cell.
 _PROSE_AFTER_NUMBER = re.compile(r"[件条项个人次家年月日号%％，。；、：,;:]")
 # How far after its start a table's rows may run (a table is a few thousand characters).
@@ -39,7 +39,7 @@ class Chunk:
 
     raw: str
     segment: Segment
-    kind: str  # "number" | "placeholder" | "blank"
+    kind: str  # "number" | "placeholder" | "blank" | "unread" (ink OCR could not read)
     end: int = 0  # raw offset just after the chunk
 
     @property
@@ -344,13 +344,14 @@ def read_chunks(lin: LinearText, raw_start: int, raw_end: int, stop_words=None,
             token_end += 1
         if m and m.end() > i:
             text = m.group(0)
-            is_placeholder = not any(c.isdigit() for c in text) and text != BLANK
+            is_placeholder = not any(c.isdigit() for c in text) and text not in (BLANK, UNREAD)
             if is_placeholder and m.end() != token_end and not _VALUE_START.match(raw, m.end()):
                 # "无法提供", "—第..." : a placeholder character starting a word is text, not a value.
                 m = None
         if m and m.end() > i:
             text = m.group(0)
-            kind = "blank" if text == BLANK else ("number" if any(c.isdigit() for c in text) else "placeholder")
+            kind = ("blank" if text == BLANK else "unread" if text == UNREAD
+                    else "number" if any(c.isdigit() for c in text) else "placeholder")
             if kind == "number" and (
                     (m.end() < raw_end and _PROSE_AFTER_NUMBER.match(raw, m.end()))
                     # A lone digit starting a word and followed by "." and a character is a row's

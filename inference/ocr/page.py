@@ -28,6 +28,10 @@ from .options import OcrOptions
 from .prep import PageImage
 
 BLANK_CONFIDENCE = 0.97   # a cell with no ink at all: printed empty (a faint digit could be lost)
+# A cell whose inner area (rules and a margin inside them left out) holds less ink than this share
+# is clean: printed empty. More ink and no reading is an unread cell, never a printed empty (0).
+INK_CELL_SHARE = 0.004
+INK_CONTRAST = 45          # grey levels below the cell's paper that count as ink (after a light blur)
 # OCR confusions of digits, applied only when the whole cell then reads as a number.
 _DIGIT_LIKE = str.maketrans({"O": "0", "o": "0", "〇": "0", "Ｏ": "0", "D": "0", "Q": "0",
                              "l": "1", "I": "1", "|": "1", "丨": "1", "i": "1", "！": "1", "!": "1",
@@ -284,6 +288,20 @@ class PageReader:
         t3 = time.perf_counter()
         self._reread(per_owner, cell_refs, gray_clean)
         info["t_reread"] = round(time.perf_counter() - t3, 3)
+        # A cell the recogniser left empty is judged by its ink: clean is printed empty; ink is
+        # read again (whole cell, contrast stretched, two scales), and what stays unread is flagged.
+        inked: dict[int, bool] = {}
+        retry: list[tuple[int, Rect]] = []
+        for owner, (_gi, cell, t_em) in enumerate(cell_refs):
+            if cell_text([r for _, r in per_owner.get(owner, [])], self.options).text:
+                continue
+            ink = cell_ink(gray_clean, cell.rect, t_em)
+            inked[owner] = ink.share >= INK_CELL_SHARE
+            if inked[owner] and ink.box is not None:
+                retry.append((owner, ink.box))
+        if retry:
+            self._retry_unread(retry, per_owner, cell_refs, gray_clean)
+        info["cells_inked_unread_first"] = len(retry)
 
         u = page.unit_per_px
         bbox = lambda r: BBox(r.x0 * u, r.y0 * u, r.x1 * u, r.y1 * u)
@@ -291,9 +309,12 @@ class PageReader:
         for gi, g in enumerate(grids):
             owned = [(owner, cell) for owner, (gj, cell, _e) in enumerate(cell_refs) if gj == gi]
             table = table_from_grid(g, [(cell, [r for _, r in per_owner.get(owner, [])]) for owner, cell in owned],
-                                    self.options, self.lexicon, page.number, u)
+                                    self.options, self.lexicon, page.number, u,
+                                    inked=[inked.get(owner, False) for owner, _ in owned])
+            info["cells_unread"] = info.get("cells_unread", 0) + sum(1 for c in table.cells if c.unread)
             for (_, cell), c in zip(owned, table.cells):
-                result.cells.append(CellDraw(cell.rect, c.confidence if c.text else None, c.text))
+                result.cells.append(CellDraw(cell.rect, c.confidence if c.text or c.unread else None,
+                                             "?" if c.unread else c.text))
             blocks.append(table)
         for b in unruled:
             table = self._unruled_table(b.rect, gray, page, result)
@@ -430,6 +451,33 @@ class PageReader:
             c1, r1 = per_owner[owner][k]
             per_owner[owner][k] = (c1, _better(r1, r2))
 
+    def _retry_unread(self, retry: list[tuple[int, Rect]], per_owner: dict[int, list[tuple[_Crop, LineReading]]],
+                      cell_refs: list[tuple[int, structure.GridCell, float]], gray: np.ndarray) -> None:
+        """Cells with ink that the first pass read as nothing: the ink's box, contrast stretched
+        (faint print turns dark), read at two scales; the best reading that gives the cell a text
+        replaces the silent one."""
+        import cv2
+
+        jobs: list[tuple[int, _Crop]] = []
+        for owner, box in retry:
+            em = cell_refs[owner][2]
+            base = self._crop(gray, box, 0.3 * em, clip=_inner(cell_refs[owner][1].rect))
+            stretched = stretch_contrast(base)
+            for scale in (1.0, 2.0):
+                img = stretched if scale == 1.0 else cv2.resize(stretched, None, fx=scale, fy=scale,
+                                                                  interpolation=cv2.INTER_CUBIC)
+                jobs.append((owner, _Crop(owner, box, img)))
+        readings = self.engine.recognize([c.image for _, c in jobs])
+        best: dict[int, tuple[float, _Crop, LineReading]] = {}
+        for (owner, crop), r in zip(jobs, readings):
+            ct = cell_text([r], self.options)
+            if not ct.text:
+                continue
+            if owner not in best or ct.confidence > best[owner][0]:
+                best[owner] = (ct.confidence, crop, r)
+        for owner, (_p, crop, r) in best.items():
+            per_owner[owner] = [(crop, r)]
+
     # -- unruled tables --------------------------------------------------------------------------
     def _unruled_table(self, rect: Rect, gray: np.ndarray, page: PageImage, result: PageResult) -> Optional[Table]:
         x0, y0, x1, y1 = rect.ints()
@@ -457,12 +505,21 @@ class PageReader:
 
 
 def table_from_grid(grid: structure.Grid, cells: Sequence[tuple[structure.GridCell, Sequence[LineReading]]],
-                    options: OcrOptions, lexicon: Optional[Lexicon], page: int, unit_per_px: float = 1.0) -> Table:
-    """A Table from a ruled grid and the line readings of each of its cells (in the grid's order)."""
+                    options: OcrOptions, lexicon: Optional[Lexicon], page: int, unit_per_px: float = 1.0,
+                    inked: Optional[Sequence[bool]] = None) -> Table:
+    """A Table from a ruled grid and the line readings of each of its cells (in the grid's order).
+
+    ``inked``: per cell, whether it holds ink (``cell_ink``). A cell read as nothing is printed
+    empty only when it is clean; with ink it is unread (``Cell.unread``: no value, doubted).
+    Without ``inked`` (older recordings) an empty reading is taken as printed empty.
+    """
     u = unit_per_px
     out = []
-    for cell, readings in cells:
+    for i, (cell, readings) in enumerate(cells):
         ct = cell_text(readings, options)
+        unread = inked is not None and inked[i] and not ct.text
+        if inked is not None and not ct.text:
+            ct = CellText(text="", confidence=0.0 if unread else BLANK_CONFIDENCE)
         if lexicon is not None and ct.text and not _NUMBER_TEXT.match(ct.text) and not _PLACEHOLDER.match(ct.text):
             snapped = lexicon.snap(ct.text)
             if snapped is not None:
@@ -470,7 +527,7 @@ def table_from_grid(grid: structure.Grid, cells: Sequence[tuple[structure.GridCe
         r = cell.rect
         out.append(Cell(text=ct.text, row=cell.row, col=cell.col, rowspan=cell.rowspan, colspan=cell.colspan,
                         bbox=BBox(r.x0 * u, r.y0 * u, r.x1 * u, r.y1 * u), confidence=round(ct.confidence, 4),
-                        source="ocr", alternatives=[(a, round(p, 4)) for a, p in ct.alternatives]))
+                        source="ocr", alternatives=[(a, round(p, 4)) for a, p in ct.alternatives], unread=unread))
     g = grid.rect
     return Table(cells=out, page=page, bbox=BBox(g.x0 * u, g.y0 * u, g.x1 * u, g.y1 * u))
 
@@ -535,6 +592,53 @@ def table_from_text_boxes(items: Sequence[tuple[tuple[float, float, float, float
     x1 = max(c.bbox.x1 for c in cells)
     y1 = max(c.bbox.bottom for c in cells)
     return Table(cells=cells, page=page, bbox=BBox(x0, y0, x1, y1))
+
+
+@dataclass
+class CellInk:
+    share: float             # share of the cell's inner area that is ink
+    box: Optional[Rect]      # where that ink is (page pixels), None when there is none
+
+
+def cell_ink(gray: np.ndarray, rect: Rect, em: float) -> CellInk:
+    """How much print a cell holds, from its grey pixels (rules already painted out): a margin of
+    0.15 em inside the rules is left out (what is left of a rule is not print), a light blur takes
+    the sensor noise out, pixels INK_CONTRAST grey levels darker than the cell's paper are ink, and
+    only pieces of a stroke's size count (dust specks are not print)."""
+    import cv2
+
+    x0, y0, x1, y1 = _inner(rect)
+    m = max(1, int(round(0.15 * em)))
+    x0, y0, x1, y1 = x0 + m, y0 + m, x1 - m, y1 - m
+    h, w = gray.shape[:2]
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return CellInk(0.0, None)
+    sub = cv2.GaussianBlur(gray[y0:y1, x0:x1], (3, 3), 0)
+    paper = float(np.percentile(sub, 90))
+    dark = (sub < paper - INK_CONTRAST).astype(np.uint8)
+    n, _labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    min_area = max(4.0, 0.01 * em * em)
+    area = 0
+    bx0, by0, bx1, by1 = x1 - x0, y1 - y0, 0, 0
+    for i in range(1, n):
+        x, y, cw, ch, a = stats[i]
+        if a < min_area or max(cw, ch) < 0.15 * em:
+            continue
+        area += int(a)
+        bx0, by0, bx1, by1 = min(bx0, x), min(by0, y), max(bx1, x + cw), max(by1, y + ch)
+    if area == 0:
+        return CellInk(0.0, None)
+    return CellInk(area / float(sub.size), Rect(float(bx0 + x0), float(by0 + y0), float(bx1 + x0), float(by1 + y0)))
+
+
+def stretch_contrast(crop: np.ndarray) -> np.ndarray:
+    """Grey levels stretched so the crop's darkest print is black and its paper white (faint digits)."""
+    lo, hi = float(np.percentile(crop, 1)), float(np.percentile(crop, 95))
+    if hi - lo < 10:
+        return crop
+    out = (crop.astype(np.float32) - lo) * (255.0 / (hi - lo))
+    return np.clip(out, 0, 255).astype(np.uint8)
 
 
 def _inner(rect: Rect) -> tuple[int, int, int, int]:

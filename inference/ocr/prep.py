@@ -16,6 +16,11 @@ from nianbao.errors import ReadError
 
 # A page with less ink than this share of its pixels is blank.
 BLANK_INK_SHARE = 0.0008
+# Seal ink (OpenCV HSV: hue 0-180): red and orange hues, saturated, not dark.
+SEAL_HUE_MAX = 22
+SEAL_HUE_WRAP = 12
+SEAL_MIN_SATURATION = 70
+SEAL_MIN_VALUE = 110
 # Mean character probability of a few lines read upright above which the page is taken as upright.
 UPRIGHT_SCORE = 0.9
 
@@ -101,9 +106,22 @@ def image_frames(path: Path, numbers: list[int], max_side: int) -> Iterator[Page
 # Grey, background, binary
 # ---------------------------------------------------------------------------------------------
 
+def seal_mask(bgr: np.ndarray) -> np.ndarray:
+    """Pixels of red or orange seal ink (True): a red/orange hue, clearly saturated, and bright
+    enough that no black print lies under them (print under a seal stays dark in every channel)."""
+    import cv2
+
+    hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
+    h, sat, val = hsv[:, :, 0], hsv[:, :, 1], hsv[:, :, 2]
+    red_hue = (h <= SEAL_HUE_MAX) | (h >= 180 - SEAL_HUE_WRAP)
+    return red_hue & (sat >= SEAL_MIN_SATURATION) & (val >= SEAL_MIN_VALUE)
+
+
 def to_gray(bgr: np.ndarray, suppress_red: bool = True) -> np.ndarray:
-    """Grey levels; with suppress_red, strongly red pixels (a seal stamped over the table) turn
-    light, since the red channel of red ink is bright while black print stays dark in all channels."""
+    """Grey levels; with suppress_red, a red or orange seal stamped over the table is removed by
+    its colour before anything is read: seal ink becomes paper (``seal_mask``), and red pixels
+    darker than that (print under the seal's edge) take their red channel, since the red channel of
+    red ink is bright while black print stays dark in all channels."""
     import cv2
 
     if bgr.ndim == 2:
@@ -112,9 +130,12 @@ def to_gray(bgr: np.ndarray, suppress_red: bool = True) -> np.ndarray:
     if suppress_red:
         b, g, r = (bgr[:, :, i].astype(np.int16) for i in range(3))
         red = (r - np.maximum(g, b)) > 60
-        if red.any():
+        seal = seal_mask(bgr)
+        if red.any() or seal.any():
             gray = gray.copy()
             gray[red] = np.maximum(gray[red], bgr[:, :, 2][red])
+            # Seal ink is paper: the page's lightest level, so no local threshold sees its strokes.
+            gray[seal] = 255
     return gray
 
 

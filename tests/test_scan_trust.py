@@ -1,0 +1,263 @@
+"""Scans you can trust (issue 13): a blank is 0 only when the page says so, an unread cell is null
+and doubted, a failing rule doubts its OCR-read cells, red seals are removed by colour.
+
+No model is loaded: the cell ink measure and the seal mask run on drawn images, the page reader
+runs with a stand-in recogniser, and documents are the digital real2_002 with cells marked as read
+by OCR (as in test_ocr_units.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nianbao.document import Line, Table
+from nianbao.inference.ocr import OcrOptions, prep
+from nianbao.inference.ocr.engine import CharReading, LineReading
+from nianbao.inference.ocr.layout import Layout, Rect
+from nianbao.inference.ocr.page import INK_CELL_SHARE, PageReader, cell_ink
+from nianbao.inference.ocr.trust import RULE_DOUBT_CAP
+from nianbao.inference.normalize import UNREAD
+from nianbao.inference.linearize import linearize
+from nianbao.inference.pipeline import PipelineOptions, build_stages
+from nianbao.inference.readers import read_document
+from nianbao.inference.ocr.prep import PageImage
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT / "examples" / "real2_002.pdf"
+
+
+def _after_read(doc, options=None):
+    for stage in build_stages(options or PipelineOptions())[2:]:
+        if stage.name != "calibrate":
+            doc = stage(doc)
+    return doc
+
+
+def _as_ocr(doc):
+    for page in doc.pages:
+        for b in page.blocks:
+            if isinstance(b, Table):
+                for c in b.cells:
+                    c.source, c.confidence = "ocr", 0.995
+            elif isinstance(b, Line):
+                b.source, b.confidence = "ocr", 0.99
+    return doc
+
+
+def _cell(doc, label: str, offset: int = 1):
+    for page in doc.pages:
+        for b in page.blocks:
+            if isinstance(b, Table):
+                for row in b.rows():
+                    texts = [c.text for c in row]
+                    if label in texts:
+                        return row[texts.index(label) + offset]
+    raise AssertionError(f"row {label} not found")
+
+
+# ---------------------------------------------------------------------------------------------
+# the ink of a cell
+# ---------------------------------------------------------------------------------------------
+
+def _cell_image(draw=None, size=(120, 50)) -> np.ndarray:
+    """A grey cell with its rules already painted out (white), something drawn in it."""
+    img = np.full((size[1], size[0]), 250, np.uint8)
+    if draw:
+        draw(img)
+    return img
+
+
+def _digit(level: int, thickness: int = 2):
+    import cv2
+
+    return lambda img: cv2.putText(img, "5", (50, 38), cv2.FONT_HERSHEY_SIMPLEX, 1.0, level, thickness)
+
+
+def test_cell_ink_tells_clean_cells_from_printed_ones():
+    rect, em = Rect(0, 0, 120, 50), 28.0
+    rng = np.random.default_rng(0)
+    clean = _cell_image()
+    assert cell_ink(clean, rect, em).share < INK_CELL_SHARE and cell_ink(clean, rect, em).box is None
+    # Sensor noise and a few dust specks are not print.
+    noisy = np.clip(clean.astype(np.int16) + rng.normal(0, 8, clean.shape), 0, 255).astype(np.uint8)
+    noisy[20, 30] = noisy[33, 90] = 30
+    assert cell_ink(noisy, rect, em).share < INK_CELL_SHARE
+    # What is left of a rule right at the cell's edge is not print.
+    edge = clean.copy()
+    edge[:, 0:2] = 40
+    assert cell_ink(edge, rect, em).share < INK_CELL_SHARE
+    # A digit, a faint digit, a '-' placeholder: print.
+    for draw in (_digit(20), _digit(170, 1)):
+        ink = cell_ink(_cell_image(draw), rect, em)
+        assert ink.share >= INK_CELL_SHARE and ink.box is not None and 40 <= ink.box.x0 < ink.box.x1 <= 80
+    dash = _cell_image(lambda img: img.__setitem__((slice(24, 27), slice(50, 66)), 30))
+    assert cell_ink(dash, rect, em).share >= INK_CELL_SHARE
+
+
+# ---------------------------------------------------------------------------------------------
+# the page reader with a recogniser that reads nothing (a faint or broken digit)
+# ---------------------------------------------------------------------------------------------
+
+class SilentEngine:
+    """Reads nothing in any crop, except (``on_retry``) in the crops of the second pass."""
+
+    def __init__(self, on_retry: str = ""):
+        self.calls: list[int] = []
+        self.on_retry = on_retry
+
+    def recognize(self, crops):
+        self.calls.append(len(crops))
+        if self.on_retry and len(self.calls) > 1:
+            return [LineReading(self.on_retry, [CharReading(ch, 0.97) for ch in self.on_retry]) for _ in crops]
+        return [LineReading("") for _ in crops]
+
+    def detect(self, image):
+        return []
+
+
+def _ruled_page() -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """A white page with a 3x5 ruled table: row 1 holds a digit in column 1, a '-' in column 2,
+    a faint digit in column 3 and nothing in column 4."""
+    import cv2
+
+    img = np.full((400, 700, 3), 255, np.uint8)
+    xs, ys = [40, 240, 340, 440, 540, 640], [60, 110, 160, 210]
+    for x in xs:
+        cv2.line(img, (x, ys[0]), (x, ys[-1]), (0, 0, 0), 2)
+    for y in ys:
+        cv2.line(img, (xs[0], y), (xs[-1], y), (0, 0, 0), 2)
+    for r in range(3):  # labels of a few characters in column 0 (a page needs text to have an em)
+        cv2.putText(img, "Label", (55, ys[r] + 35), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 2)
+    cv2.putText(img, "7", (280, ys[1] + 36), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 2)
+    cv2.line(img, (380, ys[1] + 25), (400, ys[1] + 25), (0, 0, 0), 3)
+    cv2.putText(img, "3", (480, ys[1] + 36), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (175, 175, 175), 1)
+    return img, [(1, 1), (1, 2), (1, 3), (1, 4)]
+
+
+def _read(engine) -> Table:
+    class NoLayout:
+        def __call__(self, image, threshold=0.5):
+            return Layout()
+
+    opts = OcrOptions(orientation=False, deskew=False, title_share=0.0)
+    img, _ = _ruled_page()
+    result = PageReader(engine, NoLayout(), opts).read(PageImage(1, img, 1.0, "px"), read_title=False)
+    tables = [b for b in result.blocks if isinstance(b, Table)]
+    assert len(tables) == 1
+    return tables[0]
+
+
+def test_a_cell_with_ink_and_no_reading_is_retried_then_unread_and_a_clean_cell_is_blank():
+    engine = SilentEngine()
+    table = _read(engine)
+    by_pos = {(c.row, c.col): c for c in table.cells}
+    # Digit, '-', faint digit: ink the recogniser could not read -> unread, never a printed empty.
+    for pos in ((1, 1), (1, 2), (1, 3)):
+        assert by_pos[pos].unread and by_pos[pos].text == "" and by_pos[pos].confidence < 0.5, pos
+    # The clean cell is a printed empty cell.
+    assert not by_pos[(1, 4)].unread and by_pos[(1, 4)].text == "" and by_pos[(1, 4)].confidence > 0.9
+    # The unread cells were read a second time (two scales each), after the first pass.
+    assert len(engine.calls) == 2 and engine.calls[1] >= 2 * 3
+
+
+def test_a_retry_that_reads_the_cell_gives_it_its_text():
+    table = _read(SilentEngine(on_retry="3"))
+    by_pos = {(c.row, c.col): c for c in table.cells}
+    assert by_pos[(1, 3)].text == "3" and not by_pos[(1, 3)].unread
+    assert by_pos[(1, 4)].text == ""   # a clean cell is not read again
+
+
+# ---------------------------------------------------------------------------------------------
+# an unread cell in the document: null, a reason, doubted, queued for review
+# ---------------------------------------------------------------------------------------------
+
+def test_an_unread_cell_is_null_doubted_and_queued_never_a_confident_zero():
+    doc = _as_ocr(read_document(REAL))
+    cell = _cell(doc, "（一）予以公开")
+    assert cell.text == "50"
+    cell.text, cell.confidence, cell.unread = "", 0.0, True
+    doc = _after_read(doc)
+    assert UNREAD in doc.linear.raw
+    f = doc.fields["requests.granted.natural"]
+    assert f.value is None and f.confidence < 0.5 and "unread" in f.reason and f.source == "ocr"
+    assert f.page == 3 and f.bbox is not None          # the app shows its crop
+    assert doc.review.needed and any("unread" in r for r in doc.review.reasons)
+    # The row's other cells keep their places (an unread cell is a cell, not a lost one).
+    assert doc.fields["requests.granted.total"].value == 50
+
+
+def test_a_clean_empty_cell_is_still_a_printed_zero():
+    doc = _as_ocr(read_document(REAL))
+    cell = _cell(doc, "（一）予以公开", offset=2)
+    assert cell.text == "0"
+    cell.text, cell.confidence = "", 0.97          # printed empty, no ink: not unread
+    doc = _after_read(doc)
+    f = doc.fields["requests.granted.commercial"]
+    assert f.value == 0 and f.confidence > 0.9
+
+
+def test_unread_marker_becomes_an_unread_chunk():
+    doc = _as_ocr(read_document(REAL))
+    cell = _cell(doc, "（一）予以公开")
+    cell.text, cell.unread = "", True
+    lin = linearize(doc)
+    seg = next(s for s in lin.segments if s.text == UNREAD)
+    assert seg.from_grid and seg.source == "ocr"
+    from nianbao.inference.locate import read_chunks
+
+    start = lin.raw.index("（一）予以公开")
+    chunks = read_chunks(lin, start, start + 200, max_values=7)
+    assert [c.kind for c in chunks][:2] == ["unread", "number"]
+
+
+# ---------------------------------------------------------------------------------------------
+# a failing rule doubts each of its OCR-read cells
+# ---------------------------------------------------------------------------------------------
+
+def test_each_ocr_cell_of_a_failing_rule_drops_below_0_9():
+    doc = _as_ocr(read_document(REAL))
+    cell = _cell(doc, "（一）予以公开")
+    cell.text, cell.confidence, cell.alternatives = "58", 0.995, []   # a clear misreading of 50
+    doc = _after_read(doc)
+    failed = [c for c in doc.checks if not c.passed and c.rule == "R1"]
+    assert failed
+    for key in failed[0].cells:
+        f = doc.fields[key]
+        if f.value is not None:
+            assert f.confidence <= RULE_DOUBT_CAP < 0.9, key
+            assert "fails on numbers read by OCR" in f.reason
+    # A cell outside the failing rule keeps its confidence.
+    assert doc.fields["requests.new.natural"].confidence > 0.9
+
+
+def test_a_failing_rule_on_a_text_layer_leaves_its_cells_confident():
+    doc = read_document(REAL)
+    _cell(doc, "（一）予以公开").text = "58"
+    doc = _after_read(doc)
+    assert any(not c.passed and c.rule == "R1" for c in doc.checks)
+    assert doc.fields["requests.granted.total"].confidence > 0.9
+
+
+# ---------------------------------------------------------------------------------------------
+# red seals removed by colour
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seal_bgr", [(45, 35, 215), (40, 110, 235), (90, 90, 200)])
+def test_a_red_or_orange_seal_is_not_ink_and_print_under_it_is(seal_bgr):
+    import cv2
+
+    img = np.full((300, 400, 3), 255, np.uint8)
+    cv2.putText(img, "8", (180, 170), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (0, 0, 0), 3)
+    seal = np.zeros((300, 400), np.float32)
+    cv2.circle(seal, (200, 150), 90, 1.0, 6)
+    cv2.circle(seal, (200, 150), 40, 1.0, 5)   # a ring right over the digit
+    colour = np.array(seal_bgr, np.float32) / 255.0
+    stamped = (img.astype(np.float32) * (1.0 - seal[..., None] * (1.0 - colour))).astype(np.uint8)
+    gray = prep.normalize_background(prep.to_gray(stamped))
+    binary = prep.binarize(gray)
+    outer_ring = np.zeros_like(seal, dtype=bool)
+    cv2.circle(outer_ring.view(np.uint8), (200, 150), 90, 1, 6)
+    assert np.count_nonzero(binary[outer_ring]) < 0.02 * np.count_nonzero(outer_ring)
+    digit = np.zeros((300, 400), np.uint8)
+    cv2.putText(digit, "8", (180, 170), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 255, 3)
+    assert np.count_nonzero(binary[digit > 0]) > 0.8 * np.count_nonzero(digit)
