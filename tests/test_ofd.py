@@ -111,10 +111,11 @@ def grid(x0: float, y0: float, col_w: list[float], row_h: float, n_rows: int, st
 
 def package(path: Path, pages: list[str], *, doc_root: str = "Doc_0/Document.xml", page_loc: str = "Pages/Page_{i}/Content.xml",
             templates: dict[str, str] | None = None, extra: dict[str, bytes] | None = None,
-            raw_page: bytes | str | None = None) -> Path:
+            raw_page: bytes | str | None = None, common_extra: str = "") -> Path:
     tpl_decl = "".join(f'<ofd:TemplatePage ID="{tid}" BaseLoc="Tpl_{tid}.xml"/>' for tid in (templates or {}))
     document = (f'<ofd:Document xmlns:ofd="{NS}"><ofd:CommonData><ofd:MaxUnitID>999</ofd:MaxUnitID>'
-                f"<ofd:PageArea><ofd:PhysicalBox>0 0 210 297</ofd:PhysicalBox></ofd:PageArea>{tpl_decl}</ofd:CommonData>"
+                f"<ofd:PageArea><ofd:PhysicalBox>0 0 210 297</ofd:PhysicalBox></ofd:PageArea>{common_extra}{tpl_decl}"
+                f"</ofd:CommonData>"
                 f"<ofd:Pages>" + "".join(f'<ofd:Page ID="{500 + i}" BaseLoc="{page_loc.format(i=i)}"/>' for i in range(len(pages)))
                 + "</ofd:Pages></ofd:Document>")
     ofd = (f'<ofd:OFD xmlns:ofd="{NS}" Version="1.0" DocType="OFD"><ofd:DocBody><ofd:DocInfo><ofd:DocID>x</ofd:DocID>'
@@ -325,3 +326,64 @@ def test_dataset_renders_the_ofd_kind_with_gold_and_aligned_labels(tmp_path):
     (row,) = make_document((0, 4, ("ofd",), str(tmp_path), FactoryOptions()))
     assert row["kind"] == "ofd" and row["path"].endswith(".ofd") and row["aligned"] == 1.0
     assert (tmp_path / row["path"]).is_file() and (tmp_path / row["gold_path"]).is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# Scanned OFD: page images for the OCR stage
+# ---------------------------------------------------------------------------------------------
+
+def scanned_ofd(pdf_path: Path, out: Path, dpi: int = 150) -> Path:
+    """An OFD of page images, as scanners and image converters write one: per page an ImageObject
+    referring to a MultiMedia resource of DocumentRes, the media files under its BaseLoc."""
+    import io
+
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(pdf_path))
+    media = []
+    for i in range(len(pdf)):
+        buf = io.BytesIO()
+        pdf[i].render(scale=dpi / 72).to_pil().convert("L").save(buf, "PNG")
+        media.append(buf.getvalue())
+    pdf.close()
+    pages = [f'<ofd:ImageObject ID="{200 + i}" Boundary="0 0 210 297" CTM="210 0 0 297 0 0" ResourceID="{300 + i}"/>'
+             for i in range(len(media))]
+    res = (f'<ofd:Res xmlns:ofd="{NS}" BaseLoc="Res"><ofd:MultiMedias>'
+           + "".join(f'<ofd:MultiMedia ID="{300 + i}" Type="Image" Format="PNG"><ofd:MediaFile>image_{i}.png'
+                     "</ofd:MediaFile></ofd:MultiMedia>" for i in range(len(media)))
+           + "</ofd:MultiMedias></ofd:Res>")
+    return package(out, [layer(p) for p in pages], common_extra="<ofd:DocumentRes>DocumentRes.xml</ofd:DocumentRes>",
+                   extra={"Doc_0/DocumentRes.xml": res.encode(),
+                          **{f"Doc_0/Res/image_{i}.png": m for i, m in enumerate(media)}})
+
+
+def test_scanned_ofd_pages_are_drawn_for_ocr(tmp_path):
+    from nianbao.inference.ocr.options import OcrOptions
+    from nianbao.inference.ocr.stage import page_images
+    from nianbao.training.factory.render_pdf import render_pdf
+
+    report = build_report(document_seed(5, 0), FactoryOptions(force=dict(CLEAN)))
+    render_pdf(report, tmp_path / "src.pdf", np.random.default_rng(0))
+    path = scanned_ofd(tmp_path / "src.pdf", tmp_path / "scan.ofd")
+    doc = read_document(path)
+    assert doc.format == "ofd" and all(p.needs_ocr for p in doc.pages)
+    (image,) = list(page_images(doc, [1], OcrOptions(dpi=100)))
+    assert image.unit == "pt" and image.unit_per_px == pytest.approx(72 / 100, rel=0.01)
+    assert image.image.shape[:2] == (round(297 / 25.4 * 100), round(210 / 25.4 * 100))
+    # The page's ink is the scan's: dark pixels where the title is printed, white margins.
+    grey = image.image.mean(axis=2)
+    assert grey[:20].min() > 250 and (grey < 128).mean() > 0.005
+
+
+@pytest.mark.ocr
+@pytest.mark.slow
+def test_scanned_ofd_extracts_exactly_through_ocr(tmp_path, pipeline):
+    from nianbao.training.factory.render_pdf import render_pdf
+
+    report = build_report(document_seed(5, 0))
+    render_pdf(report, tmp_path / "src.pdf", np.random.default_rng(0))
+    doc = pipeline.run(scanned_ofd(tmp_path / "src.pdf", tmp_path / "scan.ofd"))
+    assert doc.error is None and all(p.ocr for p in doc.pages)
+    gold = LabelledDocument(id=report.id, document=None, agency=report.agency, year=report.year,
+                            template=report.template, found=report.found, values=report.values)
+    assert score_document(gold, doc).exact

@@ -25,6 +25,10 @@ def page_images(doc: Document, numbers: list[int], options: OcrOptions) -> Itera
         return pdf_pages(path, numbers, options.dpi, options.max_side)
     if doc.format == "image":
         return image_frames(path, numbers, options.max_side)
+    if doc.format == "ofd":  # a scanned OFD: its page images, drawn by the OFD reader
+        from nianbao.inference.readers.ofd import page_images as ofd_page_images
+
+        return ofd_page_images(path, numbers, options.dpi, options.max_side)
     raise ReadError("unsupported_format", f"pages of a {doc.format} document cannot be rasterised")
 
 

@@ -17,6 +17,9 @@ grids with pdfplumber's lines strategy and ``pdf.page_blocks`` builds the cells 
 table turned a quarter turn by a CTM is read upright, as in PDF). Coordinates are converted from
 millimetres to PDF points, so boxes and tolerances mean the same as for PDF.
 
+A scanned OFD (images only, no text) marks its pages ``needs_ocr``; ``page_images`` draws a page's
+images (``ImageObject`` → ``MultiMedia`` resource → media file) on a white page for the OCR stage.
+
 The package's inflated sizes are capped before anything is parsed (``docx.check_zip_sizes``);
 XML is parsed without entities, DTDs or network. Errors: ``corrupt_file`` (not a zip, a part
 missing or not XML), ``too_large`` (caps), ``too_many_pages``, ``unsupported_format`` (encrypted).
@@ -161,6 +164,7 @@ class _PageRef:
 class _OfdDocument:
     pages: list[_PageRef]
     templates: dict[str, str]  # template ID -> its content part
+    resources: list[str]       # resource parts (PublicRes, DocumentRes), for images
 
 
 def _document(pkg: _Package) -> _OfdDocument:
@@ -177,7 +181,10 @@ def _document(pkg: _Package) -> _OfdDocument:
     common = _child(document, "CommonData")
     default_box = (0.0, 0.0) + _A4_MM
     templates: dict[str, str] = {}
+    resources: list[str] = []
     if common is not None:
+        for name in ("PublicRes", "DocumentRes"):
+            resources += [pkg.resolve(doc_dir, el.text) for el in _children(common, name) if (el.text or "").strip()]
         area = _child(common, "PageArea")
         physical = _box(_child(area, "PhysicalBox").text) if area is not None and _child(area, "PhysicalBox") is not None else None
         default_box = physical or default_box
@@ -190,7 +197,7 @@ def _document(pkg: _Package) -> _OfdDocument:
         loc = page.get("BaseLoc")
         if loc:
             refs.append(_PageRef(pkg.resolve(doc_dir, loc), default_box))
-    return _OfdDocument(pages=refs, templates=templates)
+    return _OfdDocument(pages=refs, templates=templates, resources=resources)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,3 +411,78 @@ def read_ofd(path: Path, options: ReaderOptions) -> Document:
                 raise ReadError("corrupt_file", f"{path.name} is not a readable OFD: page {number}: "
                                                 f"{type(exc).__name__}: {exc}") from exc
     return Document(source=str(path), format="ofd", pages=pages)
+
+
+# ---------------------------------------------------------------------------------------------
+# Page images (a scanned OFD, for the OCR stage)
+# ---------------------------------------------------------------------------------------------
+
+def _media_files(pkg: _Package, resource_parts: list[str]) -> dict[str, str]:
+    """MultiMedia ID -> the media file's part, from resource parts (missing or broken ones skipped:
+    a page whose image cannot be found is drawn without it)."""
+    out: dict[str, str] = {}
+    for part in resource_parts:
+        try:
+            res = pkg.xml(part)
+        except ReadError:
+            continue
+        base = pkg.resolve(posixpath.dirname(part), res.get("BaseLoc", "")) if res.get("BaseLoc") else posixpath.dirname(part)
+        for media_list in _children(res, "MultiMedias"):
+            for media in _children(media_list, "MultiMedia"):
+                file_el = _child(media, "MediaFile")
+                if media.get("ID") and file_el is not None and (file_el.text or "").strip():
+                    out[media.get("ID")] = pkg.resolve(base, file_el.text)
+    return out
+
+
+def page_images(path: Path, numbers: list[int], dpi: float, max_side: int, max_pixels: int = 120_000_000):
+    """The given (1-based) pages drawn from their images at ``dpi`` (long side at most ``max_side``),
+    as the OCR stage's ``PageImage`` (boxes in PDF points)."""
+    import io
+
+    from PIL import Image
+
+    from nianbao.inference.ocr.prep import PageImage, _pil_to_bgr
+
+    path = Path(path)
+    with zipfile.ZipFile(path) as zf:
+        pkg = _Package(zf, path.name)
+        doc = _document(pkg)
+        for number in numbers:
+            if not 1 <= number <= len(doc.pages):
+                raise ReadError("corrupt_file", f"{path.name} has no page {number}")
+            ref = doc.pages[number - 1]
+            page_xml = pkg.xml(ref.part)
+            box = ref.box_mm
+            area = _child(page_xml, "Area")
+            if area is not None and _child(area, "PhysicalBox") is not None:
+                box = _box(_child(area, "PhysicalBox").text) or box
+            page_res = [pkg.resolve(posixpath.dirname(ref.part), el.text) for el in _children(page_xml, "PageRes")
+                        if (el.text or "").strip()]
+            media = _media_files(pkg, doc.resources + page_res)
+            scale = dpi / 25.4  # px per mm
+            if max(box[2], box[3]) * scale > max_side:
+                scale = max_side / max(box[2], box[3])
+            canvas = Image.new("RGB", (max(1, round(box[2] * scale)), max(1, round(box[3] * scale))), "white")
+            for unit in _units(page_xml):
+                if _local(unit) != "ImageObject" or not _visible(unit):
+                    continue
+                target = _box(unit.get("Boundary"))
+                part = media.get(unit.get("ResourceID", ""))
+                member = pkg.parts.get(part or "") or pkg.folded.get((part or "").lower())
+                if target is None or member is None:
+                    continue
+                try:
+                    with Image.open(io.BytesIO(zf.read(member))) as im:
+                        if im.width * im.height > max_pixels:
+                            raise ReadError("too_large", f"{path.name}: an image on page {number} has "
+                                                         f"{im.width * im.height / 1e6:.0f} MP, over the limit")
+                        size = (max(1, round(target[2] * scale)), max(1, round(target[3] * scale)))
+                        canvas.paste(im.convert("RGB").resize(size), (round(target[0] * scale), round(target[1] * scale)))
+                except ReadError:
+                    raise
+                except Exception:  # one undecodable image: the page is drawn without it
+                    continue
+            # Boxes in PDF points, like the text path of this reader: points per pixel.
+            yield PageImage(number=number, image=_pil_to_bgr(canvas), unit_per_px=PT_PER_MM / scale, unit="pt",
+                            dpi=scale * 25.4)
