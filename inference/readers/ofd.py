@@ -167,6 +167,13 @@ class _OfdDocument:
     resources: list[str]       # resource parts (PublicRes, DocumentRes), for images
 
 
+def _physical_box(parent: Any, area_name: str) -> Optional[tuple[float, float, float, float]]:
+    """``parent/<area_name>/PhysicalBox`` (mm), when present and well formed."""
+    area = _child(parent, area_name)
+    physical = _child(area, "PhysicalBox") if area is not None else None
+    return _box(physical.text) if physical is not None else None
+
+
 def _document(pkg: _Package) -> _OfdDocument:
     root = pkg.xml("OFD.xml")
     if _local(root) != "OFD":
@@ -185,9 +192,7 @@ def _document(pkg: _Package) -> _OfdDocument:
     if common is not None:
         for name in ("PublicRes", "DocumentRes"):
             resources += [pkg.resolve(doc_dir, el.text) for el in _children(common, name) if (el.text or "").strip()]
-        area = _child(common, "PageArea")
-        physical = _box(_child(area, "PhysicalBox").text) if area is not None and _child(area, "PhysicalBox") is not None else None
-        default_box = physical or default_box
+        default_box = _physical_box(common, "PageArea") or default_box
         for tpl in _children(common, "TemplatePage"):
             if tpl.get("ID") and tpl.get("BaseLoc"):
                 templates[tpl.get("ID")] = pkg.resolve(doc_dir, tpl.get("BaseLoc"))
@@ -364,10 +369,7 @@ def _content(page_xml: Any, into: _PageContent) -> None:
 
 def _read_page(pkg: _Package, doc: _OfdDocument, ref: _PageRef, number: int) -> Page:
     page_xml = pkg.xml(ref.part)
-    box = ref.box_mm
-    area = _child(page_xml, "Area")
-    if area is not None and _child(area, "PhysicalBox") is not None:
-        box = _box(_child(area, "PhysicalBox").text) or box
+    box = _physical_box(page_xml, "Area") or ref.box_mm
     content = _PageContent(chars=[], edges=[], image_area=0.0)
     # Templates (background headers, footers, rules) first, as they are drawn.
     for tpl in _children(page_xml, "Template"):
@@ -453,10 +455,7 @@ def page_images(path: Path, numbers: list[int], dpi: float, max_side: int, max_p
                 raise ReadError("corrupt_file", f"{path.name} has no page {number}")
             ref = doc.pages[number - 1]
             page_xml = pkg.xml(ref.part)
-            box = ref.box_mm
-            area = _child(page_xml, "Area")
-            if area is not None and _child(area, "PhysicalBox") is not None:
-                box = _box(_child(area, "PhysicalBox").text) or box
+            box = _physical_box(page_xml, "Area") or ref.box_mm
             page_res = [pkg.resolve(posixpath.dirname(ref.part), el.text) for el in _children(page_xml, "PageRes")
                         if (el.text or "").strip()]
             media = _media_files(pkg, doc.resources + page_res)
