@@ -12,6 +12,7 @@ The same SQL as SQLite (``sql.py``) with these differences, all here:
 """
 from __future__ import annotations
 
+import itertools
 import re
 from decimal import Decimal
 from typing import Any, Iterator, Optional, Sequence
@@ -28,6 +29,7 @@ try:
 except ImportError:  # pragma: no cover - the [postgres] extra is not installed
     psycopg = None
 
+_cursor_ids = itertools.count()
 MIGRATION_LOCK = 0x6E69616E62616F  # "nianbao": one process migrates at a time
 URL_PREFIXES = ("postgresql://", "postgres://")
 
@@ -217,6 +219,24 @@ class PostgresStore(SQLStore):
         names = [d.name for d in cur.description]
         for row in cur:
             yield dict(zip(names, row))
+
+    def _stream(self, sql: str, params: Sequence = ()) -> Iterator[dict]:
+        # A server-side cursor: an export of millions of fields is fetched 5000 rows at a time (a plain
+        # cursor would hold the whole result in this process). It lives in a transaction.
+        params = list(params)
+        own = not self._in_transaction()
+        if own:
+            self._begin()
+        try:
+            with self.conn.cursor(name=f"nianbao_export_{next(_cursor_ids)}") as cur:
+                cur.itersize = 5000
+                cur.execute(to_pyformat(sql) if params else sql, params or None)
+                names = [d.name for d in cur.description]
+                for row in cur:
+                    yield dict(zip(names, row))
+        finally:
+            if own and not self.conn.closed and self._in_transaction():
+                self.conn.execute("ROLLBACK")  # read only: nothing to keep
 
     def close(self) -> None:
         self.conn.close()

@@ -223,6 +223,10 @@ class SQLStore(Store):
     def _lock_cross_year(self) -> None:
         """Hold the cross-year tables (two runs replacing them at once would mix their rows)."""
 
+    def _stream(self, sql: str, params: Sequence = ()) -> Iterator[dict]:
+        """Rows of a large read (an export), fetched in batches rather than all at once."""
+        return self.query(sql, params)
+
     def _rows(self, sql: str, params: Sequence = ()) -> list[dict]:
         return list(self.query(sql, params))
 
@@ -424,7 +428,7 @@ class SQLStore(Store):
 
     def long_rows(self, filters: Filters) -> Iterator[dict]:
         where, params = filters.where("d")
-        return self.query(
+        return self._stream(
             "SELECT d.path, d.content_hash, d.agency, d.year, d.template, d.status, d.error_code, d.review_needed, "
             "d.review_status, d.model_version, f.key, f.value, f.raw, f.confidence, f.page FROM documents d "
             f"LEFT JOIN fields f ON f.document_id = d.id{where} ORDER BY d.id, f.position", params)
@@ -445,7 +449,7 @@ class SQLStore(Store):
         where, params = filters.where("d")
         known = {r for r in columns if r.isidentifier()}
         cols = ", ".join(f"d.{c}" for c in columns if c in known)
-        return self.query(f"SELECT d.id AS _id, {cols}, f.key AS _key, f.value AS _value FROM documents d "
+        return self._stream(f"SELECT d.id AS _id, {cols}, f.key AS _key, f.value AS _value FROM documents d "
                           f"LEFT JOIN fields f ON f.document_id = d.id{where} ORDER BY d.id, f.position", params)
 
     def export_check_rows(self, filters: Filters, failed_only: bool) -> Iterator[dict]:
@@ -465,7 +469,7 @@ class SQLStore(Store):
                "FROM cross_year_checks x JOIN documents d ON d.id = x.later_document_id "
                f"JOIN documents e ON e.id = x.earlier_document_id{w2} "
                "ORDER BY _id, _cid")
-        return self.query(sql, params + params)
+        return self._stream(sql, params + params)
 
     # -- audit report and cross-year rule ------------------------------------------------------
 
