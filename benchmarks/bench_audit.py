@@ -65,7 +65,9 @@ def _rule(rule: str) -> str:
     return "P1" if rule == "P3" else rule
 
 
-def score_document(doc: Document, traits: dict, values: dict, scores: dict[str, Score]) -> None:
+def score_document(doc: Document, traits: dict, values: dict, scores: dict[str, Score], found: dict) -> None:
+    if not any(found.values()):
+        return  # a report without tables: nothing is evaluated, by design
     truth = planted_truth(traits)
     failed = {_rule(c.rule) for c in doc.checks if not c.passed}
     seen = {_rule(c.rule) for c in doc.checks}
@@ -103,7 +105,7 @@ def run_factory(n: int, kind: str, seed: int) -> dict[str, Score]:
             doc = pipeline.run(Path(tmp) / f"d{i}{rendered.suffix}")
             if doc.error is not None:
                 continue
-            score_document(doc, report.traits, report.values, scores)
+            score_document(doc, report.traits, report.values, scores, report.found)
     return scores
 
 

@@ -115,7 +115,7 @@ _DIFFERENCE = re.compile(r"(?:增加|减少|增长|下降|多|少|上升|持平|
 _KEYWORDS: tuple[tuple[str, re.Pattern], ...] = (
     # (rule, words that must end shortly before the number); the last match before the number wins.
     ("P2", re.compile(r"上一?年度?结转|结转上一?年度?|上年度?遗留|上年度?未办结")),
-    ("P5", re.compile(r"结转(?:至|到|入)?下一?年度?|转入下一?年度?|结转至\d{4}年|下一?年度?继续办理|尚未办结|正在办理")),
+    ("P5", re.compile(r"结转(?:至|到|入)?下一?年度?|转入下一?年度?|结转(?:至|到|入)\d{4}年|下一?年度?继续办理|尚未办结|正在办理")),
     ("P1", re.compile(r"新收|新增|新接收|新受理|本年度?新")),
     ("P1|P3", re.compile(r"(?:收到|受理|接收|接到|办理)[^,;。]{0,14}?申请|申请(?:总数|总量|数量)|依申请公开|申请公开")),
     ("P4", re.compile(r"办结|答复|办理完毕|处理完毕|已办理|作出答复")),
@@ -125,8 +125,11 @@ _KEYWORDS: tuple[tuple[str, re.Pattern], ...] = (
 _TOTAL_WORDS = re.compile(r"共|总计|合计|总数|累计收到")
 KEYWORD_REACH = 24  # characters from the end of the words to the number
 # "0件为新增受理件": the number before its words.
-_AFTER_NUMBER = (("P1", re.compile(r"^(?:件)?为?(?:本年)?(?:新增|新收|新受理)")),
-                 ("P2", re.compile(r"^(?:件)?为?上一?年度?结转")))
+_AFTER_NUMBER = (("P1", re.compile(r"^(?:件)?[^,;、。\d]?(?:本年)?(?:新增|新收|新受理)")),   # 为, or a damaged 为
+                 ("P2", re.compile(r"^(?:件)?[^,;、。\d]?上一?年度?结转")),
+                 ("P5", re.compile(r"^(?:件)?(?:仍|尚|还)?(?:在|正在)办理|^(?:件)?尚未办结|^(?:件)?(?:结转|转入)下一?年度?")))
+# "新收25件,上年结转2件,共计27件": a bare total after both parts is the received total (P3).
+_BARE_TOTAL = re.compile(r"^(?:共计|合计|总计|共)$")
 # "未收到…申请", "未发生…行政复议、行政诉讼": zero stated in words.
 _ZERO = re.compile(r"(?:未|没有|无)(?:收到|发生|产生|出现|接到|受理|有)|^无(?=[^,;]{0,8}(?:申请|复议|诉讼))")
 
@@ -159,6 +162,15 @@ def statements(sentences: Sequence[Sentence], year: Optional[int]) -> list[State
             if "%" in clause or "率" in clause[-6:] or _DIFFERENCE.search(clause):
                 continue
             rule, specific = _rule_for(clause, text[m.end(1):m.end(1) + 14])
+            if rule is None and _BARE_TOTAL.match(clause) and re.search(r"新收|新增", text[:num_at]) \
+                    and "结转" in text[:num_at]:
+                rule, specific = "P3", True
+            if rule in ("P6", "P7") and _joined_appeals(text, clause_from):
+                rule = "P6|P7"
+            if rule == "P6|P7":  # 行政复议、行政诉讼案件0件: a sum of both, which only 0 decides
+                if m.group(1) == "0" and _about_this_year(text, num_at, clause, year, "P6"):
+                    out += [Statement(r, 0.0, s, s.start + num_at, True) for r in ("P6", "P7")]
+                continue
             if rule is None:
                 continue
             if not _about_this_year(text, num_at, clause, year, rule):
@@ -168,6 +180,14 @@ def statements(sentences: Sequence[Sentence], year: Optional[int]) -> list[State
             out.append(Statement(rule, float(m.group(1)), s, s.start + num_at, specific))
         out.extend(_zero_statements(s, year))
     return out
+
+
+def _joined_appeals(text: str, clause_from: int) -> bool:
+    """The clause follows "…行政复议、" (or 诉讼) with no number of its own: both name one number."""
+    if clause_from == 0 or text[clause_from - 1] != "、":
+        return False
+    before = text[_clause_start(text, clause_from - 1):clause_from - 1]
+    return bool(re.search(r"(?:复议|诉讼)$", before)) and not re.search(r"\d", before)
 
 
 def _rule_for(clause: str, after: str) -> tuple[Optional[str], bool]:
@@ -184,14 +204,33 @@ def _rule_for(clause: str, after: str) -> tuple[Optional[str], bool]:
     rule = best[1]
     # 行政复议 and 行政诉讼 named together before one number ("复议和诉讼案件共3件"): a sum of both.
     if rule in ("P6", "P7") and "复议" in clause and "诉讼" in clause:
-        return None, False
+        return "P6|P7", False
     return rule, rule != "P1|P3"
 
 
+# A clause that opens a sentence's talk of last year: what follows it in the sentence is last year's.
+_LAST_YEAR_TOPIC = re.compile(r"^(?:去年|上年(?!度?结转)|上一年(?!度?结转)|同期|与?(?:19|20)\d\d年(?:度)?(?:同期|相比))")
+
+
 def _about_this_year(text: str, num_at: int, clause: str, year: Optional[int], rule: str) -> bool:
+    """Whether the number at ``num_at`` is stated for ``year``.
+
+    Its own clause decides first (上年/去年/同期, or a year named in it); else the last earlier clause
+    of the sentence that is a topic: a year alone ("2022年,…"), or last year's ("去年同期…"). A year
+    inside another statement (结转到2023年度继续办理0件) says nothing about the next clause."""
     if _OTHER_YEAR.search(clause):
         return False
-    named = _year_context(text, num_at)
+    named = _year_context(clause, len(clause))
+    if named is None:
+        clause_from = num_at - len(clause)
+        for c in reversed([m for m in re.finditer(r"[^,;、]+", text[:clause_from])]):
+            part = c.group(0)
+            if _LAST_YEAR_TOPIC.match(part):
+                return False
+            years = [int(y.group(1)) for y in _YEAR.finditer(part)]
+            if years and not re.search(r"\d", _YEAR.sub("", part)):
+                named = years[-1]
+                break
     if named is None or year is None or named == year:
         return True
     return rule == "P5" and named == year + 1  # 结转至2023年办理

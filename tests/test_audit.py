@@ -95,6 +95,10 @@ def _stated(text: str, year: int = 2022) -> list[tuple[str, float]]:
     ("共有行政诉讼案件1件、行政复议案件2件。", [("P7", 1), ("P6", 2)]),
     ("结转至2023年继续办理4件。", [("P5", 4)]),
     ("2022年未发生因政府信息公开引起的行政复议、行政诉讼案件。", [("P6", 0), ("P7", 0)]),
+    ("本年度新收政府信息公开申请25件,上年结转2件,共计27件。", [("P1", 25), ("P2", 2), ("P3", 27)]),
+    ("截至2022年12月31日,尚有3件正在办理中。", [("P5", 3)]),
+    ("全年因政府信息公开被申请行政复议1件、被提起行政诉讼2件。", [("P6", 1), ("P7", 2)]),
+    ("发生政府信息公开行政复议、行政诉讼案件0件。", [("P6", 0), ("P7", 0)]),  # a joint 0 is 0 for both
 ])
 def test_statements_read_this_years_figures(text, expected):
     assert sorted(_stated(text)) == sorted(expected)
@@ -107,6 +111,8 @@ def test_statements_read_this_years_figures(text, expected):
     "申请数量较上年增加5件。",                          # a difference
     "收到申请同比增长3件。",
     "行政复议和行政诉讼案件共3件。",                    # a sum of two rules
+    "发生政府信息公开行政复议、行政诉讼案件2件。",
+    "其中,当面申请3件,网上申请29件。",                 # how requests came, not how many
     "办结率100%,答复及时。",                            # no count with its unit
     "全年主动公开政府信息128条。",                      # no request words
 ])

@@ -168,7 +168,7 @@ def overview_paragraphs(choose: Chooser, agency: Agency, year: int, facts: Prose
     published = _n(rng, 20, 3000)
     web = _n(rng, 0, published)
     # A report copied from last year's that kept last year's opening (N3).
-    opening_year = year - 1 if audit_chooser(choose, agency, year).flag("N3", N3_RATE) else year
+    opening_year = year - 1 if audit_chooser(choose, agency, year, "opening").flag("N3", N3_RATE) else year
     first = (f"{opening_year}年，{agency.short}认真贯彻落实《条例》和上级关于政务公开工作的部署要求，坚持以公开为常态、"
              f"不公开为例外，全年主动公开政府信息{published}条，其中通过政府网站公开{web}条，"
              f"通过政务微博、微信公众号公开{published - web}条。")
@@ -316,26 +316,36 @@ def audit_request_sentences(plants: Chooser, year: int, facts: ProseFacts, state
     parts = []
     carried = state("P2", facts.requests_carried)
     if carried is not None:
-        parts.append(plants.rng.choice((f"上年结转申请{carried}件", f"上一年度结转{carried}件")))
+        parts.append(plants.rng.choice((f"上年结转申请{carried}件", f"上一年度结转{carried}件",
+                                        f"{carried}件为上年结转件", f"上年度结转至本年度办理{carried}件")))
     results = state("P4", facts.results_total)
     if results is not None:
-        parts.append(plants.rng.choice((f"已办结{results}件", f"全年共办结申请{results}件", f"按时答复{results}件")))
+        parts.append(plants.rng.choice((f"已办结{results}件", f"全年共办结申请{results}件", f"按时答复{results}件",
+                                        f"均已依法作出答复，共答复{results}件")))
     forward = state("P5", facts.carried_forward)
     if forward is not None:
-        parts.append(plants.rng.choice((f"结转至下一年度办理{forward}件", f"转入下年度继续办理{forward}件")))
+        parts.append(plants.rng.choice((f"结转至下一年度办理{forward}件", f"转入下年度继续办理{forward}件",
+                                        f"截至{year}年12月31日尚有{forward}件正在办理", f"结转到{year + 1}年度继续办理{forward}件")))
+    plants.rng.shuffle(parts)
     if parts:
-        text += "另外，" + "，".join(parts) + "。"
+        text += plants.rng.choice(("另外，", "其中，", "", f"截至{year}年底，")) + "，".join(parts) + "。"
     review, lawsuits = state("P6", facts.review_total), state("P7", facts.litigation_total)
     if review is not None and lawsuits is not None:
         if review == 0 and lawsuits == 0 and plants.flag("appeals_in_words", 0.5):
-            text += f"{year}年未发生因政府信息公开引起的行政复议、行政诉讼案件。"
+            text += plants.rng.choice((f"{year}年未发生因政府信息公开引起的行政复议、行政诉讼案件。",
+                                       "全年发生政府信息公开行政复议、行政诉讼案件0件。",
+                                       "本年度没有发生政府信息公开方面的行政复议和行政诉讼。"))
         else:
-            text += f"全年发生政府信息公开行政复议案件{review}件、行政诉讼案件{lawsuits}件。"
+            text += plants.rng.choice((f"全年发生政府信息公开行政复议案件{review}件、行政诉讼案件{lawsuits}件。",
+                                       f"全年因政府信息公开被申请行政复议{review}件、被提起行政诉讼{lawsuits}件。",
+                                       f"{year}年，共有行政诉讼案件{lawsuits}件、行政复议案件{review}件。"))
     if plants.flag("last_year", LAST_YEAR_RATE):
         before = plants.rng.randint(0, 60)
         text += plants.rng.choice((f"上年共收到政府信息公开申请{before}件。",
                                    f"{year - 1}年同期，共收到政府信息公开申请{before}件，办结{before}件。",
-                                   f"申请数量较上年增加{plants.rng.randint(1, 9)}件。"))
+                                   f"申请数量较上年增加{plants.rng.randint(1, 9)}件。",
+                                   f"去年同期受理申请{before}件，行政复议{plants.rng.randint(0, 3)}件。",
+                                   f"与{year - 1}年相比，收到申请同比减少{plants.rng.randint(1, 9)}件。"))
     return text
 
 
