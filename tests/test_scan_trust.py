@@ -261,3 +261,62 @@ def test_a_red_or_orange_seal_is_not_ink_and_print_under_it_is(seal_bgr):
     digit = np.zeros((300, 400), np.uint8)
     cv2.putText(digit, "8", (180, 170), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 255, 3)
     assert np.count_nonzero(binary[digit > 0]) > 0.8 * np.count_nonzero(digit)
+
+
+def test_a_lone_stroke_read_as_yi_is_the_dash_placeholder():
+    from nianbao.inference.ocr.page import cell_text
+
+    def reading(text, p=0.6):
+        return LineReading(text, [CharReading(ch, p) for ch in text])
+
+    ct = cell_text([reading("一")], OcrOptions())
+    assert ct.text == "-" and ct.confidence == pytest.approx(0.6) and "placeholder" in ct.note
+    assert cell_text([reading("一、本年新收", 0.99)], OcrOptions()).text == "一、本年新收"
+
+
+# ---------------------------------------------------------------------------------------------
+# the factory's scans: faint and broken digits
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_digital(tmp_path_factory):
+    from nianbao.training.factory.render_pdf import render_pdf
+    from test_factory_pdf_scan import FIXED, small_report, small_table
+
+    path = tmp_path_factory.mktemp("faint") / "digital.pdf"
+    info = render_pdf(small_report(small_table()), path, np.random.default_rng(7), FIXED)
+    return path, info
+
+
+def _value_contrast(scan) -> list[float]:
+    out = []
+    for sv in scan.values:
+        if sv.bbox is None:
+            continue
+        img = np.asarray(scan.images[sv.page - 1].convert("L"), dtype=np.float32)
+        x0, top, x1, bottom = (int(v) for v in sv.bbox)
+        out.append(float(np.median(img)) - float(img[top:bottom + 1, x0:x1 + 1].min()))
+    return out
+
+
+def test_factory_scan_prints_faint_and_broken_digits_on_request_and_stays_reproducible(tmp_path, small_digital):
+    from nianbao.training.factory.render_scan import ScanOptions, render_scan
+
+    path, info = small_digital
+    opts = dict(dpi=150, mode="gray", seal=False, noise=2.0, blur=0.3, jpeg_quality=92, resolution_loss=1.0,
+                bleed=0.0, return_images=True)
+    plain = render_scan(path, tmp_path / "plain.pdf", np.random.default_rng(5), ScanOptions(faint_digits=0.0, **opts),
+                        boxes=info)
+    faint = render_scan(path, tmp_path / "faint.pdf", np.random.default_rng(5), ScanOptions(faint_digits=1.0, **opts),
+                        boxes=info)
+    again = render_scan(path, tmp_path / "again.pdf", np.random.default_rng(5), ScanOptions(faint_digits=1.0, **opts),
+                        boxes=info)
+    assert (tmp_path / "faint.pdf").read_bytes() == (tmp_path / "again.pdf").read_bytes()
+    assert plain.style["faint_values"] == [] and len(faint.style["faint_values"]) == sum(
+        1 for v in info.values if v.bbox is not None)
+    before, after = _value_contrast(plain), _value_contrast(faint)
+    assert len(before) == len(after) > 5
+    # Every printed value lost contrast (faint) or strokes (broken): on average much lighter.
+    assert np.mean(after) < 0.8 * np.mean(before)
+    # The page's geometry is the main stream's: value boxes land where they did without faint digits.
+    assert [v.bbox for v in plain.values] == [v.bbox for v in faint.values]

@@ -38,6 +38,7 @@ _DIGIT_LIKE = str.maketrans({"O": "0", "o": "0", "〇": "0", "Ｏ": "0", "D": "0
                              "Z": "2", "z": "2", "S": "5", "s": "5", "B": "8", "g": "9"})
 _NUMBER_TEXT = re.compile(r"^[-−]?\d[\d,]*(?:\.\d+)?(?:万元|元)?$")
 _PLACEHOLDER = re.compile(r"^(?:[-—－/／]+|无)$")
+_DASH_AS_ONE = re.compile(r"^[一–_~～]$")
 _DIGITS = set("0123456789")
 # Specks and dust read as punctuation at the ends of a number ("* 0", "2776 ·", "0."): not print.
 _SPECK_CHARS = "*·•+'`\"、。，,.:;：；°^~_|‘’“”"
@@ -114,6 +115,10 @@ def cell_text(readings: Sequence[LineReading], options: OcrOptions) -> CellText:
     confidence = float(math.prod(c.prob for c in chars))
     compact = re.sub(r"\s+", "", raw)
     note = None
+    if _DASH_AS_ONE.match(compact):
+        # A cell that is one short stroke: the '-' placeholder, which the recogniser often names 一
+        # (no cell of the statutory tables prints 一 alone).
+        return CellText(text="-", confidence=confidence, note=f"OCR read '{compact}', taken as the placeholder '-'")
     if compact and not _NUMBER_TEXT.match(compact) and not _PLACEHOLDER.match(compact):
         core = compact.strip(_SPECK_CHARS)
         if core != compact and core and _NUMBER_TEXT.match(core.translate(_DIGIT_LIKE)):

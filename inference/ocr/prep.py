@@ -21,6 +21,8 @@ SEAL_HUE_MAX = 22
 SEAL_HUE_WRAP = 12
 SEAL_MIN_SATURATION = 70
 SEAL_MIN_VALUE = 110
+SEAL_EDGE_PX = 3          # the seal's colourless edge: pixels this close to seal ink...
+SEAL_EDGE_PRINT = 120     # ...and lighter than this grey level are paper (print is darker)
 # Mean character probability of a few lines read upright above which the page is taken as upright.
 UPRIGHT_SCORE = 0.9
 
@@ -134,13 +136,20 @@ def to_gray(bgr: np.ndarray, suppress_red: bool = True) -> np.ndarray:
         if red.any() or seal.any():
             gray = gray.copy()
             gray[red] = np.maximum(gray[red], bgr[:, :, 2][red])
-            # Seal ink is paper: the page's lightest level, so no local threshold sees its strokes.
-            gray[seal] = 255
+            # Seal ink is paper, so no threshold sees its strokes.
+            # Its edges lose their colour (anti-aliasing, JPEG's half-resolution colour): next to
+            # seal ink, whatever is not dark print is paper too.
+            k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * SEAL_EDGE_PX + 1, 2 * SEAL_EDGE_PX + 1))
+            edge = cv2.dilate(seal.astype(np.uint8), k) > 0
+            zone = seal | (edge & (gray > SEAL_EDGE_PRINT))
+            # The paper's own level there (a white patch on grey paper would leave the seal's outline).
+            gray[zone] = paper_background(gray)[zone].astype(np.uint8)
     return gray
 
 
-def normalize_background(gray: np.ndarray) -> np.ndarray:
-    """Divide by the page's background (a large closing removes the print, a blur smooths it)."""
+def paper_background(gray: np.ndarray) -> np.ndarray:
+    """The page's paper level at each pixel (float32): a large closing removes the print (and a
+    seal's strokes), a blur smooths it."""
     import cv2
 
     h, w = gray.shape
@@ -148,7 +157,12 @@ def normalize_background(gray: np.ndarray) -> np.ndarray:
     small = cv2.resize(gray, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
     bg = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k // 4 | 1, k // 4 | 1)))
     bg = cv2.GaussianBlur(bg, (0, 0), max(1.0, k / 8))
-    bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    return cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+
+
+def normalize_background(gray: np.ndarray) -> np.ndarray:
+    """Divide by the page's background (a large closing removes the print, a blur smooths it)."""
+    bg = paper_background(gray)
     out = gray.astype(np.float32) / np.maximum(bg, 1.0) * 255.0
     return np.clip(out, 0, 255).astype(np.uint8)
 

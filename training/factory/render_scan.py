@@ -59,6 +59,9 @@ class ScanOptions:
     sharpen: Optional[float] = None        # scanner unsharp-mask amount (0: none)
     paper_texture: Optional[float] = None  # amplitude of the paper's mottle (grey levels)
     shadow: Optional[str] = None           # "none" | "left" | "top" | "right": a binding-edge shadow
+    # Share of the printed values whose digits come out faint (starved toner) or broken (dropouts);
+    # drawn from a side stream of the rng, so every other draw, and a scan without them, is as before.
+    faint_digits: Optional[float] = None
     return_images: bool = False            # keep the page images (PIL) in the info
     png_dir: Optional[Path] = None         # also write page PNGs here
 
@@ -366,6 +369,32 @@ def _seal_place(info: Any, n_pages: int, rng: np.random.Generator):
     return n_pages - 1, None
 
 
+def _side_rng(rng: np.random.Generator) -> np.random.Generator:
+    """A second generator seeded from ``rng``'s state without drawing from it."""
+    state = rng.bit_generator.state.get("state", {})
+    seed = state.get("state", 0) if isinstance(state, dict) else 0
+    return np.random.default_rng([int(seed) & 0xFFFFFFFFFFFFFFFF, int(seed) >> 64, 0xFA1D])
+
+
+def _fade_digits(img: np.ndarray, box: Box, scale: float, paper: float, how: str, amount: float,
+                 rng: np.random.Generator) -> None:
+    """A printed value (box in points) made faint (its ink keeps ``amount`` of its contrast) or
+    broken (about ``amount`` of its strokes dropped out in blotches), in place (float32 image)."""
+    h, w = img.shape[:2]
+    x0, y0 = max(0, int(box[0] * scale) - 2), max(0, int(box[1] * scale) - 2)
+    x1, y1 = min(w, int(math.ceil(box[2] * scale)) + 2), min(h, int(math.ceil(box[3] * scale)) + 2)
+    if x1 <= x0 or y1 <= y0:
+        return
+    region = img[y0:y1, x0:x1]
+    if how == "faint":
+        region[...] = paper - (paper - region) * amount
+        return
+    field = rng.random((max(2, (y1 - y0) // 4), max(2, (x1 - x0) // 4))).astype(np.float32)
+    field = cv2.resize(field, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    drop = field < np.quantile(field, amount)
+    region[drop] = paper - (paper - region[drop]) * 0.15
+
+
 def _box_to_scan(page: int, box: Optional[Box], m: np.ndarray, w: int, h: int):
     if box is None:
         return None, None
@@ -436,6 +465,21 @@ def render_scan(pdf_path: Path, out_path: Path, rng: np.random.Generator,
         sig = [ln.text for ln in boxes.lines if ln.kind == "signature"] if isinstance(boxes, PdfRenderInfo) else []
         seal_text = _agency_of(sig[0]) if sig else ""
     seal_radius_mm = float(rng.uniform(19, 22))
+    # Faint and broken digits: a side stream (the main stream's draws stay where they were).
+    side = _side_rng(rng)
+    faint_share = options.faint_digits if options.faint_digits is not None else (
+        float(side.uniform(0.04, 0.15)) if side.random() < 0.5 else 0.0)
+    st["faint_digits"] = faint_share
+    faint_on: dict[int, list[tuple[Box, str, float]]] = {}
+    faint_keys: list[str] = []
+    if faint_share > 0 and isinstance(boxes, PdfRenderInfo):
+        for c in boxes.values:
+            if c.bbox is not None and side.random() < faint_share:
+                how = "broken" if side.random() < 0.35 else "faint"
+                amount = float(side.uniform(0.25, 0.45)) if how == "faint" else float(side.uniform(0.2, 0.35))
+                faint_on.setdefault(c.page, []).append((c.bbox, how, amount))
+                faint_keys.append(f"{c.key}:{how}")
+    st["faint_values"] = faint_keys
     seal_rot = float(rng.uniform(-40, 40))
     bottom_text = str(rng.choice(["", "", "政务公开专用章", "公章"]))
     noise_tile = _noise_tile(rng, 1.0)
@@ -469,6 +513,8 @@ def render_scan(pdf_path: Path, out_path: Path, rng: np.random.Generator,
         img = _stroke(gray8, st["stroke"], dpi).astype(np.float32)
         img *= (paper - ink_level) / 255.0
         img += ink_level
+        for box, how, amount in faint_on.get(i + 1, []):
+            _fade_digits(img, box, scale, paper, how, amount, side)
         # 2. Bleed-through of the other side.
         if st["bleed"] > 0 and n_pages > 1:
             j = i + 1 if i + 1 < n_pages else i - 1
