@@ -259,7 +259,7 @@ def write_report(db: str | Path, out: str | Path, top: int = 25, hierarchy: Opti
     try:
         data = gather(store, top)
         data.update(audit_figures(store, hierarchy))
-        page = render(data, str(db))
+        page = render(data, store.path)  # a postgresql:// URL without its password
     finally:
         store.close()
     out = Path(out)

@@ -21,7 +21,7 @@ from typing import Iterable, Iterator, Optional
 from nianbao.inputs import (SKIP_REASONS, NotRegularFileError, SkippedInput, display_path, is_excluded, skip_code,
                             walk_reports)
 
-from .store import DocumentResult, Store, StoredInfo, open_store
+from .store import DocumentResult, Store, StoredInfo, is_postgres_url, open_store, redact_url
 from .store.sqlite import UNSTORABLE_SQLITE
 from .worker import Task, WorkerConfig, file_hash, pipeline_version
 
@@ -279,7 +279,7 @@ def ingest(inputs: Iterable[str], db: str | Path, options: Optional[IngestOption
     found = expand_inputs(inputs, options.all_files, options.exclude)
     paths, missing = found.paths, found.missing
     version = pipeline_version(options.pipeline_options)
-    summary = IngestSummary(db=display_path(db), engine=options.engine, inputs=len(paths) + len(missing) + len(found.skipped),
+    summary = IngestSummary(db=redact_url(db) if is_postgres_url(db) else display_path(db), engine=options.engine, inputs=len(paths) + len(missing) + len(found.skipped),
                             missing=missing, excluded=found.excluded,
                             skipped_files=[{"path": s.path, "code": s.code, "reason": s.reason} for s in found.skipped])
     summary.failed.update({"not_found": len(missing)} if missing else {})

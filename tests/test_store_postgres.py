@@ -304,3 +304,18 @@ def test_ray_driver_and_a_local_ingest_share_the_team_database(pg_url, tmp_path)
     with open_store(pg_url) as store:
         assert store.scalar("SELECT COUNT(*) FROM documents") == n
         assert store.scalar("SELECT COUNT(*) FROM sources") == n
+
+
+def test_a_password_in_the_url_is_never_printed_or_stored(pg_server, tmp_path):
+    from nianbao.ingest.report import write_report
+
+    url = create_database(pg_server, f"p{next(_databases)}").replace("nianbao@", "nianbao:hunter2secret@")
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    shutil.copy(EXAMPLES / TEXT_REPORTS[0], folder / "a.txt")
+    summary = ingest([str(folder)], url, IngestOptions(workers=1, progress=False))
+    assert summary.done == 1 and "hunter2secret" not in summary.as_text() + str(summary.as_dict())
+    page = write_report(url, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "nianbao:***@127.0.0.1" in page and "hunter2secret" not in page
+    with open_store(url) as store:
+        assert "hunter2secret" not in str(list(store.query("SELECT options, counts FROM runs")))

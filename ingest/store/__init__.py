@@ -25,7 +25,7 @@ __all__ = [
     "QueueFilters", "QueueRow", "RECORD_COLUMNS", "REVIEW_UNTOUCHED", "SCHEMA_VERSION", "SQLStore", "SQLiteStore",
     "STATUSES", "StaleEditError", "Store", "StoreError", "StoredCheck", "StoredInfo", "database_errors",
     "describe_store_error", "describe_sqlite_error", "is_postgres_url", "load_record", "now", "open_store",
-    "open_existing_store", "same_stored_value",
+    "open_existing_store", "redact_url", "same_stored_value",
 ]
 
 

@@ -230,6 +230,8 @@ class QueueRow:
 class Store(ABC):
     """The interface of a results store (SQLite and PostgreSQL implement it)."""
 
+    path: str  # where the store is, for messages: a file, or a postgresql:// URL without its password
+
     # -- transactions and schema -------------------------------------------------------------
     @abstractmethod
     def transaction(self) -> AbstractContextManager:
