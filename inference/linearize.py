@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
+from typing import Optional
 
 from nianbao.document import Document, Line, Segment, Table
 
@@ -112,18 +113,33 @@ def _grid_segments(table: Table, number: int = 0) -> list[Segment]:
     return out
 
 
+# Formats whose pages are laid out as printed: their last line may be the page's number.
+LAID_OUT = ("pdf", "ofd")
+_FOLIO = re.compile(r"^\s*\d{1,3}\s*$")
+
+
+def _bare_folio(page) -> Optional[Line]:
+    """The page number of a laid-out page printed as a bare number on its last line ("3"): furniture,
+    never the last cell of a table that ends the page."""
+    lines = [b for b in page.blocks if not (isinstance(b, Line) and not b.text.strip())]
+    if lines and isinstance(lines[-1], Line) and _FOLIO.match(lines[-1].text) and int(lines[-1].text) == page.number:
+        return lines[-1]
+    return None
+
+
 def document_segments(doc: Document) -> list[Segment]:
     segments: list[Segment] = []
     tables = 0
     for page in doc.pages:
         if page.needs_ocr:
             continue
+        folio = _bare_folio(page) if doc.format in LAID_OUT else None
         for block in page.blocks:
             if isinstance(block, Table):
                 tables += 1
                 segments.extend(_grid_segments(block, tables))
             elif isinstance(block, Line):
-                if _PAGE_NUMBER.match(block.text):
+                if _PAGE_NUMBER.match(block.text) or block is folio:
                     continue
                 if _EMPTY_PIPE_CELL.match(block.text):
                     # One cell per line with pipes: a line with only the pipe is a printed-empty cell.

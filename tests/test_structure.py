@@ -253,3 +253,14 @@ def test_an_empty_grid_row_does_not_take_the_numbers_of_a_row_below_a_header(tmp
         ["| 5.要求行政机关确认或重新 |  |  |", "| 出具已获取信息 | 0 | 0 |"], 1))]))
     end = wrapped.raw.index("重新") + 2
     assert not crosses_a_grid_row(wrapped, end, wrapped.raw.index("0"))  # a label's tail wrapped with its values
+
+
+def test_a_pdf_pages_bare_number_on_its_last_line_is_its_folio_not_a_cell():
+    from nianbao.document import Line
+
+    table_end = Line(text="（七）总计 3 0 0 0 0 0 3", page=2)
+    folio = Line(text="2", page=2)
+    doc = Document(source="x.pdf", format="pdf", pages=[Page(number=2, blocks=[table_end, folio])])
+    assert [s.text for s in linearize(doc).segments][-1] != "2"
+    text_doc = Document(source="x.txt", format="text", pages=[Page(number=2, blocks=[table_end, folio])])
+    assert [s.text for s in linearize(text_doc).segments][-1] == "2"  # a text export's last line may be a cell
