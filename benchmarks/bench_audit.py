@@ -5,11 +5,12 @@ numbers too; then the findings counted on the real dev documents (examples/).
     python benchmarks/bench_audit.py                 # 300 factory documents (text), then examples/
     python benchmarks/bench_audit.py --n 1000 --kind html --seed 7
 
-A finding is "flagged" when it fails. Truth: a P rule is a conflict when the number the prose states
-(trait prose.audit.P<n>) differs from the table's gold value; N1 when section 五 was left empty; N2
-when the fee stated in section 六 differs from Table A's; N3 when the opening names last year. A
-statement of 收到…申请 may be read as P1 or P3: the two are scored together (P1). A family has no
-planted conflicts (A): its flags on the factory are all false positives.
+A finding is "flagged" when it fails. Truth: the factory records each plant as a trait
+(prose.audit.P<n> = "agree" | "conflict", None when the prose states nothing; N1 when section 五
+was left empty; N2 when the fee stated in section 六 differs from Table A's; N3 when the opening names
+last year). A statement of 收到…申请 may be read as P1 or P3: the two are scored together (P1). Table A errors are
+planted only here (``--table-a-errors``, 0 in training sets): A1 a negative count, A3 money with a
+decimal too many; A2 (a record, never a failure) is scored per cell against the cells printed '/' or '—'.
 """
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from pathlib import Path
 from typing import Optional
 
 from nianbao.document import Document
-from nianbao.inference.audit import P_CELLS, family
+from nianbao.inference.audit import family
 from nianbao.inference.pipeline import Pipeline, PipelineOptions
+from nianbao.training.factory import content
 from nianbao.training.factory.build import build_report
 from nianbao.training.factory.dataset import render_own
 from nianbao.training.factory.options import FactoryOptions
@@ -65,36 +67,39 @@ def _rule(rule: str) -> str:
     return "P1" if rule == "P3" else rule
 
 
-def score_document(doc: Document, traits: dict, values: dict, scores: dict[str, Score], found: dict) -> None:
-    if not any(found.values()):
+def score_document(doc: Document, report, scores: dict[str, Score]) -> None:
+    if not any(report.found.values()):
         return  # a report without tables: nothing is evaluated, by design
-    truth = planted_truth(traits)
+    truth = planted_truth(report.traits)
     failed = {_rule(c.rule) for c in doc.checks if not c.passed}
     seen = {_rule(c.rule) for c in doc.checks}
-    for rule, stated in truth.stated.items():
-        cells = P_CELLS[rule]
-        table = None if any(values.get(k) is None for k in cells) else sum(values[k] for k in cells)
-        conflict = stated is not None and table is not None and stated != table
+    for rule, relation in truth.stated.items():
         s = scores[rule]
-        if stated is not None and table is not None:
+        if relation is not None:
             s.should_evaluate += 1
             s.evaluated += rule in seen
-        s.add(conflict, rule in failed, f"{doc.source} {rule} stated {stated} table {table}")
-    n1 = scores["N1"]
-    n1.add(truth.n1_empty_section5, "N1" in failed, f"{doc.source} N1")
-    fee = values.get("proactive.fees.amount_wan")
+        s.add(relation == "conflict", rule in failed, f"{doc.source} {rule} prose {relation}")
+    scores["N1"].add(truth.n1_empty_section5, "N1" in failed, f"{doc.source} N1")
     n2 = scores["N2"]
-    if truth.n2_stated_fee is not None and fee is not None:
+    if truth.n2_fee is not None:
         n2.should_evaluate += 1
         n2.evaluated += "N2" in seen
-    n2.add(truth.n2_stated_fee is not None and fee is not None and abs(truth.n2_stated_fee - fee) > 1e-6,
-           "N2" in failed, f"{doc.source} N2 stated {truth.n2_stated_fee} table {fee}")
+    n2.add(truth.n2_fee == "conflict", "N2" in failed, f"{doc.source} N2 {truth.n2_fee}")
     scores["N3"].add(truth.n3_other_year, "N3" in failed, f"{doc.source} N3")
-    for a in ("A1", "A2", "A3"):
-        scores[a].add(False, a in failed, f"{doc.source} {a}")
+    planted_a = report.traits.get("content.audit.table_a")
+    for a in ("A1", "A3"):
+        scores[a].add(planted_a == a, a in failed, f"{doc.source} {a}")
+    # A2 records cells: scored per cell against the cells printed '/' or '—'.
+    printed_na = {k for k, raw in report.raw.items() if k.startswith("proactive.") and raw in ("/", "—")}
+    recorded = {k for c in doc.checks if c.rule == "A2" for k in c.not_applicable}
+    a2 = scores["A2"]
+    a2.tp += len(printed_na & recorded)
+    a2.fp += len(recorded - printed_na)
+    a2.fn += len(printed_na - recorded)
 
 
-def run_factory(n: int, kind: str, seed: int) -> dict[str, Score]:
+def run_factory(n: int, kind: str, seed: int, table_a_errors: float) -> dict[str, Score]:
+    content.TABLE_A_ERROR_RATE = table_a_errors  # opt-in Table A plants (0 in training sets)
     options = FactoryOptions()
     pipeline = Pipeline(PipelineOptions())
     scores: dict[str, Score] = defaultdict(Score)
@@ -105,7 +110,7 @@ def run_factory(n: int, kind: str, seed: int) -> dict[str, Score]:
             doc = pipeline.run(Path(tmp) / f"d{i}{rendered.suffix}")
             if doc.error is not None:
                 continue
-            score_document(doc, report.traits, report.values, scores, report.found)
+            score_document(doc, report, scores)
     return scores
 
 
@@ -153,8 +158,10 @@ def main() -> None:
     ap.add_argument("--kind", default="text")
     ap.add_argument("--seed", type=int, default=20261206)
     ap.add_argument("--real", default="examples")
+    ap.add_argument("--table-a-errors", type=float, default=0.2,
+                    help="share of documents with a planted Table A error (A1 negative count, A3 a decimal too many)")
     args = ap.parse_args()
-    scores = run_factory(args.n, args.kind, args.seed)
+    scores = run_factory(args.n, args.kind, args.seed, args.table_a_errors)
     print(f"Factory: {args.n} fresh documents ({args.kind}, run seed {args.seed})\n")
     print("\n".join(family_table(scores)))
     notes = [e for s in scores.values() for e in s.examples]

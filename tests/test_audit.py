@@ -233,8 +233,9 @@ def test_factory_planted_prose_conflict_is_found(rule, pipeline, tmp_path):
     truth = planted_truth(report.traits)
     failed = {c.rule for c in doc.checks if not c.passed and c.rule.startswith("P")}
     assert failed == {rule}, [c.detail for c in doc.checks if not c.passed]
+    assert truth.stated[rule] == "conflict"
     c = by_rule(doc)[rule]
-    assert c.stated_value == truth.stated[rule] and str(int(c.stated_value)) in c.sentence
+    assert c.stated_value != c.table_value and str(int(c.stated_value)) in c.sentence
     assert doc.linear.raw[c.position:].startswith(str(int(c.stated_value)))
 
 
@@ -257,7 +258,7 @@ def test_factory_planted_narrative_conflicts(kind, pipeline, tmp_path):
     rules = by_rule(doc)
     assert not rules["N1"].passed
     assert not rules["N3"].passed and rules["N3"].stated_value == doc.year - 1
-    assert not rules["N2"].passed and rules["N2"].stated_value == truth.n2_stated_fee
+    assert not rules["N2"].passed and truth.n2_fee == "conflict" and rules["N2"].sentence
     clean = {"prose.audit.N1": False, "prose.audit.N3": False, "prose.audit.fee_sentence": True,
              "prose.audit.N2_conflict": False, "content.late_v2019": False, "content.year": 2022}
     _, doc = _factory(pipeline, tmp_path, clean, kind=kind)
@@ -363,3 +364,22 @@ def test_report_groups_findings_by_family_with_rates():
     assert "<td>P prose vs table</td><td>P1 P6</td><td class=\"num\">8</td><td class=\"num\">2</td><td class=\"num\">25.0%</td>" in page
     assert "<td>R1 R5</td><td class=\"num\">12</td>" in page
     assert "not evaluated" in page and "西湖区龙井镇" in page and "inferred from names" in page
+
+
+@pytest.mark.parametrize("plant", ["A1", "A3"])
+@pytest.mark.parametrize("kind", ["text", "html"])
+def test_factory_planted_table_a_errors(plant, kind, pipeline, tmp_path):
+    for i in range(2):
+        report, doc = _factory(pipeline, tmp_path, {"content.audit.table_a": plant}, index=i, kind=kind)
+        key = report.traits["content.audit.table_a_key"]
+        assert report.traits["content.audit.table_a"] == plant and key
+        failed = {c.rule: c for c in doc.checks if not c.passed and c.rule.startswith("A")}
+        assert set(failed) == {plant} and key in failed[plant].cells
+        assert doc.fields[key].value == report.values[key]  # the finding changes nothing
+
+
+def test_factory_prints_no_table_a_error_unless_asked(pipeline, tmp_path):
+    for i in range(3):
+        report, doc = _factory(pipeline, tmp_path, {}, index=i)
+        assert report.traits["content.audit.table_a"] == "none"
+        assert not [c for c in doc.checks if not c.passed and c.rule.startswith("A")]

@@ -442,4 +442,46 @@ def make_content(choose: Chooser, options: FactoryOptions, agency: Agency) -> Co
     content = Content(template=template, year=year, found=found, values=values, rows=rows, fixed_text=fixed,
                       appeals_heading=heading_only, amount_header_wan=header_wan)
     apply_break(choose, content, options.broken_fraction)
+    plant_table_a_error(choose, content)
     return content
+
+
+# ---------------------------------------------------------------------------------------------
+# Audit plants in Table A (opt-in): a negative count (A1), money with a decimal too many (A3)
+# ---------------------------------------------------------------------------------------------
+
+# 0 by default: the training and test sets carry no Table A errors unless asked for
+# (``benchmarks/bench_audit.py`` sets it; a test forces the trait ``content.audit.table_a``).
+TABLE_A_ERROR_RATE = 0.0
+
+
+def plant_table_a_error(choose: Chooser, content: Content) -> None:
+    """Print one Table A error the way careless reports do, recorded as ``content.audit.table_a``
+    ("none" | "A1" | "A3") with the key in ``content.audit.table_a_key``. Its own stream: other
+    content choices stay as they were."""
+    plants = Chooser(random.Random(f"audit|table_a|{content.year}|{sorted(content.values.items())!r}"),
+                     choose.traits, choose.force, choose.prefix + "audit.")
+    kind = plants.pick("table_a", ("none", "A1", "A3"),
+                       (1.0 - TABLE_A_ERROR_RATE, TABLE_A_ERROR_RATE / 2, TABLE_A_ERROR_RATE / 2))
+    key = None
+    if kind != "none" and "proactive" in content.rows:
+        if kind == "A1":
+            counts = [k for k, v in content.values.items() if k.startswith("proactive.") and k.endswith(".decisions")
+                      and v is not None and k.split(".")[1] in content.rows["proactive"]]
+            if counts:
+                key = plants.rng.choice(sorted(counts))
+                n = plants.rng.randint(1, 30)
+                content.values[key] = -n
+                content.fixed_text[key] = f"-{n}"
+        else:
+            money = "proactive.fees.amount_wan" if content.template == "v2021" else "proactive.procurement.amount_yuan"
+            if content.values.get(money) is not None:
+                unit = "万元" if money.endswith("_wan") else "元"
+                places = 7 if unit == "万元" else 3
+                digits = plants.rng.randint(10 ** places, 10 ** (places + 3)) // 10 * 10 + plants.rng.randint(1, 9)
+                amount = Decimal(digits).scaleb(-places)  # its last decimal is not 0: one decimal too many
+                key = money
+                content.values[key] = float(amount)
+                content.fixed_text[key] = f"{amount}" + ("" if unit == "万元" else "元")
+    plants.note("table_a", kind if key else "none")
+    plants.note("table_a_key", key)

@@ -258,7 +258,7 @@ def closing_sections(choose: Chooser, agency: Agency, year: int, facts: Optional
             0.0 if fee else round(plants.rng.uniform(0.5, 80.0), 2))
         other = (f"本年度{agency.self_ref}未收取行政事业性收费。" if stated_fee == 0 else
                  f"本年度{agency.self_ref}共收取行政事业性收费{_money(stated_fee)}万元。")
-    plants.note("N2_stated", stated_fee)
+    plants.note("N2", _relation(stated_fee, fee))
     body5 = [Paragraph(issues), Paragraph(plans)]
     if plants.flag("N1", N1_RATE):  # section 五 left empty, or only '无'
         body5 = [Paragraph(t) for t in plants.rng.choice(((), ("无",), ("无。",), ("暂无。",)))]
@@ -283,6 +283,14 @@ def _money(value: float) -> str:
     return format(Decimal(repr(float(value))).normalize(), "f")
 
 
+def _relation(stated: Optional[float], true: Optional[float]) -> Optional[str]:
+    """A plant's truth as a category (traits are counted by value in the dataset card): what the
+    prose states against the table — "agree", "conflict", or None when nothing is stated."""
+    if stated is None or true is None:
+        return None
+    return "agree" if abs(float(stated) - float(true)) < 1e-9 else "conflict"
+
+
 def audit_chooser(choose: Chooser, agency: Agency, year: int, part: str = "requests") -> Chooser:
     """The audit plants' own random stream, so adding them leaves every other prose choice as it was;
     their truths are recorded as ``prose.audit.*`` traits (``benchmarks/bench_audit.py`` reads them)."""
@@ -298,7 +306,7 @@ def audit_request_sentences(plants: Chooser, year: int, facts: ProseFacts, state
     """Sentences stating Table B and C totals (P2 and P4-P7), each disagreeing at a known rate, and
     last year's figures beside them. The truth of each rule is the number stated (trait
     ``prose.audit.P<n>``); the sentence before this one states P1 (``stated_new``)."""
-    plants.note("P1", stated_new)
+    plants.note("P1", _relation(stated_new, facts.requests_new))
     text = ""
     if facts.requests_new is None or not plants.flag("sentence", P_SENTENCE_RATE):
         for rule in ("P2", "P4", "P5", "P6", "P7"):
@@ -310,7 +318,7 @@ def audit_request_sentences(plants: Chooser, year: int, facts: ProseFacts, state
             plants.note(rule, None)
             return None
         value = _misstate(plants, true) if plants.flag(f"{rule}_conflict", P_CONFLICT_RATE) else true
-        plants.note(rule, value)
+        plants.note(rule, _relation(value, true))
         return value
 
     parts = []
@@ -351,13 +359,12 @@ def audit_request_sentences(plants: Chooser, year: int, facts: ProseFacts, state
 
 @dataclass(frozen=True)
 class PlantedTruth:
-    """What a factory report's prose states, read back from its ``prose.audit.*`` traits: the number
-    stated per P rule (None: not stated) and the narrative plants. A P finding is a true conflict when
-    the stated number differs from the table's; N2's when the stated fee differs from Table A's."""
+    """What a factory report's prose states, read back from its ``prose.audit.*`` traits: per P rule
+    "agree", "conflict" or None (not stated); N2 the same for section 六's fees against Table A's."""
 
-    stated: dict[str, Optional[float]]
+    stated: dict[str, Optional[str]]
     n1_empty_section5: bool
-    n2_stated_fee: Optional[float]
+    n2_fee: Optional[str]
     n3_other_year: bool
 
 
@@ -365,8 +372,6 @@ def planted_truth(traits: dict[str, object]) -> PlantedTruth:
     def get(name: str) -> object:
         return traits.get(f"prose.audit.{name}")
 
-    stated = {r: (None if get(r) is None else float(get(r))) for r in ("P1", "P2", "P4", "P5", "P6", "P7")}  # type: ignore[arg-type]
-    fee = get("N2_stated")
-    return PlantedTruth(stated=stated, n1_empty_section5=bool(get("N1")),
-                        n2_stated_fee=None if fee is None else float(fee),  # type: ignore[arg-type]
-                        n3_other_year=bool(get("N3")))
+    stated = {r: get(r) for r in ("P1", "P2", "P4", "P5", "P6", "P7")}
+    return PlantedTruth(stated=stated, n1_empty_section5=bool(get("N1")),  # type: ignore[arg-type]
+                        n2_fee=get("N2"), n3_other_year=bool(get("N3")))  # type: ignore[arg-type]
