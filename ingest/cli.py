@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -80,12 +81,17 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from nianbao.inference.crossdoc import HierarchyError
+
     from .export import ExportError
     from .report import write_report
 
+    if args.hierarchy is not None and not os.path.isfile(args.hierarchy):
+        print(f"nianbao report: no hierarchy CSV at {args.hierarchy}", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        write_report(args.db, args.out, top=args.top)
-    except ExportError as e:
+        write_report(args.db, args.out, top=args.top, hierarchy=args.hierarchy)
+    except (ExportError, HierarchyError) as e:
         print(f"nianbao report: {e}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as e:
@@ -153,4 +159,6 @@ def add_commands(sub) -> None:
     p.add_argument("--db", required=True, help="the store (SQLite file or postgresql:// URL)")
     p.add_argument("--out", default="report.html", help="output HTML file (default report.html)")
     p.add_argument("--top", type=int, default=25, help="rows in the largest-discrepancy tables (default 25)")
+    p.add_argument("--hierarchy", default=None, metavar="CSV",
+                   help="parent,child agency names for H1 (default: inferred where names nest, e.g. a district and its 街道)")
     p.set_defaults(func=cmd_report)

@@ -349,6 +349,14 @@ def test_store_hierarchy_inferred_from_nesting_names(tmp_path):
         assert cross_year_redecisions(store) == []  # one year per agency: no evidence
     finally:
         store.close()
+    from nianbao.cli import main
+
+    out = tmp_path / "report.html"
+    assert main(["report", "--db", str(db), "--out", str(out), "--hierarchy", str(csv_path)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert "Findings by family" in page and "not evaluated: no 2020 report of 西湖区龙井镇" in page
+    csv_path.write_text("西湖区人民政府\n", encoding="utf-8")
+    assert main(["report", "--db", str(db), "--out", str(out), "--hierarchy", str(csv_path)]) == 2
 
 
 def test_report_groups_findings_by_family_with_rates():
