@@ -3,12 +3,14 @@
     python benchmarks/bench_review_loop.py                       # the default run (8-15 min on 2 CPUs)
     python benchmarks/bench_review_loop.py --no-retrain --review-n 20 --eval-n 20   # steps 1-2 only
     python benchmarks/bench_review_loop.py --new-layout pdf      # force the choice of the new layout
+    python benchmarks/bench_review_loop.py --json --review-n 15 --eval-n 20 --candidate-n 15 --scan-n 0
+        # ... and end with one JSON line: installed_exact, retrained_exact, control_exact, promoted
 
 1. **Which layout is new.** The shipped classifier learned from factory text, HTML and DOCX renderings
    (its card: PDF and scans were not in its data; label noise only as light augmentation of its
    training windows). Fresh factory seeds (held out by construction) give candidate sets it has not
-   seen — digital PDF, a few scans, text with heavy label noise (``training/noisy_docs.py``), text
-   with forced traits — scored beside known ones (factory text and HTML). The new layout is the
+   seen — digital PDF, a few scans, text with heavy label noise (``training/noisy_docs.py``; ``ocr``:
+   10% of every Chinese character OCR-damaged), text with forced traits — scored beside known ones (factory text and HTML). The new layout is the
    candidate furthest below the known layout of its own rendering (or ``--new-layout``).
 2. **A simulated reviewer.** A review set of the new layout is ingested into a temporary store with
    the installed model; the reviewer walks ``review_queue`` in order and records the gold values of
@@ -295,15 +297,16 @@ def corrections_to_reach(curve: list[dict], target: float) -> Optional[dict]:
 # step 3: one retraining round
 # ---------------------------------------------------------------------------------------------
 
-def outside_share(golds: list, pipes: dict) -> dict:
+def outside_share(golds: list, pipes: dict, reviewed: bool = False) -> dict:
     """Of the Chinese characters inside tables that retrain tags from a matching reading, the share
-    tagged O (not a label): label characters a reading skipped (damaged, truncated) are taught as O."""
+    tagged O (not a label): label characters a reading skipped (damaged, truncated) are taught as O.
+    ``reviewed``: tagged as retrain tags reviewed documents (text between rows no label covers masked)."""
     from nianbao.training.retrain import corrected_tags
 
     out: dict[str, list[int]] = {}
     for g in golds:
         readings = {name: p.run(Path(g.document)) for name, p in pipes.items()}
-        tags, sources = corrected_tags(g, readings)
+        tags, sources = corrected_tags(g, readings, reviewed=reviewed)
         for t in ("proactive", "requests"):
             src = sources.get(t)
             if tags is None or src not in readings or t not in readings[src].located:  # aligned: no reading's region
@@ -336,7 +339,7 @@ def label_usability(labels_dir: Path, corrected_tables: dict[str, list[str]], kn
         g = load_labelled(path)
         corrected = set(corrected_tables.get(path.name, ()))
         readings = {name: p.run(Path(g.document)) for name, p in pipes.items()}
-        _, sources = corrected_tags(g, readings)
+        _, sources = corrected_tags(g, readings, reviewed=True)
         out["documents"] += 1
         usable_here = 0
         for t in TABLE_NAMES:
@@ -353,7 +356,7 @@ def label_usability(labels_dir: Path, corrected_tables: dict[str, list[str]], kn
                 out["tables_corrected_usable"] += source is not None
         out["documents_with_no_usable_table"] += usable_here == 0
     out["usable_from"] = dict(out["usable_from"])
-    out["outside_share"] = {"reviewed": outside_share([load_labelled(p) for p in gold_files(labels_dir)], pipes),
+    out["outside_share"] = {"reviewed": outside_share([load_labelled(p) for p in gold_files(labels_dir)], pipes, reviewed=True),
                             "known": outside_share(known, pipes)}
     return out
 

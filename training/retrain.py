@@ -8,10 +8,12 @@ Data. Reviewed documents (``labels/reviewed/``, written by the review app) were 
 because a reading was wrong, so their tags cannot come from "the reading that matched": each one is
 read twice, with the installed classifier and with the schema's labels alone, and for each statutory
 table the tags come from a reading whose values for that table equal the corrected values (the
-baseline's first, being the schema's exact matches). A table no reading gets right is masked (no
-loss there: its right tags are unknown) and counted in the data report; a document with no usable
-table is skipped. Factory and labelled real documents go through the same function, so every
-training tag comes from a reading that the labels confirm.
+baseline's first, being the schema's exact matches), with every printed row's whole label tagged as
+its row (rows placed by structure included). A table no reading gets right is taught from row-level
+labels (``row_labels.py``: which printed row the reviewed values say is which row) or from value
+alignment (``align_values.py``), else masked (no loss there: its right tags are unknown) and counted
+in the data report; a document with no usable table is skipped. Factory and labelled real documents
+go through the same function, so every training tag comes from a reading or a row the labels confirm.
 
 Held out, never trained on, read by both models: the configured labelled real documents, a share of
 the reviewed documents chosen by content hash, the factory's held-out splits, and noisy copies of
