@@ -122,6 +122,8 @@ _KEYWORDS: tuple[tuple[str, re.Pattern], ...] = (
     ("P6", re.compile(r"行政复议")),
     ("P7", re.compile(r"行政诉讼|提起诉讼|起诉")),
 )
+_PART_OF_FIGURE = re.compile(r"予以公开|部分公开|不予公开|不予处理|无法提供|其他处理|自然人|法人|企业|科研机构|公益组织|"
+                             r"法律服务|当面|网上|网络|信函|传真|电子邮件|邮寄|窗口")
 _TOTAL_WORDS = re.compile(r"共|总计|合计|总数|累计收到")
 KEYWORD_REACH = 24  # characters from the end of the words to the number
 # "0件为新增受理件": the number before its words.
@@ -194,14 +196,18 @@ def _rule_for(clause: str, after: str) -> tuple[Optional[str], bool]:
     for rule, pattern in _AFTER_NUMBER:
         if pattern.search(after):
             return rule, True
-    best: Optional[tuple[int, str]] = None
+    best: Optional[tuple[int, int, str]] = None
     for rule, pattern in _KEYWORDS:
         for k in pattern.finditer(clause):
             if len(clause) - k.end() <= KEYWORD_REACH and (best is None or k.end() > best[0]):
-                best = (k.end(), rule)
+                best = (k.end(), k.start(), rule)
     if best is None:
         return None, False
-    rule = best[1]
+    end, start, rule = best
+    # "答复予以公开12件", "收到申请…自然人30件": a part of the figure (a result row, an applicant column,
+    # a channel), not the figure itself.
+    if _PART_OF_FIGURE.search(clause[max(0, start - 6):]):
+        return None, False
     # 行政复议 and 行政诉讼 named together before one number ("复议和诉讼案件共3件"): a sum of both.
     if rule in ("P6", "P7") and "复议" in clause and "诉讼" in clause:
         return "P6|P7", False

@@ -113,6 +113,8 @@ def test_statements_read_this_years_figures(text, expected):
     "行政复议和行政诉讼案件共3件。",                    # a sum of two rules
     "发生政府信息公开行政复议、行政诉讼案件2件。",
     "其中,当面申请3件,网上申请29件。",                 # how requests came, not how many
+    "其中答复予以公开12件。",                           # a result row, not all answers
+    "收到自然人申请30件。",                             # an applicant column
     "办结率100%,答复及时。",                            # no count with its unit
     "全年主动公开政府信息128条。",                      # no request words
 ])
