@@ -9,9 +9,10 @@
 - ``POST /v1/jobs`` (same upload) answers 202 with a job id at once; ``GET /v1/jobs/{id}`` polls it
   (``queued``, ``running``, ``done`` with the record): for scans, which take longer than a request should.
 
-Limits, so that a client cannot exhaust the machine: a fixed pool of workers (processes by default:
-a document that crashes its worker or passes the memory cap fails alone) and a bounded queue behind
-them (503 ``busy`` with Retry-After when full); an upload larger than ``--max-upload-mb`` is refused
+Limits, so that a client cannot exhaust the machine: a fixed set of workers (processes by default,
+each with the memory cap: a document that crashes its worker, passes the cap or runs past
+``--timeout`` fails alone, ``crash`` / ``memory`` / ``timeout``, and its worker is replaced) and a
+bounded queue before them (503 ``busy`` with Retry-After when full); an upload larger than ``--max-upload-mb`` is refused
 (413 ``too_large``) before it is stored. Every answer is JSON (errors: ``{"error": {"code", "message"}}``);
 bad input is never a 5xx.
 
@@ -25,12 +26,14 @@ from __future__ import annotations
 
 import hmac
 import os
+import queue
 import secrets
 import shutil
 import tempfile
 import threading
 import time
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -56,10 +59,12 @@ class ServiceConfig:
     token: Optional[str] = None
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB
     max_memory_mb: int = 4096            # per document (process workers only: the cap is per process)
+    timeout_s: float = 600               # per document (process workers only: a stuck one is killed; 0: none)
     worker_kind: str = "process"         # "process" or "thread" (threads: no memory cap, for tests and tiny hosts)
     spotter: str = "classifier"
     allow_hosts: tuple[str, ...] = ()
     upload_dir: Optional[Path] = None    # the private folder's parent (default: the system's temp folder)
+    extract_fn: Optional[str] = None     # tests: "module:function" run as fn(pipeline, path) (nianbao.ingest.testing)
 
     def __post_init__(self):
         from nianbao.review.app import check_token
@@ -96,10 +101,25 @@ class ServiceError(Exception):
 _worker_state = threading.local()
 
 
-def _init_worker(spotter: str) -> None:
+@dataclass
+class _HookedPipeline:
+    """A pipeline whose ``run`` goes through a test hook (a document that hangs, crashes, eats memory)."""
+    pipeline: object
+    hook: object
+
+    def run(self, path):
+        return self.hook(self.pipeline, path)
+
+
+def _init_worker(spotter: str, extract_fn: Optional[str] = None) -> None:
     from nianbao.inference.pipeline import Pipeline, PipelineOptions
 
-    _worker_state.pipeline = Pipeline(PipelineOptions(mapper=spotter))
+    pipeline = Pipeline(PipelineOptions(mapper=spotter))
+    if extract_fn:
+        from nianbao.ingest.worker import resolve_extract_fn
+
+        pipeline = _HookedPipeline(pipeline, resolve_extract_fn(extract_fn))
+    _worker_state.pipeline = pipeline
 
 
 def extract_record(path: str, source: str, max_memory_mb: int) -> dict:
@@ -177,22 +197,43 @@ class ExtractionService:
     def __init__(self, config: ServiceConfig):
         self.config = config
         self.upload_root = Path(tempfile.mkdtemp(prefix="nianbao-serve-", dir=config.upload_dir))  # mode 0700
-        self._slots = threading.BoundedSemaphore(config.workers + config.queue)
+        self._slots = threading.BoundedSemaphore(config.workers + config.queue)  # uploads held, waiting or read
+        # One single-worker executor per worker: a document that kills its process breaks its own
+        # executor only (the culprit is known, neighbours go on), and nothing queues inside one, so a
+        # timeout measures the document's own time.
+        self._free: queue.SimpleQueue[Executor] = queue.SimpleQueue()
+        self._executors: list[Executor] = [self._new_executor() for _ in range(config.workers)]
+        for executor in self._executors:
+            self._free.put(executor)
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
-        self._executor = self._new_executor()
 
     def _new_executor(self) -> Executor:
         if self.config.worker_kind == "thread":
-            return ThreadPoolExecutor(self.config.workers, thread_name_prefix="nianbao-serve",
-                                      initializer=_init_worker, initargs=(self.config.spotter,))
+            return ThreadPoolExecutor(1, thread_name_prefix="nianbao-serve",
+                                      initializer=_init_worker, initargs=(self.config.spotter, self.config.extract_fn))
         import multiprocessing as mp
 
-        return ProcessPoolExecutor(self.config.workers, mp_context=mp.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(self.config.spotter,))
+        return ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(self.config.spotter, self.config.extract_fn))
+
+    def _replace(self, broken: Executor, kill: bool = False) -> Executor:
+        """A fresh executor for a broken one; ``kill``: stop its process now (a worker stuck in a
+        document cannot be cancelled otherwise)."""
+        if kill:
+            _kill_processes(broken)
+        broken.shutdown(wait=False, cancel_futures=True)
+        fresh = self._new_executor()
+        with self._lock:
+            self._executors = [fresh if e is broken else e for e in self._executors]
+        return fresh
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            executors = list(self._executors)
+        for executor in executors:
+            _kill_processes(executor)  # a worker stuck in a document would otherwise hold the exit
+            executor.shutdown(wait=False, cancel_futures=True)
         shutil.rmtree(self.upload_root, ignore_errors=True)
 
     # a slot is held from the upload's arrival until its record is ready
@@ -220,19 +261,27 @@ class ExtractionService:
         shutil.rmtree(path.parent, ignore_errors=True)
 
     def run(self, path: Path, source: str, on_start=None) -> dict:
-        """The record of a stored upload (blocks); deletes the upload and frees the slot, whatever happens."""
+        """The record of a stored upload (blocks until a worker is free); deletes the upload and frees
+        the slot, whatever happens. Process workers: a document past ``timeout_s`` fails ``timeout``,
+        one whose worker dies fails ``crash``; either way that worker is replaced."""
+        executor = self._free.get()
         try:
             if on_start:
                 on_start()
-            max_memory_mb = self.config.max_memory_mb if self.config.worker_kind == "process" else 0
+            processes = self.config.worker_kind == "process"
+            timeout = self.config.timeout_s if processes and self.config.timeout_s else None
+            future = executor.submit(extract_record, str(path), source, self.config.max_memory_mb if processes else 0)
             try:
-                return self._executor.submit(extract_record, str(path), source, max_memory_mb).result()
-            except BrokenProcessPool:  # a worker died in this document (or a neighbour's): replace the pool
-                with self._lock:
-                    self._executor.shutdown(wait=False, cancel_futures=True)
-                    self._executor = self._new_executor()
-                return _crash_record(source)
+                return future.result(timeout=timeout)
+            except FutureTimeout:
+                executor = self._replace(executor, kill=True)
+                return _failed_record(source, "timeout", f"stopped after {timeout:g} s (--timeout)")
+            except BrokenProcessPool:
+                executor = self._replace(executor)
+                return _failed_record(source, "crash", "the worker reading this file stopped (a crash, or killed "
+                                                       "by the system for memory)")
         finally:
+            self._free.put(executor)
             self.discard(path)
             self._slots.release()
 
@@ -261,11 +310,16 @@ class ExtractionService:
                 del self._jobs[j.id]
 
 
-def _crash_record(source: str) -> dict:
+def _kill_processes(executor: Executor) -> None:
+    for process in list((getattr(executor, "_processes", None) or {}).values()):  # private, stable since 3.8
+        process.kill()
+
+
+def _failed_record(source: str, code: str, message: str) -> dict:
     from nianbao.cli import _failed_document
     from nianbao.inference.output import to_record
 
-    return to_record(_failed_document(source, "crash", "the worker reading this file stopped (crash or killed)"))
+    return to_record(_failed_document(source, code, message))
 
 
 # -- HTTP ------------------------------------------------------------------------------------------
@@ -535,7 +589,7 @@ def cmd_serve(args) -> int:
     try:
         config = ServiceConfig(host=args.host, port=args.port, workers=args.workers, queue=args.queue,
                                token=args.token, max_upload_mb=args.max_upload_mb,
-                               max_memory_mb=args.max_memory_mb, spotter=args.spotter,
+                               max_memory_mb=args.max_memory_mb, timeout_s=args.timeout, spotter=args.spotter,
                                allow_hosts=tuple(args.allow_host))
         serve(config)
     except (ValueError, OSError) as e:  # a short token, a public bind without one, a port in use
@@ -557,6 +611,9 @@ def add_commands(sub) -> None:
                    help=f"largest upload accepted (default {DEFAULT_MAX_UPLOAD_MB})")
     p.add_argument("--max-memory-mb", type=int, default=4096,
                    help="memory one document may use in its worker (default 4096; 0: no limit)")
+    p.add_argument("--timeout", type=float, default=600,
+                   help="seconds one document may take in its worker (default 600, as ingest; 0: no limit); "
+                        "past it the document fails with the code timeout")
     p.add_argument("--spotter", default="classifier", choices=["classifier", "baseline"],
                    help="what spots the row labels (as for extract)")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",

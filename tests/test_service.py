@@ -218,3 +218,24 @@ def test_process_workers(capsys):
         assert answers[1][0] == 422 and answers[1][1]["error"]["code"] == "empty_file"
     finally:
         s.close()
+
+
+@pytest.mark.slow
+def test_process_workers_isolate_hang_crash_and_memory(capsys):
+    """A document that hangs fails `timeout`, one that kills its worker `crash`, one past the memory cap
+    `memory`; a report read beside them is unharmed."""
+    s = Server(worker_kind="process", workers=2, timeout_s=8, max_memory_mb=1024,
+               extract_fn="nianbao.ingest.testing:faulty_extract")
+    report = (EXAMPLES / "real_005.txt").read_bytes()
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            answers = dict(zip(["hang.txt", "crash.txt", "memhog.txt", "real_005.txt"], pool.map(
+                lambda n: upload(s.url, n, report), ["hang.txt", "crash.txt", "memhog.txt", "real_005.txt"])))
+        codes = {n: (a[0], (a[1]["error"] or {}).get("code")) for n, a in answers.items()}
+        assert codes == {"hang.txt": (422, "timeout"), "crash.txt": (422, "crash"), "memhog.txt": (422, "memory"),
+                         "real_005.txt": (200, None)}
+        expected = cli_records([EXAMPLES / "real_005.txt"], capsys)["real_005.txt"]
+        assert answers["real_005.txt"][1] == dict(expected, source="real_005.txt")
+        assert upload(s.url, "real_005.txt", report)[0] == 200  # the pool was replaced and still answers
+    finally:
+        s.close()
