@@ -265,7 +265,10 @@ class ReconcileStage:
             doc.checks = reconcile.run_checks(doc.values(), doc.template, doc.found, self.schema)
             for c in doc.checks:
                 c.confidence = audit.rule_confidence(c, doc.fields)
-            doc.checks += audit.audit_document(doc)
+            try:
+                doc.checks += audit.audit_document(doc)
+            except Exception as e:  # a bug in a finding must not cost the document its values
+                doc.warnings.append(f"audit_failed: {type(e).__name__}: {e}")
         return doc
 
 

@@ -393,3 +393,21 @@ def test_factory_prints_no_table_a_error_unless_asked(pipeline, tmp_path):
         report, doc = _factory(pipeline, tmp_path, {}, index=i)
         assert report.traits["content.audit.table_a"] == "none"
         assert not [c for c in doc.checks if not c.passed and c.rule.startswith("A")]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PIECES = ["2022年", "2021年", "上年", "结转", "新收", "申请", "收到", "办结", "行政复议", "行政诉讼", "、", ",", "。",
+           "件", "起", "0", "7", "12", "未发生", "同期", "较上年增加", "共计", "其中", "下一年度", "%", "五、", "六、", "无"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=40), st.sampled_from([None, 2021, 2022]))
+def test_statements_never_raise_and_stay_in_their_sentence(pieces, year):
+    text = "".join(pieces)
+    sentences = audit.prose_sentences(text, [])
+    for s in statements(sentences, year):
+        assert s.sentence.start <= s.offset < s.sentence.end
+        assert s.value >= 0 and s.rule in {"P1", "P2", "P3", "P4", "P5", "P6", "P7", "P1|P3"}
+    audit.find_sections(text, [])
