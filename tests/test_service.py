@@ -239,3 +239,12 @@ def test_process_workers_isolate_hang_crash_and_memory(capsys):
         assert upload(s.url, "real_005.txt", report)[0] == 200  # the pool was replaced and still answers
     finally:
         s.close()
+
+
+def test_serve_is_a_command():
+    from nianbao.cli import build_parser
+
+    args = build_parser().parse_args(["serve", "--port", "0", "--workers", "3", "--max-upload-mb", "5", "--timeout", "9"])
+    assert (args.port, args.workers, args.max_upload_mb, args.timeout, args.host) == (0, 3, 5.0, 9.0, "127.0.0.1")
+    assert args.func is service_module.cmd_serve
+    assert cli_main(["serve", "--host", "0.0.0.0", "--port", "0"]) == 2  # public without a token: refused, exit 2
