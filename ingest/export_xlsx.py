@@ -3,7 +3,7 @@
 One sheet per document read: the title, then 主动公开 / 收到和处理申请 / 行政复议、行政诉讼 with the
 official Chinese row and column headers of its template (``headers`` in ``labels/schema.json``),
 header cells merged as on paper, frozen panes (the title rows and the row-header columns), column
-widths, cells in a failing rule tinted; a ``文件`` sheet lists every document (failed ones too, with
+widths, cells in a failing rule tinted red and values the extractor doubts (other readings fit) yellow; a ``文件`` sheet lists every document (failed ones too, with
 their error) and a ``检查`` sheet lists every rule evaluated.
 
 Layout is computed as plain data first (``table_blocks``: cells with their spans), then written; the
@@ -200,7 +200,8 @@ def document_cells(record: dict) -> tuple[list[Cell], int]:
     title = f"{record.get('agency') or '（机关未识别）'}{f' {year}年' if year else ''}政府信息公开工作年度报告"
     cells = [Cell(0, 0, title, colspan=LABEL_COLUMNS + 5, kind="title"),
              Cell(1, 0, f"文件 {record.get('source') or ''}　模板 {template}"
-                        f"　需复核 {'是' if (record.get('review') or {}).get('needed') else '否'}",
+                        f"　需复核 {'是' if (record.get('review') or {}).get('needed') else '否'}"
+                        "　（黄色：存疑的读数；红色：未通过勾稽规则）",
                   colspan=LABEL_COLUMNS + 5)]
     row, width = TITLE_ROWS + 1, LABEL_COLUMNS + 1
     for name in TABLE_ORDER:
@@ -258,6 +259,8 @@ def add_styles(wb) -> None:
                                 alignment=Alignment(horizontal="center", vertical="center", wrap_text=True)),
         "nb_label": NamedStyle("nb_label", border=border, alignment=Alignment(vertical="center", wrap_text=True)),
         "nb_value": NamedStyle("nb_value", border=border, alignment=Alignment(horizontal="right", vertical="center")),
+        "nb_doubted": NamedStyle("nb_doubted", border=border, fill=PatternFill("solid", fgColor="FFE08A"),
+                                 alignment=Alignment(horizontal="right", vertical="center")),
         "nb_failing": NamedStyle("nb_failing", border=border, fill=PatternFill("solid", fgColor="F8D7DA"),
                                  alignment=Alignment(horizontal="right", vertical="center")),
     }
@@ -265,14 +268,20 @@ def add_styles(wb) -> None:
         wb.add_named_style(style)
 
 
-def _style(c: Cell, failing: set[str]) -> str:
+def _style(c: Cell, failing: set[str], doubted: set[str] = frozenset()) -> str:
     if c.kind == "title":
         return "nb_title" if c.row == 0 else "nb_subtitle"
     if c.row < TITLE_ROWS:
         return "nb_plain"
     if c.kind == "value":
-        return "nb_failing" if c.key in failing else "nb_value"
+        return "nb_doubted" if c.key in doubted else "nb_failing" if c.key in failing else "nb_value"
     return {"header": "nb_header", "label": "nb_label"}.get(c.kind, "nb_plain")
+
+
+def doubted_keys(record: dict) -> set[str]:
+    """Fields the extractor doubts: other readings fit (alternatives) or it gives a reason below 0.99."""
+    return {k for k, f in (record.get("fields") or {}).items()
+            if f and (f.get("alternatives") or (f.get("reason") and (f.get("confidence") or 0) < 0.99))}
 
 
 def write_document_sheet(ws, record: dict) -> None:
@@ -281,8 +290,9 @@ def write_document_sheet(ws, record: dict) -> None:
 
     cells, width = document_cells(record)
     failing = {k for c in record.get("checks") or [] if not c.get("passed") for k in c.get("cells") or []}
+    doubted = doubted_keys(record)
     for c in cells:
-        style = _style(c, failing)
+        style = _style(c, failing, doubted)
         _put(ws, c.row + 1, c.col + 1, c.value).style = style
         if c.rowspan > 1 or c.colspan > 1:
             ws.merge_cells(start_row=c.row + 1, start_column=c.col + 1, end_row=c.row + c.rowspan,

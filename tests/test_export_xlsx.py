@@ -140,3 +140,18 @@ def test_header_layout_is_pure():
     spans = {(c.value, c.row, c.col): (c.rowspan, c.colspan) for c in labels}
     assert spans == {("一", 0, 0): (1, 3), ("三", 1, 0): (3, 1), ("（一）", 1, 1): (1, 2), ("（三）", 2, 1): (2, 1),
                      ("1.", 2, 2): (1, 1), ("2.", 3, 2): (1, 1)}
+
+
+def test_doubted_and_failing_cells_are_tinted(tmp_path):
+    from nianbao.ingest.export_xlsx import write_tables_xlsx
+
+    record = to_record(Pipeline().run(EXAMPLES / "real_005.txt"))
+    record["fields"]["requests.new.natural"].update(confidence=0.6, alternatives=[17], reason="two readings fit")
+    record["checks"].append({"rule": "R1", "passed": False, "detail": "x", "cells": ["requests.new.total"],
+                             "difference": 1})
+    write_tables_xlsx([record], tmp_path / "t.xlsx")
+    ws = load_workbook(tmp_path / "t.xlsx").worksheets[2]
+    new = _find(ws, "一、本年新收政府信息公开申请数量")
+    natural, commercial, total = (ws.cell(row=new.row, column=c) for c in (4, 5, 10))
+    assert natural.style == "nb_doubted" and total.style == "nb_failing" and commercial.style == "nb_value"
+    assert natural.fill.fgColor.rgb.endswith("FFE08A") and total.fill.fgColor.rgb.endswith("F8D7DA")
