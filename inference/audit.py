@@ -46,7 +46,7 @@ RULES: dict[str, str] = {
     "A3": "Table A: money has at most the decimals its unit prints (yuan: 2, 万元: 6)",
     "N1": "narrative: section 五 (problems and improvements) is empty or only '无'",
     "N2": "narrative: fees of Table A and section 六 contradict each other",
-    "N3": "narrative: work described for a year other than the report's",
+    "N3": "narrative: the statistical period, the report it publishes, or the year's work named for another year",
     "H1": "parent vs children: a parent's Table B/C totals = the sum of its children's, same year",
 }
 
@@ -541,6 +541,8 @@ def fee_check(doc: Document, sections: Sections) -> list[Check]:
 
 
 _PERIOD = re.compile(r"(?:统计|时限|期限|时间)[^。]{0,12}?((?:19|20)\d\d)年1月1日(?:起)?至((?:19|20)\d\d)年12月31日")
+# "现向社会公布某局2022年度政府信息公开工作年度报告": the report names its own year.
+_REPORT_NAMED = re.compile(r"公布[^。]{0,40}?((?:19|20)\d\d)年度?[^。]{0,16}?年度?报告")
 _COMPARISON = re.compile(r"同比|同期|较|比上|相比|上年|去年|增长|下降|减少|增加|以来|至今|累计|截至|修订|印发|颁布|出台|"
                          r"结转|年度报告|年报")
 _TITLE_SPAN = re.compile(r"《[^《》]{0,60}》")
@@ -563,6 +565,11 @@ def other_year_check(doc: Document, sentences: Sequence[Sentence], sections: Sec
         if s.start >= limit:
             break
         text = s.text
+        named = _REPORT_NAMED.search(text)
+        if named:
+            evaluated = True
+            if int(named.group(1)) != year:
+                return [_n3(doc, s, int(named.group(1)), 0.8, "the report it publishes is named for")]
         period = _PERIOD.search(text)
         if period:
             evaluated = True

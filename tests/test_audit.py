@@ -411,3 +411,14 @@ def test_statements_never_raise_and_stay_in_their_sentence(pieces, year):
         assert s.sentence.start <= s.offset < s.sentence.end
         assert s.value >= 0 and s.rule in {"P1", "P2", "P3", "P4", "P5", "P6", "P7", "P1|P3"}
     audit.find_sections(text, [])
+
+
+def test_n3_intro_naming_another_years_report(pipeline, tmp_path):
+    text = (EXAMPLES / "real_014.txt").read_text(encoding="utf-8")
+    copied = text.replace("公布平潭综合实验区海坛片区管理局2023年", "公布平潭综合实验区海坛片区管理局2022年")
+    assert copied != text
+    (tmp_path / "r.txt").write_text(copied, encoding="utf-8")
+    doc = pipeline.run(tmp_path / "r.txt")
+    n3 = by_rule(doc)["N3"]
+    assert doc.year == 2023 and not n3.passed and n3.stated_value == 2022 and "2022年" in n3.sentence
+    assert by_rule(pipeline.run(EXAMPLES / "real_014.txt"))["N3"].passed
