@@ -242,6 +242,9 @@ class ExtractionService:
             raise ServiceError(503, "busy", f"all {self.config.workers} workers are busy and {self.config.queue} "
                                             f"uploads are waiting; try again shortly")
 
+    def release_slot(self) -> None:
+        self._slots.release()
+
     def store_upload(self, stream, filename: Optional[str]) -> Path:
         """The upload's bytes in a folder of its own (random name) inside the private folder; the caller
         deletes it (``discard``)."""
@@ -384,14 +387,14 @@ def create_app(config: ServiceConfig, service: Optional[ExtractionService] = Non
         """The request's file stored privately, holding a worker slot (released by service.run)."""
         if request.content_length is not None and request.content_length > app.config["MAX_CONTENT_LENGTH"]:
             raise RequestEntityTooLarge()
-        upload = request.files.get("file")
-        if upload is None:
-            raise ServiceError(400, "no_file", "send the report as a multipart/form-data field named 'file'")
-        service.take_slot()
+        service.take_slot()  # before the body is read: a busy service answers 503 without taking the bytes
         try:
+            upload = request.files.get("file")
+            if upload is None:
+                raise ServiceError(400, "no_file", "send the report as a multipart/form-data field named 'file'")
             return service.store_upload(upload.stream, upload.filename), upload_name(upload.filename)
         except BaseException:
-            service._slots.release()
+            service.release_slot()
             raise
 
     def record_response(record: dict, status: Optional[int] = None) -> Response:
