@@ -91,7 +91,10 @@ def test_cell_ink_tells_clean_cells_from_printed_ones():
         ink = cell_ink(_cell_image(draw), rect, em)
         assert ink.share >= INK_CELL_SHARE and ink.box is not None and 40 <= ink.box.x0 < ink.box.x1 <= 80
     dash = _cell_image(lambda img: img.__setitem__((slice(24, 27), slice(50, 66)), 30))
-    assert cell_ink(dash, rect, em).share >= INK_CELL_SHARE
+    assert cell_ink(dash, rect, em).share >= INK_CELL_SHARE and cell_ink(dash, rect, em).dash
+    assert not cell_ink(_cell_image(_digit(20)), rect, em).dash
+    two = _cell_image(lambda img: [img.__setitem__((slice(24, 27), slice(x, x + 14)), 30) for x in (30, 70)])
+    assert not cell_ink(two, rect, em).dash
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,13 +154,15 @@ def test_a_cell_with_ink_and_no_reading_is_retried_then_unread_and_a_clean_cell_
     engine = SilentEngine()
     table = _read(engine)
     by_pos = {(c.row, c.col): c for c in table.cells}
-    # Digit, '-', faint digit: ink the recogniser could not read -> unread, never a printed empty.
-    for pos in ((1, 1), (1, 2), (1, 3)):
+    # Digit, faint digit: ink the recogniser could not read -> unread, never a printed empty.
+    for pos in ((1, 1), (1, 3)):
         assert by_pos[pos].unread and by_pos[pos].text == "" and by_pos[pos].confidence < 0.5, pos
+    # One short horizontal stroke is the '-' placeholder by its shape.
+    assert by_pos[(1, 2)].text == "-" and not by_pos[(1, 2)].unread and by_pos[(1, 2)].confidence > 0.9
     # The clean cell is a printed empty cell.
     assert not by_pos[(1, 4)].unread and by_pos[(1, 4)].text == "" and by_pos[(1, 4)].confidence > 0.9
     # The unread cells were read a second time (two scales each), after the first pass.
-    assert len(engine.calls) == 2 and engine.calls[1] >= 2 * 3
+    assert len(engine.calls) == 2 and engine.calls[1] >= 2 * 2
 
 
 def test_a_retry_that_reads_the_cell_gives_it_its_text():
@@ -320,3 +325,40 @@ def test_factory_scan_prints_faint_and_broken_digits_on_request_and_stays_reprod
     assert np.mean(after) < 0.8 * np.mean(before)
     # The page's geometry is the main stream's: value boxes land where they did without faint digits.
     assert [v.bbox for v in plain.values] == [v.bbox for v in faint.values]
+
+
+def test_a_value_cell_read_as_no_value_is_unread_and_a_label_is_left_alone():
+    from nianbao.inference.ocr import structure
+    from nianbao.inference.ocr.page import table_from_grid, unreadable_value_cells
+
+    row = [(2, 0, "四、结转下年度继续办理"), (2, 1, "88"), (2, 2, "="), (2, 3, "-"), (2, 4, "US张"), (2, 5, "88")]
+    header = [(1, 0, "项目"), (1, 1, "自然人"), (1, 2, "其他"), (1, 3, "总计")]
+    assert unreadable_value_cells(header + row) == [len(header) + 2, len(header) + 4]
+    # A header row, a label, a long text in a value column: not values, not unread.
+    assert unreadable_value_cells(header) == []
+    assert unreadable_value_cells([(0, 0, "行政复议结果维持"), (0, 1, "3"), (0, 2, "4"), (0, 3, "本机关不掌握相关信息")]) == []
+    # In a table: the garbled cells are unread (null later), the others keep their readings.
+
+    def reading(text):
+        return LineReading(text, [CharReading(ch, 0.95) for ch in text])
+
+    grid = structure.Grid(rect=Rect(0, 0, 600, 40), xs=[0, 200, 280, 360, 440, 520, 600], ys=[0, 40])
+    cells = [(structure.GridCell(0, col, 1, 1, Rect(grid.xs[col], 0, grid.xs[col + 1], 40)), [reading(text)])
+             for _r, col, text in row]
+    table = table_from_grid(grid, cells, OcrOptions(), None, page=1)
+    assert [c.unread for c in table.cells] == [False, False, True, False, True, False]
+    assert [c.text for c in table.cells] == ["四、结转下年度继续办理", "88", "", "-", "", "88"]
+
+
+def test_specks_beside_a_placeholder_are_dropped():
+    from nianbao.inference.ocr.page import cell_text
+
+    ct = cell_text([LineReading(",-", [CharReading(",", 0.4), CharReading("-", 0.9)])], OcrOptions())
+    assert ct.text == "-" and ct.confidence == pytest.approx(0.9 * 0.9)
+
+
+def test_in_a_row_of_numbers_without_a_label_every_cell_is_a_value():
+    from nianbao.inference.ocr.page import unreadable_value_cells
+
+    row_c = [(3, c, t) for c, t in enumerate(["=", "=", "-", "-", "2", "m", "-"])]
+    assert unreadable_value_cells(row_c) == [0, 1, 5]

@@ -21,7 +21,7 @@ import numpy as np
 from nianbao.document import BBox, Block, Cell, Line, Table
 
 from . import prep, structure
-from .engine import LineReading, OcrEngine
+from .engine import CharReading, LineReading, OcrEngine
 from .layout import Layout, LayoutBlock, LayoutModel, Rect
 from .lexicon import Lexicon, default_lexicon
 from .options import OcrOptions
@@ -32,6 +32,9 @@ BLANK_CONFIDENCE = 0.97   # a cell with no ink at all: printed empty (a faint di
 # is clean: printed empty. More ink and no reading is an unread cell, never a printed empty (0).
 INK_CELL_SHARE = 0.004
 INK_CONTRAST = 45          # grey levels below the cell's paper that count as ink (after a light blur)
+# A cell whose ink is one short horizontal stroke, read as '-' or as nothing/no value: the '-'
+# placeholder, as sure as its shape (the recogniser often doubts a lone dash, or calls it "=").
+DASH_CONFIDENCE = 0.97
 # OCR confusions of digits, applied only when the whole cell then reads as a number.
 _DIGIT_LIKE = str.maketrans({"O": "0", "o": "0", "〇": "0", "Ｏ": "0", "D": "0", "Q": "0",
                              "l": "1", "I": "1", "|": "1", "丨": "1", "i": "1", "！": "1", "!": "1",
@@ -121,6 +124,12 @@ def cell_text(readings: Sequence[LineReading], options: OcrOptions) -> CellText:
         return CellText(text="-", confidence=confidence, note=f"OCR read '{compact}', taken as the placeholder '-'")
     if compact and not _NUMBER_TEXT.match(compact) and not _PLACEHOLDER.match(compact):
         core = compact.strip(_SPECK_CHARS)
+        if core != compact and core and (_PLACEHOLDER.match(core) or _DASH_AS_ONE.match(core)):
+            # ",-": a speck beside the '-' placeholder.
+            chars = _strip_chars(chars, core)
+            confidence = float(math.prod(c.prob for c in chars)) * 0.9 ** (len(compact) - len(core))
+            return CellText(text="-" if _DASH_AS_ONE.match(core) else core, confidence=confidence,
+                            note=f"OCR read '{compact}', specks around the placeholder dropped")
         if core != compact and core and _NUMBER_TEXT.match(core.translate(_DIGIT_LIKE)):
             n_specks = len(compact) - len(core)
             note = f"OCR read '{compact}', specks around the number dropped"
@@ -297,15 +306,30 @@ class PageReader:
         # read again (whole cell, contrast stretched, two scales), and what stays unread is flagged.
         inked: dict[int, bool] = {}
         retry: list[tuple[int, Rect]] = []
+        texts = [cell_text([r for _, r in per_owner.get(owner, [])], self.options).text for owner in range(len(cell_refs))]
+        garbled: set[int] = set()
+        for gi in range(len(grids)):
+            owners = [o for o, (gj, _c, _e) in enumerate(cell_refs) if gj == gi]
+            garbled |= {owners[k] for k in unreadable_value_cells([(cell_refs[o][1].row, cell_refs[o][1].col, texts[o])
+                                                                   for o in owners])}
+        dashes: dict[int, Rect] = {}
         for owner, (_gi, cell, t_em) in enumerate(cell_refs):
-            if cell_text([r for _, r in per_owner.get(owner, [])], self.options).text:
+            doubted_dash = texts[owner] == "-" and min(
+                (ch.prob for _, r in per_owner.get(owner, []) for ch in r.chars), default=1.0) < DASH_CONFIDENCE
+            if texts[owner] and owner not in garbled and not doubted_dash:
                 continue
             ink = cell_ink(gray_clean, cell.rect, t_em)
             inked[owner] = ink.share >= INK_CELL_SHARE
-            if inked[owner] and ink.box is not None:
+            if ink.dash and ink.box is not None:
+                dashes[owner] = ink.box
+            elif inked[owner] and ink.box is not None and not doubted_dash:
                 retry.append((owner, ink.box))
         if retry:
-            self._retry_unread(retry, per_owner, cell_refs, gray_clean)
+            self._retry_unread(retry, per_owner, cell_refs, gray_clean, garbled)
+        for owner, box in dashes.items():
+            per_owner[owner] = [(_Crop(owner, box, np.zeros((1, 1), np.uint8)),
+                                 LineReading("-", [CharReading("-", DASH_CONFIDENCE)]))]
+        info["cells_dash_by_shape"] = len(dashes)
         info["cells_inked_unread_first"] = len(retry)
 
         u = page.unit_per_px
@@ -457,10 +481,11 @@ class PageReader:
             per_owner[owner][k] = (c1, _better(r1, r2))
 
     def _retry_unread(self, retry: list[tuple[int, Rect]], per_owner: dict[int, list[tuple[_Crop, LineReading]]],
-                      cell_refs: list[tuple[int, structure.GridCell, float]], gray: np.ndarray) -> None:
+                      cell_refs: list[tuple[int, structure.GridCell, float]], gray: np.ndarray,
+                      garbled: frozenset[int] | set[int] = frozenset()) -> None:
         """Cells with ink that the first pass read as nothing: the ink's box, contrast stretched
         (faint print turns dark), read at two scales; the best reading that gives the cell a text
-        replaces the silent one."""
+        replaces the silent one (for a value cell read as no value, only a number or a placeholder does)."""
         import cv2
 
         jobs: list[tuple[int, _Crop]] = []
@@ -476,7 +501,7 @@ class PageReader:
         best: dict[int, tuple[float, _Crop, LineReading]] = {}
         for (owner, crop), r in zip(jobs, readings):
             ct = cell_text([r], self.options)
-            if not ct.text:
+            if not ct.text or (owner in garbled and not _is_value_text(ct.text)):
                 continue
             if owner not in best or ct.confidence > best[owner][0]:
                 best[owner] = (ct.confidence, crop, r)
@@ -509,6 +534,30 @@ class PageReader:
         return table
 
 
+def _is_value_text(text: str) -> bool:
+    return bool(_NUMBER_TEXT.match(text) or _PLACEHOLDER.match(text))
+
+
+def unreadable_value_cells(cells: Sequence[tuple[int, int, str]]) -> list[int]:
+    """Indexes of the value cells whose reading is neither a number nor a placeholder ("=", "m",
+    seal strokes read as "US张"): ``cells`` are (row, col, text). A data row prints at least two
+    numbers or placeholders; value columns start at the leftmost column holding one in a data row
+    (in a row without a label, every cell is a value). A long text there is left alone (a label the grid put in the wrong column is not a value)."""
+    rows: dict[int, list[tuple[int, str]]] = {}
+    for row, col, text in cells:
+        rows.setdefault(row, []).append((col, text))
+    data_rows = {r for r, cs in rows.items() if sum(1 for _, t in cs if t and _is_value_text(t)) >= 2}
+    value_cols = [col for row, col, text in cells if row in data_rows and text and _is_value_text(text)]
+    if not value_cols:
+        return []
+    first = min(value_cols)
+    # A data row without a label (Table C's row of numbers): all its cells are values.
+    unlabelled = {r for r in data_rows if all(len(t) <= 4 for _, t in rows[r])}
+    return [i for i, (row, col, text) in enumerate(cells)
+            if row in data_rows and (col >= first or row in unlabelled) and text and not _is_value_text(text)
+            and len(text) <= 4]
+
+
 def table_from_grid(grid: structure.Grid, cells: Sequence[tuple[structure.GridCell, Sequence[LineReading]]],
                     options: OcrOptions, lexicon: Optional[Lexicon], page: int, unit_per_px: float = 1.0,
                     inked: Optional[Sequence[bool]] = None) -> Table:
@@ -516,14 +565,17 @@ def table_from_grid(grid: structure.Grid, cells: Sequence[tuple[structure.GridCe
 
     ``inked``: per cell, whether it holds ink (``cell_ink``). A cell read as nothing is printed
     empty only when it is clean; with ink it is unread (``Cell.unread``: no value, doubted).
-    Without ``inked`` (older recordings) an empty reading is taken as printed empty.
+    Without ``inked`` (older recordings) an empty reading is taken as printed empty. A value cell
+    read as neither a number nor a placeholder is unread (``unreadable_value_cells``).
     """
     u = unit_per_px
     out = []
-    for i, (cell, readings) in enumerate(cells):
-        ct = cell_text(readings, options)
-        unread = inked is not None and inked[i] and not ct.text
-        if inked is not None and not ct.text:
+    texts = [cell_text(readings, options) for _cell, readings in cells]
+    # A value cell read as neither a number nor a placeholder is unread too (its reading is no value).
+    garbled = set(unreadable_value_cells([(c.row, c.col, ct.text) for (c, _r), ct in zip(cells, texts)]))
+    for i, ((cell, _readings), ct) in enumerate(zip(cells, texts)):
+        unread = i in garbled or (inked is not None and inked[i] and not ct.text)
+        if unread or (inked is not None and not ct.text):
             ct = CellText(text="", confidence=0.0 if unread else BLANK_CONFIDENCE)
         if lexicon is not None and ct.text and not _NUMBER_TEXT.match(ct.text) and not _PLACEHOLDER.match(ct.text):
             snapped = lexicon.snap(ct.text)
@@ -603,6 +655,7 @@ def table_from_text_boxes(items: Sequence[tuple[tuple[float, float, float, float
 class CellInk:
     share: float             # share of the cell's inner area that is ink
     box: Optional[Rect]      # where that ink is (page pixels), None when there is none
+    dash: bool = False       # the ink is one short horizontal stroke: the '-' placeholder
 
 
 def cell_ink(gray: np.ndarray, rect: Rect, em: float) -> CellInk:
@@ -625,16 +678,21 @@ def cell_ink(gray: np.ndarray, rect: Rect, em: float) -> CellInk:
     n, _labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
     min_area = max(4.0, 0.01 * em * em)
     area = 0
+    kept = 0
     bx0, by0, bx1, by1 = x1 - x0, y1 - y0, 0, 0
     for i in range(1, n):
         x, y, cw, ch, a = stats[i]
         if a < min_area or max(cw, ch) < 0.15 * em:
             continue
         area += int(a)
+        kept += 1
         bx0, by0, bx1, by1 = min(bx0, x), min(by0, y), max(bx1, x + cw), max(by1, y + ch)
     if area == 0:
         return CellInk(0.0, None)
-    return CellInk(area / float(sub.size), Rect(float(bx0 + x0), float(by0 + y0), float(bx1 + x0), float(by1 + y0)))
+    bw, bh = bx1 - bx0, by1 - by0
+    dash = bool(kept == 1 and bw >= 1.6 * bh and bh <= 0.4 * em and 0.2 * em <= bw <= 1.5 * em)
+    return CellInk(area / float(sub.size), Rect(float(bx0 + x0), float(by0 + y0), float(bx1 + x0), float(by1 + y0)),
+                   dash)
 
 
 def stretch_contrast(crop: np.ndarray) -> np.ndarray:
