@@ -41,7 +41,7 @@ def test_document_page_has_official_headers(store, tmp_path):
             assert schema.headers(template, "requests").row(row.key) in requests, row.key
         assert "1.属于国家秘密" in requests and "（三）不予公开" in requests
         appeals = _section(html, "appeals")
-        assert re.search(r'<th colspan="5">结果维持|结果维持', appeals) and "未经复议直接起诉" in appeals
+        assert re.search(r'<th data-column="upheld"[^>]*>结果维持</th>', appeals) and "未经复议直接起诉" in appeals
         proactive = _section(html, "proactive")
         for _, text in [c for s in schema.headers(template, "proactive").sections for c in s.columns]:
             assert text in proactive
