@@ -18,6 +18,7 @@ from .normalize import BLANK, UNREAD, NormText, fold
 _SPLIT_CELLS = re.compile(r"[\t|]+")
 # Page furniture between a table's halves ("- 2 -", "第3页 共5页"): not cells, never values.
 _PAGE_NUMBER = re.compile(r"^\s*(?:[-—－]\s*\d{1,4}\s*[-—－]|第\s*\d{1,4}\s*页(?:\s*[,，/]?\s*共\s*\d{1,4}\s*页)?|\d{1,4}\s*/\s*\d{1,4})\s*$")
+TAIL = "\x00tail"  # _line_cells' mark for an empty tab cell after a row's last number
 _ONE_NUMBER = re.compile(r"^\s*\d[\d,]*(?:\.\d+)?\s*(?:万元|元)?\s*$")
 _NUMERIC_CELL = re.compile(r"^\s*(?:[-−]?\d[\d,]*(?:\.\d+)?\s*(?:万元|元)?|[-—－/／]+|无)\s*$")
 
@@ -45,6 +46,10 @@ def _line_cells(text: str) -> list[str]:
             out.extend(_SPLIT_CELLS.split(c))
         elif filled[0] < i < numeric[-1]:
             out.append(BLANK)
+        elif i > numeric[-1]:
+            # After the last number: a printed-empty cell or a ragged tail; the mapper, which knows how
+            # many cells the row has, keeps as many as the row needs (mapping.fit_tail).
+            out.append(TAIL)
     return out
 
 
@@ -150,8 +155,10 @@ def document_segments(doc: Document) -> list[Segment]:
                 # else (one cell per line): its digits are one number, never digits run together.
                 cell_boundaries = _is_tab_row(block.text) or (len(parts) == 1 and bool(_ONE_NUMBER.match(fold(parts[0]))))
                 for part in parts:
-                    segments.append(Segment(text=part, page=block.page, bbox=block.bbox, from_grid=cell_boundaries,
-                                            confidence=block.confidence, source=block.source))
+                    tail = part == TAIL
+                    segments.append(Segment(text=BLANK if tail else part, page=block.page, bbox=block.bbox,
+                                            from_grid=cell_boundaries, confidence=block.confidence, source=block.source,
+                                            tail=tail))
     return segments
 
 

@@ -92,6 +92,15 @@ def redistribute_runs(runs: list[RowRun], spec: TableSpec) -> list[RowRun]:
     return out
 
 
+def fit_tail(chunks: list, n: int) -> list:
+    """Empty tab cells after a row's last number are its printed-empty cells as far as the row has
+    cells; past that they are the export's ragged tail."""
+    out = list(chunks)
+    while len(out) > n and out and out[-1].kind == "blank" and out[-1].segment.tail:
+        out.pop()
+    return out
+
+
 def missing_row_doubt(key: str, spec: TableSpec, found: set[str], unplaced_numbers: bool) -> Optional[str]:
     """Why a row not found in a found table may be printed after all (None: it is most likely not
     printed). Reports leave out a table's first rows (规章) or print a group as one row (其他处理);
@@ -129,6 +138,7 @@ class BaselineMapper:
             runs = table.runs if name == "appeals" else redistribute_runs(table.runs, spec)
             for run in runs:
                 keys = spec.field_keys() if name == "appeals" else run.row.field_keys()
+                run.chunks = fit_tail(run.chunks, len(keys))
                 evidence = prose_numbers(prose, run.row.labels)
                 d = decode.decide_row(run, keys, name, evidence, header_unit, placeholders_in_use)
                 if d is not None:

@@ -116,6 +116,8 @@ class Segment:
     alternatives: list[tuple[str, float]] = field(default_factory=list)
     # (table number in the document, row) for a cell of a grid: which printed row it belongs to.
     grid_row: Optional[tuple[int, int]] = None
+    # An empty tab cell after a row's last number: printed empty, or a ragged tail of the export.
+    tail: bool = False
 
 
 @dataclass

@@ -224,12 +224,13 @@ PASSING = [
               "content.single_other_row": True, "content.requests_zero": True}),
     ("text", {"layout.placeholder": "blank"}),
     ("text", {"text.style": "pipes", "text.missing_label": True, "content.requests_zero": False}),
+    # read since the structure-first locator, tab tails and the dynamic-programming decoder
+    ("text", {"content.break": "blank_total_column", "content.requests_zero": False}),
+    ("text", {"text.style": "run_together", "content.requests_zero": False, "content.tables": "all"}),
 ]
 # Variants the baseline does not read exactly yet (measured with baseline_check; reported to the lead).
 FAILING = [
-    ("text", {"content.break": "blank_total_column", "content.requests_zero": False}),  # a blank total column lost in text
     ("text", {"text.style": "run_together", "layout.placeholder": "无"}),  # Table A splits no rule decides
-    ("text", {"text.style": "run_together", "content.requests_zero": False, "content.tables": "all"}),  # Table A splits
 ]
 
 

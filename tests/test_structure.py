@@ -264,3 +264,16 @@ def test_a_pdf_pages_bare_number_on_its_last_line_is_its_folio_not_a_cell():
     assert [s.text for s in linearize(doc).segments][-1] != "2"
     text_doc = Document(source="x.txt", format="text", pages=[Page(number=2, blocks=[table_end, folio])])
     assert [s.text for s in linearize(text_doc).segments][-1] == "2"  # a text export's last line may be a cell
+
+
+def test_empty_tab_cells_after_the_last_number_are_printed_empty_as_far_as_the_row_has_cells(tmp_path):
+    from nianbao.inference.mapping import fit_tail
+
+    lines = ["行政处罚\t455\t\t", "行政事业性收费\t0\t0\t"]
+    lin = linearize(Document(source="x.txt", pages=[Page(number=1, blocks=page_blocks(lines, 1))]))
+    assert [s.text for s in lin.segments] == ["行政处罚", "455", "\u2400", "\u2400", "行政事业性收费", "0", "0", "\u2400"]
+    assert [s.tail for s in lin.segments] == [False, False, True, True, False, False, False, True]
+    chunks = [Chunk(raw=s.text, segment=s, kind="blank" if s.text == "\u2400" else "number") for s in lin.segments[5:]]
+    assert len(fit_tail(chunks, 2)) == 2  # fees has two cells: the third is the export's ragged tail
+    row = [Chunk(raw=s.text, segment=s, kind="blank" if s.text == "\u2400" else "number") for s in lin.segments[1:4]]
+    assert len(fit_tail(row, 3)) == 3  # 455 | empty | empty: the position of 455 is printed
