@@ -331,12 +331,15 @@ def test_a_value_cell_read_as_no_value_is_unread_and_a_label_is_left_alone():
     from nianbao.inference.ocr import structure
     from nianbao.inference.ocr.page import table_from_grid, unreadable_value_cells
 
-    row = [(2, 0, "四、结转下年度继续办理"), (2, 1, "88"), (2, 2, "="), (2, 3, "-"), (2, 4, "US张"), (2, 5, "88")]
+    row = [(2, 0, "四、结转下年度继续办理"), (2, 1, "88"), (2, 2, "="), (2, 3, "-"), (2, 4, "US"), (2, 5, "88")]
     header = [(1, 0, "项目"), (1, 1, "自然人"), (1, 2, "其他"), (1, 3, "总计")]
     assert unreadable_value_cells(header + row) == [len(header) + 2, len(header) + 4]
     # A header row, a label, a long text in a value column: not values, not unread.
     assert unreadable_value_cells(header) == []
     assert unreadable_value_cells([(0, 0, "行政复议结果维持"), (0, 1, "3"), (0, 2, "4"), (0, 3, "本机关不掌握相关信息")]) == []
+    # Short labels of data rows ("规章 2 3 47", a group's "3.其他" row) are labels.
+    assert unreadable_value_cells([(0, 0, "规章"), (0, 1, "2"), (0, 2, "3"), (0, 3, "47")]) == []
+    assert unreadable_value_cells([(5, 1, "3.其他"), (5, 2, "1"), (5, 3, "-"), (5, 4, "=")]) == [3]
     # In a table: the garbled cells are unread (null later), the others keep their readings.
 
     def reading(text):

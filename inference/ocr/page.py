@@ -540,9 +540,10 @@ def _is_value_text(text: str) -> bool:
 
 def unreadable_value_cells(cells: Sequence[tuple[int, int, str]]) -> list[int]:
     """Indexes of the value cells whose reading is neither a number nor a placeholder ("=", "m",
-    seal strokes read as "US张"): ``cells`` are (row, col, text). A data row prints at least two
-    numbers or placeholders; value columns start at the leftmost column holding one in a data row
-    (in a row without a label, every cell is a value). A long text there is left alone (a label the grid put in the wrong column is not a value)."""
+    "US"): ``cells`` are (row, col, text). A data row prints at least two numbers or placeholders;
+    value columns start at the leftmost column holding one in a data row (in a row without a
+    Chinese label, every cell is a value). A text with a Chinese character, or a long one, is left
+    alone: "规章", "3.其他" are short labels, and a label the grid put in the wrong column is no value."""
     rows: dict[int, list[tuple[int, str]]] = {}
     for row, col, text in cells:
         rows.setdefault(row, []).append((col, text))
@@ -552,10 +553,15 @@ def unreadable_value_cells(cells: Sequence[tuple[int, int, str]]) -> list[int]:
         return []
     first = min(value_cols)
     # A data row without a label (Table C's row of numbers): all its cells are values.
-    unlabelled = {r for r in data_rows if all(len(t) <= 4 for _, t in rows[r])}
+    unlabelled = {r for r in data_rows if not any(_has_cjk(t) for _, t in rows[r])}
+    # Only junk without a Chinese character: "规章" or "3.其他" is a short label, never a misreading.
     return [i for i, (row, col, text) in enumerate(cells)
             if row in data_rows and (col >= first or row in unlabelled) and text and not _is_value_text(text)
-            and len(text) <= 4]
+            and len(text) <= 4 and not _has_cjk(text)]
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
 
 
 def table_from_grid(grid: structure.Grid, cells: Sequence[tuple[structure.GridCell, Sequence[LineReading]]],
