@@ -65,13 +65,31 @@ def file_hash(path: str | Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+# Blocks of schema.json that only say how tables look to people (the official Chinese headers the
+# review app and Excel print): editing them changes no extracted value, so no stored result goes stale.
+DISPLAY_ONLY_SCHEMA_BLOCKS = ("headers",)
+
+
+def schema_content_digest(data: bytes) -> str:
+    """The digest of what in schema.json decides extraction: the JSON without its display-only blocks,
+    canonically serialised (key order and whitespace do not count either)."""
+    import json
+
+    schema = json.loads(data)
+    if not isinstance(schema, dict):
+        raise ValueError("schema.json is not a JSON object")
+    kept = {k: v for k, v in schema.items() if k not in DISPLAY_ONLY_SCHEMA_BLOCKS}
+    canonical = json.dumps(kept, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+
 @lru_cache(maxsize=1)
 def schema_digest() -> str:
     try:
         from importlib import resources
 
         data = resources.files("nianbao.labels").joinpath("schema.json").read_bytes()
-        return hashlib.sha256(data).hexdigest()[:12]
+        return schema_content_digest(data)
     except Exception:  # pragma: no cover - a broken install fails later, loudly
         return "unknown"
 
