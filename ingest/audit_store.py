@@ -2,10 +2,10 @@
 (``agency_rows``, ``field_values``, ``field_rows``, ``document_row``; no raw SQL).
 
 - ``cross_year_redecisions``: R5 as evidence: the doubted readings that the same agency's
-  neighbouring years would decide otherwise (``inference.crossdoc.redecide``). Computed, listed
-  in ``nianbao report``; applying one needs a store method that sets a field's value with its own
-  confidence and reason and logs the other document as evidence (not offered yet: ``change_field``
-  is a reviewer's edit, confidence 1).
+  neighbouring years would decide otherwise (``inference.crossdoc.redecide``), listed in
+  ``nianbao report``; ``apply_cross_year_redecisions`` applies them after a batch is ingested
+  (``Store.redecide_field``: the field keeps the decision's own confidence and reason, is not marked
+  reviewed, the history names the other report, and the document's checks are re-run).
 - ``hierarchy_findings``: H1 over the stored documents, from a CSV of parent,child names or from
   names that nest (inferred).
 """
@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from nianbao.inference.crossdoc import (H1_KEYS, Edge, HierarchyFinding, Redecision, StoredField, YearRecord, expectations,
-                                        parent_child_checks, read_hierarchy_csv, redecide)
+from nianbao.inference.crossdoc import (DOUBT_THRESHOLD, H1_KEYS, Edge, HierarchyFinding, Redecision, StoredField,
+                                        YearRecord, expectations, parent_child_checks, read_hierarchy_csv, redecide)
 from nianbao.inference.reconcile import B_COLUMNS
+
+from .store import CHECK_COLUMNS, StaleEditError, StoredCheck, StoreError, load_record
 
 from .agencies import infer_hierarchy, normalise_agency
 
@@ -122,3 +124,114 @@ def hierarchy_findings(store, csv_path: Optional[str | Path] = None) -> list[Hie
     for d in wanted:
         reports.setdefault((d.key, d.year), records[d.id])  # the first stored report of a year speaks for it
     return parent_child_checks(edges, reports)
+
+
+# ---------------------------------------------------------------------------------------------
+# R5 applied: doubted readings decided again on a neighbouring year's evidence
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AppliedRedecision:
+    """What became of one decision: applied, or left alone and why (a reviewer set the field since,
+    the reading is no longer doubted, the document is approved)."""
+
+    redecision: Redecision
+    applied: bool
+    note: str = ""
+
+
+def _cells_confidence(cells: Sequence[str], values: dict, confidences: dict) -> float:
+    return min((float(confidences[k]) for k in cells
+                if values.get(k) is not None and confidences.get(k) is not None), default=1.0)
+
+
+def rerun_checks(record: dict, values: dict[str, Any], confidences: dict[str, float],
+                 changed: Sequence[str]) -> list[StoredCheck]:
+    """The document's checks after ``changed`` fields took ``values``: rules 1-4 run again (each as
+    sure as its least sure cell, as the pipeline does); a prose finding (P) on a changed cell is
+    decided again against the number its sentence states; the other findings (A, N: raw text and
+    prose) stay as they were."""
+    from nianbao.inference import audit, reconcile
+    from nianbao.inference.output import check_record
+    from nianbao.numfmt import full_number
+
+    template = record.get("template")
+    found = {t: bool(v.get("found")) for t, v in (record.get("tables") or {}).items()}
+    out: list[StoredCheck] = []
+    if template and any(found.values()):
+        for c in reconcile.run_checks(values, template, found):
+            c.confidence = round(_cells_confidence(c.cells, values, confidences), 3)
+            out.append(_stored(check_record(c)))
+    old_confidences = {k: f.get("confidence") for k, f in (record.get("fields") or {}).items()}
+    for c in record.get("checks") or []:
+        if audit.family(c["rule"]) == "R":
+            continue
+        cells = c.get("cells") or []
+        if audit.family(c["rule"]) == "P" and c.get("stated_value") is not None and set(cells) & set(changed):
+            parts = [values.get(k) for k in cells]
+            if all(v is not None for v in parts):
+                table = float(sum(parts))
+                stated = float(c["stated_value"])
+                before = _cells_confidence(cells, values, old_confidences)
+                base = (c.get("confidence") or 1.0) / before if before > 0 else 1.0
+                c = dict(c, passed=abs(table - stated) < 1e-9, table_value=table, difference=round(table - stated, 6),
+                         confidence=round(min(1.0, base * _cells_confidence(cells, values, confidences)), 3),
+                         detail=f"prose states {full_number(stated)} ({audit.RULES[c['rule']].split(': ', 1)[1]}), "
+                                f"table {full_number(table)}")
+        out.append(_stored(c))
+    return out
+
+
+def _stored(item: dict) -> StoredCheck:
+    return StoredCheck(rule=item["rule"], passed=bool(item["passed"]), detail=item.get("detail"),
+                       cells=list(item.get("cells") or []), difference=item.get("difference"),
+                       extra={k: v for k, v in item.items() if k not in CHECK_COLUMNS} or None)
+
+
+def apply_cross_year_redecisions(store, threshold: float = DOUBT_THRESHOLD) -> list[AppliedRedecision]:
+    """Apply rule 5 as evidence over the whole store (after a batch is ingested): each doubted reading
+    that a neighbouring year decides becomes that candidate, with the decision's confidence and reason
+    (which names the other report), logged in the field history; the document's checks are re-run.
+
+    Looked at again inside each document's transaction, so nothing a person decided meanwhile is
+    overridden: a field a reviewer set, a reading no longer doubted (a clear reading is never
+    changed), a value changed since, an approved document are all left as they are."""
+    decided = cross_year_redecisions(store)
+    by_doc: dict[int, list[Redecision]] = defaultdict(list)
+    for r in decided:
+        by_doc[r.document_id].append(r)
+    out: list[AppliedRedecision] = []
+    for doc_id, items in sorted(by_doc.items()):
+        with store.transaction():
+            store.lock_document(doc_id)
+            row = store.document_row(doc_id)
+            if row is None or row["review_status"] == "approved":
+                out += [AppliedRedecision(r, False, "approved: left as approved" if row else "document gone")
+                        for r in items]
+                continue
+            record = load_record(store, row)
+            fields = record["fields"]
+            values = {k: f.get("value") for k, f in fields.items()}
+            confidences = {k: f.get("confidence") for k, f in fields.items()}
+            changed: list[str] = []  # every field decided so far: the checks re-run on all of them
+            for r in items:
+                f = fields.get(r.key) or {}
+                conf = f.get("confidence")
+                if f.get("reason") == "reviewed":
+                    out.append(AppliedRedecision(r, False, "set by a reviewer"))
+                    continue
+                if conf is None or float(conf) >= threshold:
+                    out.append(AppliedRedecision(r, False, "not doubted"))
+                    continue
+                values[r.key], confidences[r.key] = r.new_value, r.confidence
+                checks = rerun_checks(record, values, confidences, [*changed, r.key])
+                try:
+                    store.redecide_field(doc_id, r.key, r.new_value, r.confidence, r.reason, r.evidence_document_id,
+                                         based_on=r.old_value, checks=checks)
+                except (StaleEditError, StoreError) as e:
+                    values[r.key], confidences[r.key] = f.get("value"), conf
+                    out.append(AppliedRedecision(r, False, str(e)))
+                    continue
+                changed.append(r.key)
+                out.append(AppliedRedecision(r, True))
+    return out

@@ -5,7 +5,10 @@
 - wide: one row per document (path, agency, year, template, status, ...) and one column per key,
   in schema order;
 - record (jsonl): the output contract of each document, rebuilt from the store;
-- checks (``what="checks"``): rules 1-4 of each document and rule 5 across years, one row each.
+- checks (``what="checks"``): every check of each document (rules 1-4, the audit findings P/A/N) and
+  rule 5 across years, one row each, with what a finding adds (confidence, sentence, position, page,
+  table and stated values) and the verdict that stands on it (confirmed / dismissed / open, by whom,
+  when; ``check_reviews``).
 
 Rows are streamed from the store (CSV, JSON lines, Parquet in batches), so an export of a large
 store does not hold it in memory. Cell text comes from untrusted documents: in Excel it is always
@@ -23,16 +26,21 @@ from typing import Any, Iterator, Optional, Sequence
 
 from nianbao.jsonio import dumps_strict, without_nonfinite
 
-from .store import Filters, Store, StoreError, load_record, open_existing_store
+from .store import Filters, FindingVerdicts, Store, StoreError, finding_key, load_record, open_existing_store
 
 DOC_COLUMNS = ["path", "content_hash", "agency", "agency_normalised", "year", "template", "status", "error_code",
                "review_needed", "review_status", "model_version"]
 LONG_COLUMNS = ["path", "content_hash", "agency", "year", "template", "status", "error_code", "review_needed",
                 "review_status", "model_version", "key", "value", "raw", "confidence", "page"]
 CHECK_COLUMNS = ["scope", "path", "content_hash", "agency", "agency_normalised", "year", "template", "rule", "passed",
-                 "detail", "cells", "difference", "other_path", "other_year", "agency_match", "match_confidence"]
-_INT = {"year", "review_needed", "page", "other_year"}
-_FLOAT = {"confidence", "difference", "match_confidence", "value"}
+                 "detail", "cells", "difference", "other_path", "other_year", "agency_match", "match_confidence",
+                 # what an audit finding adds (inference.output._CHECK_EXTRAS)
+                 "confidence", "sentence", "position", "page", "table_value", "stated_value", "not_applicable",
+                 # the finding's verdict: confirmed | dismissed | open (a failed check nobody has judged)
+                 "finding", "review_status", "reviewed_by", "reviewed_at", "review_note"]
+FINDING_EXTRAS = ("confidence", "sentence", "position", "page", "table_value", "stated_value", "not_applicable")
+_INT = {"year", "review_needed", "page", "other_year", "position"}
+_FLOAT = {"confidence", "difference", "match_confidence", "value", "table_value", "stated_value"}
 _BOOL = {"passed", "review_needed"}
 XLSX_MAX_ROWS = 1_048_576
 BATCH = 10_000
@@ -96,10 +104,21 @@ def record_rows(store: Store, filters: Filters) -> Iterator[dict]:
 
 
 def check_rows(store: Store, filters: Filters, failed_only: bool = False) -> Iterator[dict]:
+    verdicts = FindingVerdicts(store.check_reviews())
     for r in store.export_check_rows(filters, failed_only):
-        r.pop("_id")
+        doc_id = r.pop("_id")
         r.pop("_cid")
+        extra = json.loads(r.pop("extra") or "null") or {}
+        for name in FINDING_EXTRAS:
+            r[name] = extra.get(name)
         r["passed"] = bool(r["passed"])
+        cells = json.loads(r["cells"]) if r["cells"] else []
+        r["finding"] = finding_key(r["rule"], cells, r["position"], r["other_path"])
+        verdict = None if r["passed"] else verdicts.get(doc_id, r["scope"], r["rule"], r["finding"])
+        r["review_status"] = None if r["passed"] else (verdict.status if verdict else "open")
+        r["reviewed_by"] = verdict.reviewer if verdict else None
+        r["reviewed_at"] = verdict.created_at if verdict else None
+        r["review_note"] = verdict.note if verdict else None
         yield r
 
 
@@ -235,6 +254,8 @@ def _cells_text(rows: Iterator[dict]) -> Iterator[dict]:
     for r in rows:
         if isinstance(r.get("cells"), str):
             r["cells"] = " ".join(json.loads(r["cells"]))
+        if isinstance(r.get("not_applicable"), list):
+            r["not_applicable"] = " ".join(map(str, r["not_applicable"]))
         yield r
 
 

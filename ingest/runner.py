@@ -25,17 +25,11 @@ from .store import DocumentResult, Store, StoredInfo, is_postgres_url, open_stor
 from .store.sqlite import UNSTORABLE_SQLITE
 from .worker import Task, WorkerConfig, file_hash, pipeline_version
 
-REPORT_SUFFIXES = {".txt", ".md", ".html", ".htm", ".shtml", ".docx", ".pdf"}
-
-
 def report_suffixes() -> set[str]:
     """What a folder walk takes: the same suffixes as `nianbao extract` (images too, once OCR reads them)."""
-    try:
-        from nianbao.cli import REPORT_SUFFIXES as extract_suffixes
+    from nianbao.inference.readers import REPORT_SUFFIXES  # the one registry of report suffixes
 
-        return set(extract_suffixes)
-    except ImportError:  # pragma: no cover
-        return REPORT_SUFFIXES
+    return set(REPORT_SUFFIXES)
 HASH_CHUNK_FILES = 64
 _GLOB_CHARS = set("*?[")
 
@@ -149,6 +143,8 @@ class IngestSummary:
             lines.append(f"rule 5 across years: {c['checks']} checks over {c['pairs']} pairs of consecutive years, "
                          f"{c['failed']} failed; agency names: {c['same_agency_names']} folded, "
                          f"{c['possible_matches']} possible matches flagged")
+            if c.get("redecided"):
+                lines.append(f"  doubted readings decided on a neighbouring year's report: {c['redecided']}")
         return "\n".join(lines)
 
 
@@ -359,9 +355,13 @@ def ingest(inputs: Iterable[str], db: str | Path, options: Optional[IngestOption
         try:
             store.add_sources(late_sources)
             if options.cross_year and not summary.interrupted:
+                from .audit_store import apply_cross_year_redecisions
                 from .crossyear import refresh_cross_year
 
+                # Doubted readings decided on a neighbouring year first, so rule 5 is checked on them.
+                applied = [a for a in apply_cross_year_redecisions(store) if a.applied]
                 summary.cross_year = asdict(refresh_cross_year(store))
+                summary.cross_year["redecided"] = len(applied)
             summary.store = store_totals(store)
             summary.elapsed = time.perf_counter() - t0
             store.finish_run(run_id, summary.as_dict())

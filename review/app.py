@@ -37,15 +37,17 @@ from flask import Flask, abort, jsonify, redirect, render_template, request, ses
 from flask.json.provider import DefaultJSONProvider
 
 from nianbao.inputs import path_from_display
-from nianbao.ingest.store import Store, open_store
+from nianbao.ingest.store import (FINDING_STATUSES, CheckReview, FindingVerdicts, Store, StoreError, finding_key,
+                                  open_store)
 from nianbao.labels import TABLES
-from nianbao.schema import load_schema
+from nianbao.inference.readers import IMAGE_SUFFIXES
+from nianbao.schema import DEFAULT_TEMPLATE, load_schema
 
 from . import corrections
 from .corrections import REVIEWED, ReviewError, format_number, json_number
 from .queue import AcceptPolicy, QueueFilters, load_accept_policy, next_document, review_queue
 
-TABLE_TITLES = {name: info["title"] for name, info in load_schema().table_info.items()}  # the official titles
+TABLE_TITLES = load_schema().table_titles()  # the official titles
 MIN_TOKEN_LENGTH = 16
 # Names that always reach this machine's own loopback (the Host header of a local browser).
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -225,7 +227,7 @@ def build_grids(doc: corrections.StoredDocument, policy: AcceptPolicy) -> list[G
     """The statutory tables of the document's template as rows × columns of its stored fields, under
     the official Chinese row and column headers."""
     schema = load_schema()
-    template = doc.record.get("template") or "v2021"
+    template = doc.record.get("template") or DEFAULT_TEMPLATE
     failing = {k for c in doc.record["checks"] if not c["passed"] for k in c.get("cells") or []}
     grids = []
     for name in TABLES:
@@ -259,9 +261,44 @@ def build_grids(doc: corrections.StoredDocument, policy: AcceptPolicy) -> list[G
     return grids
 
 
-# -- what a cell looks like in its source ------------------------------------------------------
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+# -- findings and their verdicts ----------------------------------------------------------------
+NOTE_MAX = 500  # characters of a reviewer's note on a finding
 
+
+@dataclass
+class FindingView:
+    """A failed check of the document as the page lists it, with the verdict that stands on it."""
+
+    key: str                       # ``finding_key``: what a verdict names
+    rule: str
+    detail: Optional[str]
+    cells: list
+    confidence: Optional[float] = None
+    sentence: Optional[str] = None
+    page: Optional[int] = None
+    status: str = "open"           # open | confirmed | dismissed
+    reviewer: Optional[str] = None
+    at: Optional[str] = None
+    note: Optional[str] = None
+
+
+def document_findings(doc: corrections.StoredDocument, reviews) -> list[FindingView]:
+    """The document's failed checks, each with its verdict (the last one given on it)."""
+    verdicts = FindingVerdicts(reviews)
+    out = []
+    for c in doc.record["checks"]:
+        if c["passed"]:
+            continue
+        key = finding_key(c["rule"], c.get("cells") or [], c.get("position"))
+        v = verdicts.get(doc.id, "document", c["rule"], key)
+        out.append(FindingView(key=key, rule=c["rule"], detail=c.get("detail"), cells=c.get("cells") or [],
+                               confidence=c.get("confidence"), sentence=c.get("sentence"), page=c.get("page"),
+                               status=v.status if v else "open", reviewer=v.reviewer if v else None,
+                               at=(v.created_at or "")[:19].replace("T", " ") if v else None, note=v.note if v else None))
+    return out
+
+
+# -- what a cell looks like in its source ------------------------------------------------------
 
 MAX_RENDER_PIXELS = 4_000_000    # a rendered page (or a source image held in memory) stays under this
 MAX_IMAGE_PIXELS = 64_000_000    # an image file larger than this is not opened (a 300 dpi A3 scan is 17 Mpx)
@@ -463,11 +500,35 @@ def create_app(config: ReviewConfig) -> Flask:
             doc = corrections.get_document(s, doc_id)
             items = review_queue(s, QueueFilters(), policy)
             held = {c.document_id for c in s.claims() if c.reviewer != config.reviewer}  # other reviewers'
+            findings = document_findings(doc, s.check_reviews(doc_id))
         grids = build_grids(doc, policy)
         following = next((it.id for it in items if it.id != doc_id and it.id not in held), None)
         return render_template("document.html", doc=doc, grids=grids, policy=policy, reviewer=config.reviewer,
                                next_id=following, failing=[c for c in doc.record["checks"] if not c["passed"]],
-                               name=Path(doc.row["path"]).name)
+                               findings=findings, name=Path(doc.row["path"]).name)
+
+    @app.post("/doc/<int:doc_id>/finding")
+    def review_finding(doc_id: int):
+        """A verdict on one finding of the document: confirmed (the report's own error) or dismissed
+        (a misreading, fixed, or no error), by this reviewer, now. The finding is named by its key and
+        must be one the document fails now."""
+        key, status = request.form.get("finding", ""), request.form.get("status", "")
+        note = (request.form.get("note") or "").strip() or None
+        if status not in FINDING_STATUSES:
+            raise ReviewError(f"a finding is {' or '.join(FINDING_STATUSES)}, not {status!r}")
+        if note is not None and len(note) > NOTE_MAX:
+            raise ReviewError(f"the note has {len(note)} characters; at most {NOTE_MAX}")
+        with store() as s:
+            doc = corrections.get_document(s, doc_id)
+            finding = next((f for f in document_findings(doc, []) if f.key == key), None)
+            if finding is None:
+                raise ReviewError(f"document {doc_id} has no failing finding {key!r} (re-run since? reload the page)")
+            try:
+                s.review_check(CheckReview(document_id=doc_id, rule=finding.rule, status=status,
+                                           reviewer=config.reviewer, note=note, finding=key))
+            except StoreError as e:
+                raise ReviewError(str(e)) from e
+        return redirect(url_for("document_page", doc_id=doc_id) + "#findings", code=303)
 
     @app.get("/api/doc/<int:doc_id>/cell/<key>")
     def cell_info(doc_id: int, key: str):

@@ -10,18 +10,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .interface import (BASED_ON_CURRENT, CHECK_COLUMNS, FIELD_COLUMNS, FINDING_STATUSES, QUEUE_STATUSES, RECORD_COLUMNS,
+from .interface import (BASED_ON_CURRENT, CHECK_COLUMNS, CROSS_YEAR_ACTION, FIELD_COLUMNS, FINDING_SCOPES,
+                        FINDING_STATUSES, QUEUE_STATUSES, RECORD_COLUMNS,
                         REVIEW_UNTOUCHED, STATUSES, AgencyMatch, CheckReview, Claim, CrossYearFinding, DocumentResult,
-                        FieldChange, Filters, OldStoreError, QueueFilters, QueueRow, StaleEditError, Store, StoredCheck,
-                        StoredInfo, StoreError, _json, _text, now)
+                        FieldChange, Filters, FindingVerdicts, OldStoreError, QueueFilters, QueueRow, StaleEditError, Store, StoredCheck,
+                        StoredInfo, StoreError, _json, _text, finding_key, now)
 from .postgres import PostgresStore, describe_postgres_error, is_postgres_url, redact_url
 from .sql import MIGRATIONS, SCHEMA_VERSION, SQLStore, load_record, same_stored_value
 from .sql import statements as _statements
 from .sqlite import SQLiteStore, describe_sqlite_error
 
 __all__ = [
-    "AgencyMatch", "BASED_ON_CURRENT", "CHECK_COLUMNS", "CheckReview", "Claim", "CrossYearFinding", "DocumentResult", "FIELD_COLUMNS",
-    "FINDING_STATUSES", "FieldChange", "Filters", "MIGRATIONS", "OldStoreError", "PostgresStore", "QUEUE_STATUSES",
+    "AgencyMatch", "BASED_ON_CURRENT", "CHECK_COLUMNS", "CROSS_YEAR_ACTION", "FINDING_SCOPES", "finding_key", "CheckReview", "Claim", "CrossYearFinding", "DocumentResult", "FIELD_COLUMNS",
+    "FINDING_STATUSES", "FieldChange", "FindingVerdicts", "Filters", "MIGRATIONS", "OldStoreError", "PostgresStore", "QUEUE_STATUSES",
     "QueueFilters", "QueueRow", "RECORD_COLUMNS", "REVIEW_UNTOUCHED", "SCHEMA_VERSION", "SQLStore", "SQLiteStore",
     "STATUSES", "StaleEditError", "Store", "StoreError", "StoredCheck", "StoredInfo", "database_errors",
     "describe_store_error", "describe_sqlite_error", "is_postgres_url", "load_record", "now", "open_store",

@@ -24,6 +24,11 @@ REVIEW_UNTOUCHED = ("none", "pending")
 QUEUE_STATUSES = ("pending", "in_review", "approved")
 # A finding (a failed check) a reviewer has looked at: it is real (the report is wrong) or not.
 FINDING_STATUSES = ("confirmed", "dismissed")
+FINDING_SCOPES = ("document", "cross_year")
+# The ``action`` of a field change that is no reviewer's: a doubted reading decided again with another
+# report of the same agency (rule 5 as evidence). It keeps its own confidence and reason, never
+# counts as reviewed, and names the report the evidence came from.
+CROSS_YEAR_ACTION = "cross_year"
 
 # Keys of the output contract that have their own columns; any other key of a record or of a field
 # (a later stage's additions, e.g. a field's "source": "ocr") is kept as JSON in ``record_extra`` /
@@ -149,6 +154,19 @@ class FieldChange:
 BASED_ON_CURRENT = object()
 
 
+def finding_key(rule: str, cells: Sequence[str] = (), position: Optional[int] = None,
+                other: Optional[str] = None) -> str:
+    """Which finding of a document a verdict is about: a rule may fail several times in one document
+    (R1 once per row), so the rule, the cells it rests on, the sentence's position and, across
+    years, the other report tell them apart. The same finding gets the same key after a re-run."""
+    key = f"{rule}|{','.join(cells or ())}"
+    if position is not None:
+        key += f"@{int(position)}"
+    if other:
+        key += f"<{other}"
+    return key
+
+
 @dataclass
 class CheckReview:
     """A reviewer's verdict on a finding (a failed check): confirmed (the report is wrong) or dismissed."""
@@ -159,8 +177,31 @@ class CheckReview:
     reviewer: str
     scope: str = "document"         # document | cross_year
     note: Optional[str] = None
+    # ``finding_key`` of the finding; None: every finding of ``rule`` in the document.
+    finding: Optional[str] = None
     created_at: Optional[str] = None
     id: Optional[int] = None
+
+
+class FindingVerdicts:
+    """The verdict that stands on each finding: the last one given on it, else the last one given on its
+    whole rule in that document (a verdict without ``finding``)."""
+
+    def __init__(self, reviews: Iterable[CheckReview]):
+        self.by_finding: dict[tuple[int, str, str], CheckReview] = {}
+        self.by_rule: dict[tuple[int, str, str], CheckReview] = {}
+        for r in reviews:  # oldest first: a later verdict replaces an earlier one
+            if r.finding:
+                self.by_finding[(int(r.document_id), r.scope, r.finding)] = r
+            else:
+                self.by_rule[(int(r.document_id), r.scope, r.rule)] = r
+
+    def get(self, document_id: int, scope: str, rule: str, finding: str) -> Optional[CheckReview]:
+        own = self.by_finding.get((int(document_id), scope, finding))
+        whole = self.by_rule.get((int(document_id), scope, rule))
+        if own is None or whole is None:
+            return own or whole
+        return own if (own.id or 0) > (whole.id or 0) else whole
 
 
 @dataclass
@@ -335,6 +376,17 @@ class Store(ABC):
         """Set a field's value (confidence 1, reason 'reviewed'), log it in the history, store the
         re-run checks, mark the document in review. ``StaleEditError`` when ``based_on`` is not the
         stored value any more."""
+
+    @abstractmethod
+    def redecide_field(self, document_id: int, key: str, value: Any, confidence: float, reason: str,
+                       evidence_document_id: int, *, based_on: Any = BASED_ON_CURRENT,
+                       checks: Sequence[StoredCheck] = ()) -> None:
+        """Set a doubted reading to ``value`` on another report's evidence (rule 5 across years):
+        the field keeps ``confidence`` and ``reason`` (not reviewed), the change is logged in
+        ``field_changes`` as ``CROSS_YEAR_ACTION`` naming ``evidence_document_id``, and ``checks``
+        (re-run on the new values) replace the document's. The review status is left alone.
+        ``StoreError`` for a field a reviewer has set; ``StaleEditError`` when ``based_on`` is not
+        the stored value any more."""
 
     @abstractmethod
     def lock_document(self, doc_id: int) -> None:

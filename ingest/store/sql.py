@@ -21,10 +21,11 @@ from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from nianbao.inputs import display_path
 
-from .interface import (BASED_ON_CURRENT, CHECK_COLUMNS, FIELD_COLUMNS, FINDING_STATUSES, RECORD_COLUMNS, REVIEW_UNTOUCHED,
+from .interface import (BASED_ON_CURRENT, CHECK_COLUMNS, CROSS_YEAR_ACTION, FIELD_COLUMNS, FINDING_SCOPES,
+                        FINDING_STATUSES, RECORD_COLUMNS, REVIEW_UNTOUCHED,
                         AgencyMatch, CheckReview, Claim, CrossYearFinding, DocumentResult, FieldChange, Filters,
-                        QueueFilters, QueueRow, StaleEditError, Store, StoredInfo, StoreError, _json, _text, later,
-                        now)
+                        QueueFilters, QueueRow, StaleEditError, Store, StoredCheck, StoredInfo, StoreError, _json,
+                        _text, later, now)
 
 # Ordered migrations: (version, description, script). Never edit a released script; append a new one.
 MIGRATIONS: list[tuple[int, str, str]] = [
@@ -171,6 +172,13 @@ CREATE TABLE check_reviews (
 CREATE INDEX check_reviews_document ON check_reviews (document_id, id);
 -- what an audit finding adds to a check (confidence, sentence, page, table and stated values), as JSON
 ALTER TABLE checks ADD COLUMN extra TEXT
+"""),
+    (4, "which finding of a document a verdict is about; a reading decided on another report's evidence "
+        "(its confidence, reason and the report)", """
+ALTER TABLE check_reviews ADD COLUMN finding TEXT;
+ALTER TABLE field_changes ADD COLUMN new_confidence REAL;
+ALTER TABLE field_changes ADD COLUMN reason TEXT;
+ALTER TABLE field_changes ADD COLUMN evidence_document_id INTEGER
 """),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -343,9 +351,11 @@ class SQLStore(Store):
                     # A reviewer's values outlive reprocessing (a newer model re-reads the rest).
                     self._execute(
                         "UPDATE fields SET value = (SELECT ch.new_value FROM field_changes ch WHERE "
-                        "ch.document_id = fields.document_id AND ch.key = fields.key ORDER BY ch.id DESC LIMIT 1), "
+                        "ch.document_id = fields.document_id AND ch.key = fields.key AND ch.action <> ? "
+                        "ORDER BY ch.id DESC LIMIT 1), "
                         "confidence = 1.0, reason = 'reviewed' WHERE document_id = ? AND key IN "
-                        "(SELECT key FROM field_changes WHERE document_id = ?)", (doc_id, doc_id))
+                        "(SELECT key FROM field_changes WHERE document_id = ? AND action <> ?)",
+                        (CROSS_YEAR_ACTION, doc_id, doc_id, CROSS_YEAR_ACTION))
             self._add_paths(doc_id, paths, ts)
         return doc_id, True
 
@@ -460,12 +470,12 @@ class SQLStore(Store):
         w2 = (where + failed_x) if where else (" WHERE 1 = 1" + failed_x)
         sql = ("SELECT 'document' AS scope, d.path, d.content_hash, d.agency, d.agency_normalised, d.year, d.template, "
                "c.rule, c.passed, c.detail, c.cells, c.difference, NULL AS other_path, NULL AS other_year, "
-               "NULL AS agency_match, NULL AS match_confidence, d.id AS _id, c.id AS _cid "
+               "NULL AS agency_match, NULL AS match_confidence, c.extra AS extra, d.id AS _id, c.id AS _cid "
                f"FROM checks c JOIN documents d ON d.id = c.document_id{w1} "
                "UNION ALL "
                "SELECT 'cross_year' AS scope, d.path, d.content_hash, d.agency, x.agency_normalised, d.year, d.template, "
                "x.rule, x.passed, x.detail, x.cells, x.difference, e.path AS other_path, x.earlier_year AS other_year, "
-               "x.agency_match, x.match_confidence, d.id AS _id, x.id + 1000000000 AS _cid "
+               "x.agency_match, x.match_confidence, NULL AS extra, d.id AS _id, x.id + 1000000000 AS _cid "
                "FROM cross_year_checks x JOIN documents d ON d.id = x.later_document_id "
                f"JOIN documents e ON e.id = x.earlier_document_id{w2} "
                "ORDER BY _id, _cid")
@@ -596,6 +606,45 @@ class SQLStore(Store):
                 failing.setdefault(c["document_id"], []).append(c["rule"])
         return failing
 
+    def _replace_checks(self, doc_id: int, checks: Sequence[StoredCheck]) -> None:
+        self._execute("DELETE FROM checks WHERE document_id = ?", (doc_id,))
+        self._executemany(
+            "INSERT INTO checks (document_id, rule, passed, detail, cells, difference, extra) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(doc_id, c.rule, int(c.passed), c.detail, _json(c.cells), c.difference, _json(c.extra or None))
+             for c in checks])
+
+    def redecide_field(self, document_id: int, key: str, value: Any, confidence: float, reason: str,
+                       evidence_document_id: int, *, based_on: Any = BASED_ON_CURRENT,
+                       checks: Sequence[StoredCheck] = ()) -> None:
+        doc_id = int(document_id)
+        with self.transaction():
+            self.lock_document(doc_id)
+            current = self._one("SELECT value, confidence, reason FROM fields WHERE document_id = ? AND key = ?"
+                                + self.FOR_UPDATE, (doc_id, key))
+            if current is None:
+                raise StoreError(f"document {doc_id} has no field {key!r}")
+            if current["reason"] == "reviewed":
+                raise StoreError(f"{key} of document {doc_id} was set by a reviewer; evidence from another report "
+                                 "does not change it")
+            if based_on is not BASED_ON_CURRENT and not same_stored_value(current["value"], based_on):
+                raise StaleEditError(f"{key} of document {doc_id} is {_shown(current['value'])}, not "
+                                     f"{_shown(based_on)} as decided on; nothing was changed")
+            if self._one("SELECT id FROM documents WHERE id = ?", (int(evidence_document_id),)) is None:
+                raise StoreError(f"no document {evidence_document_id} (the evidence) in the store")
+            model_version = self.scalar("SELECT model_version FROM documents WHERE id = ?", (doc_id,))
+            ts = now()
+            self._execute("UPDATE fields SET value = ?, confidence = ?, reason = ? WHERE document_id = ? AND key = ?",
+                          (value, float(confidence), _text(reason), doc_id, key))
+            self._execute(
+                "INSERT INTO field_changes (document_id, key, action, old_value, new_value, old_confidence, reviewer, "
+                "model_version, created_at, new_confidence, reason, evidence_document_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (doc_id, key, CROSS_YEAR_ACTION, current["value"], value, current["confidence"], None, model_version,
+                 ts, float(confidence), _text(reason), int(evidence_document_id)))
+            self._replace_checks(doc_id, checks)
+            self._execute("UPDATE documents SET updated_at = ? WHERE id = ?", (ts, doc_id))
+
     def lock_document(self, doc_id: int) -> None:
         if self.FOR_UPDATE:
             self._execute("SELECT id FROM documents WHERE id = ?" + self.FOR_UPDATE, (int(doc_id),))
@@ -610,7 +659,8 @@ class SQLStore(Store):
             if change.based_on is not BASED_ON_CURRENT and not same_stored_value(current["value"], change.based_on):
                 last = self._one("SELECT reviewer, created_at FROM field_changes WHERE document_id = ? AND key = ? "
                                  "ORDER BY id DESC LIMIT 1", (change.document_id, change.key))
-                who = f" by {last['reviewer']} at {last['created_at'][:19]}" if last else ""
+                who = (f" by {last['reviewer'] or 'a decision on another report (rule 5)'} at {last['created_at'][:19]}"
+                       if last else "")
                 raise StaleEditError(
                     f"{change.key} of document {change.document_id} was changed{who} to "
                     f"{_shown(current['value'])} after you read {_shown(change.based_on)}; nothing was saved: "
@@ -624,12 +674,7 @@ class SQLStore(Store):
                 "model_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (change.document_id, change.key, change.action, current["value"], change.new_value,
                  current["confidence"], change.reviewer, model_version, ts))
-            self._execute("DELETE FROM checks WHERE document_id = ?", (change.document_id,))
-            self._executemany(
-                "INSERT INTO checks (document_id, rule, passed, detail, cells, difference, extra) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(change.document_id, c.rule, int(c.passed), c.detail, _json(c.cells), c.difference, _json(c.extra or None))
-                 for c in change.checks])
+            self._replace_checks(change.document_id, change.checks)
             self._execute("UPDATE documents SET review_status = 'in_review', updated_at = ? WHERE id = ?",
                           (ts, change.document_id))
 
@@ -646,11 +691,13 @@ class SQLStore(Store):
 
     def field_history(self, doc_id: int) -> list[dict]:
         return self._rows("SELECT key, action, old_value, new_value, old_confidence, reviewer, model_version, "
-                          "created_at FROM field_changes WHERE document_id = ? ORDER BY id", (int(doc_id),))
+                          "created_at, new_confidence, reason, evidence_document_id FROM field_changes "
+                          "WHERE document_id = ? ORDER BY id", (int(doc_id),))
 
     def count_value_changes(self, doc_id: int) -> int:
         return int(self.scalar(f"SELECT COUNT(*) FROM field_changes WHERE document_id = ? AND action != 'confirm' "
-                               f"AND (old_value {self.DISTINCT} new_value)", (int(doc_id),)) or 0)
+                               f"AND action != ? AND (old_value {self.DISTINCT} new_value)",
+                               (int(doc_id), CROSS_YEAR_ACTION)) or 0)
 
     def claim_next(self, reviewer: str, candidates: Sequence[int], ttl_seconds: float) -> Optional[int]:
         held = {r["document_id"] for r in self.query(
@@ -684,7 +731,7 @@ class SQLStore(Store):
     def review_check(self, review: CheckReview) -> CheckReview:
         if review.status not in FINDING_STATUSES:
             raise StoreError(f"a finding is {' or '.join(FINDING_STATUSES)}, not {review.status!r}")
-        if review.scope not in ("document", "cross_year"):
+        if review.scope not in FINDING_SCOPES:
             raise StoreError(f"unknown finding scope {review.scope!r}")
         if not str(review.reviewer or "").strip():
             raise StoreError("a verdict on a finding names its reviewer")
@@ -692,17 +739,18 @@ class SQLStore(Store):
         with self.transaction():
             if self.document_row(review.document_id) is None:
                 raise StoreError(f"no document {review.document_id} in the store")
-            new_id = self._one("INSERT INTO check_reviews (document_id, scope, rule, status, reviewer, note, created_at) "
-                               "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                               (int(review.document_id), review.scope, _text(review.rule), review.status,
-                                _text(review.reviewer), _text(review.note), ts))["id"]
+            new_id = self._one("INSERT INTO check_reviews (document_id, scope, rule, finding, status, reviewer, note, "
+                               "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                               (int(review.document_id), review.scope, _text(review.rule), _text(review.finding),
+                                review.status, _text(review.reviewer), _text(review.note), ts))["id"]
         return CheckReview(document_id=int(review.document_id), rule=review.rule, status=review.status,
-                           reviewer=review.reviewer, scope=review.scope, note=review.note, created_at=ts, id=new_id)
+                           reviewer=review.reviewer, scope=review.scope, note=review.note, finding=review.finding,
+                           created_at=ts, id=new_id)
 
     def check_reviews(self, doc_id: Optional[int] = None) -> list[CheckReview]:
         cond, params = ("WHERE document_id = ? ", [int(doc_id)]) if doc_id is not None else ("", [])
         return [CheckReview(**r) for r in self.query(
-            "SELECT id, document_id, scope, rule, status, reviewer, note, created_at FROM check_reviews "
+            "SELECT id, document_id, scope, rule, finding, status, reviewer, note, created_at FROM check_reviews "
             f"{cond}ORDER BY id", params)]
 
 
