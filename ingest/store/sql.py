@@ -516,12 +516,12 @@ class SQLStore(Store):
             "GROUP BY d.id ORDER BY SUM(ABS(c.difference)) IS NULL, total_abs_difference DESC, failed DESC, d.id LIMIT ?",
             (top,))
         d["worst_checks"] = self._rows(
-            "SELECT d.path, d.agency, d.year, c.rule, c.detail, c.difference "
+            "SELECT d.path, d.agency, d.year, d.template, c.rule, c.detail, c.cells, c.difference "
             "FROM checks c JOIN documents d ON d.id = c.document_id WHERE c.passed = 0 "
             "ORDER BY c.difference IS NULL, ABS(c.difference) DESC, c.id LIMIT ?", (top,))
         d["cross_year"] = self._rows(
             "SELECT x.agency_normalised, x.earlier_year, x.later_year, x.agency_match, "
-            "x.match_confidence, x.detail, x.difference, e.path AS earlier_path, l.path AS later_path "
+            "x.match_confidence, x.detail, x.cells, x.difference, e.path AS earlier_path, l.path AS later_path, l.template "
             "FROM cross_year_checks x JOIN documents e ON e.id = x.earlier_document_id "
             "JOIN documents l ON l.id = x.later_document_id WHERE x.passed = 0 "
             "ORDER BY x.difference IS NULL, ABS(x.difference) DESC, x.id LIMIT ?", (top,))
