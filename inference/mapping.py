@@ -10,7 +10,7 @@ import re
 from typing import Optional, Protocol
 
 from nianbao.document import Document, FieldValue
-from nianbao.schema import Schema, TableSpec
+from nianbao.schema import DEFAULT_TEMPLATE, TABLE_NAMES, Schema, TableSpec
 
 from . import decode
 from .linearize import LinearText
@@ -122,11 +122,11 @@ class BaselineMapper:
     name = "baseline"
 
     def map(self, doc: Document, lin: LinearText, located: dict[str, LocatedTable], schema: Schema) -> dict[str, FieldValue]:
-        template = doc.template or "v2021"
+        template = doc.template or DEFAULT_TEMPLATE
         prose = prose_text(lin, located)
         placeholders_in_use = any(c.kind == "placeholder" for t in located.values() for r in t.runs for c in r.chunks)
         fields: dict[str, FieldValue] = {}
-        for name in ("proactive", "requests", "appeals"):
+        for name in TABLE_NAMES:
             table = located.get(name)
             if table is None:
                 continue

@@ -18,7 +18,7 @@ from typing import Optional, Protocol
 
 from nianbao.document import TABLE_NAMES, Document, ExtractionError, Region, Review
 from nianbao.errors import ReadError
-from nianbao.schema import Schema, load_schema
+from nianbao.schema import DEFAULT_TEMPLATE, Schema, load_schema, template_for_year
 
 from . import audit, metadata, reconcile
 from .calibration import CalibrateStage
@@ -150,14 +150,14 @@ class LocateStage:
             return max(scores, key=scores.get)
         if year is None:
             return None
-        return "v2019" if year <= 2020 else "v2021"
+        return template_for_year(year)
 
     def __call__(self, doc: Document) -> Document:
         lin = linearize(doc)
         doc.linear = lin
         doc.year = metadata.detect_year(lin)
         doc.agency = metadata.detect_agency(lin)
-        template = self.detect_template(lin.norm, doc.year) or "v2021"
+        template = self.detect_template(lin.norm, doc.year) or DEFAULT_TEMPLATE
         doc.mapper = self.locator.spotter.name
         doc.model_version = getattr(self.locator.spotter, "model_version", None)
         doc.located = self._locate(lin, template)
@@ -209,7 +209,7 @@ def report_evidence(doc: Document, schema: Schema) -> ReportEvidence:
             table_rows[name] = (1 if table.runs else 0, 1)
         else:
             matched = len({run.row.key for run in table.runs})
-            table_rows[name] = (matched, len(schema.table(doc.template or "v2021", name).rows))
+            table_rows[name] = (matched, len(schema.table(doc.template or DEFAULT_TEMPLATE, name).rows))
     return ReportEvidence(
         title=metadata.report_title(doc.linear) if doc.linear is not None else None,
         table_rows=table_rows,
@@ -247,7 +247,7 @@ class MapStage:
         doc.fields = self.mapper.map(doc, doc.linear, doc.located, self.schema)
         # A table is found when its rows were read; with none found the template is the year's.
         if not any(doc.found.values()) and doc.year is not None:
-            doc.template = "v2019" if doc.year <= 2020 else "v2021"
+            doc.template = template_for_year(doc.year)
         return doc
 
 

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from nianbao.schema import TABLE_NAMES
+
 FORMAT = "nianbao/labelled-document@1"
-TABLES = ("proactive", "requests", "appeals")
+TABLES = TABLE_NAMES  # the schema's table names (kept under the name callers import)
 
 
 @dataclass

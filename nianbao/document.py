@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, Union
 
+from nianbao.schema import TABLE_NAMES  # defined once, by the schema
+
 if TYPE_CHECKING:  # the stages' own types; imported lazily so the model has no stage dependency
     from nianbao.inference.linearize import LinearText
     from nianbao.inference.locate import LocatedTable
-
-TABLE_NAMES = ("proactive", "requests", "appeals")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,16 @@ from importlib import resources
 from typing import Optional
 
 TEMPLATES = ("v2019", "v2021")
+# The template assumed where nothing in a report tells (the current one).
+DEFAULT_TEMPLATE = "v2021"
+# The last report year printed in the 2019 format by rule (the 2021 format applies from 2021's reports on).
+LAST_V2019_YEAR = 2020
+TABLE_NAMES = ("proactive", "requests", "appeals")
+
+
+def template_for_year(year: int) -> str:
+    """The template a report of ``year`` prints by rule (a late print may still use the old one)."""
+    return "v2019" if year <= LAST_V2019_YEAR else "v2021"
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,13 @@ class Schema:
         self.template_markers = {t: [re.compile(p) for p in ps] for t, ps in data["template_markers"].items()}
         self.table_info = data["tables"]
 
+    def table_title(self, name: str) -> str:
+        """The official title of table ``name`` (主动公开政府信息情况), as the spec names it."""
+        return self.table_info[name]["title"]
+
+    def table_titles(self) -> dict[str, str]:
+        return {name: info["title"] for name, info in self.table_info.items()}
+
     @staticmethod
     def _table(name: str, spec: dict) -> TableSpec:
         if name == "appeals":
@@ -156,7 +173,7 @@ class Schema:
     def table(self, template: str, name: str) -> TableSpec:
         return self.tables[template][name]
 
-    def field_keys(self, template: str, tables: tuple[str, ...] = ("proactive", "requests", "appeals")) -> list[str]:
+    def field_keys(self, template: str, tables: tuple[str, ...] = TABLE_NAMES) -> list[str]:
         return [k for t in tables for k in self.tables[template][t].field_keys()]
 
 

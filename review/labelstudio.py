@@ -69,8 +69,7 @@ BLANK_MARKS = frozenset({"", "-", "–", "—", "――", "/", "\\", "空", "空
 # hostile or broken, refused before anything recurses into it.
 MAX_TASK_DEPTH = 40
 
-TABLE_TITLES = {"proactive": "一、主动公开政府信息情况", "requests": "二、收到和处理政府信息公开申请情况",
-                "appeals": "三、政府信息公开行政复议、行政诉讼情况"}
+TABLE_TITLES = load_schema().table_titles()  # the official titles, as the schema names them
 COLUMN_LABELS = {
     # proactive (v2019 / v2021)
     "new_made": "本年新制作数量", "new_published": "本年新公开数量", "total_published": "对外公开总数量",

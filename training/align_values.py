@@ -30,7 +30,7 @@ from nianbao.evaluate import same_value
 from nianbao.inference.locate import _prefix_patterns
 from nianbao.inference.normalize import BLANK, SEPARATORS
 from nianbao.labels import LabelledDocument
-from nianbao.schema import RowSpec, TableSpec, load_schema
+from nianbao.schema import DEFAULT_TEMPLATE, RowSpec, TableSpec, load_schema
 
 # A cell that is one printed value: a number (optional unit) or a placeholder meaning 0.
 _NUMBER = re.compile(r"(?P<sign>-)?(?P<int>\d+(?:,\d{3})*)(?:\.(?P<dec>\d+))?(?:万元|元)?")
@@ -218,7 +218,7 @@ def align_table(gold: LabelledDocument, docs: dict[str, Document], table: str, t
     located = [d for d in docs.values() if d.linear is not None and table in d.located]
     if not located or table not in ("proactive", "requests"):
         return None
-    template = template or gold.template or located[0].template or "v2021"
+    template = template or gold.template or located[0].template or DEFAULT_TEMPLATE
     spec: TableSpec = load_schema().table(template, table)
     doc = located[0]
     n = len(doc.linear.norm)

@@ -30,7 +30,7 @@ from typing import Optional
 from nianbao.document import Document
 from nianbao.inference.locate import Chunk, LocatedTable, _prefix_patterns
 from nianbao.labels import LabelledDocument
-from nianbao.schema import RowSpec, TableSpec, load_schema
+from nianbao.schema import DEFAULT_TEMPLATE, RowSpec, TableSpec, load_schema
 
 from .align_values import Token, _classify, _gold_row, row_matches
 
@@ -187,7 +187,7 @@ def table_row_labels(gold: LabelledDocument, doc: Document, table: str, spec: Op
     out = TableRowLabels(table)
     if doc.linear is None or table not in doc.located or not gold.found.get(table):
         return out
-    spec = spec or load_schema().table(gold.template or doc.template or "v2021", table)
+    spec = spec or load_schema().table(gold.template or doc.template or DEFAULT_TEMPLATE, table)
     order = {r.key: i for i, r in enumerate(spec.rows)}
     reviewed = {r.key: g for r in spec.rows if (g := _gold_row(gold, r)) is not None}
     printed = printed_rows(doc, table)
