@@ -532,7 +532,7 @@ class SQLStore(Store):
             "SELECT path, error_code, error_message FROM documents WHERE status = 'failed' "
             f"ORDER BY error_code IS NULL DESC, error_code{t}, path{t}, id LIMIT ?", (top * 4,))
         d["review"] = self._rows(
-            "SELECT path, agency, year, review_reasons FROM documents WHERE review_needed = 1 "
+            "SELECT path, agency, year, template, review_reasons FROM documents WHERE review_needed = 1 "
             f"ORDER BY path{t}, id LIMIT ?", (top * 4,))
         # Counted in the store (20 bins of 0.05), not loaded: a large store has millions of fields.
         # FLOOR by comparison: CAST(... AS INTEGER) truncates in SQLite but rounds in PostgreSQL.
