@@ -150,7 +150,9 @@ def add_commands(sub) -> None:
     p.add_argument("--status", choices=("done", "failed"), default=None)
     p.add_argument("--needs-review", action="store_true", help="only documents that need review")
     p.add_argument("--checks", action="store_true",
-                   help="export rule checks (rules 1-4 per document and rule 5 across years) instead of fields")
+                   help="export checks instead of fields: rules 1-4 and the audit findings (P, A, N) of each document "
+                        "and rule 5 across years, with each finding's confidence, sentence, page, table and stated "
+                        "values and its verdict (confirmed / dismissed / open, by whom, when)")
     p.add_argument("--failed-only", action="store_true", help="with --checks: only checks that failed")
     p.add_argument("--bom", action="store_true", help="csv: start with a UTF-8 byte order mark (for Excel)")
     p.set_defaults(func=cmd_export)
