@@ -365,3 +365,13 @@ def test_in_a_row_of_numbers_without_a_label_every_cell_is_a_value():
 
     row_c = [(3, c, t) for c, t in enumerate(["=", "=", "-", "-", "2", "m", "-"])]
     assert unreadable_value_cells(row_c) == [0, 1, 5]
+
+
+def test_a_tiny_faint_dash_with_a_speck_beside_it_is_still_a_dash():
+    rect, em = Rect(0, 0, 120, 50), 27.0
+
+    def draw(img):
+        img[24:28, 55:61] = 120     # a 6x4 dash, faint
+        img[10:12, 20:22] = 60      # dust
+    ink = cell_ink(_cell_image(draw), rect, em)
+    assert ink.share >= INK_CELL_SHARE and ink.dash

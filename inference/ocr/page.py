@@ -684,19 +684,20 @@ def cell_ink(gray: np.ndarray, rect: Rect, em: float) -> CellInk:
     n, _labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
     min_area = max(4.0, 0.01 * em * em)
     area = 0
-    kept = 0
+    kept: list[tuple[int, int, int, int, int]] = []
     bx0, by0, bx1, by1 = x1 - x0, y1 - y0, 0, 0
     for i in range(1, n):
-        x, y, cw, ch, a = stats[i]
+        x, y, cw, ch, a = (int(v) for v in stats[i])
         if a < min_area or max(cw, ch) < 0.15 * em:
             continue
-        area += int(a)
-        kept += 1
+        area += a
+        kept.append((x, y, cw, ch, a))
         bx0, by0, bx1, by1 = min(bx0, x), min(by0, y), max(bx1, x + cw), max(by1, y + ch)
     if area == 0:
         return CellInk(0.0, None)
-    bw, bh = bx1 - bx0, by1 - by0
-    dash = bool(kept == 1 and bw >= 1.6 * bh and bh <= 0.4 * em and 0.2 * em <= bw <= 1.5 * em)
+    # A dash: one short, flat stroke; anything else there only dust (under a third of its ink).
+    _x, _y, dw, dh, da = max(kept, key=lambda k: k[4])
+    dash = bool(dw >= 1.4 * dh and dh <= 0.4 * em and 0.2 * em <= dw <= 1.5 * em and area - da < da / 3)
     return CellInk(area / float(sub.size), Rect(float(bx0 + x0), float(by0 + y0), float(bx1 + x0), float(by1 + y0)),
                    dash)
 
