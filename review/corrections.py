@@ -18,7 +18,6 @@ from typing import Any, Optional, Union
 
 from nianbao.document import Check
 from nianbao.evaluate import same_value
-from nianbao.inference.output import check_record
 from nianbao.ingest.store import (BASED_ON_CURRENT, CHECK_COLUMNS, FieldChange, StaleEditError, Store, StoredCheck, StoreError,
                                   load_record, now)
 from nianbao.inference import reconcile
@@ -215,7 +214,12 @@ def change_field(store: Store, doc_id: int, key: str, action: str, reviewer: str
             if based_on is not BASED_ON_CURRENT:
                 new_value = based_on  # what the reviewer saw is what they confirm (refused below if stale)
         values = {**doc.values, key: new_value}
-        checks = [stored_check(check_record(c)) for c in recheck(values, doc.record.get("template"), doc.found)]
+        # Rules 1-4 again, prose findings on this cell decided again, the other findings kept (a verdict
+        # on a finding outlives an edit elsewhere).
+        from nianbao.ingest.audit_store import rerun_checks
+
+        confidences = {**{k: f.get("confidence") for k, f in doc.record["fields"].items()}, key: 1.0}
+        checks = rerun_checks(doc.record, values, confidences, [key])
         try:
             store.change_field(FieldChange(document_id=doc.id, key=key, action=action, new_value=new_value,
                                            reviewer=reviewer, based_on=based_on, checks=checks))

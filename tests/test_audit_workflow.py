@@ -8,7 +8,6 @@ import io
 import json
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -270,3 +269,21 @@ def test_review_app_confirms_and_dismisses_findings(tmp_path):
     assert all(v.created_at for v in verdicts)
     row = [json.loads(x) for x in _export(db, fmt="jsonl").splitlines() if '"P2"' in x][0]
     assert (row["review_status"], row["reviewed_by"]) == ("dismissed", "bob")
+
+
+def test_a_reviewers_edit_keeps_the_findings_and_decides_the_prose_again(tmp_path):
+    from nianbao.review import corrections
+
+    db = str(tmp_path / "s.sqlite")
+    with open_store(db) as store:
+        _, later = _two_years(store)
+        doc = corrections.get_document(store, later)
+        n1 = {"rule": "N1", "passed": False, "detail": "section 五 is only 无", "cells": [], "difference": 0}
+        store.write_document(_doc("/y/2022.txt", 2022, doc.record["fields"], checks=[*doc.record["checks"], n1],
+                                  review_needed=True), overwrite=True)
+        doc = corrections.change_field(store, later, "requests.new.total", "edit", "alice", "9", based_on=10)
+        rules = {c["rule"]: c["passed"] for c in doc.record["checks"]}
+        assert rules["N1"] is False and rules["P2"] is False  # kept: the edit touched neither
+        doc = corrections.change_field(store, later, CARRIED_OVER, "edit", "alice", "5", based_on=8)
+        p2 = next(c for c in doc.record["checks"] if c["rule"] == "P2")
+        assert p2["passed"] is True and p2["table_value"] == 5.0 and p2["sentence"] == P2_SENTENCE
