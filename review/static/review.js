@@ -185,6 +185,10 @@
       }
     });
   }
+  // Enter in a finding's note does not submit it: confirming or dismissing is a deliberate click.
+  for (const note of document.querySelectorAll(".finding-form input[name=note]")) {
+    note.addEventListener("keydown", (e) => { if (e.key === "Enter") e.preventDefault(); });
+  }
   for (const b of document.querySelectorAll("button.confirm-table")) {
     b.addEventListener("click", () => confirmTable(b.dataset.table).catch((err) => { $("detail-error").textContent = err.message; }));
   }
