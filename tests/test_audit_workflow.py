@@ -235,8 +235,7 @@ def _token(page: str) -> str:
     return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
 
 
-def test_review_app_confirms_and_dismisses_findings(tmp_path):
-    db = str(tmp_path / "s.sqlite")
+def test_review_app_confirms_and_dismisses_findings(db, tmp_path):
     with open_store(db) as store:
         _, later = _two_years(store)
     key = finding_key("P2", [CARRIED_OVER], 40)
