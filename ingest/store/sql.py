@@ -544,6 +544,9 @@ class SQLStore(Store):
         d["timings"] = [json.loads(r["timings"]).get("total", 0.0) for r in self.query(
             "SELECT timings FROM documents WHERE timings IS NOT NULL AND status = 'done' ORDER BY id")]
         d["runs"] = self._rows("SELECT id, started_at, finished_at, pipeline_version, counts FROM runs ORDER BY id DESC LIMIT 10")
+        # Every review-needed document's reasons: the report counts the fields they name (ingest.report).
+        d["review_reasons"] = self._rows("SELECT template, review_reasons FROM documents WHERE review_needed = 1 "
+                                         "AND status = 'done' AND review_reasons IS NOT NULL ORDER BY id")
         return d
 
     def agency_rows(self) -> list[dict]:
