@@ -2,7 +2,9 @@
 
 Counts, documents by status and failure reason, which rules fail how often, the documents with the
 largest discrepancies, rule 5 across years, agency names folded or flagged, and plots (matplotlib,
-embedded as base64 PNG). Every piece of text that comes from a document (paths, agency names,
+embedded as base64 PNG). Fields, rows and columns are named by the tables' official Chinese headers
+(``report_labels``: the schema's ``headers`` block), never by schema keys; plots draw them in an
+installed CJK font, and without one number them against the table beside the plot. Every piece of text that comes from a document (paths, agency names,
 rule details, error messages) is HTML-escaped: reports are untrusted input.
 """
 from __future__ import annotations
@@ -11,7 +13,9 @@ import base64
 import html
 import io
 import json
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
@@ -19,6 +23,8 @@ from nianbao.jsonio import clean_text
 from nianbao.numfmt import full_number
 
 from .export import open_existing
+from .report_labels import (check_statement, field_label, label_keys_in_text, pick_cjk_font, plot_labels,
+                            review_reason_fields, CJK_FONT_FILE)
 from .store import Store
 
 
@@ -51,6 +57,51 @@ def _png(fig) -> str:
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return f'<img alt="plot" src="data:image/png;base64,{data}">'
+
+
+@lru_cache(maxsize=1)
+def cjk_font() -> Optional[str]:
+    """An installed CJK font family for the plots, or None. Fonts installed after matplotlib built its
+    font cache (fonts-noto-cjk from apt) are registered from the system's font folders first."""
+    from matplotlib import font_manager
+
+    family = pick_cjk_font(f.name for f in font_manager.fontManager.ttflist)
+    if family is None:
+        for path in font_manager.findSystemFonts():
+            if CJK_FONT_FILE.search(Path(path).name):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):  # an unreadable font file: not ours to fix
+                    continue
+        family = pick_cjk_font(f.name for f in font_manager.fontManager.ttflist)
+    return family
+
+
+def _font(font: Optional[str]):
+    """Font properties for labels: the CJK family first, matplotlib's own font for Latin and digits."""
+    from matplotlib.font_manager import FontProperties
+
+    return FontProperties(family=[font, "DejaVu Sans"]) if font else FontProperties(family="DejaVu Sans")
+
+
+def _ranked_bars(title: str, labels: Sequence[str], values: Sequence[float], xlabel: str, font: Optional[str]) -> str:
+    """Horizontal bars, largest on top, for long labels (official headers). Without a CJK font the
+    labels are the row numbers of the table printed with the plot (``plot_labels``)."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    shown = plot_labels(labels, font)
+    fig = Figure(figsize=(8.0, 0.45 * len(shown) + 1.2))
+    ax = fig.add_subplot(1, 1, 1)
+    y = list(range(len(shown)))
+    ax.barh(y, values)
+    ax.set_yticks(y)
+    ax.set_yticklabels(shown, fontproperties=_font(font))
+    ax.invert_yaxis()
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    return _png(fig)
 
 
 def _bar(title: str, labels: Sequence[str], series: dict[str, Sequence[float]], xlabel: str = "", ylabel: str = "") -> str:
@@ -106,7 +157,33 @@ def _binned(title: str, bins: dict[int, int], n_bins: int, xlabel: str) -> str:
 
 def gather(store: Store, top: int = 25) -> dict:
     """The report's figures, counted by the store (``Store.report_figures``)."""
-    return store.report_figures(top)
+    data = store.report_figures(top)
+    data["review_fields"] = review_fields(data.pop("review_reasons", []), top)
+    return data
+
+
+@dataclass(frozen=True)
+class ReviewField:
+    """A field (by its official headers) and how many documents went to review naming it."""
+    label: str
+    documents: int
+
+
+def review_fields(documents: Iterable[dict], top: int = 25) -> list[ReviewField]:
+    """The fields whose doubtful readings sent most documents to review, under their official
+    headers (one template's key and the other's with the same headers count together).
+    ``documents``: rows of template and review_reasons (JSON), as ``report_figures`` gives them."""
+    counts: dict[str, int] = {}
+    for r in documents:
+        try:
+            reasons = json.loads(r["review_reasons"])
+        except (TypeError, ValueError):
+            continue
+        labels = {field_label(k, r["template"]) for k in review_reason_fields(r for r in reasons if isinstance(r, str))}
+        for label in labels:
+            counts[label] = counts.get(label, 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [ReviewField(label, n) for label, n in ranked[:top]]
 
 
 CSS = """body{font-family:system-ui,'Noto Sans CJK SC','Microsoft YaHei',sans-serif;margin:2em;max-width:1200px;color:#222}
@@ -167,13 +244,16 @@ def render(data: dict, db: str) -> str:
                          for r in data["worst_docs"]], numeric=[4, 5, 6]))
     parts.append("<h3>Checks</h3>")
     parts.append(_table(["path", "agency", "year", "rule", "detail", "difference"],
-                        [(r["path"], r["agency"], r["year"], r["rule"], r["detail"], r["difference"]) for r in data["worst_checks"]],
+                        [(r["path"], r["agency"], r["year"], r["rule"],
+                          check_statement(r["detail"], r.get("cells"), r.get("template")), r["difference"])
+                         for r in data["worst_checks"]],
                         numeric=[5]))
 
     parts.append("<h2>Rule 5 across years (failed)</h2>")
     parts.append(_table(["agency", "years", "match", "confidence", "detail", "difference", "earlier", "later"],
                         [(r["agency_normalised"], f"{r['earlier_year']}→{r['later_year']}", r["agency_match"],
-                          r["match_confidence"], r["detail"], r["difference"], r["earlier_path"], r["later_path"])
+                          r["match_confidence"], check_statement(r["detail"], r.get("cells"), r.get("template")),
+                          r["difference"], r["earlier_path"], r["later_path"])
                          for r in data["cross_year"]], numeric=[3, 5]))
     parts.append("<h2>Agency names folded or flagged</h2>")
     parts.append(_table(["name", "name", "relation", "confidence", "why"],
@@ -190,8 +270,11 @@ def render(data: dict, db: str) -> str:
     parts.append(_table(["path", "reason", "message"],
                         [(r["path"], r["error_code"], r["error_message"]) for r in data["failures"]]))
     parts.append("<h2>Documents needing review</h2>")
+    parts.extend(_review_field_section(data.get("review_fields") or [], cjk_font()))
     parts.append(_table(["path", "agency", "year", "reasons"],
-                        [(r["path"], r["agency"], r["year"], "; ".join(json.loads(r["review_reasons"]) if r["review_reasons"] else []))
+                        [(r["path"], r["agency"], r["year"],
+                          label_keys_in_text("; ".join(json.loads(r["review_reasons"]) if r["review_reasons"] else []),
+                                             r.get("template")))
                          for r in data["review"]]))
     parts.append("<h2>Runs</h2>")
     parts.append(_table(["run", "started", "finished", "pipeline", "counts"],
@@ -230,7 +313,7 @@ def _audit_sections(data: dict) -> list[str]:
         parts.append(_bar("Checks and failures by family", [f.family for f in shown],
                           {"passed": [f.checks - f.failed for f in shown], "failed": [f.failed for f in shown]},
                           ylabel="checks"))
-    parts.append(_table(["rule", "meaning"], sorted(RULES.items())))
+    parts.append(_table(["rule", "meaning"], [(rule, label_keys_in_text(meaning)) for rule, meaning in sorted(RULES.items())]))
     if h1:
         parts.append("<h3>H1: parent and children</h3>")
         parts.append(_table(["parent", "year", "hierarchy", "result", "detail", "confidence"],
@@ -241,8 +324,25 @@ def _audit_sections(data: dict) -> list[str]:
     if redecisions:
         parts.append("<h3>R5 as evidence: doubted readings the neighbouring years decide otherwise (not applied)</h3>")
         parts.append(_table(["document", "field", "read", "neighbours support", "confidence", "why"],
-                            [(r.document_id, r.key, r.old_value, r.new_value, r.confidence, r.reason) for r in redecisions],
+                            [(r.document_id, field_label(r.key), r.old_value, r.new_value, r.confidence,
+                              label_keys_in_text(r.reason)) for r in redecisions],
                             numeric=[2, 3, 4]))
+    return parts
+
+
+PLOTTED_FIELDS = 12  # bars in the plot; the table beside it lists them all
+
+
+def _review_field_section(fields: Sequence[ReviewField], font: Optional[str]) -> list[str]:
+    """The fields that send documents to review: a table under official headers and its plot."""
+    if not fields:
+        return []
+    parts = ["<h3>Fields whose readings sent documents to review</h3>"]
+    plotted = fields[:PLOTTED_FIELDS]
+    parts.append(_ranked_bars(f"Documents sent to review, by field (top {len(plotted)})", [f.label for f in plotted],
+                              [f.documents for f in plotted], "documents", font))
+    parts.append(_table(["#", "field (official headers)", "documents"],
+                        [(i, f.label, f.documents) for i, f in enumerate(fields, start=1)], numeric=[0, 2]))
     return parts
 
 
