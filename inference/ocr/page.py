@@ -318,7 +318,8 @@ class PageReader:
                 (ch.prob for _, r in per_owner.get(owner, []) for ch in r.chars), default=1.0) < DASH_CONFIDENCE
             if texts[owner] and owner not in garbled and not doubted_dash:
                 continue
-            ink = cell_ink(gray_clean, cell.rect, t_em)
+            # (The page's em too: a table of few characters, as Table C, can look smaller than it is.)
+            ink = cell_ink(gray_clean, cell.rect, max(t_em, em))
             inked[owner] = ink.share >= INK_CELL_SHARE
             if ink.dash and ink.box is not None:
                 dashes[owner] = ink.box
