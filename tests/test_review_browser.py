@@ -76,6 +76,65 @@ def _wait(driver, condition, timeout: float = 15):
     return WebDriverWait(driver, timeout).until(condition)
 
 
+# Screenshots for the README (docs/screenshots): written only where this names a folder, so a test run
+# never rewrites the committed images by accident: NIANBAO_SCREENSHOTS=docs/screenshots pytest ...
+SCREENSHOTS = os.environ.get("NIANBAO_SCREENSHOTS")
+SCREENSHOT_SIZE = (1280, 800)
+MAX_SCREENSHOT_BYTES = 300_000
+
+
+def _screenshot(driver) -> bytes:
+    """The window as a PNG made small: a 256-colour palette (the pages are flat colours and text)."""
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
+    out = io.BytesIO()
+    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out, format="PNG",
+                                                                                               optimize=True)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def showcase(tmp_path_factory):
+    """A review app over every text example (several documents in the queue), for the screenshots."""
+    root = tmp_path_factory.mktemp("showcase")
+    others = {p.name: p.read_text(encoding="utf-8") for p in sorted(EXAMPLES.glob("*.txt"))}
+    app = create_app(ReviewConfig(db=build_store(root, extra=others), labels_dir=root / "labels", reviewer="审核员"))
+    from werkzeug.serving import make_server
+
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+
+
+def test_screenshots_of_the_queue_and_a_document_page(showcase, browser):
+    # The viewport itself is 1280 x 800 (a window of that size has less room for the page).
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": SCREENSHOT_SIZE[0], "height": SCREENSHOT_SIZE[1], "deviceScaleFactor": 1,
+                             "mobile": False})
+    try:
+        browser.get(showcase + "/")
+        assert len(browser.find_elements(By.CSS_SELECTOR, "tr.item")) >= 2
+        queue = _screenshot(browser)
+        browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ENTER)
+        _wait(browser, EC.presence_of_element_located((By.ID, "document")))
+        cell = browser.switch_to.active_element
+        _wait(browser, lambda d: d.find_element(By.ID, "detail-key").text == cell.get_attribute("data-key"))
+        assert "一、本年新收政府信息公开申请数量" in browser.find_element(By.TAG_NAME, "body").text
+        document = _screenshot(browser)
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    for name, png in (("queue.png", queue), ("document.png", document)):
+        assert png.startswith(b"\x89PNG") and 10_000 < len(png) < MAX_SCREENSHOT_BYTES, (name, len(png))
+        if SCREENSHOTS:
+            folder = Path(SCREENSHOTS)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(png)
+
+
 def test_queue_correct_a_value_approve_and_the_label_appears(server, browser):
     browser.get(server["url"] + "/")
     rows = browser.find_elements(By.CSS_SELECTOR, "tr.item")
