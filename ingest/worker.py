@@ -145,7 +145,7 @@ def peak_rss_mb() -> float:
 
 def process_task(pipeline, task: Task, config: WorkerConfig, extract: Optional[Callable] = None) -> DocumentResult:
     """Run one document. Every failure is a result (status 'failed' with a code), never an exception."""
-    from nianbao.inference.output import to_record
+    from nianbao.record import to_record
 
     t0 = time.perf_counter()
     worker = f"{os.uname().nodename}:{os.getpid()}"
@@ -160,7 +160,7 @@ def process_task(pipeline, task: Task, config: WorkerConfig, extract: Optional[C
     t_hash = time.perf_counter() - t0
     try:
         doc = extract(pipeline, task.path) if extract else pipeline.run(task.path)
-        record = to_record(doc)
+        record = to_record(doc, contexts=True)  # the store keeps each field's source text for review
     except MemoryError:
         return DocumentResult(path=task.path, content_hash=content_hash, size=size, status="failed",
                               pipeline_version=config.pipeline_version, error_code="memory",

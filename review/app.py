@@ -28,7 +28,6 @@ import math
 import re
 import secrets
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Union
 from urllib.parse import urlencode, urlsplit
@@ -38,8 +37,9 @@ from flask.json.provider import DefaultJSONProvider
 
 from nianbao.inputs import path_from_display
 from nianbao.ingest.store import (FINDING_STATUSES, CheckReview, FindingVerdicts, Store, StoreError, finding_key,
-                                  open_store)
+                                  load_record, open_store)
 from nianbao.labels import TABLES
+from nianbao.record import FieldContext, field_context
 from nianbao.inference.readers import IMAGE_SUFFIXES
 from nianbao.schema import DEFAULT_TEMPLATE, load_schema
 
@@ -364,41 +364,11 @@ def cell_image(path: Path, page: int, bbox: list[float], margin: float = 6.0) ->
     return buf.getvalue()
 
 
-@lru_cache(maxsize=16)
-def _source_rows(path: str, mtime: float) -> dict[str, tuple[str, str, str]]:
-    """For a text-layer document: field key -> (text before, the printed value, text after) around
-    the row it was read from. Re-reads the document (no OCR); cached per file version."""
-    from nianbao.inference.ocr import OcrOptions
-    from nianbao.inference.pipeline import Pipeline, PipelineOptions
-
-    doc = Pipeline(PipelineOptions(ocr=OcrOptions(enabled=False))).run(path)
-    out: dict[str, tuple[str, str, str]] = {}
-    if doc.linear is None:
-        return out
-    raw = doc.linear.raw
-    for table in doc.located.values():
-        for run in table.runs:
-            if not run.chunks:
-                continue
-            ends = [c.end for c in run.chunks if c.end]
-            if not ends:
-                continue
-            lo = max(0, min(e - len(c.raw) for c, e in zip(run.chunks, ends)) - 60)
-            hi = min(len(raw), max(ends) + 10)
-            for i, key in enumerate(run.row.field_keys()):
-                chunk = run.chunks[i] if i < len(run.chunks) else None
-                if chunk is None or not chunk.end:
-                    out.setdefault(key, (raw[lo:hi], "", ""))
-                    continue
-                s, e = chunk.end - len(chunk.raw), chunk.end
-                out.setdefault(key, (raw[lo:s], raw[s:e], raw[e:hi]))
-    return out
-
-
-def source_text(path: Path, key: str) -> Optional[tuple[str, str, str]]:
-    if not path.exists():
-        return None
-    return _source_rows(str(path), path.stat().st_mtime).get(key)
+def stored_context(store: Store, doc: corrections.StoredDocument, key: str) -> Optional[FieldContext]:
+    """The reading-order text a field was read from, as the ingest worker stored it with the record
+    (nothing is re-read or re-extracted here; a document stored without contexts shows none)."""
+    item = load_record(store, doc.row, contexts=True)["fields"].get(key)
+    return field_context(item) if item else None
 
 
 # -- the app -----------------------------------------------------------------------------------
@@ -535,6 +505,7 @@ def create_app(config: ReviewConfig) -> Flask:
         with store() as s:
             doc = corrections.get_document(s, doc_id)
             changes = [h for h in corrections.history(s, doc_id) if h["key"] == key]
+            context = stored_context(s, doc, key) if doc.record["fields"].get(key) is not None else None
         f = doc.record["fields"].get(key)
         if f is None:
             raise ReviewError(f"no field {key!r}")
@@ -544,10 +515,8 @@ def create_app(config: ReviewConfig) -> Flask:
         path = Path(path_from_display(doc.row["path"]))  # stored escaped when not UTF-8
         if f.get("bbox") and f.get("page") and (path.suffix.lower() == ".pdf" or path.suffix.lower() in IMAGE_SUFFIXES):
             info["image"] = url_for("cell_png", doc_id=doc_id, key=key)
-        else:
-            found = source_text(path, key)
-            if found:
-                info["source"] = {"before": found[0], "value": found[1], "after": found[2]}
+        elif context is not None:
+            info["source"] = {"before": context.before, "value": context.value, "after": context.after}
         return jsonify(info)
 
     @app.get("/doc/<int:doc_id>/cell/<key>.png")

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from nianbao.inputs import display_path
+from nianbao.record import without_context
 
 from .interface import (BASED_ON_CURRENT, CHECK_COLUMNS, CROSS_YEAR_ACTION, FIELD_COLUMNS, FINDING_SCOPES,
                         FINDING_STATUSES, RECORD_COLUMNS, REVIEW_UNTOUCHED,
@@ -765,8 +766,9 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def load_record(store: Store, doc: dict) -> dict:
-    """The output contract of one stored document, rebuilt from its rows."""
+def load_record(store: Store, doc: dict, contexts: bool = False) -> dict:
+    """The output contract of one stored document, rebuilt from its rows; with ``contexts`` its fields
+    keep the text they were read from (``nianbao.record.field_context``), as the ingest worker stored it."""
     rec: dict[str, Any] = {
         "source": doc["path"], "content_hash": doc["content_hash"], "agency": doc["agency"], "year": doc["year"],
         "template": doc["template"],
@@ -791,6 +793,8 @@ def load_record(store: Store, doc: dict) -> dict:
             item["reason"] = f["reason"]
         if f["extra"]:
             item.update(json.loads(f["extra"]))
+            if not contexts:
+                without_context(item)
         rec["fields"][f["key"]] = item
     for c in store.check_rows_of(doc["id"]):
         check = {"rule": c["rule"], "passed": bool(c["passed"]), "detail": c["detail"],

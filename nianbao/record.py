@@ -1,0 +1,177 @@
+"""The result record: what extraction hands on (``nianbao extract --jsonl``, the store, review, labels).
+
+One module builds it from a typed ``Document`` (``to_record``) and reads back what it adds beyond the
+output contract: a field's *context*, the reading-order text around its printed number with the
+number's character span in that text. The context is written only where a later stage needs it
+(``to_record(doc, contexts=True)``: the ingest worker, so the review app shows a cell's source without
+re-running the pipeline); the JSONL output contract stays as it was.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+from nianbao import __version__
+from nianbao.document import Check, Document
+from nianbao.schema import TABLE_NAMES
+
+# The key of a field's context in a stored record (``fields.extra`` in the store).
+CONTEXT_KEY = "context"
+# Characters of reading-order text kept before a row's first number and after its last.
+CONTEXT_BEFORE = 60
+CONTEXT_AFTER = 10
+# A row printed as one very long line keeps at most this much text before one of its numbers.
+CONTEXT_MAX_BEFORE = 200
+
+
+@dataclass(frozen=True)
+class FieldContext:
+    """Where a field's number was printed in the document's reading-order text (``LinearText.raw``):
+    the text before it, the printed number, the text after it, and the number's span [start, end)."""
+
+    before: str
+    value: str
+    after: str
+    start: Optional[int] = None
+    end: Optional[int] = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"before": self.before, "value": self.value, "after": self.after}
+        if self.start is not None and self.end is not None:
+            out["span"] = [self.start, self.end]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Optional["FieldContext"]:
+        """The context stored with a field, or None where there is none or it is malformed (an older
+        or hand-edited store loses the context, never the field)."""
+        if not isinstance(data, Mapping):
+            return None
+        parts = [data.get(k) for k in ("before", "value", "after")]
+        if not all(isinstance(p, str) for p in parts):
+            return None
+        span = data.get("span")
+        start = end = None
+        if (isinstance(span, list) and len(span) == 2 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                              for v in span) and 0 <= span[0] <= span[1]):
+            start, end = span
+        return cls(parts[0], parts[1], parts[2], start, end)
+
+
+def field_contexts(doc: Document) -> dict[str, FieldContext]:
+    """Field key -> the text around the number it was read from, for every field read off a located
+    row of the reading-order text (the first row that gives a key wins, as in mapping)."""
+    out: dict[str, FieldContext] = {}
+    if doc.linear is None:
+        return out
+    raw = doc.linear.raw
+    for table in doc.located.values():
+        for run in table.runs:
+            starts = [c.end - len(c.raw) for c in run.chunks if c.end]
+            if not starts:
+                continue
+            lo = max(0, min(starts) - CONTEXT_BEFORE)
+            hi = min(len(raw), max(c.end for c in run.chunks if c.end) + CONTEXT_AFTER)
+            for i, key in enumerate(_run_field_keys(run.row)):
+                if key in out:
+                    continue
+                chunk = run.chunks[i] if i < len(run.chunks) else None
+                field = doc.fields.get(key)
+                # The chunk is this field's own print only where it reads as the field's raw text
+                # (run-together digits are one chunk for several fields: they get the row).
+                if chunk is None or not chunk.end or field is None or chunk.raw.strip() != (field.raw or "").strip():
+                    out[key] = FieldContext(raw[lo:hi], "", "")  # the row, no number of its own
+                    continue
+                s, e = chunk.end - len(chunk.raw), chunk.end
+                out[key] = FieldContext(raw[max(lo, s - CONTEXT_MAX_BEFORE):s], raw[s:e], raw[e:hi], s, e)
+    return out
+
+
+def _run_field_keys(row) -> list[str]:
+    """The field keys a located run's values fill, in order (Table C's one run of 15 numbers is a
+    row whose columns are already the fields' keys)."""
+    if all(c.startswith(f"{row.table}.") for c in row.columns):
+        return list(row.columns)
+    return row.field_keys()
+
+
+def field_context(item: Mapping[str, Any]) -> Optional[FieldContext]:
+    """The context a stored field carries (see ``to_record(..., contexts=True)``)."""
+    return FieldContext.from_dict(item.get(CONTEXT_KEY))
+
+
+def without_context(item: dict[str, Any]) -> dict[str, Any]:
+    """A stored field as the output contract has it (its context removed)."""
+    item.pop(CONTEXT_KEY, None)
+    return item
+
+
+def _num(v):
+    if v is None:
+        return None
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return v  # keep floats as printed (money); ints stay ints
+    return v
+
+
+def to_record(doc: Document, contexts: bool = False) -> dict[str, Any]:
+    """The output contract of one document (spec: ``nianbao extract FILE... --jsonl``); with
+    ``contexts`` each field read off the text also carries its ``context`` (for the store)."""
+    rec: dict[str, Any] = {
+        "source": doc.source,
+        "agency": doc.agency,
+        "year": doc.year,
+        "template": doc.template,
+        "tables": {t: {"found": bool(doc.found.get(t))} for t in TABLE_NAMES},
+        "fields": {},
+        "checks": [],
+        "review": {"needed": doc.review.needed, "reasons": list(doc.review.reasons)},
+        "error": None,
+        "format": doc.format,
+        "mapper": doc.mapper,
+        "model_version": doc.model_version,
+        "version": __version__,
+    }
+    if getattr(doc, "warnings", None):  # what reading gave up without stopping (e.g. bytes decoded with replacement)
+        rec["warnings"] = list(doc.warnings)
+    if doc.error is not None:
+        rec["error"] = {"code": doc.error.code, "message": doc.error.message}
+        rec["tables"] = {t: {"found": False} for t in TABLE_NAMES}
+        rec["template"] = doc.template
+        return rec
+    context_of = field_contexts(doc) if contexts else {}
+    for key, f in doc.fields.items():
+        item: dict[str, Any] = {"value": _num(f.value), "raw": f.raw, "confidence": f.confidence}
+        if f.page is not None:
+            item["page"] = f.page
+        if f.bbox is not None:
+            item["bbox"] = f.bbox.as_list()
+        if f.alternatives:
+            item["alternatives"] = f.alternatives
+        if f.source == "ocr":
+            item["source"] = "ocr"
+        if f.reason and f.value is not None and f.confidence < 0.99:
+            item["reason"] = f.reason
+        if key in context_of:
+            item[CONTEXT_KEY] = context_of[key].as_dict()
+        rec["fields"][key] = item
+    rec["checks"] = [check_record(c) for c in doc.checks]
+    if doc.pages_needing_ocr:
+        rec["pages_needing_ocr"] = doc.pages_needing_ocr
+    return rec
+
+
+_CHECK_EXTRAS = ("confidence", "sentence", "position", "page", "table_value", "stated_value")
+
+
+def check_record(c: Check) -> dict[str, Any]:
+    """One ``checks`` entry: the rule's five keys, then what an audit finding adds (when it has it)."""
+    item: dict[str, Any] = {"rule": c.rule, "passed": c.passed, "detail": c.detail, "cells": c.cells,
+                            "difference": c.difference}
+    for name in _CHECK_EXTRAS:
+        value = getattr(c, name, None)
+        if value is not None:
+            item[name] = value
+    if getattr(c, "not_applicable", None):
+        item["not_applicable"] = list(c.not_applicable)
+    return item

@@ -1,0 +1,83 @@
+"""The result record (nianbao.record): the output contract, and each field's source text for review."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nianbao.inference.pipeline import Pipeline
+from nianbao.ingest.store import load_record
+from nianbao.record import CONTEXT_KEY, FieldContext, field_context, field_contexts, to_record
+from review_helpers import EXAMPLES, db, store  # noqa: F401 (fixtures)
+
+REPORT = "002_a15c5311e6238bad.txt"  # a text report whose numbers are printed one per cell
+
+
+@pytest.fixture(scope="module")
+def report_002():
+    return Pipeline().run(EXAMPLES / REPORT)
+
+
+def test_contexts_point_at_the_printed_number(report_002):
+    contexts = field_contexts(report_002)
+    raw = report_002.linear.raw
+    located = [c for c in contexts.values() if c.start is not None]
+    assert len(located) == len(report_002.fields)
+    for c in located:
+        assert raw[c.start:c.end] == c.value and c.value.strip()
+        assert raw[:c.start].endswith(c.before) and raw[c.end:].startswith(c.after)
+    # Each printed value's context holds the number the field was read as.
+    total = contexts["requests.new.total"]
+    assert total.value and float(total.value.replace(",", "")) == report_002.fields["requests.new.total"].value
+
+
+def test_the_output_contract_has_no_contexts_unless_asked(report_002):
+    plain, with_contexts = to_record(report_002), to_record(report_002, contexts=True)
+    assert not any(CONTEXT_KEY in f for f in plain["fields"].values())
+    assert all(CONTEXT_KEY in f for f in with_contexts["fields"].values())
+    for key, f in with_contexts["fields"].items():
+        assert {k: v for k, v in f.items() if k != CONTEXT_KEY} == plain["fields"][key]
+    assert json.dumps({k: v for k, v in with_contexts.items() if k != "fields"}) == \
+           json.dumps({k: v for k, v in plain.items() if k != "fields"})
+
+
+@pytest.mark.parametrize("bad", [None, "text", {"before": 1, "value": "", "after": ""}, {"before": "a"}])
+def test_a_malformed_stored_context_is_none(bad):
+    assert FieldContext.from_dict(bad) is None
+    assert field_context({"value": 1, CONTEXT_KEY: bad}) is None
+
+
+def test_context_round_trips_with_a_bad_span_dropped():
+    c = FieldContext("一、本年新收", "12", " 件", 30, 32)
+    assert FieldContext.from_dict(c.as_dict()) == c
+    assert FieldContext.from_dict({**c.as_dict(), "span": [5, 2]}) == FieldContext("一、本年新收", "12", " 件")
+
+
+def test_the_store_keeps_contexts_but_gives_the_output_contract(store):
+    doc = next(store.query("SELECT * FROM documents WHERE path LIKE '%' || ?", ("/" + REPORT,)))
+    plain, full = load_record(store, doc), load_record(store, doc, contexts=True)
+    assert not any(CONTEXT_KEY in f for f in plain["fields"].values())
+    stored = field_context(full["fields"]["requests.new.total"])
+    assert stored == field_contexts(Pipeline().run(EXAMPLES / REPORT))["requests.new.total"]
+
+
+def test_review_shows_a_cells_source_without_running_the_pipeline(store, tmp_path, monkeypatch):
+    from nianbao.inference import pipeline
+    from nianbao.review.app import ReviewConfig, create_app
+
+    def no_pipeline(*args, **kwargs):
+        raise AssertionError("the review app ran the pipeline")
+
+    monkeypatch.setattr(pipeline.Pipeline, "run", no_pipeline)
+    doc_id = store.scalar("SELECT id FROM documents WHERE path LIKE '%' || ?", ("/" + REPORT,))
+    client = create_app(ReviewConfig(db=Path(store.path), labels_dir=tmp_path / "labels", reviewer="dan")).test_client()
+    info = client.get(f"/api/doc/{doc_id}/cell/requests.new.total").json
+    assert info["image"] is None and info["source"]["value"]
+    assert float(info["source"]["value"].replace(",", "")) == info["value"]
+
+
+def test_digits_run_together_give_the_row_not_a_wrong_number():
+    doc = Pipeline().run(EXAMPLES / "real_005.txt")  # Table B's rows print as one run of digits (713000074)
+    total = field_contexts(doc)["requests.new.total"]
+    assert total.value == "" and total.start is None and "713000074" in total.before
