@@ -9,49 +9,17 @@ Later stages extend a field with more keys (OCR text, reviewer); readers ignore 
 """
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
+# The format is read and written by nianbao.record (one module for the record and the label format).
+from nianbao.record import FORMAT, LabelledDocument, load_labelled
 from nianbao.schema import TABLE_NAMES
 
-FORMAT = "nianbao/labelled-document@1"
 TABLES = TABLE_NAMES  # the schema's table names (kept under the name callers import)
 
-
-@dataclass
-class LabelledDocument:
-    id: str
-    document: Optional[Path]
-    agency: Optional[str]
-    year: Optional[int]
-    template: Optional[str]
-    found: dict[str, bool]
-    values: dict[str, Optional[float]]
-    notes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def load_labelled(path: Path) -> LabelledDocument:
-    """Read a gold file in the project's format or in the spec's plain format (``*.gold.json``)."""
-    path = Path(path)
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if data.get("format") == FORMAT:
-        doc = (path.parent / data["document"]).resolve() if data.get("document") else None
-        values = {k: v.get("value") for k, v in data["fields"].items()}
-        found = {t: bool(data["tables"][t]["found"]) for t in TABLES}
-        return LabelledDocument(id=data["id"], document=doc, agency=data.get("agency"), year=data.get("year"),
-                                template=data.get("template"), found=found, values=values,
-                                notes=data.get("notes", ""), extra=data)
-    # The spec's plain gold: fields are plain values; absent tables are listed.
-    stem = path.name[: -len(".gold.json")] if path.name.endswith(".gold.json") else path.stem
-    candidates = [p for p in path.parent.glob(stem + ".*") if not p.name.endswith(".json")]
-    absent = set(data.get("absent_tables", []))
-    return LabelledDocument(id=stem, document=candidates[0] if candidates else None, agency=data.get("agency"),
-                            year=data.get("year"), template=data.get("template"),
-                            found={t: t not in absent for t in TABLES}, values=dict(data.get("fields", {})),
-                            notes=data.get("notes") or data.get("raw_notes") or "", extra=data)
+__all__ = ["FORMAT", "TABLES", "LabelledDocument", "document_kind", "gold_dir", "gold_files", "labelled_documents",
+           "load_labelled"]
 
 
 def gold_files(directory: Path) -> list[Path]:

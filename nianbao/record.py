@@ -1,19 +1,27 @@
-"""The result record: what extraction hands on (``nianbao extract --jsonl``, the store, review, labels).
+"""The result record and the labelled-document format: what extraction hands on (``nianbao extract
+--jsonl``, the store, review) and what a reviewed or gold label holds (``nianbao/labelled-document@1``).
 
 One module builds it from a typed ``Document`` (``to_record``) and reads back what it adds beyond the
 output contract: a field's *context*, the reading-order text around its printed number with the
 number's character span in that text. The context is written only where a later stage needs it
 (``to_record(doc, contexts=True)``: the ingest worker, so the review app shows a cell's source without
-re-running the pipeline); the JSONL output contract stays as it was.
+re-running the pipeline); the JSONL output contract stays as it was. Labels are read with
+``load_labelled`` and built with ``labelled_document`` (``review.labels.write_label`` writes them).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from nianbao import __version__
 from nianbao.document import Check, Document
 from nianbao.schema import TABLE_NAMES
+
+TABLES = TABLE_NAMES
 
 # The key of a field's context in a stored record (``fields.extra`` in the store).
 CONTEXT_KEY = "context"
@@ -175,3 +183,107 @@ def check_record(c: Check) -> dict[str, Any]:
     if getattr(c, "not_applicable", None):
         item["not_applicable"] = list(c.not_applicable)
     return item
+
+
+# -- the labelled-document format (``labels/gold/*.json``, reviewed labels) ----------------------
+FORMAT = "nianbao/labelled-document@1"
+
+
+@dataclass
+class LabelledDocument:
+    id: str
+    document: Optional[Path]
+    agency: Optional[str]
+    year: Optional[int]
+    template: Optional[str]
+    found: dict[str, bool]
+    values: dict[str, Optional[float]]
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load_labelled(path: Path) -> LabelledDocument:
+    """Read a gold file in the project's format or in the spec's plain format (``*.gold.json``)."""
+    path = Path(path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("format") == FORMAT:
+        doc = (path.parent / data["document"]).resolve() if data.get("document") else None
+        values = {k: v.get("value") for k, v in data["fields"].items()}
+        found = {t: bool(data["tables"][t]["found"]) for t in TABLES}
+        return LabelledDocument(id=data["id"], document=doc, agency=data.get("agency"), year=data.get("year"),
+                                template=data.get("template"), found=found, values=values,
+                                notes=data.get("notes", ""), extra=data)
+    # The spec's plain gold: fields are plain values; absent tables are listed.
+    stem = path.name[: -len(".gold.json")] if path.name.endswith(".gold.json") else path.stem
+    candidates = [p for p in path.parent.glob(stem + ".*") if not p.name.endswith(".json")]
+    absent = set(data.get("absent_tables", []))
+    return LabelledDocument(id=stem, document=candidates[0] if candidates else None, agency=data.get("agency"),
+                            year=data.get("year"), template=data.get("template"),
+                            found={t: t not in absent for t in TABLES}, values=dict(data.get("fields", {})),
+                            notes=data.get("notes") or data.get("raw_notes") or "", extra=data)
+
+
+REVIEWED_SPLIT = "reviewed"
+
+
+@dataclass
+class Provenance:
+    """Who made a label, when, from which model's reading, and how."""
+
+    reviewer: str
+    approved_at: str
+    model_version: Optional[str] = None
+    pipeline_version: Optional[str] = None
+    tool: str = "nianbao review"
+    changes: int = 0  # values the reviewer changed (the rest were confirmed as read)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {"reviewer": self.reviewer, "approved_at": self.approved_at, "model_version": self.model_version,
+               "pipeline_version": self.pipeline_version, "tool": self.tool, "changes": self.changes}
+        out.update(self.extra)
+        return out
+
+
+def label_id(content_hash: str) -> str:
+    """A reviewed label is named by its document's content, so re-approving overwrites, never duplicates."""
+    if not re.fullmatch(r"[0-9a-f]{12,64}", content_hash or ""):
+        raise ValueError(f"not a content hash: {content_hash!r}")
+    return f"reviewed_{content_hash[:16]}"
+
+
+def labelled_document(record: dict, values: dict[str, Optional[float]], found: dict[str, bool],
+                      provenance: Provenance, label_path: Path, content_hash: str,
+                      model_values: Optional[dict[str, Optional[float]]] = None) -> dict[str, Any]:
+    """The labelled-document JSON of a reviewed record: ``values`` are the reviewer's final values
+    (None = printed blank), ``found`` which statutory tables the document prints, ``model_values``
+    what the model had read for the fields the reviewer changed (kept as ``model_value``)."""
+    fields: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        read = (record.get("fields") or {}).get(key) or {}
+        item: dict[str, Any] = {"value": value, "raw": read.get("raw"), "page": read.get("page"), "bbox": read.get("bbox")}
+        if model_values and key in model_values and model_values[key] != value:
+            item["model_value"] = model_values[key]
+        fields[key] = item
+    source = record.get("source")
+    document = None
+    if source:
+        # Relative to the label file, like the gold files; an absolute path when on another drive.
+        try:
+            document = os.path.relpath(Path(source).resolve(), Path(label_path).resolve().parent)
+        except ValueError:
+            document = str(Path(source).resolve())
+    return {
+        "format": FORMAT,
+        "id": label_id(content_hash),
+        "document": document,
+        "sha256": content_hash,
+        "agency": record.get("agency"),
+        "year": record.get("year"),
+        "template": record.get("template"),
+        "tables": {t: {"found": bool(found.get(t))} for t in TABLES},
+        "fields": fields,
+        "notes": "",
+        "provenance": provenance.as_dict(),
+        "split": REVIEWED_SPLIT,
+    }

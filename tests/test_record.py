@@ -81,3 +81,20 @@ def test_digits_run_together_give_the_row_not_a_wrong_number():
     doc = Pipeline().run(EXAMPLES / "real_005.txt")  # Table B's rows print as one run of digits (713000074)
     total = field_contexts(doc)["requests.new.total"]
     assert total.value == "" and total.start is None and "713000074" in total.before
+
+
+def test_a_label_built_from_a_record_reads_back_as_the_same_values(tmp_path):
+    from nianbao.record import Provenance, labelled_document, load_labelled
+
+    doc = Pipeline().run(EXAMPLES / REPORT)
+    record = to_record(doc)
+    values = {k: f["value"] for k, f in record["fields"].items()}
+    values["requests.new.total"] = 63  # the reviewer's correction
+    path = tmp_path / "label.json"
+    data = labelled_document(record, values, doc.found, Provenance(reviewer="dan", approved_at="2026-01-01"), path,
+                             "ab" * 32, model_values={"requests.new.total": 62})
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    back = load_labelled(path)
+    assert back.values == values and back.found == doc.found and back.template == record["template"]
+    assert back.document == (EXAMPLES / REPORT).resolve()
+    assert back.extra["fields"]["requests.new.total"]["model_value"] == 62
