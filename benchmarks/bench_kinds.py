@@ -201,17 +201,25 @@ def main(argv: Optional[list[str]] = None) -> int:
         for kind in kinds:
             score = run_kind(kind, args.n, args.seed, Path(tmp))
             rows[kind], findings[kind] = score.row(), score.findings
-    print(f"command: python benchmarks/bench_kinds.py {' '.join(argv if argv is not None else sys.argv[1:])}")
+    report("bench_kinds.py", argv, rows, findings,
+           "wrong at >= 0.99 and fabricated (document seed, key; rebuild with build_report(seed, "
+           "FactoryOptions(force=kind_force(kind)))):",
+           {"seed": args.seed, "n": args.n, "kinds": rows} if args.json else None)
+    return 0
+
+
+def report(script: str, argv: Optional[list[str]], rows: dict[str, dict], findings: dict[str, list[str]],
+           findings_title: str, summary: Optional[dict] = None, most: int = 20) -> None:
+    """The command, the table, the findings (up to ``most`` per set) and, with --json, one JSON line."""
+    print(f"command: python benchmarks/{script} {' '.join(argv if argv is not None else sys.argv[1:])}")
     print(table(rows))
     if any(findings.values()):
-        print("\nwrong at >= 0.99 and fabricated (document seed, key; rebuild with build_report(seed, "
-              "FactoryOptions(force=kind_force(kind)))):")
-        for kind, lines in findings.items():
-            for line in lines[:20]:
-                print(f"  {kind}: {line}")
-    if args.json:
-        print(json.dumps({"seed": args.seed, "n": args.n, "kinds": rows}, ensure_ascii=False))
-    return 0
+        print("\n" + findings_title)
+        for name, lines in findings.items():
+            for line in lines[:most]:
+                print(f"  {name}: {line}")
+    if summary is not None:
+        print(json.dumps(summary, ensure_ascii=False))
 
 
 if __name__ == "__main__":

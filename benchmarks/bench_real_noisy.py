@@ -17,7 +17,6 @@ copies are new text either way, but the clean figures of trained-on documents ar
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_kinds import KindScore, score_kind_document, table  # noqa: E402
+from bench_kinds import KindScore, report, score_kind_document  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DAMAGEABLE = {".txt", ".md", ".html", ".htm"}
@@ -77,13 +76,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             for kind, score in run(args.gold, args.seeds, args.rate, spotter, folder).items():
                 rows[f"{kind} ({spotter})"] = score.row()
                 findings[f"{kind} ({spotter})"] = score.findings
-    print(f"command: python benchmarks/bench_real_noisy.py {' '.join(argv if argv is not None else sys.argv[1:])}")
-    print(table(rows))
-    for name, lines in findings.items():
-        for line in lines[:10]:
-            print(f"  {name}: {line}")
-    if args.json:
-        print(json.dumps({"seeds": args.seeds, "rate": args.rate, "sets": rows}, ensure_ascii=False))
+    report("bench_real_noisy.py", argv, rows, findings, "wrong at >= 0.99 and fabricated (copy, key):",
+           {"seeds": args.seeds, "rate": args.rate, "sets": rows} if args.json else None, most=10)
     return 0
 
 
