@@ -57,3 +57,16 @@ def without_nonfinite(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [without_nonfinite(v) for v in obj]
     return obj
+
+
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """True when ``value`` nests deeper than ``limit`` (checked without recursion: a request or a task
+    nested deeper than Python's stack is refused, not a RecursionError)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return False

@@ -51,6 +51,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
+from nianbao.jsonio import json_depth_exceeds
 from nianbao.evaluate import same_value
 from nianbao.ingest.store import Store, is_postgres_url, now, open_store
 from nianbao.labels import TABLES
@@ -381,18 +382,6 @@ class UnreadableTask:
     """A task of an export file that could not even be parsed (nested too deeply)."""
 
     reason: str
-
-
-def json_depth_exceeds(value: Any, limit: int) -> bool:
-    """True when ``value`` nests deeper than ``limit`` (checked without recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth > limit:
-                return True
-            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
-    return False
 
 
 def _skip_value(text: str, start: int) -> int:
