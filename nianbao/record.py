@@ -108,10 +108,114 @@ def field_context(item: Mapping[str, Any]) -> Optional[FieldContext]:
     return FieldContext.from_dict(item.get(CONTEXT_KEY))
 
 
-def without_context(item: dict[str, Any]) -> dict[str, Any]:
-    """A stored field as the output contract has it (its context removed)."""
-    item.pop(CONTEXT_KEY, None)
-    return item
+@dataclass
+class RecordField:
+    """One field of a result record: the value read, as printed, how sure, and where it was printed."""
+
+    value: Optional[float]
+    raw: Optional[str]
+    confidence: Optional[float]
+    page: Optional[int] = None
+    bbox: Optional[list[float]] = None            # [x0, top, x1, bottom] on its page
+    alternatives: list[Any] = field(default_factory=list)
+    source: Optional[str] = None                  # "ocr" for a value read by OCR
+    reason: Optional[str] = None                  # why it is doubted
+    context: Optional[FieldContext] = None        # the reading-order text around it (stored records)
+    extra: dict[str, Any] = field(default_factory=dict)  # what a later stage added (kept, not interpreted)
+
+    def as_dict(self, contexts: bool = True) -> dict[str, Any]:
+        item: dict[str, Any] = {"value": self.value, "raw": self.raw, "confidence": self.confidence}
+        if self.page is not None:
+            item["page"] = self.page
+        if self.bbox is not None:
+            item["bbox"] = list(self.bbox)
+        if self.alternatives:
+            item["alternatives"] = self.alternatives
+        if self.source is not None:
+            item["source"] = self.source
+        if self.reason:
+            item["reason"] = self.reason
+        item.update(self.extra)
+        if contexts and self.context is not None:
+            item[CONTEXT_KEY] = self.context.as_dict()
+        return item
+
+    @classmethod
+    def from_dict(cls, item: Mapping[str, Any]) -> "RecordField":
+        known = {"value", "raw", "confidence", "page", "bbox", "alternatives", "source", "reason"}
+        context = FieldContext.from_dict(item.get(CONTEXT_KEY))
+        # A malformed context stays as it was (in extra): reading a record loses nothing.
+        extra = {k: v for k, v in item.items() if k not in known and (k != CONTEXT_KEY or context is None)}
+        return cls(value=item.get("value"), raw=item.get("raw"), confidence=item.get("confidence"),
+                   page=item.get("page"), bbox=item.get("bbox"), alternatives=list(item.get("alternatives") or []),
+                   source=item.get("source"), reason=item.get("reason"), context=context, extra=extra)
+
+
+@dataclass
+class Record:
+    """A result record, typed: what ``to_record`` writes and what the store gives back (``load_record``,
+    which adds the store's own keys, e.g. ``content_hash`` and ``status``, kept in ``extra``)."""
+
+    source: Optional[str]
+    agency: Optional[str]
+    year: Optional[int]
+    template: Optional[str]
+    found: dict[str, bool]
+    fields: dict[str, RecordField]
+    checks: list[dict[str, Any]]                  # ``check_record`` entries
+    review_needed: bool
+    review_reasons: list[str]
+    error: Optional[dict[str, str]]               # {"code", "message"} of a failed document
+    format: Optional[str]
+    mapper: Optional[str]
+    model_version: Optional[str]
+    version: Optional[str] = None                 # nianbao's version that wrote it (not kept by the store)
+    warnings: list[str] = field(default_factory=list)
+    pages_needing_ocr: list[int] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self, contexts: bool = True) -> dict[str, Any]:
+        """The record as JSON data, keys in the output contract's order (then any ``extra``)."""
+        rec: dict[str, Any] = {
+            "source": self.source,
+            "agency": self.agency,
+            "year": self.year,
+            "template": self.template,
+            "tables": {t: {"found": bool(v)} for t, v in self.found.items()},
+            "fields": {k: f.as_dict(contexts) for k, f in self.fields.items()},
+            "checks": self.checks,
+            "review": {"needed": self.review_needed, "reasons": self.review_reasons},
+            "error": self.error,
+            "format": self.format,
+            "mapper": self.mapper,
+            "model_version": self.model_version,
+        }
+        if self.version is not None:
+            rec["version"] = self.version
+        if self.warnings:
+            rec["warnings"] = self.warnings
+        if self.pages_needing_ocr:
+            rec["pages_needing_ocr"] = self.pages_needing_ocr
+        for k, v in self.extra.items():
+            rec.setdefault(k, v)
+        return rec
+
+    @classmethod
+    def from_dict(cls, rec: Mapping[str, Any]) -> "Record":
+        """A record read back (from ``--jsonl`` output or ``load_record``); keys it does not know are kept."""
+        known = {"source", "agency", "year", "template", "tables", "fields", "checks", "review", "error", "format",
+                 "mapper", "model_version", "version", "warnings", "pages_needing_ocr"}
+        review = rec.get("review") or {}
+        return cls(source=rec.get("source"), agency=rec.get("agency"), year=rec.get("year"),
+                   template=rec.get("template"),
+                   found={t: bool((v or {}).get("found")) for t, v in (rec.get("tables") or {}).items()},
+                   fields={k: RecordField.from_dict(f) for k, f in (rec.get("fields") or {}).items()},
+                   checks=list(rec.get("checks") or []), review_needed=bool(review.get("needed")),
+                   review_reasons=list(review.get("reasons") or []), error=rec.get("error"),
+                   format=rec.get("format"), mapper=rec.get("mapper"), model_version=rec.get("model_version"),
+                   version=rec.get("version"), warnings=list(rec.get("warnings") or []),
+                   pages_needing_ocr=list(rec.get("pages_needing_ocr") or []),
+                   extra={k: v for k, v in rec.items() if k not in known})
 
 
 def _num(v):
@@ -122,51 +226,37 @@ def _num(v):
     return v
 
 
-def to_record(doc: Document, contexts: bool = False) -> dict[str, Any]:
-    """The output contract of one document (spec: ``nianbao extract FILE... --jsonl``); with
-    ``contexts`` each field read off the text also carries its ``context`` (for the store)."""
-    rec: dict[str, Any] = {
-        "source": doc.source,
-        "agency": doc.agency,
-        "year": doc.year,
-        "template": doc.template,
-        "tables": {t: {"found": bool(doc.found.get(t))} for t in TABLE_NAMES},
-        "fields": {},
-        "checks": [],
-        "review": {"needed": doc.review.needed, "reasons": list(doc.review.reasons)},
-        "error": None,
-        "format": doc.format,
-        "mapper": doc.mapper,
-        "model_version": doc.model_version,
-        "version": __version__,
-    }
-    if getattr(doc, "warnings", None):  # what reading gave up without stopping (e.g. bytes decoded with replacement)
-        rec["warnings"] = list(doc.warnings)
+def record_of(doc: Document, contexts: bool = False) -> Record:
+    """The typed record of an extracted document; with ``contexts`` each field read off the text
+    carries its ``FieldContext``."""
+    rec = Record(source=doc.source, agency=doc.agency, year=doc.year, template=doc.template,
+                 found={t: bool(doc.found.get(t)) for t in TABLE_NAMES}, fields={}, checks=[],
+                 review_needed=doc.review.needed, review_reasons=list(doc.review.reasons), error=None,
+                 format=doc.format, mapper=doc.mapper, model_version=doc.model_version, version=__version__,
+                 # what reading gave up without stopping (e.g. bytes decoded with replacement)
+                 warnings=list(getattr(doc, "warnings", None) or []))
     if doc.error is not None:
-        rec["error"] = {"code": doc.error.code, "message": doc.error.message}
-        rec["tables"] = {t: {"found": False} for t in TABLE_NAMES}
-        rec["template"] = doc.template
+        rec.error = {"code": doc.error.code, "message": doc.error.message}
+        rec.found = {t: False for t in TABLE_NAMES}
         return rec
     context_of = field_contexts(doc) if contexts else {}
     for key, f in doc.fields.items():
-        item: dict[str, Any] = {"value": _num(f.value), "raw": f.raw, "confidence": f.confidence}
-        if f.page is not None:
-            item["page"] = f.page
-        if f.bbox is not None:
-            item["bbox"] = f.bbox.as_list()
-        if f.alternatives:
-            item["alternatives"] = f.alternatives
-        if f.source == "ocr":
-            item["source"] = "ocr"
-        if f.reason and f.value is not None and f.confidence < 0.99:
-            item["reason"] = f.reason
-        if key in context_of:
-            item[CONTEXT_KEY] = context_of[key].as_dict()
-        rec["fields"][key] = item
-    rec["checks"] = [check_record(c) for c in doc.checks]
-    if doc.pages_needing_ocr:
-        rec["pages_needing_ocr"] = doc.pages_needing_ocr
+        rec.fields[key] = RecordField(
+            value=_num(f.value), raw=f.raw, confidence=f.confidence, page=f.page,
+            bbox=f.bbox.as_list() if f.bbox is not None else None, alternatives=f.alternatives,
+            source="ocr" if f.source == "ocr" else None,
+            # A reason is kept only for a value still in doubt.
+            reason=f.reason if f.reason and f.value is not None and f.confidence < 0.99 else None,
+            context=context_of.get(key))
+    rec.checks = [check_record(c) for c in doc.checks]
+    rec.pages_needing_ocr = doc.pages_needing_ocr
     return rec
+
+
+def to_record(doc: Document, contexts: bool = False) -> dict[str, Any]:
+    """The output contract of one document (spec: ``nianbao extract FILE... --jsonl``); with
+    ``contexts`` each field read off the text also carries its ``context`` (for the store)."""
+    return record_of(doc, contexts).as_dict()
 
 
 _CHECK_EXTRAS = ("confidence", "sentence", "position", "page", "table_value", "stated_value")
@@ -252,20 +342,24 @@ def label_id(content_hash: str) -> str:
     return f"reviewed_{content_hash[:16]}"
 
 
-def labelled_document(record: dict, values: dict[str, Optional[float]], found: dict[str, bool],
+def labelled_document(record: Record | Mapping[str, Any], values: dict[str, Optional[float]], found: dict[str, bool],
                       provenance: Provenance, label_path: Path, content_hash: str,
                       model_values: Optional[dict[str, Optional[float]]] = None) -> dict[str, Any]:
-    """The labelled-document JSON of a reviewed record: ``values`` are the reviewer's final values
-    (None = printed blank), ``found`` which statutory tables the document prints, ``model_values``
-    what the model had read for the fields the reviewer changed (kept as ``model_value``)."""
+    """The labelled-document JSON of a reviewed record (typed, or as ``load_record`` gives it):
+    ``values`` are the reviewer's final values (None = printed blank), ``found`` which statutory
+    tables the document prints, ``model_values`` what the model had read for the fields the reviewer
+    changed (kept as ``model_value``)."""
+    if not isinstance(record, Record):
+        record = Record.from_dict(record)
     fields: dict[str, dict[str, Any]] = {}
     for key, value in values.items():
-        read = (record.get("fields") or {}).get(key) or {}
-        item: dict[str, Any] = {"value": value, "raw": read.get("raw"), "page": read.get("page"), "bbox": read.get("bbox")}
+        read = record.fields.get(key)
+        item: dict[str, Any] = {"value": value, "raw": read.raw if read else None, "page": read.page if read else None,
+                                "bbox": read.bbox if read else None}
         if model_values and key in model_values and model_values[key] != value:
             item["model_value"] = model_values[key]
         fields[key] = item
-    source = record.get("source")
+    source = record.source
     document = None
     if source:
         # Relative to the label file, like the gold files; an absolute path when on another drive.
@@ -278,9 +372,9 @@ def labelled_document(record: dict, values: dict[str, Optional[float]], found: d
         "id": label_id(content_hash),
         "document": document,
         "sha256": content_hash,
-        "agency": record.get("agency"),
-        "year": record.get("year"),
-        "template": record.get("template"),
+        "agency": record.agency,
+        "year": record.year,
+        "template": record.template,
         "tables": {t: {"found": bool(found.get(t))} for t in TABLES},
         "fields": fields,
         "notes": "",

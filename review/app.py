@@ -37,9 +37,9 @@ from flask.json.provider import DefaultJSONProvider
 
 from nianbao.inputs import path_from_display
 from nianbao.ingest.store import (FINDING_STATUSES, CheckReview, FindingVerdicts, Store, StoreError, finding_key,
-                                  load_record, open_store)
+                                  open_store, stored_record)
 from nianbao.labels import TABLES
-from nianbao.record import FieldContext, field_context
+from nianbao.record import FieldContext
 from nianbao.inference.readers import IMAGE_SUFFIXES
 from nianbao.schema import DEFAULT_TEMPLATE, load_schema
 
@@ -367,8 +367,8 @@ def cell_image(path: Path, page: int, bbox: list[float], margin: float = 6.0) ->
 def stored_context(store: Store, doc: corrections.StoredDocument, key: str) -> Optional[FieldContext]:
     """The reading-order text a field was read from, as the ingest worker stored it with the record
     (nothing is re-read or re-extracted here; a document stored without contexts shows none)."""
-    item = load_record(store, doc.row, contexts=True)["fields"].get(key)
-    return field_context(item) if item else None
+    field = stored_record(store, doc.row).fields.get(key)
+    return field.context if field is not None else None
 
 
 # -- the app -----------------------------------------------------------------------------------

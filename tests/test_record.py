@@ -98,3 +98,29 @@ def test_a_label_built_from_a_record_reads_back_as_the_same_values(tmp_path):
     assert back.values == values and back.found == doc.found and back.template == record["template"]
     assert back.document == (EXAMPLES / REPORT).resolve()
     assert back.extra["fields"]["requests.new.total"]["model_value"] == 62
+
+
+def test_a_record_read_back_writes_the_same_bytes(report_002, tmp_path):
+    from nianbao.record import Record, record_of
+
+    failed = Pipeline().run(tmp_path / "missing.txt")  # an error record: no fields, tables not found
+    for doc in (report_002, failed):
+        text = json.dumps(to_record(doc), ensure_ascii=False)
+        assert json.dumps(Record.from_dict(json.loads(text)).as_dict(), ensure_ascii=False) == text
+    typed = record_of(report_002, contexts=True)
+    assert typed.fields["requests.new.total"].value == 62 and typed.fields["requests.new.total"].context.value == "62"
+    assert Record.from_dict(typed.as_dict()) == typed
+
+
+def test_a_stored_record_is_typed_and_keeps_unknown_keys(store):
+    from nianbao.ingest.store import stored_record
+    from nianbao.record import Record
+
+    doc = next(store.query("SELECT * FROM documents WHERE path LIKE '%' || ?", ("/" + REPORT,)))
+    typed = stored_record(store, doc)
+    assert typed.extra["content_hash"] == doc["content_hash"] and typed.extra["status"] == "done"
+    assert typed.fields["requests.new.total"].context.value == "62"
+    assert Record.from_dict(load_record(store, doc, contexts=True)) == typed
+    item = {"value": 3, "raw": "3", "confidence": 0.9, "ocr_text": "3", CONTEXT_KEY: "not a context"}
+    from nianbao.record import RecordField
+    assert RecordField.from_dict(item).as_dict() == item  # a malformed context is kept, not interpreted

@@ -16,7 +16,7 @@ from .interface import (BASED_ON_CURRENT, CHECK_COLUMNS, CROSS_YEAR_ACTION, FIEL
                         FieldChange, Filters, FindingVerdicts, OldStoreError, QueueFilters, QueueRow, StaleEditError, Store, StoredCheck,
                         StoredInfo, StoreError, _json, _text, finding_key, now)
 from .postgres import PostgresStore, describe_postgres_error, is_postgres_url, redact_url
-from .sql import MIGRATIONS, SCHEMA_VERSION, SQLStore, load_record, same_stored_value
+from .sql import MIGRATIONS, SCHEMA_VERSION, SQLStore, load_record, same_stored_value, stored_record
 from .sql import statements as _statements
 from .sqlite import SQLiteStore, describe_sqlite_error
 
@@ -26,7 +26,7 @@ __all__ = [
     "QueueFilters", "QueueRow", "RECORD_COLUMNS", "REVIEW_UNTOUCHED", "SCHEMA_VERSION", "SQLStore", "SQLiteStore",
     "STATUSES", "StaleEditError", "Store", "StoreError", "StoredCheck", "StoredInfo", "database_errors",
     "describe_store_error", "describe_sqlite_error", "is_postgres_url", "load_record", "now", "open_store",
-    "open_existing_store", "redact_url", "same_stored_value",
+    "open_existing_store", "redact_url", "same_stored_value", "stored_record",
 ]
 
 

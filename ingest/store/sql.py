@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from nianbao.inputs import display_path
-from nianbao.record import without_context
+from nianbao.record import Record, RecordField
 
 from .interface import (BASED_ON_CURRENT, CHECK_COLUMNS, CROSS_YEAR_ACTION, FIELD_COLUMNS, FINDING_SCOPES,
                         FINDING_STATUSES, RECORD_COLUMNS, REVIEW_UNTOUCHED,
@@ -767,44 +767,38 @@ def _shown(value: Any) -> str:
 
 
 def load_record(store: Store, doc: dict, contexts: bool = False) -> dict:
-    """The output contract of one stored document, rebuilt from its rows; with ``contexts`` its fields
-    keep the text they were read from (``nianbao.record.field_context``), as the ingest worker stored it."""
-    rec: dict[str, Any] = {
-        "source": doc["path"], "content_hash": doc["content_hash"], "agency": doc["agency"], "year": doc["year"],
-        "template": doc["template"],
-        "tables": {t: {"found": bool(v)} for t, v in (json.loads(doc["tables_found"]) if doc["tables_found"] else {}).items()},
-        "fields": {}, "checks": [],
-        "review": {"needed": bool(doc["review_needed"]),
-                   "reasons": json.loads(doc["review_reasons"]) if doc["review_reasons"] else []},
-        "error": {"code": doc["error_code"], "message": doc["error_message"]} if doc["status"] == "failed" else None,
-        "format": doc["format"], "mapper": doc["mapper"], "model_version": doc.get("model_version"),
-        "pipeline_version": doc["pipeline_version"],
-        "status": doc["status"], "review_status": doc["review_status"],
-    }
+    """The output contract of one stored document, rebuilt from its rows, with the store's own keys
+    (``content_hash``, ``pipeline_version``, ``status``, ``review_status``); with ``contexts`` its fields
+    keep the text they were read from, as the ingest worker stored it."""
+    return stored_record(store, doc).as_dict(contexts)
+
+
+def stored_record(store: Store, doc: dict) -> Record:
+    """The typed record of one stored document (``nianbao.record.Record``), decoded from its rows."""
+    fields: dict[str, RecordField] = {}
     for f in store.field_rows(doc["id"]):
-        item = {"value": f["value"], "raw": f["raw"], "confidence": f["confidence"]}
-        if f["page"] is not None:
-            item["page"] = f["page"]
-        if f["bbox"]:
-            item["bbox"] = json.loads(f["bbox"])
-        if f["alternatives"]:
-            item["alternatives"] = json.loads(f["alternatives"])
-        if f["reason"]:
-            item["reason"] = f["reason"]
-        if f["extra"]:
-            item.update(json.loads(f["extra"]))
-            if not contexts:
-                without_context(item)
-        rec["fields"][f["key"]] = item
+        extra = json.loads(f["extra"]) if f["extra"] else {}
+        fields[f["key"]] = RecordField.from_dict({
+            **extra, "value": f["value"], "raw": f["raw"], "confidence": f["confidence"], "page": f["page"],
+            "bbox": json.loads(f["bbox"]) if f["bbox"] else None,
+            "alternatives": json.loads(f["alternatives"]) if f["alternatives"] else [], "reason": f["reason"]})
+    checks = []
     for c in store.check_rows_of(doc["id"]):
         check = {"rule": c["rule"], "passed": bool(c["passed"]), "detail": c["detail"],
                  "cells": json.loads(c["cells"]) if c["cells"] else [], "difference": c["difference"]}
         if c.get("extra"):
             check.update(json.loads(c["extra"]))
-        rec["checks"].append(check)
-    if doc["pages_needing_ocr"]:
-        rec["pages_needing_ocr"] = json.loads(doc["pages_needing_ocr"])
-    if doc["record_extra"]:
-        for k, v in json.loads(doc["record_extra"]).items():
-            rec.setdefault(k, v)
-    return rec
+        checks.append(check)
+    # Keys of the record without a column of their own (e.g. warnings), then the store's own keys.
+    extra = json.loads(doc["record_extra"]) if doc["record_extra"] else {}
+    return Record(
+        source=doc["path"], agency=doc["agency"], year=doc["year"], template=doc["template"],
+        found={t: bool(v) for t, v in (json.loads(doc["tables_found"]) if doc["tables_found"] else {}).items()},
+        fields=fields, checks=checks, review_needed=bool(doc["review_needed"]),
+        review_reasons=json.loads(doc["review_reasons"]) if doc["review_reasons"] else [],
+        error={"code": doc["error_code"], "message": doc["error_message"]} if doc["status"] == "failed" else None,
+        format=doc["format"], mapper=doc["mapper"], model_version=doc.get("model_version"),
+        warnings=list(extra.pop("warnings", None) or []),
+        pages_needing_ocr=json.loads(doc["pages_needing_ocr"]) if doc["pages_needing_ocr"] else [],
+        extra={**extra, "content_hash": doc["content_hash"], "pipeline_version": doc["pipeline_version"],
+               "status": doc["status"], "review_status": doc["review_status"]})
