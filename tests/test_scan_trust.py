@@ -375,3 +375,63 @@ def test_a_tiny_faint_dash_with_a_speck_beside_it_is_still_a_dash():
         img[10:12, 20:22] = 60      # dust
     ink = cell_ink(_cell_image(draw), rect, em)
     assert ink.share >= INK_CELL_SHARE and ink.dash
+
+
+# ---------------------------------------------------------------------------------------------
+# a table printed a quarter turn
+# ---------------------------------------------------------------------------------------------
+
+class WidthEngine:
+    """Stands in for the recogniser: a crop reads as one confident character per line height of
+    its width, so a long line reads as a long text and a character on its own as one."""
+
+    def recognize(self, crops):
+        out = []
+        for c in crops:
+            h, w = c.shape[:2]
+            k = max(1, int(w / max(h, 1)))
+            out.append(LineReading("x" * k, [CharReading("x", 0.99) for _ in range(k)]))
+        return out
+
+    def detect(self, image):
+        return []
+
+
+def _table_page() -> np.ndarray:
+    import cv2
+
+    img = np.full((600, 900, 3), 255, np.uint8)
+    xs, ys = [40, 440, 540, 640, 740, 840], [60, 120, 180, 240, 300]
+    for x in xs:
+        cv2.line(img, (x, ys[0]), (x, ys[-1]), (0, 0, 0), 2)
+    for y in ys:
+        cv2.line(img, (xs[0], y), (xs[-1], y), (0, 0, 0), 2)
+    for r in range(4):
+        cv2.putText(img, "Label of a row", (55, ys[r] + 42), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 2)
+        for c in range(1, 5):
+            cv2.putText(img, str(r + c), (xs[c] + 40, ys[r] + 42), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 2)
+    return img
+
+
+@pytest.mark.parametrize("turned", [0, 1, 3])
+def test_a_table_printed_a_quarter_turn_is_read_upright(turned):
+    class NoLayout:
+        def __call__(self, image, threshold=0.5):
+            return Layout()
+
+    import cv2
+
+    # The table turned on a page whose own text is upright (a heading, a page number): the page
+    # test reads that text well, and only the table's labels tell.
+    img = np.ascontiguousarray(prep.rotate_quarter(_table_page(), turned))
+    canvas = np.full((img.shape[0] + 80, max(img.shape[1], 700), 3), 255, np.uint8)
+    canvas[80:, :img.shape[1]] = img
+    cv2.putText(canvas, "An upright heading line", (40, 50), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 2)
+    img = canvas
+    reader = PageReader(WidthEngine(), NoLayout(), OcrOptions(deskew=False, title_share=0.0))
+    result = reader.read(PageImage(1, img, 1.0, "px"), read_title=False)
+    tables = [b for b in result.blocks if isinstance(b, Table)]
+    assert len(tables) == 1 and (tables[0].n_rows, tables[0].n_cols) == (4, 5)
+    # Its text runs across again (which of the two quarter turns is the recogniser's to say: this
+    # stand-in reads both the same).
+    assert (result.info["rotation"] // 90 + turned) % 2 == 0

@@ -244,9 +244,12 @@ class PageReader:
         return img, gray, binary, em, info
 
     # -- the page --------------------------------------------------------------------------------
-    def read(self, page: PageImage, read_title: bool) -> PageResult:
+    def read(self, page: PageImage, read_title: bool, _turned: int = 0) -> PageResult:
         t0 = time.perf_counter()
         img, gray, binary, em, info = self.prepare(page)
+        if _turned:
+            info["rotation"] = _turned * 90
+            info["turned_by"] = "table text"
         result = PageResult(info=info, image=img)
         info["unit"] = page.unit
         if page.dpi:
@@ -261,6 +264,14 @@ class PageReader:
         masks = structure.line_masks(binary, em)
         grids = structure.find_grids(binary, em, masks)
         info["t_layout"] = round(time.perf_counter() - t1, 3)
+        if grids and self.options.orientation and not _turned and not info.get("rotation"):
+            # A table printed a quarter turn on a page the page test took for upright (its
+            # characters and digits read well one by one): its labels decide, and the page is
+            # read again turned.
+            turn = self._turned_table(grids, gray, binary, masks, em)
+            if turn:
+                return self.read(PageImage(page.number, prep.rotate_quarter(page.image, turn), page.unit_per_px,
+                                           page.unit, page.dpi), read_title, _turned=turn)
         for g in grids:
             layout.blocks.append(LayoutBlock(type="table", score=1.0, rect=g.rect, source="rules"))
         result.layout = layout
@@ -361,6 +372,43 @@ class PageReader:
         result.blocks = blocks
         info["seconds"] = round(time.perf_counter() - t0, 3)
         return result
+
+    def _turned_table(self, grids: list[structure.Grid], gray: np.ndarray, binary: np.ndarray,
+                      masks: structure.LineMasks, em: float) -> int:
+        """0 when the largest table's text runs across; 1 or 3 (quarter turns clockwise that make
+        it upright) when its label cells read clearly better turned. The longest ink line of each
+        of the four inkiest cells is read as it is and turned both ways; a long line read well
+        outweighs single characters (``prep.mean_prob``), which read well sideways too."""
+        import cv2
+
+        g = max(grids, key=lambda g: g.rect.area)
+        rules = cv2.bitwise_or(masks.horizontal, masks.vertical)
+        inky = []
+        for c in g.cells:
+            x0, y0, x1, y1 = _inner(c.rect)
+            if x1 - x0 > 3 and y1 - y0 > 3:
+                sub = cv2.bitwise_and(binary[y0:y1, x0:x1], cv2.bitwise_not(rules[y0:y1, x0:x1]))
+                inky.append((int(np.count_nonzero(sub)), (x0, y0, x1, y1), sub))
+        inky.sort(key=lambda t: -t[0])
+        crops: list[tuple[int, np.ndarray]] = []
+        for n, (x0, y0, x1, y1), sub in inky[:4]:
+            if n == 0:
+                break
+            for q in (0, 1, 3):
+                b = prep.rotate_quarter(sub, q)
+                gq = prep.rotate_quarter(gray[y0:y1, x0:x1], q)
+                lines = structure.ink_lines(b, em)
+                if lines:
+                    r = max(lines, key=lambda r: r.width)
+                    crops.append((q, self._crop(gq, r, 0.2 * em)))
+        if not crops:
+            return 0
+        probs = prep.mean_prob(self.engine.recognize([c for _, c in crops]))
+        # Each way's two best cells (a merged cell or a column of digits reads poorly any way).
+        score = {q: float(np.mean(sorted([p for (k, _), p in zip(crops, probs) if k == q] or [0.0])[-2:]))
+                 for q in (0, 1, 3)}
+        best = max((1, 3), key=lambda q: score[q])
+        return best if score[best] >= 0.8 and score[best] >= score[0] + 0.25 else 0
 
     # -- regions of text outside tables ----------------------------------------------------------
     def _text_regions(self, layout: Layout, tables: list[Rect], size: tuple[int, int], em: float,
