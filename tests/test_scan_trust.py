@@ -81,6 +81,7 @@ def test_cell_ink_tells_clean_cells_from_printed_ones():
     # Sensor noise and a few dust specks are not print.
     noisy = np.clip(clean.astype(np.int16) + rng.normal(0, 8, clean.shape), 0, 255).astype(np.uint8)
     noisy[20, 30] = noisy[33, 90] = 30
+    noisy[38:44, 100:106] = 40      # a round speck of dust, 6 px
     assert cell_ink(noisy, rect, em).share < INK_CELL_SHARE
     # What is left of a rule right at the cell's edge is not print.
     edge = clean.copy()

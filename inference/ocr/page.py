@@ -739,6 +739,8 @@ def cell_ink(gray: np.ndarray, rect: Rect, em: float) -> CellInk:
         x, y, cw, ch, a = (int(v) for v in stats[i])
         if a < min_area or max(cw, ch) < 0.15 * em:
             continue
+        if max(cw, ch) < 0.3 * em and cw < 1.4 * ch:
+            continue  # a round speck of dust (a small dash is flat)
         area += a
         kept.append((x, y, cw, ch, a))
         bx0, by0, bx1, by1 = min(bx0, x), min(by0, y), max(bx1, x + cw), max(by1, y + ch)
