@@ -10,20 +10,15 @@ from typing import Iterable, Optional
 
 from nianbao import __version__
 from nianbao.inference.pipeline import Pipeline, PipelineOptions
-from nianbao.inference.readers import REPORT_SUFFIXES  # the one registry of report names (ingest reads it here)
+from nianbao.inference.readers import REPORT_SUFFIXES  # the one registry of report names
+from nianbao.extraction import ExtractInput, extract_one, failed_document
 from nianbao.labels import gold_dir
-from nianbao.inputs import SKIP_REASONS, display_path, is_excluded, skip_code
+from nianbao.inputs import display_path, is_excluded, skip_code
 
 # Exit codes of every command (README, "Exit codes"): 0 every input read; 1 some inputs failed;
 # 2 usage or configuration error (argparse's own exit status for a bad option is 2 as well).
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_SIGINT = 0, 1, 2, 130
 DEFAULT_MAX_MEMORY_MB = 4096  # the same per-document cap as `nianbao ingest --max-memory-mb`
-
-
-@dataclass
-class ExtractInput:
-    path: Path
-    skip: Optional[str] = None  # a nianbao.inputs.SKIP_REASONS code: the file is never opened
 
 
 @dataclass
@@ -76,33 +71,6 @@ def expand_inputs(items: Iterable[str], exclude: Iterable[str] = ()) -> list[Pat
     return [i.path for i in collect_inputs(items, exclude).inputs]
 
 
-def _failed_document(source, code: str, message: str):
-    from nianbao.document import Document, ExtractionError
-
-    doc = Document(source=str(source))
-    doc.error = ExtractionError(code=code, message=message)
-    return doc
-
-
-def extract_one(pipeline: Pipeline, item: ExtractInput, max_memory_mb: int):
-    """One input as a Document: never raises for the file, whatever it is (a cap reached is ``memory``)."""
-    import gc
-
-    from nianbao.limits import document_memory_cap, is_memory_error
-
-    if item.skip:
-        return _failed_document(item.path, item.skip, f"not read: {SKIP_REASONS.get(item.skip, item.skip)}")
-    try:
-        with document_memory_cap(max_memory_mb):
-            doc = pipeline.run(item.path)
-    except MemoryError:
-        doc = None
-    if doc is None or (doc.error is not None and is_memory_error(doc.error.message)):
-        gc.collect()
-        return _failed_document(item.path, "memory", f"stopped at the memory cap (--max-memory-mb {max_memory_mb})")
-    return doc
-
-
 def cmd_extract(args: argparse.Namespace) -> int:
     from nianbao.inference.ocr import OcrOptions
     from nianbao.inference.output import summary, to_record
@@ -123,7 +91,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
             try:
                 line = dumps_strict(to_record(doc))
             except ValueError as e:  # NaN or infinity: no printed number is one
-                doc = _failed_document(doc.source, "invalid_value", f"the result holds a value that is not a number: {e}")
+                doc = failed_document(doc.source, "invalid_value", f"the result holds a value that is not a number: {e}")
                 line = dumps_strict(to_record(doc))
             sys.stdout.write(line + "\n")
         else:

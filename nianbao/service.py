@@ -124,7 +124,7 @@ def _init_worker(spotter: str, extract_fn: Optional[str] = None) -> None:
 
 def extract_record(path: str, source: str, max_memory_mb: int) -> dict:
     """The output contract of one file, as ``nianbao extract --jsonl`` writes it, under the name ``source``."""
-    from nianbao.cli import ExtractInput, _failed_document, extract_one
+    from nianbao.extraction import ExtractInput, extract_one, failed_document
     from nianbao.inference.output import to_record
     from nianbao.inputs import skip_code
     from nianbao.jsonio import dumps_strict
@@ -136,13 +136,13 @@ def extract_record(path: str, source: str, max_memory_mb: int) -> dict:
     try:
         doc = extract_one(pipeline, ExtractInput(Path(path), skip_code(Path(path))), max_memory_mb)
     except Exception as e:  # extract_one never raises for a file; a bug must not take the service down
-        doc = _failed_document(source, "crash", f"{type(e).__name__}: {e}")
+        doc = failed_document(source, "crash", f"{type(e).__name__}: {e}")
     doc.source = source
     record = to_record(doc)
     try:
         dumps_strict(record)
     except ValueError as e:  # NaN or infinity: no printed number is one (as `nianbao extract --jsonl`)
-        record = to_record(_failed_document(source, "invalid_value",
+        record = to_record(failed_document(source, "invalid_value",
                                             f"the result holds a value that is not a number: {e}"))
     return record
 
@@ -319,10 +319,10 @@ def _kill_processes(executor: Executor) -> None:
 
 
 def _failed_record(source: str, code: str, message: str) -> dict:
-    from nianbao.cli import _failed_document
+    from nianbao.extraction import failed_document
     from nianbao.inference.output import to_record
 
-    return to_record(_failed_document(source, code, message))
+    return to_record(failed_document(source, code, message))
 
 
 # -- HTTP ------------------------------------------------------------------------------------------

@@ -51,3 +51,9 @@ def _imports_cli(path: Path) -> bool:
 def test_stage_modules_do_not_import_the_cli():
     offenders = [str(p.relative_to(ROOT)) for d in LIBRARY_DIRS for p in (ROOT / d).rglob("*.py") if _imports_cli(p)]
     assert offenders == []
+
+
+def test_no_library_module_imports_the_cli():
+    # nianbao/ itself: only the command modules that cli.py registers may know it (none needs to).
+    library = [p for p in (ROOT / "nianbao").glob("*.py") if p.name != "cli.py"]
+    assert [p.name for p in library if _imports_cli(p)] == []
