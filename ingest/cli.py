@@ -102,6 +102,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub) -> None:
+    from nianbao.schema import TEMPLATES
+
     p = sub.add_parser("ingest", help="extract many reports into a results store (resumable, parallel)",
                        description="Extract reports into a store (a SQLite file, or a PostgreSQL database that "
                                    "several ingest processes share). A document is the SHA-256 of its bytes: a re-run skips "
@@ -146,7 +148,7 @@ def add_commands(sub) -> None:
                         "document's three tables as printed, official headers, one sheet each")
     p.add_argument("--out", default=None, help="output file (csv and jsonl go to standard output without it)")
     p.add_argument("--year", type=int, default=None)
-    p.add_argument("--template", choices=("v2019", "v2021"), default=None)
+    p.add_argument("--template", choices=TEMPLATES, default=None)
     p.add_argument("--status", choices=("done", "failed"), default=None)
     p.add_argument("--needs-review", action="store_true", help="only documents that need review")
     p.add_argument("--checks", action="store_true",

@@ -16,7 +16,7 @@ from typing import Optional
 from nianbao.document import BBox, Document
 from nianbao.inference.classifier import windows
 from nianbao.inference.normalize import SEPARATORS
-from nianbao.schema import load_schema
+from nianbao.schema import TEMPLATES, load_schema
 
 OUTSIDE = "O"
 VALUE = "VALUE"
@@ -28,7 +28,7 @@ def entity_names() -> tuple[str, ...]:
     """Every label the classifier can tag: row labels of Tables A and B (both templates), group labels, values."""
     schema = load_schema()
     names: list[str] = []
-    for template in ("v2019", "v2021"):
+    for template in TEMPLATES:
         for table in ("proactive", "requests"):
             spec = schema.table(template, table)
             for r in spec.rows:

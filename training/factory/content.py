@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Callable, Optional
 
 from nianbao.inference import reconcile
-from nianbao.schema import load_schema
+from nianbao.schema import load_schema, template_for_year
 
 from .options import FactoryOptions
 from .prose import Agency
@@ -88,7 +88,7 @@ def choose_structure(choose: Chooser, options: FactoryOptions) -> tuple[int, str
     found = {"proactive": tables in ("all", "no_appeals", "appeals_heading_only"),
              "requests": tables != "none",
              "appeals": tables in ("all", "no_proactive")}
-    template = "v2019" if year <= 2020 else "v2021"
+    template = template_for_year(year)
     # A late v2019 print is told apart by Table A's headers: without Table A it would be undecidable.
     if template == "v2021" and found["proactive"] and choose.flag("late_v2019", o.late_v2019_fraction):
         template = "v2019"
