@@ -317,6 +317,43 @@ REVIEWED_SPLIT = "reviewed"
 
 
 @dataclass
+class LabelField:
+    """One field of a label: the true value (None: printed blank) and where it is printed."""
+
+    value: Optional[float]
+    raw: Optional[str] = None
+    page: Optional[int] = None
+    bbox: Optional[list[float]] = None
+    extra: dict[str, Any] = field(default_factory=dict)   # e.g. model_value: what the model had read
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "raw": self.raw, "page": self.page, "bbox": self.bbox, **self.extra}
+
+
+def label_data(*, id: str, document: Optional[str], sha256: str, agency: Optional[str], year: Optional[int],
+               template: Optional[str], found: Mapping[str, bool], fields: Mapping[str, LabelField], notes: str,
+               provenance: dict[str, Any], split: str, kind: Optional[str] = None) -> dict[str, Any]:
+    """The JSON data of one labelled document (``FORMAT``), whoever makes it: a reviewer's approval
+    (``labelled_document``) or the report factory's gold (``kind``: the rendering, text | html | ...)."""
+    data: dict[str, Any] = {"format": FORMAT, "id": id}
+    if kind is not None:
+        data["kind"] = kind
+    data.update({
+        "document": document,
+        "sha256": sha256,
+        "agency": agency,
+        "year": year,
+        "template": template,
+        "tables": {t: {"found": bool(found.get(t))} for t in TABLES},
+        "fields": {k: f.as_dict() for k, f in fields.items()},
+        "notes": notes,
+        "provenance": provenance,
+        "split": split,
+    })
+    return data
+
+
+@dataclass
 class Provenance:
     """Who made a label, when, from which model's reading, and how."""
 
@@ -351,14 +388,13 @@ def labelled_document(record: Record | Mapping[str, Any], values: dict[str, Opti
     changed (kept as ``model_value``)."""
     if not isinstance(record, Record):
         record = Record.from_dict(record)
-    fields: dict[str, dict[str, Any]] = {}
+    fields: dict[str, LabelField] = {}
     for key, value in values.items():
         read = record.fields.get(key)
-        item: dict[str, Any] = {"value": value, "raw": read.raw if read else None, "page": read.page if read else None,
-                                "bbox": read.bbox if read else None}
-        if model_values and key in model_values and model_values[key] != value:
-            item["model_value"] = model_values[key]
-        fields[key] = item
+        changed = model_values and key in model_values and model_values[key] != value
+        fields[key] = LabelField(value=value, raw=read.raw if read else None, page=read.page if read else None,
+                                 bbox=read.bbox if read else None,
+                                 extra={"model_value": model_values[key]} if changed else {})
     source = record.source
     document = None
     if source:
@@ -367,17 +403,6 @@ def labelled_document(record: Record | Mapping[str, Any], values: dict[str, Opti
             document = os.path.relpath(Path(source).resolve(), Path(label_path).resolve().parent)
         except ValueError:
             document = str(Path(source).resolve())
-    return {
-        "format": FORMAT,
-        "id": label_id(content_hash),
-        "document": document,
-        "sha256": content_hash,
-        "agency": record.agency,
-        "year": record.year,
-        "template": record.template,
-        "tables": {t: {"found": bool(found.get(t))} for t in TABLES},
-        "fields": fields,
-        "notes": "",
-        "provenance": provenance.as_dict(),
-        "split": REVIEWED_SPLIT,
-    }
+    return label_data(id=label_id(content_hash), document=document, sha256=content_hash, agency=record.agency,
+                      year=record.year, template=record.template, found=found, fields=fields, notes="",
+                      provenance=provenance.as_dict(), split=REVIEWED_SPLIT)

@@ -23,7 +23,7 @@ from typing import Optional
 from nianbao.inference.linearize import linearize
 from nianbao.inference.normalize import BLANK, SEPARATORS, fold_char
 from nianbao.inference.readers import read_document
-from nianbao.labels import FORMAT, TABLES
+from nianbao.record import LabelField, label_data  # the one writer of the labelled-document format
 
 from .model import Paragraph, PrintedTable, SyntheticReport
 from .render_base import OUTSIDE, Unit, blank_unit, cell_label, paragraph_label, rows_of
@@ -52,27 +52,18 @@ def gold_record(report: SyntheticReport, document: str, data: bytes, kind: str, 
     fields = {}
     for k, v in report.values.items():
         page, bbox = boxes.get(k, (None, None))
-        fields[k] = {"value": v, "raw": report.raw.get(k), "page": page,
-                     "bbox": [round(x, 1) for x in bbox] if bbox else None}
+        fields[k] = LabelField(value=v, raw=report.raw.get(k), page=page,
+                               bbox=[round(x, 1) for x in bbox] if bbox else None)
     notes = "Synthetic report (nianbao.training.factory)."
     if report.broken_rules:
         notes += " Rules failing as printed, on purpose: " + ", ".join(report.broken_rules) + "."
-    return {
-        "format": FORMAT,
-        "id": f"{Path(document).stem}.{kind}",
-        "kind": kind,  # text | html | docx | pdf | scan (a scan is a .pdf too)
-        "document": document,
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "agency": report.agency,
-        "year": report.year,
-        "template": report.template,
-        "tables": {t: {"found": bool(report.found.get(t))} for t in TABLES},
-        "fields": fields,
-        "notes": notes,
-        "split": split,
-        "provenance": {"factory": "nianbao.training.factory", "seed": report.seed, "kind": kind,
-                       "broken_rules": list(report.broken_rules), "traits": dict(traits or report.traits)},
-    }
+    return label_data(
+        id=f"{Path(document).stem}.{kind}",
+        kind=kind,  # text | html | docx | pdf | scan (a scan is a .pdf too)
+        document=document, sha256=hashlib.sha256(data).hexdigest(), agency=report.agency, year=report.year,
+        template=report.template, found=report.found, fields=fields, notes=notes, split=split,
+        provenance={"factory": "nianbao.training.factory", "seed": report.seed, "kind": kind,
+                    "broken_rules": list(report.broken_rules), "traits": dict(traits or report.traits)})
 
 
 def logical_units(report: SyntheticReport) -> list[Unit]:
