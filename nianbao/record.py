@@ -25,11 +25,14 @@ TABLES = TABLE_NAMES
 
 # The key of a field's context in a stored record (``fields.extra`` in the store).
 CONTEXT_KEY = "context"
-# Characters of reading-order text kept before a row's first number and after its last.
+# A context stays inside its row's window (60 characters before the row's first number, 10 after its
+# last) and keeps at most 60 characters before its number and 20 after (one context per field is
+# stored: about 40 kB a document); a row whose numbers are not told apart keeps 100 of its window.
 CONTEXT_BEFORE = 60
 CONTEXT_AFTER = 10
-# A row printed as one very long line keeps at most this much text before one of its numbers.
-CONTEXT_MAX_BEFORE = 200
+CONTEXT_MAX_BEFORE = 60
+CONTEXT_MAX_AFTER = 20
+CONTEXT_MAX_ROW = 100
 
 
 @dataclass(frozen=True)
@@ -88,10 +91,11 @@ def field_contexts(doc: Document) -> dict[str, FieldContext]:
                 # The chunk is this field's own print only where it reads as the field's raw text
                 # (run-together digits are one chunk for several fields: they get the row).
                 if chunk is None or not chunk.end or field is None or chunk.raw.strip() != (field.raw or "").strip():
-                    out[key] = FieldContext(raw[lo:hi], "", "")  # the row, no number of its own
+                    out[key] = FieldContext(raw[lo:min(hi, lo + CONTEXT_MAX_ROW)], "", "")  # the row, no number of its own
                     continue
                 s, e = chunk.end - len(chunk.raw), chunk.end
-                out[key] = FieldContext(raw[max(lo, s - CONTEXT_MAX_BEFORE):s], raw[s:e], raw[e:hi], s, e)
+                out[key] = FieldContext(raw[max(lo, s - CONTEXT_MAX_BEFORE):s], raw[s:e],
+                                        raw[e:min(hi, e + CONTEXT_MAX_AFTER)], s, e)
     return out
 
 
