@@ -212,7 +212,7 @@ class PageReader:
         self.lexicon = lexicon or default_lexicon()
 
     # -- preparation -----------------------------------------------------------------------------
-    def prepare(self, page: PageImage) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, dict]:
+    def prepare(self, page: PageImage, orient: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, dict]:
         """Upright, deskewed colour page; its normalised grey and binary images; em; what was done."""
         info: dict[str, Any] = {}
         img = page.image
@@ -224,7 +224,7 @@ class PageReader:
             info["blank"] = True
             return img, gray, binary, 20.0, info
         em = prep.estimate_em(binary)
-        if self.options.orientation:
+        if self.options.orientation and orient:
             q, evidence = prep.orientation(gray, binary, em, lambda crops: prep.mean_prob(self.engine.recognize(crops)))
             info["rotation"] = q * 90
             info["orientation_score"] = round(evidence, 3)
@@ -246,9 +246,9 @@ class PageReader:
     # -- the page --------------------------------------------------------------------------------
     def read(self, page: PageImage, read_title: bool, _turned: int = 0) -> PageResult:
         t0 = time.perf_counter()
-        img, gray, binary, em, info = self.prepare(page)
+        img, gray, binary, em, info = self.prepare(page, orient=not _turned)
         if _turned:
-            info["rotation"] = _turned * 90
+            info["rotation"] = (_turned % 4) * 90
             info["turned_by"] = "table text"
         result = PageResult(info=info, image=img)
         info["unit"] = page.unit
@@ -264,14 +264,15 @@ class PageReader:
         masks = structure.line_masks(binary, em)
         grids = structure.find_grids(binary, em, masks)
         info["t_layout"] = round(time.perf_counter() - t1, 3)
-        if grids and self.options.orientation and not _turned and not info.get("rotation"):
-            # A table printed a quarter turn on a page the page test took for upright (its
-            # characters and digits read well one by one): its labels decide, and the page is
-            # read again turned.
+        if grids and self.options.orientation and not _turned:
+            # A table still a quarter turn off after the page test (a turned table on an upright
+            # page, or a turned page taken the wrong way round: characters and digits read well
+            # one by one, sideways too): its labels decide, and the page is read again turned.
             turn = self._turned_table(grids, gray, binary, masks, em)
             if turn:
-                return self.read(PageImage(page.number, prep.rotate_quarter(page.image, turn), page.unit_per_px,
-                                           page.unit, page.dpi), read_title, _turned=turn)
+                total = (info.get("rotation", 0) // 90 + turn) % 4
+                return self.read(PageImage(page.number, prep.rotate_quarter(page.image, total), page.unit_per_px,
+                                           page.unit, page.dpi), read_title, _turned=total or 4)
         for g in grids:
             layout.blocks.append(LayoutBlock(type="table", score=1.0, rect=g.rect, source="rules"))
         result.layout = layout
