@@ -35,6 +35,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import Flask, abort, jsonify, redirect, render_template, request, session, url_for
 from flask.json.provider import DefaultJSONProvider
 
+from nianbao.jsonio import json_depth_exceeds
 from nianbao.inputs import path_from_display
 from nianbao.ingest.store import (FINDING_STATUSES, CheckReview, FindingVerdicts, Store, StoreError, finding_key,
                                   open_store, stored_record)
@@ -131,18 +132,6 @@ class StrictJSONProvider(DefaultJSONProvider):
 
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not a number")
-
-
-def json_depth_exceeds(value, limit: int) -> bool:
-    """True when ``value`` nests deeper than ``limit`` (checked without recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth > limit:
-                return True
-            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
-    return False
 
 
 def strict_json_body(data: bytes) -> dict:
