@@ -35,6 +35,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import Flask, abort, jsonify, redirect, render_template, request, session, url_for
 from flask.json.provider import DefaultJSONProvider
 
+from nianbao.ingest.report_labels import check_statement, field_label, label_keys_in_text
 from nianbao.jsonio import json_depth_exceeds
 from nianbao.inputs import path_from_display
 from nianbao.ingest.store import (FINDING_STATUSES, CheckReview, FindingVerdicts, Store, StoreError, finding_key,
@@ -498,8 +499,10 @@ def create_app(config: ReviewConfig) -> Flask:
         f = doc.record["fields"].get(key)
         if f is None:
             raise ReviewError(f"no field {key!r}")
-        info = {"key": key, "value": json_number(f.get("value")), "raw": f.get("raw"), "confidence": f.get("confidence"),
-                "alternatives": f.get("alternatives") or [], "reason": f.get("reason"), "page": f.get("page"),
+        template = doc.record.get("template")
+        info = {"key": key, "label": field_label(key, template), "value": json_number(f.get("value")), "raw": f.get("raw"),
+                "confidence": f.get("confidence"), "alternatives": f.get("alternatives") or [],
+                "reason": label_keys_in_text(f.get("reason"), template), "page": f.get("page"),
                 "image": None, "source": None, "history": changes}
         path = Path(path_from_display(doc.row["path"]))  # stored escaped when not UTF-8
         if f.get("bbox") and f.get("page") and (path.suffix.lower() == ".pdf" or path.suffix.lower() in IMAGE_SUFFIXES):
@@ -547,8 +550,10 @@ def create_app(config: ReviewConfig) -> Flask:
             if key not in values:
                 raise ReviewError(f"no field {key!r}")
             values[key] = None if text in (None, "") else corrections.parse_value(str(text), key)
-        checks = corrections.recheck(values, doc.record.get("template"), doc.found)
-        return jsonify(checks=[{"rule": c.rule, "passed": c.passed, "detail": c.detail, "cells": c.cells} for c in checks])
+        template = doc.record.get("template")
+        checks = corrections.recheck(values, template, doc.found)
+        return jsonify(checks=[{"rule": c.rule, "passed": c.passed, "detail": c.detail, "cells": c.cells,
+                                "statement": check_statement(c.detail, c.cells, template)} for c in checks])
 
     @app.post("/api/doc/<int:doc_id>/table/<table>/confirm")
     def confirm_table(doc_id: int, table: str):
@@ -592,10 +597,15 @@ def create_app(config: ReviewConfig) -> Flask:
     def state(doc: corrections.StoredDocument) -> dict:
         return {"fields": {k: {"value": json_number(f.get("value")), "confidence": f.get("confidence"),
                                "reviewed": f.get("reason") == REVIEWED} for k, f in doc.record["fields"].items()},
-                "checks": [{"rule": c["rule"], "passed": c["passed"], "detail": c["detail"], "cells": c["cells"]}
+                "checks": [{"rule": c["rule"], "passed": c["passed"], "detail": c["detail"], "cells": c["cells"],
+                            "statement": check_statement(c["detail"], c["cells"], doc.record.get("template"))}
                            for c in doc.record["checks"]],
                 "review_status": doc.row["review_status"]}
 
+    # The tables' Chinese in what the page prints: official headers for field keys in reasons and rule
+    # statements (ingest.report_labels, shared with the audit report).
+    app.jinja_env.filters["zh_text"] = lambda text, template=None: label_keys_in_text(text, template)
+    app.jinja_env.filters["zh_check"] = lambda detail, cells, template=None: check_statement(detail, cells, template)
     return app
 
 

@@ -57,3 +57,17 @@ def test_css_asks_for_a_cjk_font_first():
     body = re.search(r"body \{ font-family: ([^;]+);", css).group(1)
     faces = [f.strip().strip('"') for f in body.split(",")]
     assert faces[0] == "Noto Sans CJK SC" and "Microsoft YaHei" in faces and faces[-1] == "sans-serif"
+
+
+def test_reasons_rule_statements_and_the_cell_panel_name_fields_by_their_headers(store, tmp_path):
+    client = create_app(ReviewConfig(db=Path(store.path), labels_dir=tmp_path / "labels")).test_client()
+    key_pattern = re.compile(r"\b(?:proactive|requests|appeals)\.[a-z_.]+")
+    for doc_id in [r[0] for r in store.conn.execute("SELECT id FROM documents WHERE status = 'done'").fetchall()]:
+        html = client.get(f"/doc/{doc_id}").get_data(as_text=True)
+        reasons = re.search(r'<details class="reasons">(.*?)</details>', html, re.S)
+        rules = re.search(r'<ul id="rule-list">(.*?)</ul>', html, re.S).group(1)
+        for text in ([reasons.group(1)] if reasons else []) + [rules]:
+            assert not key_pattern.search(text), key_pattern.search(text).group(0)
+    doc_id = store.conn.execute("SELECT id FROM documents WHERE status = 'done' AND template = 'v2021'").fetchone()[0]
+    info = client.get(f"/api/doc/{doc_id}/cell/requests.new.natural").get_json()
+    assert info["key"] == "requests.new.natural" and "自然人" in info["label"] and "requests." not in info["label"]

@@ -64,7 +64,7 @@
       const li = document.createElement("li");
       li.className = "fail";
       li.dataset.rule = c.rule;
-      li.textContent = c.rule + " " + c.detail;
+      li.textContent = c.rule + " " + (c.statement || c.detail);
       list.appendChild(li);
       (c.cells || []).forEach((k) => failing.add(k));
     }
@@ -97,7 +97,7 @@
     $("detail-error").textContent = "";
     try {
       const info = await api("GET", `/api/doc/${docId}/cell/${encodeURIComponent(c.dataset.key)}`);
-      $("detail-key").textContent = info.key;
+      $("detail-key").textContent = info.label || info.key;
       $("detail-confidence").textContent = info.confidence === null ? "?" : Number(info.confidence).toFixed(3);
       $("detail-raw").textContent = info.raw === null ? "（空白）" : info.raw;
       $("detail-alternatives").textContent = info.alternatives.length ? "其他读法：" + info.alternatives.join("，") : "";
