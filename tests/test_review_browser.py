@@ -122,7 +122,7 @@ def test_screenshots_of_the_queue_and_a_document_page(showcase, browser):
         browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ENTER)
         _wait(browser, EC.presence_of_element_located((By.ID, "document")))
         cell = browser.switch_to.active_element
-        _wait(browser, lambda d: d.find_element(By.ID, "detail-key").text == cell.get_attribute("data-key"))
+        _wait(browser, lambda d: d.find_element(By.ID, "detail-key").get_attribute("data-key") == cell.get_attribute("data-key"))
         assert "一、本年新收政府信息公开申请数量" in browser.find_element(By.TAG_NAME, "body").text
         document = _screenshot(browser)
     finally:
@@ -147,7 +147,7 @@ def test_queue_correct_a_value_approve_and_the_label_appears(server, browser):
     cell = browser.switch_to.active_element
     assert "doubtful" in cell.get_attribute("class") or "failing" in cell.get_attribute("class")
     key = cell.get_attribute("data-key")
-    _wait(browser, lambda d: d.find_element(By.ID, "detail-key").text == key)
+    _wait(browser, lambda d: d.find_element(By.ID, "detail-key").get_attribute("data-key") == key)
     # Text documents show the row's source text (the value marked where it has a print of its own;
     # run-together digits shared by several fields mark none); PDFs and scans show the cell's crop.
     _wait(browser, lambda d: (d.find_element(By.ID, "detail-source").is_displayed() and
@@ -204,5 +204,5 @@ def test_a_report_carrying_script_renders_inert(server, browser):
     # The source text beside a cell is the report's own text, also inert.
     cell = browser.find_element(By.CSS_SELECTOR, "input.cell")
     cell.click()
-    _wait(browser, lambda d: d.find_element(By.ID, "detail-key").text == cell.get_attribute("data-key"))
+    _wait(browser, lambda d: d.find_element(By.ID, "detail-key").get_attribute("data-key") == cell.get_attribute("data-key"))
     assert browser.execute_script("return window.pwned === undefined")

@@ -97,7 +97,8 @@
     $("detail-error").textContent = "";
     try {
       const info = await api("GET", `/api/doc/${docId}/cell/${encodeURIComponent(c.dataset.key)}`);
-      $("detail-key").textContent = info.label || info.key;
+      $("detail-key").textContent = info.label || info.key;  // the official headers; the key stays data
+      $("detail-key").dataset.key = info.key;
       $("detail-confidence").textContent = info.confidence === null ? "?" : Number(info.confidence).toFixed(3);
       $("detail-raw").textContent = info.raw === null ? "（空白）" : info.raw;
       $("detail-alternatives").textContent = info.alternatives.length ? "其他读法：" + info.alternatives.join("，") : "";
