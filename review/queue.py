@@ -37,6 +37,13 @@ class AcceptPolicy:
     fields: int = 0               # how many held-out fields were at or above the threshold
     measured_on: str = ""
 
+    def describe_zh(self) -> str:
+        """The policy as the review app's header says it (the reviewers' language)."""
+        if self.error_rate is None:
+            return f"置信度 ≥ {format_number(self.threshold)} 的字段自动接受（错误率未测）"
+        return (f"置信度 ≥ {format_number(self.threshold)} 的字段自动接受：在 {self.fields} 个留出字段上"
+                f"实测错误率 {self.error_rate:.3%}")
+
     def describe(self) -> str:
         if self.error_rate is None:
             return f"fields at ≥ {format_number(self.threshold)} are accepted; their error rate has not been measured"

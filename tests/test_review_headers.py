@@ -71,3 +71,9 @@ def test_reasons_rule_statements_and_the_cell_panel_name_fields_by_their_headers
     doc_id = store.conn.execute("SELECT id FROM documents WHERE status = 'done' AND template = 'v2021'").fetchone()[0]
     info = client.get(f"/api/doc/{doc_id}/cell/requests.new.natural").get_json()
     assert info["key"] == "requests.new.natural" and "自然人" in info["label"] and "requests." not in info["label"]
+
+
+def test_the_accept_policy_is_said_in_chinese_in_the_app(store, tmp_path):
+    client = create_app(ReviewConfig(db=Path(store.path), labels_dir=tmp_path / "labels")).test_client()
+    header = re.search(r'<span class="policy" id="policy"[^>]*>(.*?)</span>', client.get("/").get_data(as_text=True)).group(1)
+    assert "自动接受" in header and "accepted" not in header
