@@ -15,9 +15,9 @@ from __future__ import annotations
 import itertools
 import re
 from decimal import Decimal
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Iterator, Sequence
 
-from .interface import OldStoreError, StoreError, now
+from .interface import StoreError, now
 from .sql import MIGRATIONS, SCHEMA_VERSION, SQLStore, statements
 
 try:
@@ -137,12 +137,7 @@ class PostgresStore(SQLStore):
             if read_only:
                 # An export or report never writes, whatever it runs.
                 self.conn.execute("SET default_transaction_read_only = on")
-                current = self.schema_version()
-                if current != SCHEMA_VERSION:
-                    raise (OldStoreError if current < SCHEMA_VERSION else StoreError)(
-                        f"{self.path} has store schema version {current}, this nianbao reads {SCHEMA_VERSION}: "
-                        + ("run `nianbao ingest` on it once to upgrade it" if current < SCHEMA_VERSION
-                           else "upgrade nianbao"))
+                self.require_current_schema()
             else:
                 self.migrate()
         except psycopg.Error as e:

@@ -25,7 +25,7 @@ from nianbao.record import Record, RecordField
 from .interface import (BASED_ON_CURRENT, CHECK_COLUMNS, CROSS_YEAR_ACTION, FIELD_COLUMNS, FINDING_SCOPES,
                         FINDING_STATUSES, RECORD_COLUMNS, REVIEW_UNTOUCHED,
                         AgencyMatch, CheckReview, Claim, CrossYearFinding, DocumentResult, FieldChange, Filters,
-                        QueueFilters, QueueRow, StaleEditError, Store, StoredCheck, StoredInfo, StoreError, _json,
+                        OldStoreError, QueueFilters, QueueRow, StaleEditError, Store, StoredCheck, StoredInfo, StoreError, _json,
                         _text, later, now)
 
 # Ordered migrations: (version, description, script). Never edit a released script; append a new one.
@@ -213,6 +213,14 @@ class SQLStore(Store):
     TEXT_ORDER = ""              # appended to ORDER BY on text: byte order (SQLite's BINARY)
 
     # -- dialect hooks ------------------------------------------------------------------------
+
+    def require_current_schema(self) -> None:
+        """A read-only open (export, report) never migrates: an older or newer store is refused."""
+        current = self.schema_version()
+        if current != SCHEMA_VERSION:
+            raise (OldStoreError if current < SCHEMA_VERSION else StoreError)(
+                f"{self.path} has store schema version {current}, this nianbao reads {SCHEMA_VERSION}: "
+                + ("run `nianbao ingest` on it once to upgrade it" if current < SCHEMA_VERSION else "upgrade nianbao"))
     def _execute(self, sql: str, params: Sequence = ()) -> Any:
         raise NotImplementedError
 

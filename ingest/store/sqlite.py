@@ -5,7 +5,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from .interface import OldStoreError, StoreError, now
+from .interface import StoreError, now
 from .sql import MIGRATIONS, SCHEMA_VERSION, SQLStore, statements
 
 # A result the store cannot take (NaN in JSON, a number past 64 bits, text that is not UTF-8): the
@@ -43,12 +43,7 @@ class SQLiteStore(SQLStore):
             self.conn.execute("PRAGMA foreign_keys = ON")
             self.conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             if read_only:
-                current = self.schema_version()
-                if current != SCHEMA_VERSION:
-                    raise (OldStoreError if current < SCHEMA_VERSION else StoreError)(
-                        f"{self.path} has store schema version {current}, this nianbao reads {SCHEMA_VERSION}: "
-                        + ("run `nianbao ingest` on it once to upgrade it" if current < SCHEMA_VERSION
-                           else "upgrade nianbao"))
+                self.require_current_schema()
             else:
                 self.migrate()
         except sqlite3.Error as e:
