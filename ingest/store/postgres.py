@@ -147,14 +147,9 @@ class PostgresStore(SQLStore):
             self.conn.close()
             raise
 
-    def _check_is_nianbao_store(self) -> None:
-        names = {r["table_name"] for r in self.query(
+    def _table_names(self) -> set[str]:
+        return {r["table_name"] for r in self.query(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")}
-        if names and "schema_version" not in names:
-            raise StoreError(f"{self.path} is not a nianbao store (a database of another program: tables "
-                             f"{', '.join(sorted(names)[:5])}{' ...' if len(names) > 5 else ''}); left unchanged")
-        if not names and self.read_only:
-            raise StoreError(f"{self.path} is not a nianbao store (an empty database)")
 
     # -- dialect hooks ------------------------------------------------------------------------
 

@@ -214,6 +214,18 @@ class SQLStore(Store):
 
     # -- dialect hooks ------------------------------------------------------------------------
 
+    def _table_names(self) -> set[str]:
+        raise NotImplementedError
+
+    def _check_is_nianbao_store(self) -> None:
+        """Before anything is written: another program's database, or an empty one opened to read, is refused."""
+        names = self._table_names()
+        if names and "schema_version" not in names:
+            raise StoreError(f"{self.path} is not a nianbao store (a database of another program: tables "
+                             f"{', '.join(sorted(names)[:5])}{' ...' if len(names) > 5 else ''}); left unchanged")
+        if not names and self.read_only:
+            raise StoreError(f"{self.path} is not a nianbao store (an empty database)")
+
     def require_current_schema(self) -> None:
         """A read-only open (export, report) never migrates: an older or newer store is refused."""
         current = self.schema_version()

@@ -73,14 +73,9 @@ class SQLiteStore(SQLStore):
         conn.row_factory = sqlite3.Row
         return conn
 
-    def _check_is_nianbao_store(self) -> None:
-        """Reads the table names (this also fails on a file that is not SQLite) before anything is written."""
-        names = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if names and "schema_version" not in names:
-            raise StoreError(f"{self.path} is not a nianbao store (a SQLite database of another program: "
-                             f"tables {', '.join(sorted(names)[:5])}{' ...' if len(names) > 5 else ''}); left unchanged")
-        if not names and self.read_only:
-            raise StoreError(f"{self.path} is not a nianbao store (an empty database)")
+    def _table_names(self) -> set[str]:
+        """(Reading them also fails on a file that is not SQLite, before anything is written.)"""
+        return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
     # -- dialect hooks ------------------------------------------------------------------------
 
