@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from nianbao.document import Line, Table
+from nianbao.document import Table
 from nianbao.inference.ocr import OcrOptions, prep
 from nianbao.inference.ocr.engine import CharReading, LineReading
 from nianbao.inference.ocr.layout import Layout, Rect
@@ -18,30 +18,12 @@ from nianbao.inference.ocr.page import INK_CELL_SHARE, PageReader, cell_ink
 from nianbao.inference.ocr.trust import RULE_DOUBT_CAP
 from nianbao.inference.normalize import UNREAD
 from nianbao.inference.linearize import linearize
-from nianbao.inference.pipeline import PipelineOptions, build_stages
 from nianbao.inference.readers import read_document
 from nianbao.inference.ocr.prep import PageImage
+from test_ocr_units import after_read, as_ocr
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT / "examples" / "real2_002.pdf"
-
-
-def _after_read(doc, options=None):
-    for stage in build_stages(options or PipelineOptions())[2:]:
-        if stage.name != "calibrate":
-            doc = stage(doc)
-    return doc
-
-
-def _as_ocr(doc):
-    for page in doc.pages:
-        for b in page.blocks:
-            if isinstance(b, Table):
-                for c in b.cells:
-                    c.source, c.confidence = "ocr", 0.995
-            elif isinstance(b, Line):
-                b.source, b.confidence = "ocr", 0.99
-    return doc
 
 
 def _cell(doc, label: str, offset: int = 1):
@@ -178,11 +160,11 @@ def test_a_retry_that_reads_the_cell_gives_it_its_text():
 # ---------------------------------------------------------------------------------------------
 
 def test_an_unread_cell_is_null_doubted_and_queued_never_a_confident_zero():
-    doc = _as_ocr(read_document(REAL))
+    doc = as_ocr(read_document(REAL))
     cell = _cell(doc, "（一）予以公开")
     assert cell.text == "50"
     cell.text, cell.confidence, cell.unread = "", 0.0, True
-    doc = _after_read(doc)
+    doc = after_read(doc)
     assert UNREAD in doc.linear.raw
     f = doc.fields["requests.granted.natural"]
     assert f.value is None and f.confidence < 0.5 and "unread" in f.reason and f.source == "ocr"
@@ -193,17 +175,17 @@ def test_an_unread_cell_is_null_doubted_and_queued_never_a_confident_zero():
 
 
 def test_a_clean_empty_cell_is_still_a_printed_zero():
-    doc = _as_ocr(read_document(REAL))
+    doc = as_ocr(read_document(REAL))
     cell = _cell(doc, "（一）予以公开", offset=2)
     assert cell.text == "0"
     cell.text, cell.confidence = "", 0.97          # printed empty, no ink: not unread
-    doc = _after_read(doc)
+    doc = after_read(doc)
     f = doc.fields["requests.granted.commercial"]
     assert f.value == 0 and f.confidence > 0.9
 
 
 def test_unread_marker_becomes_an_unread_chunk():
-    doc = _as_ocr(read_document(REAL))
+    doc = as_ocr(read_document(REAL))
     cell = _cell(doc, "（一）予以公开")
     cell.text, cell.unread = "", True
     lin = linearize(doc)
@@ -221,10 +203,10 @@ def test_unread_marker_becomes_an_unread_chunk():
 # ---------------------------------------------------------------------------------------------
 
 def test_each_ocr_cell_of_a_failing_rule_drops_below_0_9():
-    doc = _as_ocr(read_document(REAL))
+    doc = as_ocr(read_document(REAL))
     cell = _cell(doc, "（一）予以公开")
     cell.text, cell.confidence, cell.alternatives = "58", 0.995, []   # a clear misreading of 50
-    doc = _after_read(doc)
+    doc = after_read(doc)
     failed = [c for c in doc.checks if not c.passed and c.rule == "R1"]
     assert failed
     for key in failed[0].cells:
@@ -239,7 +221,7 @@ def test_each_ocr_cell_of_a_failing_rule_drops_below_0_9():
 def test_a_failing_rule_on_a_text_layer_leaves_its_cells_confident():
     doc = read_document(REAL)
     _cell(doc, "（一）予以公开").text = "58"
-    doc = _after_read(doc)
+    doc = after_read(doc)
     assert any(not c.passed and c.rule == "R1" for c in doc.checks)
     assert doc.fields["requests.granted.total"].confidence > 0.9
 
