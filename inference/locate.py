@@ -186,8 +186,12 @@ def approximate_find(pattern: str, text: str, max_edits: int) -> Optional[tuple[
     return prev[-end][1], -end, edits
 
 
+# How far from a recognised row a missed label is looked for (four times that between two rows).
+APPROXIMATE_GAP = 400
+
+
 def add_approximate_labels(norm: str, spec: TableSpec, chain: list[LabelMatch], start: int, end: int,
-                           max_gap: int = 400) -> list[LabelMatch]:
+                           max_gap: int = APPROXIMATE_GAP) -> list[LabelMatch]:
     """Rows the spotter missed, found by their labels with look-alike, dropped or extra characters
     (about one edit in four characters), searched only where the row order puts them: between the
     recognised rows before and after it. Labels under four characters are too short to tell apart."""
@@ -234,7 +238,7 @@ def approximate_group_labels(norm: str, spec: TableSpec, chain: list[LabelMatch]
             continue
         before = [m.end for m in chain if order[m.row.key] < min(rows)]
         after = [m.start for m in chain if order[m.row.key] > max(rows)]
-        if not before or not after or after[0] - before[-1] > 4 * 400:
+        if not before or not after or after[0] - before[-1] > 4 * APPROXIMATE_GAP:
             continue
         lo, hi = max(before), min(after)
         for label in g.labels:
@@ -373,10 +377,9 @@ def read_chunks(lin: LinearText, raw_start: int, raw_end: int, stop_words=None,
             continue
         # Text: part of the label (before any value) or the end of the run (after values).
         word = raw[i:token_end]
-        is_stop_word = bool(stop_words and stop_words.fullmatch(re.sub(r"\s", "", word)))
-        if chunks and not is_stop_word:
-            break
-        if is_stop_word and chunks:
+        if chunks:
+            if not (stop_words and stop_words.fullmatch(re.sub(r"\s", "", word))):
+                break
             # A header word between value rows (Table C printed as three small tables): skip it whole,
             # so its tail is not taken for text that ends the run.
             skipped += token_end - i
@@ -431,11 +434,9 @@ def fits_row(orphan: OrphanRun, row: RowSpec) -> bool:
 def monotone_matching(orphans: list[OrphanRun], rows: list[RowSpec]) -> Optional[list[tuple[int, int]]]:
     """The largest order-preserving matching of orphans to rows they fit, if it is the only one of
     its size (None when two differ: structure cannot tell, so nothing is placed)."""
-    from functools import lru_cache as _cache
-
     fit = [[fits_row(o, r) for r in rows] for o in orphans]
 
-    @_cache(maxsize=None)
+    @lru_cache(maxsize=None)
     def best(i: int, j: int) -> int:
         if i >= len(orphans) or j >= len(rows):
             return 0
