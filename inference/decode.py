@@ -758,6 +758,35 @@ def _decide_by_listing(chunks: list[Chunk], keys: list[str], table: str, prose_n
                        tied_count=len(tied), model=model, splittable=any(c.splittable for c in chunks))
 
 
+def _sweep(layers: list[list[tuple]], ends: Iterable, backward: bool) -> tuple[list[dict], list[dict]]:
+    """Per position of the lattice (field boundary), per state: the log-sum of the scores of the
+    paths from ``ends`` to it (forward from the start, or backward from the finals) and the best
+    hard evidence among them."""
+    near_i, far_i = (1, 0) if backward else (0, 1)
+    mass = {st: 0.0 for st in ends}
+    best_hard = dict(mass)
+    masses, hards = [mass], [best_hard]
+    for layer in (reversed(layers) if backward else layers):
+        nm: dict = {}
+        nh: dict = {}
+        for e in layer:
+            a = mass.get(e[near_i])
+            if a is None:
+                continue
+            far, hard = e[far_i], e[4]
+            nm[far] = _lse(nm.get(far, -math.inf), a + hard + e[5])
+            h = best_hard[e[near_i]] + hard
+            if h > nh.get(far, -math.inf):
+                nh[far] = h
+        mass, best_hard = nm, nh
+        masses.append(mass)
+        hards.append(best_hard)
+    if backward:
+        masses.reverse()
+        hards.reverse()
+    return masses, hards
+
+
 def decode_run(chunks: list[Chunk], keys: list[str], table: str, prose_numbers: frozenset[float],
                header_unit: Optional[str] = None, placeholders_in_use: bool = False,
                rules: bool = True) -> Optional[RowDecision]:
@@ -784,42 +813,8 @@ def decode_run(chunks: list[Chunk], keys: list[str], table: str, prose_numbers: 
     if lat is None:
         return None
     # Forward: log-sum (posterior) and max hard (the rules' verdict); backward the same.
-    fwd = {lat.start: 0.0}
-    fhard = {lat.start: 0.0}
-    fwds, fhards = [fwd], [fhard]
-    for layer in lat.edges:
-        nf: dict = {}
-        nh: dict = {}
-        for src, dst, v, p, hard, soft in layer:
-            a = fwd.get(src)
-            if a is None:
-                continue
-            nf[dst] = _lse(nf.get(dst, -math.inf), a + hard + soft)
-            h = fhard[src] + hard
-            if h > nh.get(dst, -math.inf):
-                nh[dst] = h
-        fwd, fhard = nf, nh
-        fwds.append(fwd)
-        fhards.append(fhard)
-    bwd = {st: 0.0 for st in lat.finals}
-    bhard = {st: 0.0 for st in lat.finals}
-    bwds, bhards = [bwd], [bhard]
-    for layer in reversed(lat.edges):
-        nb: dict = {}
-        nh = {}
-        for src, dst, v, p, hard, soft in layer:
-            b = bwd.get(dst)
-            if b is None:
-                continue
-            nb[src] = _lse(nb.get(src, -math.inf), b + hard + soft)
-            h = bhard[dst] + hard
-            if h > nh.get(src, -math.inf):
-                nh[src] = h
-        bwd, bhard = nb, nh
-        bwds.append(bwd)
-        bhards.append(bhard)
-    bwds.reverse()
-    bhards.reverse()
+    fwds, fhards = _sweep(lat.edges, [lat.start], backward=False)
+    bwds, bhards = _sweep(lat.edges, lat.finals, backward=True)
     log_z = bwds[0].get(lat.start, -math.inf)
     top_hard = bhards[0].get(lat.start, -math.inf)
     slack = _tie_slack(chunks, keys, table, rules)
