@@ -24,7 +24,7 @@ from . import audit, metadata, reconcile
 from .calibration import CalibrateStage
 from .linearize import linearize
 from .locate import RegexSpotter, TableLocator
-from .mapping import BaselineMapper, Mapper
+from .mapping import BaselineMapper, Mapper, missing_row_doubt
 from .ocr import OcrOptions, OcrStage
 from .ocr.trust import doubt_cells_of_failing_rules
 from .readers import read_document
@@ -57,8 +57,6 @@ def make_mapper(name: str) -> Mapper:
 def make_spotter(name: str):
     """Row labels are spotted by the schema's regexes (baseline) or by the trained classifier, which
     raises ModelMissing when no model is installed (never a silent fallback to other readings)."""
-    from .locate import RegexSpotter
-
     if name == "classifier":
         from .classifier import ClassifierSpotter
 
@@ -96,8 +94,6 @@ _TABLE_HEADINGS = {"proactive": re.compile(r"第二十条|信息内容"), "appea
 def located_completely(located: dict, requests_spec, norm: str) -> bool:
     """Every statutory table found, every label matched exactly, no row placed by structure or left
     doubted, Table C with all its cells: nothing a trained spotter could add."""
-    from .mapping import missing_row_doubt
-
     if "requests" not in located:  # the heart of a report: when its labels were not found, the model looks
         return False
     for name in set(TABLE_NAMES) - set(located):
@@ -116,10 +112,9 @@ def located_completely(located: dict, requests_spec, norm: str) -> bool:
             if chunks and (len(chunks) > n or cells < n):  # cells lost or extra: labels alone do not settle it
                 return False
             continue
-        spec = requests_spec if name == "requests" else None
-        if spec is not None:
+        if name == "requests":
             found = {r.row.key for r in table.runs}
-            if any(missing_row_doubt(k, spec, found, False) for k in table.missing_rows):
+            if any(missing_row_doubt(k, requests_spec, found, False) for k in table.missing_rows):
                 return False
     return True
 
