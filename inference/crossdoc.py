@@ -19,10 +19,10 @@ import io
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional, Sequence
 
+from nianbao.inference.reconcile import B_COLUMNS
 from nianbao.numfmt import full_number
 
 Values = Mapping[str, Optional[float]]
-B_COLUMNS = ("natural", "commercial", "research", "social", "legal", "other", "total")
 DOUBT_THRESHOLD = 0.9
 # A reading chosen by another report's numbers stays doubted: the neighbour may restate its figures.
 CROSS_YEAR_CONFIDENCE = 0.85
@@ -74,36 +74,43 @@ def _get(values: Values, key: str) -> Optional[float]:
     return None if v is None else float(v)
 
 
+def _carried(source: YearRecord, theirs: str, mine: str, relation: str) -> list[Expectation]:
+    """Table B column by column: this report's ``mine`` row = ``source``'s ``theirs`` row."""
+    out = []
+    for c in B_COLUMNS:
+        v = _get(source.values, f"requests.{theirs}.{c}")
+        if v is not None:
+            out.append(Expectation(f"requests.{mine}.{c}", v, relation, source))
+    return out
+
+
+def _stock(in_force_of: Values, flows_of: Values) -> list[tuple[str, float, float, float]]:
+    """(row, in force of one report, issued and repealed of the other) for the v2021 stock rows where
+    all three are known."""
+    out = []
+    for row in ("rules", "normative"):
+        stock = _get(in_force_of, f"proactive.{row}.in_force")
+        issued, repealed = _get(flows_of, f"proactive.{row}.issued"), _get(flows_of, f"proactive.{row}.repealed")
+        if stock is not None and issued is not None and repealed is not None:
+            out.append((row, stock, issued, repealed))
+    return out
+
+
 def expectations(this: YearRecord, earlier: Optional[YearRecord], later: Optional[YearRecord]) -> list[Expectation]:
     """What rule 5 says this report's fields should be, from the years before and after it."""
     out: list[Expectation] = []
-    v = this.values
     if earlier is not None and earlier.year == this.year - 1:
-        for c in B_COLUMNS:
-            prev = _get(earlier.values, f"requests.carried_forward.{c}")
-            if prev is not None:
-                out.append(Expectation(f"requests.carried_over.{c}", prev,
-                                       f"carried over = carried forward of {earlier.year}", earlier))
+        out += _carried(earlier, "carried_forward", "carried_over", f"carried over = carried forward of {earlier.year}")
         if this.template == "v2021":
-            for row in ("rules", "normative"):
-                prev = _get(earlier.values, f"proactive.{row}.in_force")
-                issued, repealed = _get(v, f"proactive.{row}.issued"), _get(v, f"proactive.{row}.repealed")
-                if prev is not None and issued is not None and repealed is not None:
-                    out.append(Expectation(f"proactive.{row}.in_force", prev + issued - repealed,
-                                           f"in force = in force of {earlier.year} + issued − repealed", earlier))
+            for row, prev, issued, repealed in _stock(earlier.values, this.values):
+                out.append(Expectation(f"proactive.{row}.in_force", prev + issued - repealed,
+                                       f"in force = in force of {earlier.year} + issued − repealed", earlier))
     if later is not None and later.year == this.year + 1:
-        for c in B_COLUMNS:
-            nxt = _get(later.values, f"requests.carried_over.{c}")
-            if nxt is not None:
-                out.append(Expectation(f"requests.carried_forward.{c}", nxt,
-                                       f"carried forward = carried over of {later.year}", later))
+        out += _carried(later, "carried_over", "carried_forward", f"carried forward = carried over of {later.year}")
         if later.template == "v2021":
-            for row in ("rules", "normative"):
-                nxt = _get(later.values, f"proactive.{row}.in_force")
-                issued, repealed = _get(later.values, f"proactive.{row}.issued"), _get(later.values, f"proactive.{row}.repealed")
-                if nxt is not None and issued is not None and repealed is not None:
-                    out.append(Expectation(f"proactive.{row}.in_force", nxt - issued + repealed,
-                                           f"in force = in force of {later.year} − its issued + its repealed", later))
+            for row, nxt, issued, repealed in _stock(later.values, later.values):
+                out.append(Expectation(f"proactive.{row}.in_force", nxt - issued + repealed,
+                                       f"in force = in force of {later.year} − its issued + its repealed", later))
     return out
 
 
