@@ -93,12 +93,6 @@ def _lossy_gb18030(data: bytes) -> Optional[DecodedText]:
     return DecodedText(text, "gb18030", invalid, len(data))
 
 
-def lossy_decode(data: bytes) -> Optional[DecodedText]:
-    """UTF-8 or GB18030 with a few bytes replaced, when the text is overwhelmingly valid in it;
-    None when it is not (binary data, another encoding, or a clean decode)."""
-    return _lossy_utf8(data) or _lossy_gb18030(data)
-
-
 def decode_text(data: bytes) -> DecodedText:
     """Decode a text file's bytes. Raise ReadError for data that is not text."""
     if not data.strip(b" \t\r\n\x00"):
