@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Optional
 
 from .linearize import LinearText
+from .locate import approximate_find
 from .normalize import compact
 
 _TITLE = re.compile(r"(?:标题:)?(?P<pre>[^\s。，,；;:]{0,40}?)(?P<year>20[0-4]\d)年度?(?P<post>[^\s。，,；;]{0,30}?)(?:政府)?(?:信息公开|政务公开)(?:工作)?(?:年度)?(?:工作)?(?:年度)?(?:报告|年报)")
@@ -29,6 +30,7 @@ def _title_text(lin: LinearText) -> str:
 
 # A title without the year (or with it where _TITLE does not expect it): 信息公开…报告 in the opening.
 _LOOSE_TITLE = re.compile(r"(?:信息公开|政务公开)[^。，,；;]{0,12}?(?:报告|年报)")
+TITLE_WORDS = "信息公开工作年度报告"
 
 
 def report_title(lin: LinearText) -> Optional[str]:
@@ -38,13 +40,8 @@ def report_title(lin: LinearText) -> Optional[str]:
     if m:
         return m.group(0)
     # A title OCR damaged (信息公工作年度报告, 信息公开工作年庋报告): the words, with a few edits.
-    from .locate import approximate_find
-
     hit = approximate_find(TITLE_WORDS, head[:200], len(TITLE_WORDS) // 4)
     return head[hit[0]:hit[1]] if hit else None
-
-
-TITLE_WORDS = "信息公开工作年度报告"
 
 
 def detect_year(lin: LinearText) -> Optional[int]:
