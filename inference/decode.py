@@ -732,12 +732,12 @@ def _decide_by_listing(chunks: list[Chunk], keys: list[str], table: str, prose_n
         for r in readings:
             r.hard -= EXTRA_VALUE_PENALTY
             r.notes.append(note)
-    readings.sort(key=lambda r: -r.score)
+        readings.sort(key=lambda r: -r.score)  # score_row sorted them before the penalty
     top = readings[0].score
     log_z = top + math.log(sum(math.exp(r.score - top) for r in readings))
     top_hard = max(r.hard for r in readings)
     slack = _tie_slack(chunks, keys, table)
-    tied = sorted((r for r in readings if r.hard >= top_hard - slack), key=lambda r: -r.score)
+    tied = [r for r in readings if r.hard >= top_hard - slack]  # best first, as readings
     marginals: list[dict[float, float]] = []
     ties: list[list[float]] = []
     chunk_values: list[dict[int, set]] = []
