@@ -129,15 +129,13 @@ def rows_of(sample: ValueSample) -> list[tuple[str, list[str]]]:
 
 # -- training ---------------------------------------------------------------------------------
 def _distribution(c: _Counts, backoff: Optional[ValueDistribution], strength: float) -> ValueDistribution:
+    n = c.total
+    nonzero = c.negative + c.positive
     if backoff is None:
-        n = c.total
-        nonzero = c.negative + c.positive
         p_zero = (c.zero + 1.0) / (n + 2.0)
         p_neg = (c.negative + 0.5) / (nonzero + 1.0)
         bins = [(b + KIND_SMOOTHING) / (nonzero + KIND_SMOOTHING * N_BINS) for b in c.bins]
     else:
-        n = c.total
-        nonzero = c.negative + c.positive
         p_zero = (c.zero + strength * math.exp(backoff.log_zero)) / (n + strength)
         p_neg = (c.negative + strength * math.exp(backoff.log_negative)) / (nonzero + strength)
         bins = [(b + strength * math.exp(lb)) / (nonzero + strength) for b, lb in zip(c.bins, backoff.log_bins)]
