@@ -222,14 +222,6 @@ class Record:
                    extra={k: v for k, v in rec.items() if k not in known})
 
 
-def _num(v):
-    if v is None:
-        return None
-    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
-        return v  # keep floats as printed (money); ints stay ints
-    return v
-
-
 def record_of(doc: Document, contexts: bool = False) -> Record:
     """The typed record of an extracted document; with ``contexts`` each field read off the text
     carries its ``FieldContext``."""
@@ -246,7 +238,7 @@ def record_of(doc: Document, contexts: bool = False) -> Record:
     context_of = field_contexts(doc) if contexts else {}
     for key, f in doc.fields.items():
         rec.fields[key] = RecordField(
-            value=_num(f.value), raw=f.raw, confidence=f.confidence, page=f.page,
+            value=f.value, raw=f.raw, confidence=f.confidence, page=f.page,
             bbox=f.bbox.as_list() if f.bbox is not None else None, alternatives=f.alternatives,
             source="ocr" if f.source == "ocr" else None,
             # A reason is kept only for a value still in doubt.
