@@ -142,8 +142,7 @@ def extract_record(path: str, source: str, max_memory_mb: int) -> dict:
     try:
         dumps_strict(record)
     except ValueError as e:  # NaN or infinity: no printed number is one (as `nianbao extract --jsonl`)
-        record = to_record(failed_document(source, "invalid_value",
-                                            f"the result holds a value that is not a number: {e}"))
+        record = _failed_record(source, "invalid_value", f"the result holds a value that is not a number: {e}")
     return record
 
 
