@@ -156,9 +156,12 @@ model_version.cache_clear = _model_version.cache_clear  # type: ignore[attr-defi
 MODEL_FILES = ("model.onnx", "labels.json")
 
 
+def _missing_files(folder: Path) -> list[str]:
+    return [name for name in MODEL_FILES if not (folder / name).is_file()]
+
+
 def model_available(model_dir: Optional[Path] = None) -> bool:
-    folder = Path(model_dir or resources.classifier_dir())
-    return all((folder / name).is_file() for name in MODEL_FILES)
+    return not _missing_files(Path(model_dir or resources.classifier_dir()))
 
 
 def require_model(model_dir: Optional[Path] = None) -> Path:
@@ -167,7 +170,7 @@ def require_model(model_dir: Optional[Path] = None) -> Path:
     The classifier is the default label model: reading without it would silently give other values,
     other confidences and no model version, so a missing model is an error, never a fallback."""
     folder = Path(model_dir or resources.classifier_dir())
-    missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
+    missing = _missing_files(folder)
     if missing:
         raise ModelMissing(f"the token classifier is missing: no {' or '.join(missing)} in {resources.where(folder)}. "
                            f"Reinstall nianbao (the wheel ships nianbao/models/{resources.CLASSIFIER_FOLDER}), set "
