@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
-from nianbao.inputs import open_regular
+from nianbao.inputs import open_regular, read_error_code
 from nianbao.limits import document_memory_cap
 from nianbao.numfmt import full_number
 
@@ -168,9 +168,7 @@ class RayEngine:
                             with open_regular(task.path) as f:  # never blocks (a FIFO swapped in since hashing)
                                 data = f.read()
                         except OSError as e:
-                            code = getattr(e, "code", None) or ("not_found" if isinstance(e, FileNotFoundError)
-                                                                else "unreadable")
-                            yield self._failure(task, code, f"{type(e).__name__}: {e}", time.monotonic())
+                            yield self._failure(task, read_error_code(e), f"{type(e).__name__}: {e}", time.monotonic())
                             continue
                     running[remote.remote(task, config_ref, data)] = (task, time.monotonic())
                 if not running:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
-from nianbao.inputs import (SKIP_REASONS, NotRegularFileError, SkippedInput, display_path, is_excluded, skip_code,
+from nianbao.inputs import (SKIP_REASONS, SkippedInput, display_path, is_excluded, read_error_code, skip_code,
                             walk_reports)
 
 from .store import DocumentResult, Store, StoredInfo, is_postgres_url, open_store, redact_url
@@ -229,12 +229,8 @@ def _hash(path: Path) -> tuple[Path, Optional[str], int, Optional[str]]:
     try:
         h, size = file_hash(path)
         return path, h, size, None
-    except NotRegularFileError as e:  # it became a FIFO, socket... since the folder was walked
-        return path, None, 0, e.code
-    except FileNotFoundError:
-        return path, None, 0, "not_found"
-    except OSError:
-        return path, None, 0, "unreadable"
+    except OSError as e:  # gone, unreadable, or a FIFO, socket... since the folder was walked
+        return path, None, 0, read_error_code(e)
 
 
 def _redo(info: StoredInfo, options: IngestOptions, version: str) -> bool:

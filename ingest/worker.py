@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Optional
 
-from nianbao.inputs import NotRegularFileError, open_regular
+from nianbao.inputs import open_regular, read_error_code
 from nianbao.limits import is_memory_error, set_memory_limit  # noqa: F401  (set_memory_limit: re-exported)
 
 from .store import DocumentResult
@@ -152,10 +152,8 @@ def process_task(pipeline, task: Task, config: WorkerConfig, extract: Optional[C
     try:
         content_hash, size = file_hash(task.path)
     except OSError as e:
-        code = (e.code if isinstance(e, NotRegularFileError) else
-                "not_found" if isinstance(e, FileNotFoundError) else "unreadable")
         return DocumentResult(path=task.path, content_hash=task.content_hash, size=task.size, status="failed",
-                              pipeline_version=config.pipeline_version, error_code=code,
+                              pipeline_version=config.pipeline_version, error_code=read_error_code(e),
                               error_message=f"{type(e).__name__}: {e}", worker=worker, peak_rss_mb=peak_rss_mb())
     t_hash = time.perf_counter() - t0
     try:

@@ -84,6 +84,13 @@ def path_from_display(text: str) -> str:
     return os.fsdecode(bytes(out))
 
 
+def read_error_code(error: OSError) -> str:
+    """The failure code of a file that could not be read: a skip code, ``not_found`` or ``unreadable``."""
+    if isinstance(error, NotRegularFileError):
+        return error.code
+    return "not_found" if isinstance(error, FileNotFoundError) else "unreadable"
+
+
 def skip_code(path: str | os.PathLike) -> Optional[str]:
     """None for a regular, readable file (symlinks followed); else why it is skipped (a SKIP_REASONS key).
 
