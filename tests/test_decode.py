@@ -1,7 +1,13 @@
 """Splitting run-together digits and choosing readings: no document, no model."""
+import math
+import random
+
+import pytest
+
 from nianbao.document import Segment
-from nianbao.inference import decode
-from nianbao.inference.locate import Chunk
+from nianbao.inference import decode, plausibility
+from nianbao.inference.locate import Chunk, RowRun
+from nianbao.schema import load_schema
 
 TEXT = Segment(text="")
 GRID = Segment(text="", from_grid=True)
@@ -45,9 +51,6 @@ def test_grid_cells_are_never_split():
 
 
 def test_ambiguous_table_a_row_is_doubted():
-    from nianbao.inference.locate import RowRun
-    from nianbao.schema import load_schema
-
     row = load_schema().table("v2019", "proactive").row("licensing")
     run = RowRun(row=row, label="行政许可", chunks=chunks("3960181"))
     d = decode.decide_row(run, row.field_keys(), "proactive", frozenset())
@@ -59,9 +62,6 @@ def test_ambiguous_table_a_row_is_doubted():
 
 def test_lost_cells_of_zeros_are_certain():
     keys = [f"requests.granted.{c}" for c in ("natural", "commercial", "research", "social", "legal", "other", "total")]
-    from nianbao.inference.locate import RowRun
-    from nianbao.schema import load_schema
-
     row = load_schema().table("v2019", "requests").row("granted")
     run = RowRun(row=row, label="予以公开", chunks=chunks(*["0"] * 6))
     fields = decode.field_values(decode.decide_row(run, keys, "requests", frozenset()))
@@ -75,9 +75,6 @@ def test_money_in_wan_yuan_is_converted_to_yuan():
 
 
 def test_prose_evidence_breaks_a_tie():
-    from nianbao.inference.locate import RowRun
-    from nianbao.schema import load_schema
-
     row = load_schema().table("v2021", "proactive").row("normative")
     run = RowRun(row=row, label="行政规范性文件", chunks=chunks("8855698"))
     with_prose = decode.field_values(decode.decide_row(run, row.field_keys(), "proactive", frozenset({88.0, 698.0})))
@@ -85,14 +82,6 @@ def test_prose_evidence_breaks_a_tie():
 
 
 # -- the dynamic-programming decoder against the reference enumerator --------------------------
-import math
-import random
-
-import pytest
-
-from nianbao.inference import plausibility
-from nianbao.inference.locate import RowRun
-from nianbao.schema import load_schema
 
 B_KEYS = [f"requests.new.{c}" for c in ("natural", "commercial", "research", "social", "legal", "other", "total")]
 
