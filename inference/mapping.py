@@ -33,6 +33,7 @@ class Mapper(Protocol):
 STRUCTURE_PLACED = 0.88
 STRUCTURE_REASON = "row placed by its position in the statutory row order and its number of cells"
 APPROXIMATE_REASON = "row label matched approximately"
+COLUMNS_UNSETTLED_REASON = ("empty cells before and after the row's numbers: which columns hold them is not printed")
 # A missing row when unplaced numbers remain in its table: it may be printed there.
 MISSING_ROW_UNSURE = 0.5
 PROSE_WINDOW = 16  # characters between a row's label in the prose and the number it states
@@ -101,6 +102,16 @@ def fit_tail(chunks: list, n: int) -> list:
     return out
 
 
+def columns_unsettled(chunks: list, n: int) -> bool:
+    """Empty cells both before a row's numbers (a label spread over several cells) and after them (a
+    total printed empty, or a ragged tail), more cells than the row has, and a number that is not 0:
+    which columns hold the numbers is not printed, so the reading is doubted."""
+    if len(chunks) <= n or not chunks or chunks[0].kind != "blank":
+        return False
+    has_tail = chunks[-1].kind == "blank" and chunks[-1].segment.tail
+    return has_tail and any(c.kind == "number" and c.digits.strip("0") for c in chunks)
+
+
 def missing_row_doubt(key: str, spec: TableSpec, found: set[str], unplaced_numbers: bool) -> Optional[str]:
     """Why a row not found in a found table may be printed after all (None: it is most likely not
     printed). Reports leave out a table's first rows (规章) or print a group as one row (其他处理);
@@ -135,9 +146,12 @@ class BaselineMapper:
             if name == "proactive" and _HEADER_WAN.search(lin.norm[table.region.start:table.region.end]):
                 header_unit = "万元"
             decisions: dict[str, decode.RowDecision] = {}
+            unsettled: set[str] = set()
             runs = table.runs if name == "appeals" else redistribute_runs(table.runs, spec)
             for run in runs:
                 keys = spec.field_keys() if name == "appeals" else run.row.field_keys()
+                if columns_unsettled(run.chunks, len(keys)):
+                    unsettled.add(run.row.key)
                 run.chunks = fit_tail(run.chunks, len(keys))
                 evidence = prose_numbers(prose, run.row.labels)
                 d = decode.decide_row(run, keys, name, evidence, header_unit, placeholders_in_use)
@@ -167,6 +181,10 @@ class BaselineMapper:
                                         f"'{label}' was not recognised")
                     elif run is not None and run.approximate and (not f.reason or f.reason.startswith("row label read by")):
                         f.reason = f"{APPROXIMATE_REASON} ('{label}', a few characters damaged)"
+                if row_key in unsettled:
+                    for f in values.values():
+                        f.confidence = min(f.confidence, decode.DOUBT_CAP)
+                        f.reason = f.reason or COLUMNS_UNSETTLED_REASON
                 for key, f in values.items():
                     if key.endswith("amount_yuan") and header_unit is None and f.raw and "万" not in f.raw \
                             and len(re.match(r"\d*", f.raw.partition(".")[2]).group()) > _YUAN_DECIMALS:

@@ -277,3 +277,15 @@ def test_empty_tab_cells_after_the_last_number_are_printed_empty_as_far_as_the_r
     assert len(fit_tail(chunks, 2)) == 2  # fees has two cells: the third is the export's ragged tail
     row = [Chunk(raw=s.text, segment=s, kind="blank" if s.text == "\u2400" else "number") for s in lin.segments[1:4]]
     assert len(fit_tail(row, 3)) == 3  # 455 | empty | empty: the position of 455 is printed
+
+
+def test_empty_cells_on_both_sides_of_a_rows_numbers_leave_its_columns_doubted(tmp_path):
+    from nianbao.inference.mapping import columns_unsettled
+
+    line = "一、本年新收政府信息公开申请数量\t\t\t5\t0\t0\t0\t0\t0\t"  # label over 3 cells, total printed empty
+    lin = linearize(Document(source="x.txt", pages=[Page(number=1, blocks=page_blocks([line], 1))]))
+    chunks = [Chunk(raw=s.text, segment=s, kind="blank" if s.text == "\u2400" else "number") for s in lin.segments[1:]]
+    assert columns_unsettled(chunks, 7)
+    zeros = [Chunk(raw="0", segment=c.segment, kind="number") if c.kind == "number" else c for c in chunks]
+    assert not columns_unsettled(zeros, 7)  # all zeros: every reading gives the same values
+    assert not columns_unsettled(chunks[:-1], 7)  # no tail: the surplus blank is the label's, as printed
