@@ -212,6 +212,12 @@ def _align(rows: list[tuple[RowSpec, list]], runs: list[Run], compat: list[list[
     return out
 
 
+def table_span(doc: Document, table: str) -> tuple[int, int]:
+    """A located table's region, widened to its labels (a row's ordinal may print before the region)."""
+    t = doc.located[table]
+    return (min([t.region.start] + [m.start for m in t.labels]), max([t.region.end] + [m.end for m in t.labels]))
+
+
 def align_table(gold: LabelledDocument, docs: dict[str, Document], table: str, template: Optional[str] = None,
                 ignore: str = "X") -> Optional[Alignment]:
     """Tags for one labelled table from its values, or None when no reading located its region."""
@@ -223,7 +229,7 @@ def align_table(gold: LabelledDocument, docs: dict[str, Document], table: str, t
     doc = located[0]
     n = len(doc.linear.norm)
     # From the table's region or its first label (a row's ordinal may print before the region).
-    lo = min(min([d.located[table].region.start] + [m.start for m in d.located[table].labels]) for d in located)
+    lo = min(table_span(d, table)[0] for d in located)
     hi = max(d.located[table].region.end for d in located)
     # Up to the next table another reading located (the rows the readings missed lie before it).
     nxt = [d.located[t].region.start for d in docs.values() if d.linear is not None for t in d.located

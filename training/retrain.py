@@ -255,7 +255,7 @@ def corrected_tags(gold: LabelledDocument, readings: dict[str, Document],
     everything outside the confirmed tables is masked too (its "O" tags could be wrong). ``reviewed``: the
     document was reviewed (likely misread, labels likely damaged): in tables a reading got right, Chinese
     text between the rows that no label covers is masked rather than taught as O."""
-    from .align_values import align_table
+    from .align_values import align_table, table_span
     from .row_labels import row_label_tags, table_row_labels
     from .tagging import OUTSIDE, document_tags
     from .train import IGNORE
@@ -314,12 +314,6 @@ def corrected_tags(gold: LabelledDocument, readings: dict[str, Document],
             lo, hi = table_span(docs[source], table)
             tags[lo:hi] = full[source][lo:hi]
     return tags, sources
-
-
-def table_span(doc: Document, table: str) -> tuple[int, int]:
-    """A located table's region, widened to its labels (a row's ordinal may print before the region)."""
-    t = doc.located[table]
-    return (min([t.region.start] + [m.start for m in t.labels]), max([t.region.end] + [m.end for m in t.labels]))
 
 
 def confirmed_rows(gold: LabelledDocument, doc: Document, tags: list[str], sources: dict[str, Optional[str]],

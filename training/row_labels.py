@@ -32,7 +32,7 @@ from nianbao.inference.locate import Chunk, LocatedTable, _prefix_patterns
 from nianbao.labels import LabelledDocument
 from nianbao.schema import DEFAULT_TEMPLATE, RowSpec, TableSpec, load_schema
 
-from .align_values import Token, _classify, _gold_row, row_matches
+from .align_values import Token, _classify, _gold_row, row_matches, table_span
 
 LABELLED_TABLES = ("proactive", "requests")  # the tables whose row labels the classifier tags
 _SPACE = " \t\n\r|\u3000\xa0"
@@ -266,9 +266,7 @@ def row_label_tags(doc: Document, labels: TableRowLabels, outside: str = "O", ig
     the reading recognised kept where the table is complete, the rest masked (``O`` before the first row
     and after the last where complete)."""
     located = doc.located[labels.table]
-    lo, hi = located.region.start, located.region.end
-    for m in located.labels:
-        lo, hi = min(lo, m.start), max(hi, m.end)
+    lo, hi = table_span(doc, labels.table)
     for r in labels.rows:
         for a, b in ([r.label] if r.label else []) + list(r.values):
             lo, hi = min(lo, a), max(hi, b)
