@@ -47,13 +47,17 @@ def _pipe_table(lines: list[str], page: int) -> Table:
     return Table(cells=cells, page=page)
 
 
+def _is_table_line(line: str) -> bool:
+    return bool(_PIPE_ROW.match(line) or _DELIMITER_ROW.match(line))
+
+
 def page_blocks(lines: list[str], page: int) -> list[Union[Line, Table]]:
     blocks: list[Union[Line, Table]] = []
     i = 0
     while i < len(lines):
-        if _PIPE_ROW.match(lines[i]) or _DELIMITER_ROW.match(lines[i]):
+        if _is_table_line(lines[i]):
             j = i
-            while j < len(lines) and (_PIPE_ROW.match(lines[j]) or _DELIMITER_ROW.match(lines[j])):
+            while j < len(lines) and _is_table_line(lines[j]):
                 j += 1
             if _is_pipe_table(lines[i:j]):
                 blocks.append(_pipe_table(lines[i:j], page))
