@@ -145,13 +145,13 @@ def decode_text(data: bytes) -> DecodedText:
     raise ReadError("not_text", "the file is binary or in an encoding that is not text")
 
 
-def decode_declared_lossy(data: bytes, encoding: str) -> tuple[str, int]:
+def decode_declared_lossy(data: bytes, encoding: str) -> str:
     """Decode in a declared encoding with undecodable bytes replaced, and record it (HTML pages
     whose declared charset is trusted over detection)."""
     text, invalid = _decode_escaped(data, encoding)
     if invalid:
         _recorded_decode(DecodedText(text, encoding, invalid, len(data)))
-    return text, invalid
+    return text
 
 
 def _recorded_decode(decoded: DecodedText) -> DecodedText:

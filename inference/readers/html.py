@@ -110,7 +110,7 @@ def decode_html(data: bytes) -> tuple[str, str]:
     except ReadError:
         # A few stray bytes in an otherwise declared page: keep the page, lose those bytes.
         if declared:
-            return decode_declared_lossy(data, declared)[0], declared
+            return decode_declared_lossy(data, declared), declared
         raise
 
 
