@@ -139,8 +139,7 @@ def bench_prior(n: int, seed: int) -> dict:
             if label == "learned" and learned is None:
                 continue
             r = vp.split_cases(golds, prior)
-            row[label] = {"rows": r.rows, "ambiguous": r.ambiguous, "right": r.right,
-                          "accuracy": None if not r.ambiguous else round(r.accuracy, 4)}
+            row[label] = r.summary()
             if label == "learned" and learned is not None and learned.trust_margin is not None:
                 above = [c for c in r.cases if c.margin is not None and c.margin >= learned.trust_margin]
                 row[label]["at_or_above_trust_margin"] = {"rows": len(above), "right": sum(c.right for c in above)}

@@ -215,6 +215,11 @@ class SplitReport:
     def accuracy(self) -> float:
         return self.right / self.ambiguous if self.ambiguous else float("nan")
 
+    def summary(self) -> dict:
+        """The counts and accuracy, as the model's provenance and the benchmark print them."""
+        return {"rows": self.rows, "ambiguous": self.ambiguous, "right": self.right,
+                "accuracy": None if not self.ambiguous else round(self.accuracy, 4)}
+
 
 def split_cases(samples: Sequence[ValueSample], prior: Optional[ValuePrior]) -> SplitReport:
     """Concatenate each row's printed digits and decode them with the rules off: how often is the
@@ -294,11 +299,6 @@ def margin_table(cases: Sequence[SplitCase], margins: Sequence[float] = (0, 2, 4
     return out
 
 
-def _report_dict(r: SplitReport) -> dict:
-    return {"rows": r.rows, "ambiguous": r.ambiguous, "right": r.right,
-            "accuracy": None if not r.ambiguous else round(r.accuracy, 4)}
-
-
 def _code_version() -> Optional[str]:
     """The checkout's commit (the factory's value generator changes between commits)."""
     import subprocess
@@ -348,9 +348,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         prior.provenance["measured"] = {
             "how": "each held-out row's digits concatenated, decoded with the rules off; right = best reading is the row",
             "factory": {"documents": len(measure_factory), "seed": args.measure_seed,
-                        "learned": _report_dict(learned_f), "handmade": _report_dict(hand_f)},
+                        "learned": learned_f.summary(), "handmade": hand_f.summary()},
             "real_held_out": {"documents": [s.doc_id for s in measure_real],
-                              "learned": _report_dict(learned_r), "handmade": _report_dict(hand_r)},
+                              "learned": learned_r.summary(), "handmade": hand_r.summary()},
             "trust_margin": margin, "trust_target": TRUST_TARGET,
             "trust_rule": "smallest margin whose held-out picks at or above it have a 95% upper bound on the error "
                           "rate <= 0.1% (Wilson) and no real held-out pick wrong",
