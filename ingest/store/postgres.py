@@ -124,7 +124,6 @@ class PostgresStore(SQLStore):
         self.path = redact_url(url)
         self.read_only = read_only
         self.UNSTORABLE = _unstorable()
-        self.DATABASE_ERRORS = (psycopg.Error,)
         try:
             self.conn = psycopg.connect(url, autocommit=True, connect_timeout=int(connect_timeout))
         except psycopg.Error as e:

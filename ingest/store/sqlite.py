@@ -24,7 +24,6 @@ class SQLiteStore(SQLStore):
     processes queue instead of deadlocking and a read inside a transaction is already exclusive."""
 
     UNSTORABLE = UNSTORABLE_SQLITE
-    DATABASE_ERRORS = (sqlite3.Error,)
 
     def __init__(self, path: str | Path, *, timeout: float = 60.0, read_only: bool = False):
         self.path = str(path)
