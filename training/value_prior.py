@@ -273,6 +273,8 @@ def trust_margin(cases: Sequence[SplitCase], target: float = TRUST_TARGET, real_
     right picks and no wrong one, or more with some), and no real held-out pick is wrong at
     margin >= m. None where no margin qualifies."""
     scored = sorted((c.margin, c.right) for c in cases if c.margin is not None)
+    # Margins at or below the largest one of a wrong real pick do not qualify.
+    real_wrong_top = max((c.margin for c in real_cases if not c.right and c.margin is not None), default=-math.inf)
     best: Optional[float] = None
     stats: dict = {}
     wrong = 0
@@ -282,7 +284,7 @@ def trust_margin(cases: Sequence[SplitCase], target: float = TRUST_TARGET, real_
         n = len(scored) - i
         bound = error_upper_bound(wrong, n, z)
         if bound <= 1 - target:
-            if any(not c.right and c.margin is not None and c.margin >= m for c in real_cases):
+            if m <= real_wrong_top:
                 break
             best, stats = m, {"rows_at_or_above": n, "wrong_at_or_above": wrong,
                               "accuracy_at_or_above": round((n - wrong) / n, 5), "error_upper_bound_95": round(bound, 5)}
