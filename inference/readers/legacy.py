@@ -30,8 +30,7 @@ from .options import ReaderOptions
 CONVERT_TIMEOUT_S = 120.0
 INSTALL_HINT = ("install LibreOffice (Debian/Ubuntu: apt-get install libreoffice-writer libreoffice-calc) "
                 "so that `soffice` is on PATH, or convert the file to .docx or PDF")
-# What each legacy suffix is converted to, and which reader reads the result.
-_DOCUMENT_SUFFIXES = frozenset({".doc", ".dot", ".wps", ".wpt"})
+# Spreadsheets are converted to HTML; every other legacy file (.doc, .dot, .wps, .wpt, .rtf) to .docx.
 _SPREADSHEET_SUFFIXES = frozenset({".et", ".ett", ".xls"})
 
 
