@@ -84,9 +84,9 @@ class ServiceConfig:
         return int(self.max_upload_mb * 1024 * 1024)
 
     def allowed_hosts(self) -> frozenset[str]:
-        from nianbao.review.app import LOOPBACK_NAMES, normal_host
+        from nianbao.review.app import allowed_host_names
 
-        return LOOPBACK_NAMES | {normal_host(h) for h in (self.host, *self.allow_hosts) if h}
+        return allowed_host_names(self.host, self.allow_hosts)
 
 
 class ServiceError(Exception):

@@ -29,7 +29,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Iterable, Optional, Union
 from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, abort, jsonify, redirect, render_template, request, session, url_for
@@ -75,7 +75,12 @@ class ReviewConfig:
         check_token(self.token)
 
     def allowed_hosts(self) -> frozenset[str]:
-        return LOOPBACK_NAMES | {normal_host(h) for h in (self.host, *self.allow_hosts) if h}
+        return allowed_host_names(self.host, self.allow_hosts)
+
+
+def allowed_host_names(host: str, allow_hosts: Iterable[str]) -> frozenset[str]:
+    """The Host names an app answers: the loopback names, the bound address and the ``--allow-host`` ones."""
+    return LOOPBACK_NAMES | {normal_host(h) for h in (host, *allow_hosts) if h}
 
 
 def normal_host(name: str) -> str:
