@@ -95,6 +95,11 @@ def render_own(kind: str, report: SyntheticReport, folder: Path, name: str, opti
     return rendered
 
 
+def _value_boxes(info) -> dict[str, tuple[int, Optional[list[float]]]]:
+    """Gold boxes from a rendering's value cells: key -> (page, bbox or None)."""
+    return {c.key: (c.page, list(c.bbox) if c.bbox else None) for c in info.values if c.key}
+
+
 def render_pdf_kind(report: SyntheticReport, path: Path) -> tuple[Rendered, object]:
     """The digital PDF (render_pdf.render_pdf(report, path, rng) -> PdfRenderInfo): gold boxes from
     its value cells, units from every drawn line and cell."""
@@ -103,9 +108,8 @@ def render_pdf_kind(report: SyntheticReport, path: Path) -> tuple[Rendered, obje
 
     info = render_pdf(report, path, numpy_stream(report.seed, "pdf"))
     style = asdict(info.style) if is_dataclass(info.style) else dict(info.style or {})
-    boxes = {c.key: (c.page, list(c.bbox) if c.bbox else None) for c in info.values if c.key}
     rendered = Rendered(data=path.read_bytes(), suffix=".pdf", traits=_scalar_traits("pdf", style),
-                        units=pdf_units(report, info), boxes=boxes)
+                        units=pdf_units(report, info), boxes=_value_boxes(info))
     return rendered, info
 
 
@@ -116,9 +120,8 @@ def render_ofd_kind(report: SyntheticReport, path: Path) -> Rendered:
     from .render_ofd import render_ofd
 
     info = render_ofd(report, path, numpy_stream(report.seed, "ofd"))
-    boxes = {c.key: (c.page, list(c.bbox) if c.bbox else None) for c in info.values if c.key}
     traits = {**_scalar_traits("ofd", asdict(info.style)), "ofd.text_style": info.text_style}
-    return Rendered(data=path.read_bytes(), suffix=".ofd", traits=traits, units=pdf_units(report, info), boxes=boxes)
+    return Rendered(data=path.read_bytes(), suffix=".ofd", traits=traits, units=pdf_units(report, info), boxes=_value_boxes(info))
 
 
 def render_pdf_turned_kind(report: SyntheticReport, path: Path) -> Rendered:
@@ -129,10 +132,9 @@ def render_pdf_turned_kind(report: SyntheticReport, path: Path) -> Rendered:
 
     turn = "ccw" if numpy_stream(report.seed, "pdf_turned.turn").random() < 0.7 else "cw"
     info = render_pdf(report, path, numpy_stream(report.seed, "pdf_turned"), PdfOptions(turned_tables=turn))
-    boxes = {c.key: (c.page, list(c.bbox) if c.bbox else None) for c in info.values if c.key}
     traits = _scalar_traits("pdf_turned", asdict(info.style))
     return Rendered(data=path.read_bytes(), suffix=".pdf", traits=traits,
-                    units=pdf_units(report, in_reading_frame(info)), boxes=boxes)
+                    units=pdf_units(report, in_reading_frame(info)), boxes=_value_boxes(info))
 
 
 def render_scan_kind(report: SyntheticReport, path: Path, pdf: Optional[tuple[Path, object]]) -> Rendered:
