@@ -77,15 +77,16 @@ class RowDecision:
     reason: Optional[str] = None
     # Posterior mass of each value per field, summed over every reading of the run.
     marginals: list[dict[float, float]] = field(default_factory=list)
-    # Per field, the other values readings with the best hard evidence give it (the rules' ties).
+    # Per field, the values the tied readings give it, most probable first (the rules' ties: the
+    # readings with the best hard evidence, or within _tie_slack of it).
     ties: list[list[float]] = field(default_factory=list)
-    # The best readings among those with the best hard evidence (for the joint Table B decision).
+    # The best of the tied readings (for the joint Table B decision).
     survivors: list[Reading] = field(default_factory=list)
     log_z: float = 0.0
     # Per field, id(chunk) -> values any reading gives the field from that chunk (OCR doubt).
     chunk_values: list[dict[int, set]] = field(default_factory=list)
     header_unit: Optional[str] = None
-    # How many readings share the best hard evidence (the joint decision weighs at most K_SURVIVORS).
+    # How many readings are tied (the joint decision weighs at most K_SURVIVORS).
     tied_count: int = 1
     model: Optional["RowModel"] = None
     splittable: bool = False          # the run had digits run together (its cuts are the decoder's)
