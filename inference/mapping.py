@@ -112,6 +112,13 @@ def columns_unsettled(chunks: list, n: int) -> bool:
     return has_tail and any(c.kind == "number" and c.digits.strip("0") for c in chunks)
 
 
+def more_decimals_than_yuan(raw: Optional[str]) -> bool:
+    """A printed amount with no 万 whose decimals go past the fen: its unit is likely 万元."""
+    if not raw:
+        return False
+    return "万" not in raw and len(re.match(r"\d*", raw.partition(".")[2]).group()) > _YUAN_DECIMALS
+
+
 def missing_row_doubt(key: str, spec: TableSpec, found: set[str], unplaced_numbers: bool) -> Optional[str]:
     """Why a row not found in a found table may be printed after all (None: it is most likely not
     printed). Reports leave out a table's first rows (规章) or print a group as one row (其他处理);
@@ -163,8 +170,9 @@ class BaselineMapper:
                 decode.joint_requests(decisions, template)
             # Every key of the template for a found table: unprinted rows are null, never zero. Where
             # numbers under unrecognised labels were left unplaced, a missing row may be among them.
+            printed = set(decisions)
             for row in spec.rows:
-                unsure = missing_row_doubt(row.key, spec, set(decisions), bool(table.unplaced))
+                unsure = missing_row_doubt(row.key, spec, printed, bool(table.unplaced))
                 for key in row.field_keys():
                     fields[key] = (FieldValue(value=None, raw=None, confidence=MISSING_ROW_UNSURE, reason=unsure)
                                    if unsure else FieldValue(value=None, raw=None, confidence=0.95, reason="row not printed"))
@@ -174,20 +182,21 @@ class BaselineMapper:
                 run = run_of.get(row_key)
                 label = " ".join(run.label.split())[:40] if run is not None else ""
                 for f in values.values():
+                    # The row's placement explains the value better than the classifier's label reading.
+                    placement_explains = not f.reason or f.reason.startswith("row label read by")
                     if run is not None and run.by_structure:
                         f.confidence = min(f.confidence, STRUCTURE_PLACED)
-                        if not f.reason or f.reason.startswith("row label read by"):
+                        if placement_explains:
                             f.reason = (STRUCTURE_REASON + "; its label "
                                         f"'{label}' was not recognised")
-                    elif run is not None and run.approximate and (not f.reason or f.reason.startswith("row label read by")):
+                    elif run is not None and run.approximate and placement_explains:
                         f.reason = f"{APPROXIMATE_REASON} ('{label}', a few characters damaged)"
                 if row_key in unsettled:
                     for f in values.values():
                         f.confidence = min(f.confidence, decode.DOUBT_CAP)
                         f.reason = f.reason or COLUMNS_UNSETTLED_REASON
                 for key, f in values.items():
-                    if key.endswith("amount_yuan") and header_unit is None and f.raw and "万" not in f.raw \
-                            and len(re.match(r"\d*", f.raw.partition(".")[2]).group()) > _YUAN_DECIMALS:
+                    if key.endswith("amount_yuan") and header_unit is None and more_decimals_than_yuan(f.raw):
                         f.confidence = min(f.confidence, decode.DOUBT_CAP)
                         f.reason = (f"'{f.raw}' has more decimals than a sum in yuan: the unit may be 万元, "
                                     "whose header was not read")
