@@ -144,8 +144,12 @@ class _Package:
         full = loc.lstrip("/") if loc.startswith("/") else posixpath.join(base_dir, loc)
         return posixpath.normpath(full)
 
+    def member(self, part: str) -> Optional[str]:
+        """The zip member of a part, by exact name or else case-folded (producers differ)."""
+        return self.parts.get(part) or self.folded.get(part.lower())
+
     def xml(self, part: str) -> Any:
-        member = self.parts.get(part) or self.folded.get(part.lower())
+        member = self.member(part)
         if member is None:
             raise ReadError("corrupt_file", f"{self.name} is not a readable OFD: part {part} is missing")
         try:
@@ -450,6 +454,7 @@ def page_images(path: Path, numbers: list[int], dpi: float, max_side: int, max_p
     with zipfile.ZipFile(path) as zf:
         pkg = _Package(zf, path.name)
         doc = _document(pkg)
+        doc_media = _media_files(pkg, doc.resources)  # the document's resources: parsed once, not per page
         for number in numbers:
             if not 1 <= number <= len(doc.pages):
                 raise ReadError("corrupt_file", f"{path.name} has no page {number}")
@@ -458,7 +463,7 @@ def page_images(path: Path, numbers: list[int], dpi: float, max_side: int, max_p
             box = _physical_box(page_xml, "Area") or ref.box_mm
             page_res = [pkg.resolve(posixpath.dirname(ref.part), el.text) for el in _children(page_xml, "PageRes")
                         if (el.text or "").strip()]
-            media = _media_files(pkg, doc.resources + page_res)
+            media = {**doc_media, **_media_files(pkg, page_res)}
             scale = dpi / 25.4  # px per mm
             if max(box[2], box[3]) * scale > max_side:
                 scale = max_side / max(box[2], box[3])
@@ -468,7 +473,7 @@ def page_images(path: Path, numbers: list[int], dpi: float, max_side: int, max_p
                     continue
                 target = _box(unit.get("Boundary"))
                 part = media.get(unit.get("ResourceID", ""))
-                member = pkg.parts.get(part or "") or pkg.folded.get((part or "").lower())
+                member = pkg.member(part or "")
                 if target is None or member is None:
                     continue
                 try:
