@@ -742,12 +742,13 @@ def _decide_by_listing(chunks: list[Chunk], keys: list[str], table: str, prose_n
     marginals: list[dict[float, float]] = []
     ties: list[list[float]] = []
     chunk_values: list[dict[int, set]] = []
+    masses = [math.exp(r.score - log_z) for r in readings]
     for i, key in enumerate(keys):
         marg: dict[float, float] = {}
         by_chunk: dict[int, set] = {}
-        for r in readings:
+        for r, mass in zip(readings, masses):
             v = money_value(r.pieces[i], key, header_unit)
-            marg[v] = marg.get(v, 0.0) + math.exp(r.score - log_z)
+            marg[v] = marg.get(v, 0.0) + mass
             by_chunk.setdefault(id(r.pieces[i].chunk), set()).add(v)
         marginals.append(marg)
         chunk_values.append(by_chunk)
