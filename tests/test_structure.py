@@ -8,18 +8,18 @@ from pathlib import Path
 import pytest
 
 from nianbao import extract
-from nianbao.document import Segment
+from nianbao.document import Document, FieldValue, Line, Page, Segment, Table
 from nianbao.evaluate import same_value
 from nianbao.inference.linearize import linearize
 from nianbao.inference.locate import (Chunk, OrphanRun, approximate_find, fits_row, monotone_matching,
                                       place_orphans)
 from nianbao.inference.readers.text import page_blocks
 from nianbao.schema import load_schema
-from nianbao.document import Document, Page, Table
 
 SCHEMA = load_schema()
 B = SCHEMA.table("v2021", "requests")
 A = SCHEMA.table("v2021", "proactive")
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def orphan(*values: str, grid: bool = True) -> OrphanRun:
@@ -117,7 +117,7 @@ TABLE_C_SUBTABLES = """四、政府信息公开行政复议、行政诉讼情况
 
 
 def test_table_c_as_three_markdown_tables_with_a_damaged_header(tmp_path):
-    real = Path(__file__).resolve().parents[1] / "examples" / "real_010.txt"
+    real = EXAMPLES / "real_010.txt"
     head = real.read_text(encoding="utf-8").split("四、政府信息公开行政复议")[0]
     doc = extract(_write(tmp_path, "r.md", head + "\n" + TABLE_C_SUBTABLES))
     got = [doc.fields[k].value for k in SCHEMA.table("v2021", "appeals").field_keys()]
@@ -126,7 +126,7 @@ def test_table_c_as_three_markdown_tables_with_a_damaged_header(tmp_path):
 
 
 def test_crawler_ordinal_glued_to_the_last_number_is_not_a_digit_of_it(tmp_path):
-    real = Path(__file__).resolve().parents[1] / "examples" / "real_005.txt"
+    real = EXAMPLES / "real_005.txt"
     text = real.read_text(encoding="utf-8")
     assert "4.保护第三方合法权益" in text
     # damage the label after its ordinal, as OCR does: the ordinal stays glued to the previous row
@@ -164,7 +164,7 @@ def test_damaged_markdown_reports_are_never_confidently_wrong(tmp_path, seed):
 
 def test_a_row_never_reads_past_the_next_tables_heading(tmp_path):
     # 四、结转下年度继续办理 printed with empty cells, right before Table C: its numbers are not Table C's
-    real = Path(__file__).resolve().parents[1] / "examples" / "real_010.txt"
+    real = EXAMPLES / "real_010.txt"
     head = real.read_text(encoding="utf-8").split("四、结转下年度继续办理")[0]
     tail = ("\n| 类别 | 数据1 | 数据2 | 数据3 | 数据4 | 数据5 | 数据6 | 总计 |\n|---|---|---|---|---|---|---|---|\n"
             "| 四、结转下年度继续办理 |  |  |  |  |  |  |  |\n\n" + TABLE_C_SUBTABLES)
@@ -174,7 +174,7 @@ def test_a_row_never_reads_past_the_next_tables_heading(tmp_path):
 
 
 def test_a_yuan_amount_with_more_decimals_than_fen_is_doubted(tmp_path):
-    text = (Path(__file__).resolve().parents[1] / "examples" / "003_ab964e0bbb01e447.txt").read_text(encoding="utf-8")
+    text = (EXAMPLES / "003_ab964e0bbb01e447.txt").read_text(encoding="utf-8")
     clean = extract(_write(tmp_path, "a.txt", text))
     assert clean.fields["proactive.procurement.amount_yuan"].confidence >= 0.9  # 7117339.04元: two decimals
     raw = clean.fields["proactive.procurement.amount_yuan"].raw
@@ -184,7 +184,6 @@ def test_a_yuan_amount_with_more_decimals_than_fen_is_doubted(tmp_path):
 
 
 def test_a_statutory_row_missing_between_printed_ones_is_doubted_and_reviewed():
-    from nianbao.document import FieldValue
     from nianbao.inference.mapping import missing_row_doubt
     from nianbao.inference.pipeline import ReviewStage
 
@@ -215,7 +214,7 @@ def test_the_model_is_consulted_only_where_the_schemas_labels_leave_a_table_inco
 
     monkeypatch.setattr(classifier.ClassifierSpotter, "_spans", counting)
     pipeline = Pipeline()
-    clean = Path(__file__).resolve().parents[1] / "examples" / "real_005.txt"
+    clean = EXAMPLES / "real_005.txt"
     doc = pipeline.run(clean)
     assert doc.error is None and not calls and doc.mapper == "classifier"
     damaged = clean.read_text(encoding="utf-8").replace("属于三类内部事务信息", "属于三娄内部亊务", 1)
@@ -226,7 +225,7 @@ def test_the_model_is_consulted_only_where_the_schemas_labels_leave_a_table_inco
 
 
 def test_table_c_first_row_printed_empty_stays_zeros_and_a_lost_header_cell_is_no_value(tmp_path):
-    real = Path(__file__).resolve().parents[1] / "examples" / "real_010.txt"
+    real = EXAMPLES / "real_010.txt"
     head = real.read_text(encoding="utf-8").split("四、政府信息公开行政复议")[0]
     empty_first = TABLE_C_SUBTABLES.replace("| 1 | 0 | 2 | 0 | 3 |", "|  |  |  |  |  |")
     doc = extract(_write(tmp_path, "a.md", head + "\n" + empty_first))
@@ -256,8 +255,6 @@ def test_an_empty_grid_row_does_not_take_the_numbers_of_a_row_below_a_header(tmp
 
 
 def test_a_pdf_pages_bare_number_on_its_last_line_is_its_folio_not_a_cell():
-    from nianbao.document import Line
-
     table_end = Line(text="（七）总计 3 0 0 0 0 0 3", page=2)
     folio = Line(text="2", page=2)
     doc = Document(source="x.pdf", format="pdf", pages=[Page(number=2, blocks=[table_end, folio])])
