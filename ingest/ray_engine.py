@@ -47,11 +47,6 @@ def _pipeline_for(config: WorkerConfig):
     return _PIPELINES[key]
 
 
-# One document may grow the Ray worker's address space by at most --max-memory-mb (the cap that
-# `nianbao extract` uses too): Ray owns these processes, so the limit is set and restored per task.
-address_space_headroom = document_memory_cap
-
-
 def ray_process(task: Task, config: WorkerConfig, data: Optional[bytes] = None) -> DocumentResult:
     """The body of one Ray task."""
     pipeline, extract = _pipeline_for(config)
@@ -63,7 +58,9 @@ def ray_process(task: Task, config: WorkerConfig, data: Optional[bytes] = None) 
             local = Path(tmpdir) / Path(task.path).name
             local.write_bytes(data)
             run_task = Task(str(local), task.content_hash, task.size)
-        with address_space_headroom(config.max_memory_mb):
+        # One document may grow the address space by at most --max-memory-mb (the cap `nianbao extract`
+        # uses too): Ray owns these processes, so the limit is set and restored per task.
+        with document_memory_cap(config.max_memory_mb):
             result = process_task(pipeline, run_task, config, extract)
     finally:
         if tmpdir:

@@ -260,10 +260,6 @@ def make_engine(options: IngestOptions, config: WorkerConfig):
     raise ValueError(f"unknown engine {options.engine!r} (local, ray)")
 
 
-def store_totals(store: Store) -> dict:
-    return store.totals()
-
-
 def ingest(inputs: Iterable[str], db: str | Path, options: Optional[IngestOptions] = None,
            store: Optional[Store] = None) -> IngestSummary:
     options = options or IngestOptions()
@@ -358,7 +354,7 @@ def ingest(inputs: Iterable[str], db: str | Path, options: Optional[IngestOption
                 applied = [a for a in apply_cross_year_redecisions(store) if a.applied]
                 summary.cross_year = asdict(refresh_cross_year(store))
                 summary.cross_year["redecided"] = len(applied)
-            summary.store = store_totals(store)
+            summary.store = store.totals()
             summary.elapsed = time.perf_counter() - t0
             store.finish_run(run_id, summary.as_dict())
         finally:
