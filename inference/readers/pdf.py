@@ -485,7 +485,7 @@ def page_blocks(chars: Sequence[Char], found: Sequence[Any], number: int, width:
     by_direction: dict[str, list[Char]] = {}
     for ch in chars:
         by_direction.setdefault(char_direction(ch), []).append(ch)
-    if len(by_direction) <= 1 and UPRIGHT in by_direction or not by_direction:
+    if set(by_direction) <= {UPRIGHT}:  # no turned text: one frame
         return _frame_blocks(chars, found, number)
 
     def majority(table: Any) -> str:
