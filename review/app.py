@@ -39,9 +39,9 @@ from nianbao.ingest.report_labels import check_statement, field_label, label_key
 from nianbao.jsonio import json_depth_exceeds
 from nianbao.inputs import path_from_display
 from nianbao.ingest.store import (FINDING_STATUSES, CheckReview, FindingVerdicts, Store, StoreError, finding_key,
-                                  open_store, stored_record)
+                                  open_store)
 from nianbao.labels import TABLES
-from nianbao.record import FieldContext
+from nianbao.record import field_context
 from nianbao.inference.readers import IMAGE_SUFFIXES
 from nianbao.schema import DEFAULT_TEMPLATE, load_schema
 
@@ -359,13 +359,6 @@ def cell_image(path: Path, page: int, bbox: list[float], margin: float = 6.0) ->
     return buf.getvalue()
 
 
-def stored_context(store: Store, doc: corrections.StoredDocument, key: str) -> Optional[FieldContext]:
-    """The reading-order text a field was read from, as the ingest worker stored it with the record
-    (nothing is re-read or re-extracted here; a document stored without contexts shows none)."""
-    field = stored_record(store, doc.row).fields.get(key)
-    return field.context if field is not None else None
-
-
 # -- the app -----------------------------------------------------------------------------------
 def create_app(config: ReviewConfig) -> Flask:
     app = Flask(__name__, template_folder="templates", static_folder="static")
@@ -498,12 +491,14 @@ def create_app(config: ReviewConfig) -> Flask:
     @app.get("/api/doc/<int:doc_id>/cell/<key>")
     def cell_info(doc_id: int, key: str):
         with store() as s:
-            doc = corrections.get_document(s, doc_id)
+            # With the contexts the ingest worker stored (nothing is re-read or re-extracted here; a
+            # document stored without contexts shows none).
+            doc = corrections.get_document(s, doc_id, contexts=True)
             changes = [h for h in corrections.history(s, doc_id) if h["key"] == key]
-            context = stored_context(s, doc, key) if doc.record["fields"].get(key) is not None else None
         f = doc.record["fields"].get(key)
         if f is None:
             raise ReviewError(f"no field {key!r}")
+        context = field_context(f)
         template = doc.record.get("template")
         info = {"key": key, "label": field_label(key, template), "value": json_number(f.get("value")), "raw": f.get("raw"),
                 "confidence": f.get("confidence"), "alternatives": f.get("alternatives") or [],

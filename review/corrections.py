@@ -53,11 +53,12 @@ class StoredDocument:
         return {t: bool(v.get("found")) for t, v in self.record["tables"].items()}
 
 
-def get_document(store: Store, doc_id: int) -> StoredDocument:
+def get_document(store: Store, doc_id: int, contexts: bool = False) -> StoredDocument:
+    """A stored document; with ``contexts`` its fields keep the text they were read from."""
     row = store.document_row(int(doc_id))
     if row is None:
         raise ReviewError(f"no document {doc_id} in the store")
-    return StoredDocument(row, load_record(store, row))
+    return StoredDocument(row, load_record(store, row, contexts))
 
 
 # -- what a number in these tables can be ----------------------------------------------------------
