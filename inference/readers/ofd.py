@@ -441,7 +441,8 @@ def _media_files(pkg: _Package, resource_parts: list[str]) -> dict[str, str]:
     return out
 
 
-def page_images(path: Path, numbers: list[int], dpi: float, max_side: int, max_pixels: int = 120_000_000):
+def page_images(path: Path, numbers: list[int], dpi: float, max_side: int,
+                max_pixels: int = ReaderOptions.max_image_pixels):
     """The given (1-based) pages drawn from their images at ``dpi`` (long side at most ``max_side``),
     as the OCR stage's ``PageImage`` (boxes in PDF points)."""
     import io
