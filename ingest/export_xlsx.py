@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from nianbao.schema import TableHeaders, load_schema
 
@@ -59,35 +59,10 @@ class Block:
 
 
 # -- layout (pure) ---------------------------------------------------------------------------------
-def header_rows(paths: Sequence[tuple[str, ...]], top: int, left: int) -> list[Cell]:
-    """Column headers for value columns whose header paths run outermost first: a group over several
-    columns is one merged cell; a column's own header is merged down to the last header row."""
-    depth = max(len(p) for p in paths)
-    cells: list[Cell] = []
-    for level in range(depth):
-        i = 0
-        while i < len(paths):
-            path = paths[i]
-            if level >= len(path):
-                i += 1
-                continue
-            if level == len(path) - 1:  # the column's own header, down to the bottom header row
-                cells.append(Cell(top + level, left + i, path[level], rowspan=depth - level, kind="header"))
-                i += 1
-                continue
-            j = i
-            while j + 1 < len(paths) and len(paths[j + 1]) > level + 1 and paths[j + 1][:level + 1] == path[:level + 1]:
-                j += 1
-            cells.append(Cell(top + level, left + i, path[level], colspan=j - i + 1, kind="header"))
-            i = j + 1
-    return cells
-
-
-def label_cells(paths: Sequence[tuple[str, ...]], top: int, width: int = LABEL_COLUMNS) -> list[Cell]:
-    """Row headers for rows whose label paths run outermost first: a group beside several rows is one
-    merged cell; a row's own label is merged right to the last label column."""
-    cells: list[Cell] = []
-    for level in range(width):
+def _groups(paths: Sequence[tuple[str, ...]], levels: int) -> Iterator[tuple[int, int, str, int, bool]]:
+    """(level, index, text, span, own) for each merged header cell of paths that run outermost first:
+    a group shared by ``span`` consecutive paths, or (``own``) a path's last element."""
+    for level in range(levels):
         i = 0
         while i < len(paths):
             path = paths[i]
@@ -95,15 +70,31 @@ def label_cells(paths: Sequence[tuple[str, ...]], top: int, width: int = LABEL_C
                 i += 1
                 continue
             if level == len(path) - 1:
-                cells.append(Cell(top + i, level, path[level], colspan=width - level, kind="label"))
+                yield level, i, path[level], 1, True
                 i += 1
                 continue
             j = i
             while j + 1 < len(paths) and len(paths[j + 1]) > level + 1 and paths[j + 1][:level + 1] == path[:level + 1]:
                 j += 1
-            cells.append(Cell(top + i, level, path[level], rowspan=j - i + 1, kind="label"))
+            yield level, i, path[level], j - i + 1, False
             i = j + 1
-    return cells
+
+
+def header_rows(paths: Sequence[tuple[str, ...]], top: int, left: int) -> list[Cell]:
+    """Column headers for value columns whose header paths run outermost first: a group over several
+    columns is one merged cell; a column's own header is merged down to the last header row."""
+    depth = max(len(p) for p in paths)
+    return [Cell(top + level, left + i, text, rowspan=depth - level, kind="header") if own
+            else Cell(top + level, left + i, text, colspan=span, kind="header")
+            for level, i, text, span, own in _groups(paths, depth)]
+
+
+def label_cells(paths: Sequence[tuple[str, ...]], top: int, width: int = LABEL_COLUMNS) -> list[Cell]:
+    """Row headers for rows whose label paths run outermost first: a group beside several rows is one
+    merged cell; a row's own label is merged right to the last label column."""
+    return [Cell(top + i, level, text, colspan=width - level, kind="label") if own
+            else Cell(top + i, level, text, rowspan=span, kind="label")
+            for level, i, text, span, own in _groups(paths, width)]
 
 
 def _value(fields: dict, key: str) -> Any:
