@@ -683,7 +683,7 @@ class TableLocator:
                 nxt = other.start()
             raw_s = lin.text.raw_span(e, e)[0]
             raw_e = lin.text.raw_span(nxt, nxt)[0] if nxt < len(norm) else len(lin.raw)
-            label_text = lin.raw[lin.text.raw_span(s, e)[0]:lin.text.raw_span(s, e)[1]]
+            label_text = lin.raw[slice(*lin.text.raw_span(s, e))]
             if m.row is not None:
                 chunks = read_chunks(lin, raw_s, raw_e, label_row=True)
                 nxt_row = spec.rows[order[m.row.key] + 1] if order[m.row.key] + 1 < len(spec.rows) else None
@@ -715,9 +715,9 @@ class TableLocator:
             # A group line: numbers right after it belong to a row whose own label is not printed.
             chunks = read_chunks(lin, raw_s, raw_e)
             target = single.get(m.group)
+            group_rows = [r for r in spec.rows if r.group == m.group]
             if not chunks:
                 # （六）其他处理 printed as one row of empty cells (no sub-rows): that row, read as 0.
-                group_rows = [r for r in spec.rows if r.group == m.group]
                 if target and target not in found_keys and not any(r.key in found_keys for r in group_rows) \
                         and idx + 1 < len(boundaries):
                     found_keys.add(target)
@@ -725,7 +725,6 @@ class TableLocator:
                     events.append(("row", target))
                 events.extend(("orphan", o) for o in orphan_runs(lin, raw_s, raw_e))
                 continue
-            group_rows = [r for r in spec.rows if r.group == m.group]
             if target and any(r.key in found_keys for r in group_rows if r.key != target):
                 target = None
             # （六）其他处理 printed as one row in a v2021 table is that row by definition, not a guess.
