@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-STYLES = ("tsv", "cell_per_line", "pipes", "run_together", "markdown_subtables", "broken_conversion")
+from nianbao.training.factory.render_text import OCR_DAMAGE_RATE, STYLES
+
 DEFAULT_KINDS = STYLES + ("tsv+ocr", "markdown_subtables+ocr")
 OCR_SUFFIX = "+ocr"
 DOUBTED = 0.9
@@ -79,8 +80,6 @@ def placement(reason: Optional[str]) -> Optional[str]:
 
 def kind_force(kind: str) -> dict[str, object]:
     """Forced traits of a benchmark kind: ``<style>`` or ``<style>+ocr``."""
-    from nianbao.training.factory.render_text import OCR_DAMAGE_RATE
-
     style, _, extra = kind.partition("+")
     if style not in STYLES or extra not in ("", OCR_SUFFIX[1:]):
         raise SystemExit(f"unknown kind {kind!r}: a text style ({', '.join(STYLES)}), optionally with '+ocr'")
