@@ -532,7 +532,7 @@ class PageReader:
 
     def _retry_unread(self, retry: list[tuple[int, Rect]], per_owner: dict[int, list[tuple[_Crop, LineReading]]],
                       cell_refs: list[tuple[int, structure.GridCell, float]], gray: np.ndarray,
-                      garbled: frozenset[int] | set[int] = frozenset()) -> None:
+                      garbled: set[int]) -> None:
         """Cells with ink that the first pass read as nothing: the ink's box, contrast stretched
         (faint print turns dark), read at two scales; the best reading that gives the cell a text
         replaces the silent one (for a value cell read as no value, only a number or a placeholder does)."""
