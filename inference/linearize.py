@@ -100,9 +100,9 @@ def _grid_segments(table: Table, number: int = 0) -> list[Segment]:
         generic_header = sum(1 for c in row if _GENERIC_HEADER.match(" ".join(c.text.split()))) >= 3
         for c in row:
             text = " ".join(c.text.split())
-            if _GENERIC_HEADER.match(text) or (generic_header and any(ch.isdigit() for ch in text)):
-                if not has_number or generic_header:
-                    continue  # "数据1": a column header that names no field, and its digit is no value
+            is_generic = bool(_GENERIC_HEADER.match(text))
+            if (generic_header and (is_generic or any(ch.isdigit() for ch in text))) or (is_generic and not has_number):
+                continue  # "数据1": a column header that names no field, and its digit is no value
             if text:
                 out.append(Segment(text=text, page=table.page, bbox=c.bbox, from_grid=True,
                                    confidence=c.confidence, source=c.source, alternatives=c.alternatives))
