@@ -59,7 +59,7 @@ def gold_record(report: SyntheticReport, document: str, data: bytes, kind: str, 
         notes += " Rules failing as printed, on purpose: " + ", ".join(report.broken_rules) + "."
     return label_data(
         id=f"{Path(document).stem}.{kind}",
-        kind=kind,  # text | html | docx | pdf | scan (a scan is a .pdf too)
+        kind=kind,  # one of dataset.KINDS (a scan and pdf_turned are .pdf files too)
         document=document, sha256=hashlib.sha256(data).hexdigest(), agency=report.agency, year=report.year,
         template=report.template, found=report.found, fields=fields, notes=notes, split=split,
         provenance={"factory": "nianbao.training.factory", "seed": report.seed, "kind": kind,
