@@ -25,6 +25,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Iterable, Mapping, Optional, Sequence
 
 from nianbao.document import Check, Document, FieldValue
+from nianbao.inference.reconcile import B_PARTS
 from nianbao.numfmt import full_number
 
 # Rule id -> meaning (README and the output contract list the same).
@@ -274,7 +275,6 @@ P_CELLS: dict[str, tuple[str, ...]] = {
     "P6": ("appeals.review.total",),
     "P7": ("appeals.litigation_direct.total", "appeals.litigation_after_review.total"),
 }
-_COLUMN_PARTS = ("natural", "commercial", "research", "social", "legal", "other")
 
 
 def _table_value(fields: Mapping[str, FieldValue], cells: Sequence[str]) -> Optional[float]:
@@ -349,7 +349,7 @@ def _prose_check(doc: Document, rule: str, cells: Sequence[str], table: float, s
 def _column_sum(fields: Mapping[str, FieldValue], cells: Sequence[str]) -> Optional[float]:
     if not all(k.startswith("requests.") and k.endswith(".total") for k in cells):
         return None
-    keys = [k.rsplit(".", 1)[0] + "." + c for k in cells for c in _COLUMN_PARTS]
+    keys = [k.rsplit(".", 1)[0] + "." + c for k in cells for c in B_PARTS]
     return _table_value(fields, keys)
 
 
