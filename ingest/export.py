@@ -32,13 +32,13 @@ DOC_COLUMNS = ["path", "content_hash", "agency", "agency_normalised", "year", "t
                "review_needed", "review_status", "model_version"]
 LONG_COLUMNS = ["path", "content_hash", "agency", "year", "template", "status", "error_code", "review_needed",
                 "review_status", "model_version", "key", "value", "raw", "confidence", "page"]
+# What an audit finding adds to a check (the keys nianbao.record.check_record writes beyond the rule's five).
+FINDING_EXTRAS = ("confidence", "sentence", "position", "page", "table_value", "stated_value", "not_applicable")
 CHECK_COLUMNS = ["scope", "path", "content_hash", "agency", "agency_normalised", "year", "template", "rule", "passed",
                  "detail", "cells", "difference", "other_path", "other_year", "agency_match", "match_confidence",
-                 # what an audit finding adds (inference.output._CHECK_EXTRAS)
-                 "confidence", "sentence", "position", "page", "table_value", "stated_value", "not_applicable",
+                 *FINDING_EXTRAS,
                  # the finding's verdict: confirmed | dismissed | open (a failed check nobody has judged)
                  "finding", "review_status", "reviewed_by", "reviewed_at", "review_note"]
-FINDING_EXTRAS = ("confidence", "sentence", "position", "page", "table_value", "stated_value", "not_applicable")
 _INT = {"year", "review_needed", "page", "other_year", "position"}
 _FLOAT = {"confidence", "difference", "match_confidence", "value", "table_value", "stated_value"}
 _BOOL = {"passed", "review_needed"}
