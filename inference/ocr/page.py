@@ -319,9 +319,9 @@ class PageReader:
         inked: dict[int, bool] = {}
         retry: list[tuple[int, Rect]] = []
         texts = [cell_text([r for _, r in per_owner.get(owner, [])], self.options).text for owner in range(len(cell_refs))]
+        owners_of_grid = [[o for o, (gj, _c, _e) in enumerate(cell_refs) if gj == gi] for gi in range(len(grids))]
         garbled: set[int] = set()
-        for gi in range(len(grids)):
-            owners = [o for o, (gj, _c, _e) in enumerate(cell_refs) if gj == gi]
+        for owners in owners_of_grid:
             garbled |= {owners[k] for k in unreadable_value_cells([(cell_refs[o][1].row, cell_refs[o][1].col, texts[o])
                                                                    for o in owners])}
         dashes: dict[int, Rect] = {}
@@ -349,7 +349,7 @@ class PageReader:
         bbox = lambda r: BBox(r.x0 * u, r.y0 * u, r.x1 * u, r.y1 * u)
         blocks: list[Block] = []
         for gi, g in enumerate(grids):
-            owned = [(owner, cell) for owner, (gj, cell, _e) in enumerate(cell_refs) if gj == gi]
+            owned = [(owner, cell_refs[owner][1]) for owner in owners_of_grid[gi]]
             table = table_from_grid(g, [(cell, [r for _, r in per_owner.get(owner, [])]) for owner, cell in owned],
                                     self.options, self.lexicon, page.number, u,
                                     inked=[inked.get(owner, False) for owner, _ in owned])
