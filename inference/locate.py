@@ -794,16 +794,18 @@ class TableLocator:
         header = "|".join(sorted(info["header_words"], key=len, reverse=True))
         header_re = HeaderWords(re.compile(rf"(?:{header}|[、,.:：()（）])+"), frozenset("".join(info["header_words"])))
         norm = lin.norm
+        region = norm[start:end]
         # The header must be printed (a prose heading about appeals is not the table).
-        if sum(1 for w in ("维持", "纠正", "审结", "结果", "总计") if w in norm[start:end]) < 2:
+        if sum(1 for w in ("维持", "纠正", "审结", "结果", "总计") if w in region) < 2:
             return None
+        spec = self.schema.table("v2019", "appeals")  # (both templates print the same Table C)
         raw_s = lin.text.raw_span(start, start)[0]
         raw_e = lin.text.raw_span(end, end)[0] if end < len(norm) else len(lin.raw)
         chunks = read_chunks(lin, raw_s, raw_e, stop_words=header_re, max_skip=10_000)
         # Header cells damaged past recognition ("给维特") end the run early; the table's cells go on
         # after a short stretch of such text, up to the table's 15 cells. An empty cell among the
         # header's words (a header cell whose text was lost) is no value cell.
-        n_cells = sum(len(r.columns) for r in self.schema.table("v2019", "appeals").rows)
+        n_cells = sum(len(r.columns) for r in spec.rows)
         while chunks and len(chunks) < n_cells:
             # Only empty cells so far (a header cell lost its text): the header goes on; read past it.
             only_blanks = len(chunks) < ROW_OF_C and all(c.kind == "blank" for c in chunks)
@@ -814,12 +816,10 @@ class TableLocator:
             if only_blanks and _CJK.search(lin.raw, chunks[-1].end, more[0].end - len(more[0].raw)):
                 chunks = []
             chunks.extend(more[:n_cells - len(chunks)])
-        region = norm[start:end]
         if not chunks and not (region.count("维持") >= 2 and region.count("审结") >= 2 and "纠正" in region):
             # Only the full column header with no number after it is a table of empty cells (zeros);
             # a heading or a sentence about appeals is not a table.
             return None
-        spec = self.schema.table("v2019", "appeals")
         run = RowRun(row=RowSpec(table="appeals", key="*", labels=(), columns=tuple(k for r in spec.rows for k in r.field_keys())),
                      label="", chunks=chunks)
         return LocatedTable(name="appeals", region=Region("appeals", start, end), runs=[run])
