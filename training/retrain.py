@@ -256,7 +256,7 @@ def corrected_tags(gold: LabelledDocument, readings: dict[str, Document],
     document was reviewed (likely misread, labels likely damaged): in tables a reading got right, Chinese
     text between the rows that no label covers is masked rather than taught as O."""
     from .align_values import align_table, table_span
-    from .row_labels import row_label_tags, table_row_labels
+    from .row_labels import LABELLED_TABLES, row_label_tags, table_row_labels
     from .tagging import OUTSIDE, document_tags
     from .train import IGNORE
 
@@ -287,9 +287,9 @@ def corrected_tags(gold: LabelledDocument, readings: dict[str, Document],
         if source is not None or not gold.found.get(table):
             continue
         best: tuple[int, Optional[str], Any] = (0, None, None)
-        if rows:
+        if rows and table in LABELLED_TABLES:
             for name in READINGS[::-1]:  # the classifier's reading first: it places more rows
-                if name in docs and table in docs[name].located and table in ("proactive", "requests"):
+                if name in docs and table in docs[name].located:
                     labels = table_row_labels(gold, docs[name], table)
                     found = sum(1 for r in labels.rows if r.label)
                     if found > best[0]:
@@ -322,11 +322,11 @@ def confirmed_rows(gold: LabelledDocument, doc: Document, tags: list[str], sourc
     printed before its numbers) is tagged as its row, the rows structure placed included (their label
     was not recognised, so the reading tags it O); with ``mask_between``, other Chinese text between the
     rows (a damaged group line as often as furniture) is masked."""
-    from .row_labels import mark_label, mask_between_rows, table_row_labels
+    from .row_labels import LABELLED_TABLES, mark_label, mask_between_rows, table_row_labels
     from .train import IGNORE
 
     for table, s in sources.items():
-        if s != source or table not in ("proactive", "requests") or table not in doc.located:
+        if s != source or table not in LABELLED_TABLES or table not in doc.located:
             continue
         rows = table_row_labels(gold, doc, table).rows
         for row in rows:
