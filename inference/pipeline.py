@@ -1,9 +1,10 @@
 """The extraction pipeline: one Document flows through a visible list of stages.
 
-    read -> ocr -> locate -> report -> map -> reconcile -> review
+    read -> ocr -> locate -> report -> map -> reconcile -> calibrate -> review
 
 (ocr reads the pages a reader marked ``needs_ocr``; on a document without such pages it does nothing.
-report refuses a file that is no annual report at all, ``not_a_report``, before any value is read.)
+report refuses a file that is no annual report at all, ``not_a_report``, before any value is read.
+calibrate runs unless ``PipelineOptions.calibrate`` is off.)
 
 Each stage takes the document and returns it. A stage that fails records an error on the
 document; the document is returned, never raised, so a batch goes on with the next file.
