@@ -76,9 +76,14 @@ def _decode_escaped(data: bytes, encoding: str) -> tuple[str, int]:
     return _ESCAPED.subn("\ufffd", data.decode(encoding, errors="surrogateescape"))
 
 
+def _few_invalid(invalid: int, size: int) -> bool:
+    """Some bytes did not decode, but at most MAX_INVALID_SHARE of them (at least one is allowed)."""
+    return 0 < invalid <= max(1, int(size * MAX_INVALID_SHARE))
+
+
 def _lossy_utf8(data: bytes) -> Optional[DecodedText]:
     text, invalid = _decode_escaped(data, "utf-8")
-    if not 0 < invalid <= max(1, int(len(data) * MAX_INVALID_SHARE)):
+    if not _few_invalid(invalid, len(data)):
         return None
     non_ascii = len(text) - len(text.encode("ascii", "ignore")) - invalid
     if non_ascii < _UTF8_VALID_PER_INVALID * invalid or _looks_binary(text):
@@ -88,7 +93,7 @@ def _lossy_utf8(data: bytes) -> Optional[DecodedText]:
 
 def _lossy_gb18030(data: bytes) -> Optional[DecodedText]:
     text, invalid = _decode_escaped(data, "gb18030")
-    if not 0 < invalid <= max(1, int(len(data) * MAX_INVALID_SHARE)) or _looks_binary(text):
+    if not _few_invalid(invalid, len(data)) or _looks_binary(text):
         return None
     return DecodedText(text, "gb18030", invalid, len(data))
 
