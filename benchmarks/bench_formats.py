@@ -20,18 +20,16 @@ KINDS = ("pdf", "pdf_turned", "ofd")
 
 
 def render(kind: str, report, path: Path) -> Path:
+    """The report rendered by the dataset's renderer for ``kind``, at ``path`` with the kind's suffix."""
     from nianbao.training.factory import dataset
 
-    if kind == "pdf":
-        dataset.render_pdf_kind(report, path.with_suffix(".pdf"))
-        return path.with_suffix(".pdf")
-    if kind == "pdf_turned":
-        dataset.render_pdf_turned_kind(report, path.with_suffix(".pdf"))
-        return path.with_suffix(".pdf")
-    if kind == "ofd":
-        dataset.render_ofd_kind(report, path.with_suffix(".ofd"))
-        return path.with_suffix(".ofd")
-    raise ValueError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
+    renderers = {"pdf": dataset.render_pdf_kind, "pdf_turned": dataset.render_pdf_turned_kind,
+                 "ofd": dataset.render_ofd_kind}
+    if kind not in renderers:
+        raise ValueError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
+    out = path.with_suffix(dataset.EXTERNAL_KINDS[kind])
+    renderers[kind](report, out)
+    return out
 
 
 def main() -> None:
