@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
-from nianbao.schema import TableHeaders, load_schema
+from nianbao.schema import TABLE_NAMES, TableHeaders, load_schema
 
-TABLE_ORDER = ("proactive", "requests", "appeals")
 TABLE_NUMBERS = {"proactive": "二、", "requests": "三、", "appeals": "四、"}  # their sections in the report
 LABEL_COLUMNS = 3          # row headers take columns A-C in every table (Table B nests three deep)
 TITLE_ROWS = 2             # the document's title and its facts, frozen with the row headers
@@ -195,7 +194,7 @@ def document_cells(record: dict) -> tuple[list[Cell], int]:
                         "　（黄色：存疑的读数；红色：未通过勾稽规则）",
                   colspan=LABEL_COLUMNS + 5)]
     row, width = TITLE_ROWS + 1, LABEL_COLUMNS + 1
-    for name in TABLE_ORDER:
+    for name in TABLE_NAMES:
         cells.append(Cell(row, 0, f"{TABLE_NUMBERS[name]}{schema.table_info[name]['title']}",
                           colspan=LABEL_COLUMNS + 5, kind="title"))
         row += 1

@@ -12,9 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
-from nianbao.schema import TEMPLATES, Schema, TableHeaders, load_schema
+from nianbao.schema import TABLE_NAMES, TEMPLATES, Schema, TableHeaders, load_schema
 
-TABLE_NAMES = ("proactive", "requests", "appeals")
 # A schema field key where it stands in free text: table.row[.subrow].column.
 FIELD_KEY_IN_TEXT = re.compile(r"\b(?:proactive|requests|appeals)(?:\.[a-z][a-z0-9_]*){2,3}\b")
 # A bare row or column name in a check's statement ("natural: results_total 18 vs ...").
