@@ -28,7 +28,7 @@ class Tally:
     wrong_98: int = 0
     zero_for_number: int = 0
     unread: int = 0
-    unread_right_if_null: int = 0   # unread fields whose gold is not 0 (a real digit was there)
+    unread_gold_nonzero: int = 0   # unread fields whose gold is not 0 (a real digit was there)
     review: int = 0
     seconds: float = 0.0
     lines: list[str] = field(default_factory=list)
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
             if f is not None and f.value is None and f.reason and "unread" in f.reason:
                 unread += 1
                 t.unread += 1
-                t.unread_right_if_null += g not in (None, 0)
+                t.unread_gold_nonzero += g not in (None, 0)
             if same_value(g, p):
                 continue
             wrong += 1
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     print("\n".join(t.lines))
     print(f"documents {t.docs}: exact {t.exact}, fields {t.fields}, wrong {t.wrong}, wrong at >=0.99 {t.wrong_99}, "
           f"wrong at >=0.98 {t.wrong_98}, stored 0 for a number {t.zero_for_number}, "
-          f"unread (null, doubted) {t.unread} of which gold non-zero {t.unread_right_if_null}, "
+          f"unread (null, doubted) {t.unread} of which gold non-zero {t.unread_gold_nonzero}, "
           f"sent to review {t.review}, {t.seconds:.1f} s")
     return 0
 
