@@ -297,8 +297,8 @@ def test_factory_scan_prints_faint_and_broken_digits_on_request_and_stays_reprod
                         boxes=info)
     faint = render_scan(path, tmp_path / "faint.pdf", np.random.default_rng(5), ScanOptions(faint_digits=1.0, **opts),
                         boxes=info)
-    again = render_scan(path, tmp_path / "again.pdf", np.random.default_rng(5), ScanOptions(faint_digits=1.0, **opts),
-                        boxes=info)
+    render_scan(path, tmp_path / "again.pdf", np.random.default_rng(5), ScanOptions(faint_digits=1.0, **opts),
+                boxes=info)
     assert (tmp_path / "faint.pdf").read_bytes() == (tmp_path / "again.pdf").read_bytes()
     assert plain.style["faint_values"] == [] and len(faint.style["faint_values"]) == sum(
         1 for v in info.values if v.bbox is not None)
