@@ -24,7 +24,7 @@ from nianbao.schema import DEFAULT_TEMPLATE, Schema, load_schema, template_for_y
 from . import audit, metadata, reconcile
 from .calibration import CalibrateStage
 from .linearize import linearize
-from .locate import RegexSpotter, TableLocator
+from .locate import RegexSpotter, TableLocator, approximate_find
 from .mapping import BaselineMapper, Mapper, missing_row_doubt
 from .ocr import OcrOptions, OcrStage
 from .ocr.trust import doubt_cells_of_failing_rules
@@ -149,6 +149,9 @@ class LocateStage:
         return template_for_year(year)
 
     def __call__(self, doc: Document) -> Document:
+        # Approximate label searches are reused across a document's candidate table starts, never
+        # across documents: a long-running worker keeps no other document's text.
+        approximate_find.cache_clear()
         lin = linearize(doc)
         doc.linear = lin
         doc.year = metadata.detect_year(lin)
