@@ -222,6 +222,10 @@ def write_config(path: Path, template: Optional[str] = None) -> Path:
 
 # -- export ------------------------------------------------------------------------------------
 
+def _display(value: Any) -> str:
+    return format_number(value)
+
+
 def _doc_score(fields: dict) -> Optional[float]:
     confs = [f["confidence"] for f in fields.values() if f.get("value") is not None and f.get("confidence") is not None]
     return round(min(confs), 4) if confs else None
@@ -245,7 +249,7 @@ def _task_text(doc: corrections.StoredDocument, item, policy: AcceptPolicy, with
         if doubtful:
             lines += ["", "Doubtful fields, least sure first:"]
             for k, f in doubtful:
-                value = format_number(f.get("value")) or "(blank)"
+                value = _display(f.get("value")) or "(blank)"
                 note = f"  {f['reason']}" if f.get("reason") else ""
                 lines.append(f"  {k} = {value}  (confidence {f['confidence']:.2f}){note}")
     found = {t: bool(v.get("found")) for t, v in (rec.get("tables") or {}).items()}
@@ -262,7 +266,7 @@ def _task_text(doc: corrections.StoredDocument, item, policy: AcceptPolicy, with
                     continue
                 mark = " ⚠" if (f.get("reason") != REVIEWED and f.get("confidence") is not None
                                 and f["confidence"] < policy.threshold) else ""
-                cells.append(f"{_column_label(table, col)} {format_number(f.get('value')) or '·'}{mark}")
+                cells.append(f"{_column_label(table, col)} {_display(f.get('value')) or '·'}{mark}")
             if cells:
                 lines.append(f"  {row.label}: " + " | ".join(cells))
     return "\n".join(lines)
@@ -307,7 +311,7 @@ def export_task(store: Store, item, policy: AcceptPolicy, *, predictions: bool =
             if f.get("value") is None:
                 continue  # a printed blank: no entry in its box
             r: dict[str, Any] = {"id": control_name(k), "from_name": control_name(k), "to_name": OBJECT_NAME,
-                                 "type": "textarea", "value": {"text": [format_number(f["value"])]}}
+                                 "type": "textarea", "value": {"text": [_display(f["value"])]}}
             if f.get("confidence") is not None:
                 r["score"] = round(float(f["confidence"]), 4)
             result.append(r)
