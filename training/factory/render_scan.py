@@ -4,7 +4,8 @@ Each page of the digital PDF is rasterised with pdfium at the document's scan re
 dpi) and degraded the way real scans of 政府信息公开工作年度报告 are, in physical order:
 
 1. printing: stroke weight (toner spread or starved strokes: grey-level gamma, erode/dilate),
-   ink not quite black, paper not quite white (tinted in colour scans);
+   ink not quite black, paper not quite white (tinted in colour scans), the digits of some printed
+   values faint or broken (``ScanOptions.faint_digits``; drawn from a side stream of ``rng``);
 2. the paper: bleed-through of the other side (the next page, mirrored, blurred, faint);
 3. stamping: a red official seal (ring, star, the agency's name around the rim), semi-transparent
    and multiplied over the print, sometimes over the last table;
