@@ -3,9 +3,9 @@
     python benchmarks/bench_kinds.py [--kinds tsv,broken_conversion,tsv+ocr] [--n 30] [--seed 2026] [--json]
 
 For each kind the report factory renders ``--n`` documents (document seeds from ``--seed``, which
-is not a training seed: 11 and 211 are) into a temporary folder, forcing only ``text.style`` (and,
-for ``<style>+ocr``, OCR-like damage to about 10% of the Chinese characters); every other trait is
-drawn as the factory draws it. Each file is read with ``nianbao.extract`` (default options) and
+is not a training seed: 11 and 211 are) into a temporary folder, forcing only ``text.style`` and
+``text.ocr_damage`` (none, or for ``<style>+ocr`` OCR-like damage to about 10% of the Chinese
+characters); every other trait is drawn as the factory draws it. Each file is read with ``nianbao.extract`` (default options) and
 scored against its gold:
 
 - exact: every gold field right and the tables found as printed (``nianbao.evaluate.score_document``);
