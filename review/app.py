@@ -359,6 +359,12 @@ def cell_image(path: Path, page: int, bbox: list[float], margin: float = 6.0) ->
     return buf.getvalue()
 
 
+def check_json(rule: str, passed: bool, detail: Optional[str], cells: list, template: Optional[str]) -> dict:
+    """A rule's verdict as the page's script receives it, with its statement in the tables' Chinese."""
+    return {"rule": rule, "passed": passed, "detail": detail, "cells": cells,
+            "statement": check_statement(detail, cells, template)}
+
+
 # -- the app -----------------------------------------------------------------------------------
 def create_app(config: ReviewConfig) -> Flask:
     app = Flask(__name__, template_folder="templates", static_folder="static")
@@ -552,8 +558,7 @@ def create_app(config: ReviewConfig) -> Flask:
             values[key] = None if text in (None, "") else corrections.parse_value(str(text), key)
         template = doc.record.get("template")
         checks = corrections.recheck(values, template, doc.found)
-        return jsonify(checks=[{"rule": c.rule, "passed": c.passed, "detail": c.detail, "cells": c.cells,
-                                "statement": check_statement(c.detail, c.cells, template)} for c in checks])
+        return jsonify(checks=[check_json(c.rule, c.passed, c.detail, c.cells, template) for c in checks])
 
     @app.post("/api/doc/<int:doc_id>/table/<table>/confirm")
     def confirm_table(doc_id: int, table: str):
@@ -597,8 +602,7 @@ def create_app(config: ReviewConfig) -> Flask:
     def state(doc: corrections.StoredDocument) -> dict:
         return {"fields": {k: {"value": json_number(f.get("value")), "confidence": f.get("confidence"),
                                "reviewed": f.get("reason") == REVIEWED} for k, f in doc.record["fields"].items()},
-                "checks": [{"rule": c["rule"], "passed": c["passed"], "detail": c["detail"], "cells": c["cells"],
-                            "statement": check_statement(c["detail"], c["cells"], doc.record.get("template"))}
+                "checks": [check_json(c["rule"], c["passed"], c["detail"], c["cells"], doc.record.get("template"))
                            for c in doc.record["checks"]],
                 "review_status": doc.row["review_status"]}
 
