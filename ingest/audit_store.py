@@ -34,6 +34,7 @@ R5_EVIDENCE_KEYS = tuple(
 @dataclass(frozen=True)
 class _Doc:
     id: int
+    path: str
     key: str
     year: int
     template: Optional[str]
@@ -45,18 +46,14 @@ def _documents(store) -> list[_Doc]:
         norm = normalise_agency(r["agency"])
         if norm is None or r["year"] is None:
             continue
-        out.append(_Doc(int(r["id"]), norm.key, int(r["year"]), r["template"]))
+        out.append(_Doc(int(r["id"]), str(r["path"] or f"document {r['id']}"), norm.key, int(r["year"]),
+                        r["template"]))
     return out
-
-
-def _path(store, doc_id: int) -> str:
-    row = store.document_row(doc_id) or {}
-    return str(row.get("path") or f"document {doc_id}")
 
 
 def _records(store, docs: Sequence[_Doc], keys: Sequence[str]) -> dict[int, YearRecord]:
     values = store.field_values([d.id for d in docs], list(keys))
-    return {d.id: YearRecord(d.id, _path(store, d.id), d.year, d.template, values.get(d.id, {})) for d in docs}
+    return {d.id: YearRecord(d.id, d.path, d.year, d.template, values.get(d.id, {})) for d in docs}
 
 
 def _alternatives(text: Any) -> tuple[float, ...]:

@@ -571,8 +571,8 @@ class SQLStore(Store):
         return d
 
     def agency_rows(self) -> list[dict]:
-        """Done documents with an agency: id, agency, year, template, agency_normalised, agency_confidence."""
-        return self._rows("SELECT id, agency, year, template, agency_normalised, agency_confidence FROM documents "
+        """Done documents with an agency: id, path, agency, year, template, agency_normalised, agency_confidence."""
+        return self._rows("SELECT id, path, agency, year, template, agency_normalised, agency_confidence FROM documents "
                           "WHERE status = 'done' AND agency IS NOT NULL ORDER BY id")
 
     def field_values(self, doc_ids: Sequence[int], keys: Sequence[str]) -> dict[int, dict[str, Any]]:
