@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-from nianbao.ingest.store import QUEUE_STATUSES, QueueFilters, Store  # noqa: F401 (QueueFilters: re-exported)
+from nianbao.ingest.store import QueueFilters, Store  # noqa: F401 (QueueFilters: re-exported)
 
 from .corrections import format_number
 
