@@ -244,11 +244,13 @@ class PageReader:
         return img, gray, binary, em, info
 
     # -- the page --------------------------------------------------------------------------------
-    def read(self, page: PageImage, read_title: bool, _turned: int = 0) -> PageResult:
+    def read(self, page: PageImage, read_title: bool, _turned: Optional[int] = None) -> PageResult:
+        """``_turned``: quarter turns already applied to ``page`` by the table-text test (a second
+        read, which neither tests the page's orientation nor turns it again)."""
         t0 = time.perf_counter()
-        img, gray, binary, em, info = self.prepare(page, orient=not _turned)
-        if _turned:
-            info["rotation"] = (_turned % 4) * 90
+        img, gray, binary, em, info = self.prepare(page, orient=_turned is None)
+        if _turned is not None:
+            info["rotation"] = _turned * 90
             info["turned_by"] = "table text"
         result = PageResult(info=info, image=img)
         info["unit"] = page.unit
@@ -264,7 +266,7 @@ class PageReader:
         masks = structure.line_masks(binary, em)
         grids = structure.find_grids(binary, em, masks)
         info["t_layout"] = round(time.perf_counter() - t1, 3)
-        if grids and self.options.orientation and not _turned:
+        if grids and self.options.orientation and _turned is None:
             # A table still a quarter turn off after the page test (a turned table on an upright
             # page, or a turned page taken the wrong way round: characters and digits read well
             # one by one, sideways too): its labels decide, and the page is read again turned.
@@ -272,7 +274,7 @@ class PageReader:
             if turn:
                 total = (info.get("rotation", 0) // 90 + turn) % 4
                 return self.read(PageImage(page.number, prep.rotate_quarter(page.image, total), page.unit_per_px,
-                                           page.unit, page.dpi), read_title, _turned=total or 4)
+                                           page.unit, page.dpi), read_title, _turned=total)
         for g in grids:
             layout.blocks.append(LayoutBlock(type="table", score=1.0, rect=g.rect, source="rules"))
         result.layout = layout
