@@ -195,7 +195,8 @@ class MarkdownWriter:
             self.footer()
 
     @staticmethod
-    def value(c: PrintedCell, table: str) -> list[Piece]:
+    def cell(c: PrintedCell, table: str) -> list[Piece]:
+        """A printed cell (label, header or value) as one labelled piece."""
         return [(c.text, cell_label(c, table))]
 
     # -- markdown_subtables -------------------------------------------------------------------
@@ -214,25 +215,25 @@ class MarkdownWriter:
                         a, b = fragments(item.text, 2, self.rng)
                         self.pipe_row([[(a, cell_label(item, table.name))], [(b, cell_label(item, table.name))]])
                     else:
-                        self.pipe_row([[(item.text, cell_label(item, table.name))]] + [[("", OUTSIDE)]] * (width - 1))
+                        self.pipe_row([self.cell(item, table.name)] + [[("", OUTSIDE)]] * (width - 1))
                     self.delimiter(width)
                     started = True
                 else:
-                    self.pipe_row([[(item.text, cell_label(item, table.name))]] + [[("", OUTSIDE)]] * (width - 1))
+                    self.pipe_row([self.cell(item, table.name)] + [[("", OUTSIDE)]] * (width - 1))
                 continue
             if g.headers and g.label is None:
-                cells = [[(c.text, cell_label(c, table.name))] for c in g.headers]
+                cells = [self.cell(c, table.name) for c in g.headers]
                 cells += [[("", OUTSIDE)]] * (width - len(cells))
                 self.pipe_row(cells)
                 continue
             if g.label is None:
                 continue
             values = [c for c in g.values]
-            cells = [[(c.text, cell_label(c, table.name))] for c in values]
+            cells = [self.cell(c, table.name) for c in values]
             if broken and self.m.a_lost_cell and len(values) == 3 and _is_zero(values[1]) and not _is_zero(values[2]):
                 # The conversion dropped the middle (zero) cell: | 规章 | 12 | 140 |
                 cells = [cells[0], cells[2]]
-            label = [(g.label.text, cell_label(g.label, table.name))]
+            label = self.cell(g.label, table.name)
             row = [label] + cells
             row += [[("", OUTSIDE)]] * (width - len(row)) if not broken else []
             self.pipe_row(row)
@@ -265,7 +266,7 @@ class MarkdownWriter:
                 if inner is not None and self.m.b_group_prefix:
                     label.append((inner.text, cell_label(inner, table.name)))
                 label.append((g.label.text, cell_label(g.label, table.name)))
-                self.pipe_row([label] + [self.value(c, table.name) for c in g.values])
+                self.pipe_row([label] + [self.cell(c, table.name) for c in g.values])
             self.blank()
 
     def appeals_three(self, table: PrintedTable) -> None:
@@ -278,7 +279,7 @@ class MarkdownWriter:
             self.blank()
             self.pipe_row([[(h, f"col:appeals.{c}")] for h, c in zip(C_HEADER, ("upheld", "corrected", "other", "pending", "total"))])
             self.delimiter(len(C_HEADER))
-            self.pipe_row([self.value(c, table.name) for c in values[5 * i:5 * i + 5]])
+            self.pipe_row([self.cell(c, table.name) for c in values[5 * i:5 * i + 5]])
             self.blank()
 
     # -- broken_conversion --------------------------------------------------------------------
@@ -293,7 +294,7 @@ class MarkdownWriter:
             cols = [c for c in head if c.role == "header" and c.ref]
             cut = self.rng.randint(2, max(2, len(cols) - 2))
             for part in (cols[:cut], cols[cut:]):
-                self.pipe_row([[(c.text, cell_label(c, name))] for c in part])
+                self.pipe_row([self.cell(c, name) for c in part])
             corner = next((c for c in head if c.role == "corner"), None)
             if corner is not None and self.rng.random() < 0.5:
                 self.pipe_row([[(t, cell_label(corner, name))] for t in fragments(corner.text, 2, self.rng)])
@@ -314,11 +315,11 @@ class MarkdownWriter:
         for g in body:
             if cut_row is not None and g.index == cut_row:
                 self.footer()
-                self.pipe_row([[(c.text, cell_label(c, name))] for c in head if c.role == "header" and c.ref][:4])
+                self.pipe_row([self.cell(c, name) for c in head if c.role == "header" and c.ref][:4])
             labels: list[list[Piece]] = [[(frag[g.index][c.ref], cell_label(c, name))] for c in g.groups
                                          if frag.get(g.index, {}).get(c.ref)]
             label: list[Piece] = [(g.label.text, cell_label(g.label, name))]
-            numbers = [self.value(c, name) for c in g.values]
+            numbers = [self.cell(c, name) for c in g.values]
             wrap = len(g.label.text) > 14 and self.rng.random() < self.m.label_wrap
             if self.rng.random() < self.m.label_own_line:
                 # The label on a line of its own, its numbers in a pipe row below.
@@ -356,7 +357,7 @@ class MarkdownWriter:
         self.delimiter(min(3, len(cells)))
         for k in range(3, len(cells), 5):
             self.pipe_row(cells[k:k + 5])
-        self.pipe_row([self.value(c, name) for c in grid_rows(table)[-1].values])
+        self.pipe_row([self.cell(c, name) for c in grid_rows(table)[-1].values])
         self.blank()
 
 
