@@ -179,7 +179,7 @@ def review_fields(documents: Iterable[dict], top: int = 25) -> list[ReviewField]
             reasons = json.loads(r["review_reasons"])
         except (TypeError, ValueError):
             continue
-        labels = {field_label(k, r["template"]) for k in review_reason_fields(r for r in reasons if isinstance(r, str))}
+        labels = {field_label(k, r["template"]) for k in review_reason_fields(x for x in reasons if isinstance(x, str))}
         for label in labels:
             counts[label] = counts.get(label, 0) + 1
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
