@@ -52,6 +52,9 @@ _DESCENT = 0.12
 _AXIS_TOL = 0.5
 _DEFAULT_LINE_WIDTH_MM = 0.353
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+# AbstractData: operators and their numbers; how many numbers each operator takes.
+_PATH_TOKEN = re.compile(rf"[A-Za-z]|{_NUMBER.pattern}")
+_PATH_ARITY = {"S": 2, "M": 2, "L": 2, "Q": 4, "B": 6, "A": 7, "C": 0}
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
                           remove_comments=True, remove_pis=True)
 
@@ -290,8 +293,8 @@ def _text_chars(obj: Any, out: list[Char]) -> None:
 
 def _path_points(data: str) -> list[list[tuple[float, float]]]:
     """Straight polylines of an AbstractData path (a curve ends the polyline it is in)."""
-    tokens = re.findall(r"[A-Za-z]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", data)
-    arity = {"S": 2, "M": 2, "L": 2, "Q": 4, "B": 6, "A": 7, "C": 0}
+    tokens = _PATH_TOKEN.findall(data)
+    arity = _PATH_ARITY
     lines: list[list[tuple[float, float]]] = []
     current: list[tuple[float, float]] = []
     start: Optional[tuple[float, float]] = None
