@@ -478,8 +478,7 @@ class SQLStore(Store):
 
     def wide_value_rows(self, filters: Filters, columns: Sequence[str]) -> Iterator[dict]:
         where, params = filters.where("d")
-        known = {r for r in columns if r.isidentifier()}
-        cols = ", ".join(f"d.{c}" for c in columns if c in known)
+        cols = ", ".join(f"d.{c}" for c in columns if c.isidentifier())
         return self._stream(f"SELECT d.id AS _id, {cols}, f.key AS _key, f.value AS _value FROM documents d "
                           f"LEFT JOIN fields f ON f.document_id = d.id{where} ORDER BY d.id, f.position", params)
 
