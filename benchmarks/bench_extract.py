@@ -191,7 +191,11 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     import tempfile
 
-    crawler_dir = Path(tempfile.mkdtemp(prefix="bench_crawler_")) if "run_together" in args.kinds else None
+    with tempfile.TemporaryDirectory(prefix="bench_crawler_") as crawler_dir:  # the crawler texts go with it
+        return measure(args, Path(crawler_dir) if "run_together" in args.kinds else None)
+
+
+def measure(args: argparse.Namespace, crawler_dir: Optional[Path]) -> int:
     all_kinds = corpora(args.examples, crawler_dir, args.crawler_n)
     kinds = {k: all_kinds[k] for k in args.kinds.split(",")}
     for k, files in kinds.items():
