@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any, Iterator, Sequence
 
 from .interface import StoreError, now
-from .sql import MIGRATIONS, SCHEMA_VERSION, SQLStore, statements
+from .sql import SQLStore, statements
 
 try:
     import psycopg
@@ -187,13 +187,7 @@ class PostgresStore(SQLStore):
             self._execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
             self._execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY, "
                           "description TEXT, applied_at TEXT NOT NULL)")
-            current = self.schema_version()
-            if current > SCHEMA_VERSION:
-                raise StoreError(f"{self.path} has schema version {current}, newer than this nianbao knows "
-                                 f"({SCHEMA_VERSION}): upgrade nianbao")
-            for version, description, script in MIGRATIONS:
-                if version <= current:
-                    continue
+            for version, description, script in self._pending_migrations(self.schema_version()):
                 for statement in statements(postgres_script(script)):
                     self.conn.execute(statement)
                 self._execute("INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",

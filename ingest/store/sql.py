@@ -226,6 +226,13 @@ class SQLStore(Store):
         if not names and self.read_only:
             raise StoreError(f"{self.path} is not a nianbao store (an empty database)")
 
+    def _pending_migrations(self, current: int) -> list[tuple[int, str, str]]:
+        """The migrations a store at schema ``current`` still needs; a newer store is refused."""
+        if current > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has schema version {current}, newer than this nianbao knows "
+                             f"({SCHEMA_VERSION}): upgrade nianbao")
+        return [m for m in MIGRATIONS if m[0] > current]
+
     def require_current_schema(self) -> None:
         """A read-only open (export, report) never migrates: an older or newer store is refused."""
         current = self.schema_version()

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from .interface import StoreError, now
-from .sql import MIGRATIONS, SCHEMA_VERSION, SQLStore, statements
+from .sql import SQLStore, statements
 
 # A result the store cannot take (NaN in JSON, a number past 64 bits, text that is not UTF-8): the
 # runner records that document as failed and goes on.
@@ -105,13 +105,7 @@ class SQLiteStore(SQLStore):
         with self.transaction():
             self.conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
                               "description TEXT, applied_at TEXT NOT NULL)")
-        current = self.schema_version()
-        if current > SCHEMA_VERSION:
-            raise StoreError(f"{self.path} has schema version {current}, newer than this nianbao knows "
-                             f"({SCHEMA_VERSION}): upgrade nianbao")
-        for version, description, script in MIGRATIONS:
-            if version <= current:
-                continue
+        for version, description, script in self._pending_migrations(self.schema_version()):
             with self.transaction():
                 # Checked again inside the write lock: another process may have just migrated.
                 if self.schema_version() >= version:
