@@ -14,10 +14,9 @@ from .interface import (BASED_ON_CURRENT, CHECK_COLUMNS, CROSS_YEAR_ACTION, FIEL
                         FINDING_STATUSES, QUEUE_STATUSES, RECORD_COLUMNS,
                         REVIEW_UNTOUCHED, STATUSES, AgencyMatch, CheckReview, Claim, CrossYearFinding, DocumentResult,
                         FieldChange, Filters, FindingVerdicts, OldStoreError, QueueFilters, QueueRow, StaleEditError, Store, StoredCheck,
-                        StoredInfo, StoreError, _json, _text, finding_key, now)
+                        StoredInfo, StoreError, finding_key, now)
 from .postgres import PostgresStore, describe_postgres_error, is_postgres_url, redact_url
 from .sql import MIGRATIONS, SCHEMA_VERSION, SQLStore, load_record, same_stored_value, stored_record
-from .sql import statements as _statements
 from .sqlite import SQLiteStore, describe_sqlite_error
 
 __all__ = [
