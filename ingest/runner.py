@@ -25,13 +25,15 @@ from .store import DocumentResult, Store, StoredInfo, is_postgres_url, open_stor
 from .store.sqlite import UNSTORABLE_SQLITE
 from .worker import Task, WorkerConfig, file_hash, pipeline_version
 
+HASH_CHUNK_FILES = 64
+_GLOB_CHARS = set("*?[")
+
+
 def report_suffixes() -> set[str]:
     """What a folder walk takes: the same suffixes as `nianbao extract` (images too, once OCR reads them)."""
     from nianbao.inference.readers import REPORT_SUFFIXES  # the one registry of report suffixes
 
     return set(REPORT_SUFFIXES)
-HASH_CHUNK_FILES = 64
-_GLOB_CHARS = set("*?[")
 
 
 class IngestError(Exception):

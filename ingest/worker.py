@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from nianbao.inputs import open_regular, read_error_code
-from nianbao.limits import is_memory_error, set_memory_limit  # noqa: F401  (set_memory_limit: re-exported)
+from nianbao.limits import is_memory_error, set_memory_limit
 
 from .store import DocumentResult
 
