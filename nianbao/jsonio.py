@@ -3,7 +3,8 @@
 ``json.dumps`` writes ``NaN`` and ``Infinity`` by default (not JSON: other parsers refuse them) and
 keeps lone surrogates (a non-UTF-8 file name read by Python) that no UTF-8 writer can encode.
 ``dumps_strict`` refuses the first (``ValueError``: a number no document prints) and renders the
-second as ``\\xNN`` text, the same escaping as :func:`nianbao.inputs.display_path`.
+second as ``\\xNN`` text, as :func:`nianbao.inputs.display_path` escapes a byte (but without doubling
+backslashes: the text is not meant to be turned back into a path).
 """
 from __future__ import annotations
 
