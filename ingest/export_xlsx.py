@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
-from nianbao.schema import TABLE_NAMES, TableHeaders, load_schema
+from nianbao.schema import TABLE_NAMES, TEMPLATES, TableHeaders, load_schema
 
 TABLE_NUMBERS = {"proactive": "二、", "requests": "三、", "appeals": "四、"}  # their sections in the report
 LABEL_COLUMNS = 3          # row headers take columns A-C in every table (Table B nests three deep)
@@ -171,13 +172,17 @@ def column_path(headers: TableHeaders, column: str) -> tuple[str, ...]:
 BLOCKS = {"proactive": proactive_block, "requests": requests_block, "appeals": appeals_block}
 
 
+@lru_cache(maxsize=1)
+def _only_v2019_keys() -> frozenset[str]:
+    schema = load_schema()
+    return frozenset(schema.field_keys("v2019")) - frozenset(schema.field_keys("v2021"))
+
+
 def record_template(record: dict) -> str:
     """The template the record was read in; from its keys when the record does not say."""
-    if record.get("template") in ("v2019", "v2021"):
+    if record.get("template") in TEMPLATES:
         return record["template"]
-    schema = load_schema()
-    only_v2019 = set(schema.field_keys("v2019")) - set(schema.field_keys("v2021"))
-    return "v2019" if only_v2019 & set(record.get("fields") or {}) else "v2021"
+    return "v2019" if _only_v2019_keys() & set(record.get("fields") or {}) else "v2021"
 
 
 def document_cells(record: dict) -> tuple[list[Cell], int]:
