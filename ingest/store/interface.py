@@ -3,8 +3,8 @@
 Nothing outside ``nianbao.ingest.store`` writes SQL: ingestion, exports, the review queue and its
 corrections call the methods of ``Store``. ``SQLStore`` (sql.py) implements them once in the SQL both
 databases understand; ``SQLiteStore`` and ``PostgresStore`` add their connection, transactions,
-locks and migrations. ``query`` remains for read-only reports written in that common SQL (``?``
-placeholders; PostgreSQL translates them).
+locks and migrations. ``query`` remains for read-only SQL in that common dialect (``?`` placeholders;
+PostgreSQL translates them): tests and one-off inspection; the audit report asks ``report_figures``.
 """
 from __future__ import annotations
 
