@@ -276,6 +276,10 @@ def test_read_only_store_is_one_line_and_exit_2(tmp_path):
         (base / "new.txt").write_text(GOOD.read_text("utf-8") + "\n另一份\n", "utf-8")
         os.chmod(base, 0o555)
         before = db.read_bytes()
+        # Every command's modules are imported before the child drops to another user, who cannot read
+        # root's Python installation (a lazily imported module would fail there, not the store).
+        from nianbao.cli import build_parser
+        build_parser()
         err_r, err_w = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: never returns into pytest
