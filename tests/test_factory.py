@@ -18,7 +18,7 @@ from nianbao.training.factory.baseline_check import CLEAN
 from nianbao.training.factory.build import build_report
 from nianbao.training.factory.content import BREAKS, failing_rules
 from nianbao.training.factory.dataset import render_own
-from nianbao.training.factory.model import PrintedTable
+from nianbao.training.factory.synthetic_report import PrintedTable
 from nianbao.training.factory.options import FactoryOptions
 from nianbao.training.factory.rng import document_seed
 

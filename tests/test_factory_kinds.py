@@ -15,7 +15,7 @@ from nianbao.training.factory.align import align
 from nianbao.training.factory.build import build_report
 from nianbao.training.factory.content import failing_rules
 from nianbao.training.factory.dataset import render_own
-from nianbao.training.factory.model import SyntheticReport
+from nianbao.training.factory.synthetic_report import SyntheticReport
 from nianbao.training.factory.ocr_damage import OcrDamage, damage_text, is_cjk
 from nianbao.training.factory.options import FactoryOptions
 from nianbao.training.factory.render_base import Rendered

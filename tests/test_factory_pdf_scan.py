@@ -15,7 +15,7 @@ import pytest
 
 from nianbao.document import Table
 from nianbao.inference.readers import read_document
-from nianbao.training.factory.model import Paragraph, PrintedCell, PrintedTable, SyntheticReport
+from nianbao.training.factory.synthetic_report import Paragraph, PrintedCell, PrintedTable, SyntheticReport
 from nianbao.training.factory.render_pdf import PdfOptions, render_pdf
 from nianbao.training.factory.render_scan import ScanOptions, render_scan
 

@@ -19,7 +19,7 @@ from typing import Iterable, Optional
 from nianbao.labels import gold_dir, gold_files, labelled_documents, load_labelled
 
 from .augment import add_label_noise
-from .model import CLS, MASK, PAD, SEP, SPECIALS, UNK, build_vocab, make_config, save_vocab
+from .token_model import CLS, MASK, PAD, SEP, SPECIALS, UNK, build_vocab, make_config, save_vocab
 from .tagging import OUTSIDE, TaggedSequence, tag_document_windows, tag_names
 
 log = logging.getLogger("nianbao.train")

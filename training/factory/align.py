@@ -25,7 +25,7 @@ from nianbao.inference.normalize import BLANK, SEPARATORS, fold_char
 from nianbao.inference.readers import read_document
 from nianbao.record import LabelField, label_data  # the one writer of the labelled-document format
 
-from .model import Paragraph, PrintedTable, SyntheticReport
+from .synthetic_report import Paragraph, PrintedTable, SyntheticReport
 from .render_base import OUTSIDE, Unit, blank_unit, cell_label, paragraph_label, rows_of
 
 # How far (in compact characters) the next segment may start after the previous one: units the

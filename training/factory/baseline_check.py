@@ -30,7 +30,7 @@ from nianbao.labels import LabelledDocument
 
 from .build import build_report
 from .dataset import OWN_KINDS, render_own
-from .model import SyntheticReport
+from .synthetic_report import SyntheticReport
 from .options import FactoryOptions
 from .rng import document_seed
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Optional
 
 from .content import Content, make_content
-from .layout import build_tables, printed_raw
-from .model import Block, Paragraph, PrintedTable, SyntheticReport
+from .printed_tables import build_tables, printed_raw
+from .synthetic_report import Block, Paragraph, PrintedTable, SyntheticReport
 from .options import FactoryOptions
 from .prose import (Agency, ProseFacts, appeals_absent_paragraphs, closing_sections, intro_paragraphs, make_agency,
                     no_table_sections, overview_paragraphs, publication_date, signature_paragraphs, title_paragraphs)

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 from .align import Alignment, align, gold_record
 from .build import build_report
-from .model import SyntheticReport
+from .synthetic_report import SyntheticReport
 from .options import FactoryOptions
 from .render_base import Rendered
 from .rng import Chooser, document_seed, numpy_stream, stream

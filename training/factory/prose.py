@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Optional
 
-from .model import Paragraph
+from .synthetic_report import Paragraph
 from .rng import Chooser
 
 _FIRST = "兴长崇东西南北青临平安永新金龙凤白红清明华宁阳江山湖河泉桥林石云海丰和康德泰福瑞嘉顺昌文武定乐宝松"

@@ -12,7 +12,7 @@ from typing import Iterator, Optional
 
 from nianbao.inference.normalize import BLANK
 
-from .model import Paragraph, PrintedCell, PrintedTable
+from .synthetic_report import Paragraph, PrintedCell, PrintedTable
 
 OUTSIDE = "O"
 

@@ -15,7 +15,7 @@ import random
 import zipfile
 from xml.sax.saxutils import escape
 
-from .model import Paragraph, PrintedCell, PrintedTable, SyntheticReport
+from .synthetic_report import Paragraph, PrintedCell, PrintedTable, SyntheticReport
 from .render_base import Rendered, Units, blank_unit, cell_label, paragraph_label, slots, table_parts
 from .rng import Chooser
 

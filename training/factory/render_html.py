@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import random
 
-from .model import Paragraph, PrintedCell, PrintedTable, SyntheticReport
+from .synthetic_report import Paragraph, PrintedCell, PrintedTable, SyntheticReport
 from .render_base import Rendered, Units, blank_unit, cell_label, paragraph_label, rows_of, table_parts
 from .rng import Chooser
 

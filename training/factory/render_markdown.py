@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Optional
 
 from nianbao.inference.normalize import BLANK
 
-from .model import PrintedCell, PrintedTable
+from .synthetic_report import PrintedCell, PrintedTable
 from .render_base import OUTSIDE, cell_label, slots
 from .rng import Chooser
 

@@ -29,7 +29,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-from .model import SyntheticReport
+from .synthetic_report import SyntheticReport
 from .render_pdf import PdfOptions, PdfRenderInfo, _char_w, lay_out
 
 __all__ = ["render_ofd", "OfdRenderInfo", "OFD_NS", "MM_PER_PT", "TEXT_STYLES"]

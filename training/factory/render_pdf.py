@@ -34,7 +34,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from .model import Paragraph, PrintedCell, PrintedTable, SyntheticReport
+from .synthetic_report import Paragraph, PrintedCell, PrintedTable, SyntheticReport
 
 __all__ = ["PdfOptions", "PdfStyle", "PdfRenderInfo", "CellBox", "LineBox", "render_pdf", "text_width"]
 

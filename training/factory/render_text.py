@@ -28,7 +28,7 @@ from typing import Optional
 
 from nianbao.inference.normalize import BLANK
 
-from .model import Paragraph, PrintedCell, PrintedTable, SyntheticReport
+from .synthetic_report import Paragraph, PrintedCell, PrintedTable, SyntheticReport
 from .ocr_damage import OcrDamage, damage_units
 from .render_base import OUTSIDE, Rendered, Units, cell_label, paragraph_label, slots
 from .render_markdown import MARKDOWN_STYLES, MarkdownStyle, MarkdownWriter, choose_markdown_style, print_table

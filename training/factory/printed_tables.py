@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .content import B_COLUMNS, B_PARTS, C_GROUPS, C_PARTS, Content
-from .model import PrintedCell, PrintedTable
+from .synthetic_report import PrintedCell, PrintedTable
 from .rng import Chooser
 
 PLACEHOLDERS = ("0", "-", "—", "/", "无", "blank_parts", "blank")
