@@ -57,7 +57,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
     p.add_argument("--broken-fraction", type=float, default=0.3, help="share of documents breaking rules 1-4 (default 0.3)")
     p.add_argument("--force", action="append", default=[], metavar="TRAIT=VALUE",
-                   help="force a style trait, e.g. text.style=pipes or layout.placeholder=0 (repeatable)")
+                   help="force a style trait, e.g. text.style=pipes or layout.placeholder=0; scans: scan.phone=true "
+                        "(phone photos), scan.split_table=true (a table from a page's bottom onto the next); "
+                        "a number 0..1 is the share of documents (repeatable)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier factory run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_synth)

@@ -137,20 +137,64 @@ def render_pdf_turned_kind(report: SyntheticReport, path: Path) -> Rendered:
                     units=pdf_units(report, in_reading_frame(info)), boxes=_value_boxes(info))
 
 
-def render_scan_kind(report: SyntheticReport, path: Path, pdf: Optional[tuple[Path, object]]) -> Rendered:
-    """The scan of the digital PDF (render_scan.render_scan(pdf_path, out_path, rng, boxes=info));
-    gold boxes carried through the scan, in the scan PDF's points (pixels x 72 / dpi)."""
-    from .render_scan import render_scan
+def _scan_trait(report: SyntheticReport, options: Optional[FactoryOptions], name: str) -> bool:
+    """Whether the scan trait ``scan.<name>`` is on for this document: forced true/false, or a share
+    (0..1) drawn from the document's own stream for that trait. Off unless forced, so a run that
+    forces nothing makes the same files as before these traits existed."""
+    forced = (options.force if options is not None else {}).get(f"scan.{name}")
+    if forced is None or forced is False:
+        return False
+    if forced is True:
+        return True
+    return bool(numpy_stream(report.seed, f"scan.{name}").random() < float(forced))
 
+
+def _split_table_choice(report: SyntheticReport) -> Optional[tuple[str, int, bool]]:
+    """(table, body rows left on the first page, header repeated) for a scan whose statutory table
+    starts near the bottom of a page and continues on the next; None when no table can split."""
+    from .synthetic_report import PrintedTable
+
+    names = [b.name for b in report.blocks if isinstance(b, PrintedTable) and b.name in ("requests", "proactive")]
+    if not names:
+        return None
+    rng = numpy_stream(report.seed, "scan.split_table.how")
+    name = "requests" if "requests" in names and (rng.random() < 0.75 or len(names) == 1) else names[0]
+    if name not in names:
+        name = names[0]
+    return name, int(rng.integers(1, 5)), bool(rng.random() < 0.5)
+
+
+def render_scan_kind(report: SyntheticReport, path: Path, pdf: Optional[tuple[Path, object]],
+                     options: Optional[FactoryOptions] = None) -> Rendered:
+    """The scan of the digital PDF (render_scan.render_scan(pdf_path, out_path, rng, boxes=info));
+    gold boxes carried through the scan, in the scan PDF's points (pixels x 72 / dpi).
+
+    Traits (``--force``; off unless forced; a number is the share of documents): ``scan.split_table``
+    prints a statutory table from near the bottom of a page onto the next (its own digital PDF,
+    header repeated or not), ``scan.phone`` photographs the pages with a phone instead of scanning."""
+    from .render_scan import ScanOptions, render_scan
+
+    split = _split_table_choice(report) if _scan_trait(report, options, "split_table") else None
+    phone = _scan_trait(report, options, "phone")
     with tempfile.TemporaryDirectory() as tmp:
-        if pdf is None:
+        if pdf is None or split is not None:
+            from .render_pdf import PdfOptions, render_pdf
+
             source = Path(tmp) / "source.pdf"
-            _, info = render_pdf_kind(report, source)
+            popts = PdfOptions(split_table=(split[0], split[1]), repeat_header=split[2], forced_breaks="natural") \
+                if split is not None else None
+            info = render_pdf(report, source, numpy_stream(report.seed, "pdf"), popts)
             pdf = (source, info)
-        sinfo = render_scan(pdf[0], path, numpy_stream(report.seed, "scan"), boxes=pdf[1])
+        sopts = ScanOptions(phone=True) if phone else None
+        sinfo = render_scan(pdf[0], path, numpy_stream(report.seed, "scan"), options=sopts, boxes=pdf[1])
     scale = 72.0 / sinfo.dpi
     boxes = {b.key: (b.page, [x * scale for x in b.bbox] if b.bbox else None) for b in sinfo.values if b.key}
     traits = {**_scalar_traits("scan", dict(sinfo.style or {})), "scan.dpi": sinfo.dpi, "scan.mode": sinfo.mode}
+    if split is not None:
+        tables = {t["name"]: t for t in pdf[1].tables}
+        t = tables.get(split[0], {})
+        traits.update({"scan.split_table": split[0], "scan.split_header_repeated": bool(t.get("repeated_header_rows")),
+                       "scan.split_pages": len(t.get("pages", []))})
     return Rendered(data=path.read_bytes(), suffix=path.suffix, traits=traits, units=[], boxes=boxes)
 
 
@@ -182,7 +226,7 @@ def make_document(task: tuple[int, int, tuple[str, ...], str, FactoryOptions]) -
         elif kind == "pdf_turned":
             rendered = render_pdf_turned_kind(report, folder / f"{name}.pdf")
         else:
-            rendered = render_scan_kind(report, folder / f"{name}{EXTERNAL_KINDS[kind]}", pdf)
+            rendered = render_scan_kind(report, folder / f"{name}{EXTERNAL_KINDS[kind]}", pdf, options)
         path = folder / f"{name}{rendered.suffix}"
         gold = gold_record(report, path.name, rendered.data, kind, split, {**report.traits, **rendered.traits},
                            rendered.boxes)

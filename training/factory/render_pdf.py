@@ -185,6 +185,10 @@ class PdfOptions:
     # "none" | "ccw" | "cw": every table printed a quarter turn on portrait pages of its own (a
     # landscape table in a portrait document; ccw reads bottom to top). Never drawn: "none" unless set.
     turned_tables: Optional[str] = None
+    # (table name, body rows): that table starts near the bottom of a page, its header and this many
+    # body rows there, the rest on the next page (a table split across pages; the scan factory's
+    # split_table trait). Never drawn: None unless set.
+    split_table: Optional[tuple[str, int]] = None
 
 
 @dataclass
@@ -223,6 +227,7 @@ class PdfStyle:
     indent_chars: float
     header_chars: float     # a header cell prefers to wrap after this many characters
     turned_tables: str = "none"
+    split_table: Optional[tuple[str, int]] = None
 
 
 def _choice(rng: np.random.Generator, items: Sequence, p: Optional[Sequence[float]] = None):
@@ -861,7 +866,20 @@ class _Flow:
                 forced = None
         elif forced is not None:
             forced = None
-        if self.y + first_block > self.bottom and self.y > self.top:
+        split = s.split_table if s.split_table and s.split_table[0] == table.name and n > lead + 2 else None
+        if split is not None:
+            # Start the table low on this page: the header and a few body rows (fewer where less
+            # room is left, at least one) fit, the rest breaks; no room for one: as usual.
+            forced = None
+            k = max(1, split[1])
+            while k > 1 and self.y + sum(geom.row_h[: min(n - 1, lead + k)]) > self.bottom:
+                k -= 1
+            need = sum(geom.row_h[: min(n - 1, lead + k)]) + 0.5
+            if self.y + need <= self.bottom:
+                self.y = self.bottom - need
+            elif self.y + first_block > self.bottom and self.y > self.top:
+                self.next_page()
+        elif self.y + first_block > self.bottom and self.y > self.top:
             self.next_page()
         # Rows with no value (a 第二十条 line, header rows) that end a page move on with the next row.
         has_value = {c.row for c in table.cells if c.role in ("value", "row_label")}

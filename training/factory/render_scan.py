@@ -14,6 +14,12 @@ dpi) and degraded the way real scans of 政府信息公开工作年度报告 are
    sensor noise and dust specks;
 5. saving: grayscale or colour JPEG (quality 40-90), sometimes a 1-bit black-and-white image.
 
+A **phone photo** (``ScanOptions.phone``; never drawn, off unless set) replaces step 4: the page
+lies on a desk and is photographed from above at a slant — a keystone (the far edge narrower), a
+few degrees of rotation, the page filling 75-90% of the frame with the desk around it, off-white
+paper, a lighting gradient across the frame and often a soft shadow, slight blur, sensor noise,
+colour JPEG. Its draws come from a side stream, so the rest of the scan is the same.
+
 The result is a PDF with one image per page and no text layer, pages sized to the image at its
 dpi. Every box given (value cells, text lines; PDF points, origin top-left) is carried through the
 same geometric transform, so its label is known in pixel coordinates of the output image.
@@ -63,6 +69,8 @@ class ScanOptions:
     # Share of the printed values whose digits come out faint (starved toner) or broken (dropouts);
     # drawn from a side stream of the rng, so every other draw, and a scan without them, is as before.
     faint_digits: Optional[float] = None
+    # A phone photo of the printed page instead of a scan (see the module docstring). Never drawn.
+    phone: Optional[bool] = None
     return_images: bool = False            # keep the page images (PIL) in the info
     png_dir: Optional[Path] = None         # also write page PNGs here
 
@@ -370,11 +378,102 @@ def _seal_place(info: Any, n_pages: int, rng: np.random.Generator):
     return n_pages - 1, None
 
 
-def _side_rng(rng: np.random.Generator) -> np.random.Generator:
+def _side_rng(rng: np.random.Generator, salt: int = 0xFA1D) -> np.random.Generator:
     """A second generator seeded from ``rng``'s state without drawing from it."""
     state = rng.bit_generator.state.get("state", {})
     seed = state.get("state", 0) if isinstance(state, dict) else 0
-    return np.random.default_rng([int(seed) & 0xFFFFFFFFFFFFFFFF, int(seed) >> 64, 0xFA1D])
+    return np.random.default_rng([int(seed) & 0xFFFFFFFFFFFFFFFF, int(seed) >> 64, salt])
+
+
+# ---------------------------------------------------------------------------------------------
+# Phone photos
+# ---------------------------------------------------------------------------------------------
+
+# Desk colours (RGB) around a photographed page: wood, dark wood, grey laminate, dark cloth.
+_DESKS = ((128, 92, 60), (84, 60, 42), (118, 118, 112), (46, 46, 50))
+
+
+def _phone_style(prng: np.random.Generator) -> dict:
+    """The photo's draws (all of them, in a fixed order)."""
+    return dict(
+        fill=float(prng.uniform(0.75, 0.9)),                 # page height / frame height
+        keystone=float(prng.uniform(0.02, 0.08)),            # far edge shortened by this share per side
+        keystone_side=str(prng.choice(["top", "bottom", "left", "right"], p=[0.55, 0.2, 0.125, 0.125])),
+        angle=float(prng.uniform(-4.0, 4.0)),
+        jitter=float(prng.uniform(0.002, 0.01)),
+        desk=int(prng.integers(0, len(_DESKS))),
+        paper=float(prng.uniform(200, 232)),                 # off-white paper
+        warm=float(prng.uniform(0.0, 1.0)),                  # tint of the light (0 neutral, 1 warm)
+        light_low=float(prng.uniform(0.72, 0.9)),            # the darkest end of the lighting gradient
+        light_angle=float(prng.uniform(0, 2 * math.pi)),
+        shadow=bool(prng.random() < 0.6),                    # a soft shadow (the phone, a hand) over part
+        shadow_depth=float(prng.uniform(0.12, 0.3)),
+        blur=float(prng.uniform(0.7, 1.5)),                  # sigma in pixels at 200 dpi
+        noise=float(prng.uniform(3.0, 7.0)),
+        jpeg_quality=int(prng.integers(72, 93)),
+        colour=bool(prng.random() < 0.85),
+    )
+
+
+def _phone_matrix(w: int, h: int, prng: np.random.Generator, ph: dict) -> np.ndarray:
+    """A homography for the page photographed on a desk: scaled into the frame, keystoned, rotated,
+    its corners jittered, and always whole inside the frame."""
+    s = ph["fill"]
+    pw, phh = w * s, h * s
+    k = ph["keystone"]
+    # Corners TL, TR, BR, BL of the page, centred at the origin, before the keystone.
+    pts = np.array([[-pw / 2, -phh / 2], [pw / 2, -phh / 2], [pw / 2, phh / 2], [-pw / 2, phh / 2]], np.float64)
+    side = ph["keystone_side"]
+    if side == "top":
+        pts[0, 0] += k * pw; pts[1, 0] -= k * pw; pts[0, 1] += k * phh; pts[1, 1] += k * phh  # noqa: E702
+    elif side == "bottom":
+        pts[3, 0] += k * pw; pts[2, 0] -= k * pw; pts[3, 1] -= k * phh; pts[2, 1] -= k * phh  # noqa: E702
+    elif side == "left":
+        pts[0, 1] += k * phh; pts[3, 1] -= k * phh; pts[0, 0] += k * pw; pts[3, 0] += k * pw  # noqa: E702
+    else:
+        pts[1, 1] += k * phh; pts[2, 1] -= k * phh; pts[1, 0] -= k * pw; pts[2, 0] -= k * pw  # noqa: E702
+    a = math.radians(ph["angle"])
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    pts = pts @ rot.T
+    pts += prng.uniform(-1, 1, pts.shape) * ph["jitter"] * np.array([w, h])
+    # Shrink to fit with a margin, then place the page somewhere in the room left.
+    span = pts.max(axis=0) - pts.min(axis=0)
+    fit = min(1.0, 0.97 * w / span[0], 0.97 * h / span[1])
+    pts *= fit
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    room = np.array([w, h]) - (hi - lo)
+    off = -lo + room * prng.uniform(0.25, 0.75, 2)
+    dst = (pts + off).astype(np.float32)
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    return cv2.getPerspectiveTransform(src, dst)
+
+
+def _phone_desk(h: int, w: int, prng: np.random.Generator, ph: dict) -> np.ndarray:
+    """The desk around the page (RGB float32), with a smooth grain."""
+    base = np.array(_DESKS[ph["desk"]], np.float32)
+    vary = (_smooth_field(prng, h, w, 8) - 0.5)[..., None] * 30.0
+    streak = (_smooth_field(prng, max(2, h // 40), w, 40) - 0.5)
+    streak = cv2.resize(streak, (w, h), interpolation=cv2.INTER_LINEAR)[..., None] * 14.0
+    return np.clip(base[None, None, :] + vary + streak, 0, 255)
+
+
+def _phone_light(h: int, w: int, prng: np.random.Generator, ph: dict) -> np.ndarray:
+    """Uneven lighting of a photo: a gradient across the frame and often a soft-edged shadow."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    ca, sa = math.cos(ph["light_angle"]), math.sin(ph["light_angle"])
+    t = (xx / w - 0.5) * ca + (yy / h - 0.5) * sa
+    t = (t - t.min()) / max(1e-6, float(t.max() - t.min()))
+    light = ph["light_low"] + (1.0 - ph["light_low"]) * t
+    if ph["shadow"]:
+        # A half-plane through a point of the frame, its edge blurred over 3-8% of the width.
+        px, py = prng.uniform(0.2, 0.8) * w, prng.uniform(0.2, 0.8) * h
+        b = prng.uniform(0, 2 * math.pi)
+        d = (xx - px) * math.cos(b) + (yy - py) * math.sin(b)
+        soft = prng.uniform(0.03, 0.08) * w
+        light *= 1.0 - ph["shadow_depth"] / (1.0 + np.exp(-d / soft))
+    else:
+        prng.uniform(0, 1, 4)  # the same draws either way
+    return light.astype(np.float32)
 
 
 def _fade_digits(img: np.ndarray, box: Box, scale: float, paper: float, how: str, amount: float,
@@ -432,6 +531,16 @@ def render_scan(pdf_path: Path, out_path: Path, rng: np.random.Generator,
     t_start = time.perf_counter()
     options = options or ScanOptions()
     st = _resolve(options, rng)
+    phone = bool(options.phone)
+    prng = _side_rng(rng, 0x9407E) if phone else None
+    ph = _phone_style(prng) if prng is not None else {}
+    if phone:
+        # What a scanner does and a phone does not (a lid, a binding shadow, a 1-bit file, sharpening).
+        st.update(phone=True, keystone_side=ph["keystone_side"], dark_border=False, shadow="none",
+                  resolution_loss=1.0, sharpen=0.0, blur=ph["blur"], noise=ph["noise"],
+                  jpeg_quality=ph["jpeg_quality"], illumination=0.0)
+        if options.mode is None:
+            st["mode"] = "color" if ph["colour"] else "gray"
     dpi = st["dpi"]
     mode = st["mode"]
     sev = st["severity"]
@@ -453,6 +562,10 @@ def render_scan(pdf_path: Path, out_path: Path, rng: np.random.Generator,
     ink_level = float(rng.uniform(8, 30 + 35 * sev))
     paper = float(rng.uniform(212, 250))
     tint = np.array([1.0, rng.uniform(0.975, 1.0), rng.uniform(0.92, 0.99)], np.float32) if colour else None
+    if phone:
+        paper = ph["paper"]
+        if colour:
+            tint = np.array([1.0, 0.985 - 0.04 * ph["warm"], 0.97 - 0.12 * ph["warm"]], np.float32)
     seal_color = np.array([rng.uniform(195, 235), rng.uniform(15, 60), rng.uniform(25, 70)], np.float32)
     seal_alpha = float(rng.uniform(0.65, 0.95))
     if mode == "bw":
@@ -548,6 +661,8 @@ def render_scan(pdf_path: Path, out_path: Path, rng: np.random.Generator,
             seal_info = dict(page=i + 1, centre_px_before_warp=(float(cx), float(cy)), radius_px=r_px)
         # 4. Scan: geometry, light, optics, sensor.
         m = _page_matrix(w, h, rng, st["rotation"], st["perspective"])
+        if phone:
+            m = _phone_matrix(w, h, prng, ph)
         border = float(rng.uniform(20, 70)) if st["dark_border"] else paper
         img = cv2.warpPerspective(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                   borderValue=border)
@@ -555,9 +670,24 @@ def render_scan(pdf_path: Path, out_path: Path, rng: np.random.Generator,
             half_m = np.diag([0.5, 0.5, 1.0]) @ m @ np.diag([2.0, 2.0, 1.0])
             chroma = cv2.warpPerspective(chroma, half_m, (chroma.shape[1], chroma.shape[0]), flags=cv2.INTER_LINEAR,
                                          borderMode=cv2.BORDER_CONSTANT, borderValue=(1.0, 1.0, 1.0))
+        if phone:
+            # The desk around the page (the page's edge anti-aliased by the warp of its coverage).
+            cover = cv2.warpPerspective(np.ones((h, w), np.float32), m, (w, h), flags=cv2.INTER_LINEAR,
+                                        borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+            desk = _phone_desk(h, w, prng, ph)
+            desk_lum = cv2.cvtColor(desk, cv2.COLOR_RGB2GRAY)
+            img = img * cover + desk_lum * (1.0 - cover)
+            if chroma is not None:
+                hh2, hw2 = chroma.shape[:2]
+                c2 = cv2.resize(cover, (hw2, hh2), interpolation=cv2.INTER_AREA)[..., None]
+                d2 = cv2.resize(desk, (hw2, hh2), interpolation=cv2.INTER_AREA)
+                desk_chroma = (d2 + 8.0) / (cv2.cvtColor(d2, cv2.COLOR_RGB2GRAY)[..., None] + 8.0)
+                chroma = chroma * c2 + desk_chroma * (1.0 - c2)
         light = 1.0 - st["illumination"] * _smooth_field(rng, h, w, 4)
         gx = np.linspace(-1, 1, w, dtype=np.float32)[None, :] * float(rng.uniform(-1, 1)) * st["illumination"] * 0.5
         light = light - np.abs(gx) if rng.random() < 0.5 else light + gx * 0.5
+        if phone:
+            light = _phone_light(h, w, prng, ph)
         if st["shadow"] != "none":
             depth = float(rng.uniform(0.08, 0.3))
             width = float(rng.uniform(0.02, 0.07))
