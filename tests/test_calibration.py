@@ -121,3 +121,120 @@ def test_shipped_policy_is_measured_on_held_out_data():
         assert policy["error_rate"] <= policy["target_error"]
         lower = [r for r in policy["table"] if r["threshold"] < policy["threshold"] and r["fields"]]
         assert all(r["error_rate"] > policy["target_error"] for r in lower) or policy.get("target_in_every_set")
+
+
+# --- per-source maps (text layer / OCR) -----------------------------------------------------------
+
+def _doc_with_fields():
+    from nianbao.document import Document, FieldValue
+
+    doc = Document(source="x")
+    doc.fields = {"a.text": FieldValue(1.0, "1", 0.9, source="text"),
+                  "b.ocr": FieldValue(2.0, "2", 0.9, source="ocr"),
+                  "c.ocr_doubted": FieldValue(3.0, "3", 0.9, source="ocr", reason="rule R1 fails"),
+                  "d.ocr_alternatives": FieldValue(4.0, "4", 0.9, source="ocr", alternatives=[40.0]),
+                  "e.blank": FieldValue(None, None, 0.9)}
+    return doc
+
+
+def test_a_field_read_by_ocr_goes_through_the_ocr_map(tmp_path):
+    from nianbao.inference.calibration import CalibrateStage, load_map, load_maps
+
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps({"x": [0, 1], "y": [0.5, 0.5],
+                                "sources": {"ocr": {"x": [0, 1], "y": [0.2, 0.2]}}}), encoding="utf-8")
+    assert set(load_maps(str(path))) == {"text", "ocr"} and load_map(str(path))[1].tolist() == [0.5, 0.5]
+    doc = CalibrateStage(path)(_doc_with_fields())
+    conf = {k: f.confidence for k, f in doc.fields.items()}
+    assert conf["a.text"] == 0.5          # text-layer map
+    assert conf["b.ocr"] == 0.2           # the OCR map, not the text one
+    # A doubted reading and one with surviving alternatives keep their scores, whatever the source.
+    assert conf["c.ocr_doubted"] == 0.9 and conf["d.ocr_alternatives"] == 0.9 and conf["e.blank"] == 0.9
+
+
+def test_the_one_map_format_is_still_read_and_leaves_ocr_raw(tmp_path):
+    from nianbao.inference.calibration import CalibrateStage, load_maps
+
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"x": [0, 1], "y": [0.5, 0.5], "report": {}}), encoding="utf-8")
+    assert set(load_maps(str(path))) == {"text"}
+    doc = CalibrateStage(path)(_doc_with_fields())
+    assert doc.fields["a.text"].confidence == 0.5 and doc.fields["b.ocr"].confidence == 0.9
+    # The shipped file reads as well, whichever sources it holds.
+    shipped = CalibrateStage()
+    assert "text" in shipped.maps and shipped.map is shipped.maps["text"]
+
+
+def test_apply_maps_routes_each_field_by_source():
+    from nianbao.training.calibrate import apply_maps
+
+    maps = {"text": {"x": [0, 1], "y": [0.5, 0.5]}, "ocr": {"x": [0, 1], "y": [0.2, 0.2]}}
+    conf = np.asarray([0.9, 0.9, 0.9, 0.9])
+    plain = np.asarray([True, True, False, False])
+    ocr = np.asarray([False, True, False, True])
+    assert apply_maps(conf, plain, ocr, maps).tolist() == [0.5, 0.2, 0.9, 0.9]
+    assert apply_maps(conf, plain, ocr, {"text": maps["text"], "ocr": None}).tolist() == [0.5, 0.9, 0.9, 0.9]
+
+
+def test_support_cap_claims_no_more_than_the_sample_shows():
+    from nianbao.training.calibrate import fit, fit_supported, support_cap
+
+    rng = np.random.default_rng(1)
+    # 2,000 fields at raw 0.95, none wrong; 500 at 0.6, a quarter wrong.
+    conf = np.r_[np.full(2000, 0.95), np.full(500, 0.6)] + rng.uniform(0, 1e-3, 2500)
+    correct = np.r_[np.ones(2000), (rng.random(500) > 0.25).astype(float)]
+    iso = fit(conf, correct)
+    assert iso["y"][-1] == 1.0                       # isotonic alone: certainty from 2,000 fields
+    capped = fit_supported(conf, correct)
+    top = capped["y"][-1]
+    assert 1 - 4 / 2000 < top < 1 - 2 / 2000         # about 1 - 3/N: the 95% bound of 0 errors in 2,000
+    assert all(a <= b for a, b in zip(capped["y"], capped["y"][1:]))   # still monotone
+    assert np.interp(0.6, capped["x"], capped["y"]) == pytest.approx(np.interp(0.6, iso["x"], iso["y"]), abs=0.05)
+    # Too few fields for 0.99: nothing reaches it; --max-confidence clips further.
+    small = support_cap(conf[:200], correct[:200], fit(conf[:200], correct[:200]))
+    assert max(small["y"]) < 0.99
+    assert max(fit_supported(conf, correct, max_confidence=0.9899)["y"]) <= 0.9899
+
+
+def test_fit_save_reload_keeps_the_other_source(tmp_path, monkeypatch):
+    """`calibrate --source ocr` writes sources.ocr and keeps the text-layer map and policy; a later
+    text fit keeps sources.ocr; the pipeline's stage then applies both."""
+    import sys
+    import types
+
+    from nianbao.document import Document, FieldValue
+    from nianbao.inference.calibration import CalibrateStage
+    from nianbao.record import LabelledDocument
+    from nianbao.training import calibrate as cal
+
+    golds = [LabelledDocument(id=f"d{i}", document=tmp_path / f"d{i}.png", agency=None, year=None, template=None,
+                              found={}, values={}, extra={"kind": "scan"}) for i in range(3)]
+    monkeypatch.setitem(sys.modules, "bench_mappers",
+                        types.SimpleNamespace(factory_docs=lambda folder, split, n: {"scan": golds}))
+    rng = np.random.default_rng(2)
+    n = 6000
+
+    def records(pipeline, gs, workers=1, mapper="classifier"):
+        ocr = np.r_[np.ones(n // 2, bool), np.zeros(n // 2, bool)]
+        conf = np.where(ocr, 0.97, 0.995) + rng.uniform(0, 1e-3, n)
+        return {"conf": conf, "correct": np.ones(n), "plain": np.ones(n, bool), "ocr": ocr,
+                "group": np.arange(n) % len(gs)}
+
+    monkeypatch.setattr(cal, "field_records", records)
+    out = tmp_path / "calibration.json"
+    out.write_text(json.dumps({"x": [0.0, 1.0], "y": [0.3, 0.7], "accept_policy": {"threshold": 0.98}}), "utf-8")
+    assert cal.main(["--source", "ocr", "--factory", str(tmp_path), "--split", "", "--real", "", "--out", str(out)]) == 0
+    data = json.loads(out.read_text("utf-8"))
+    assert data["x"] == [0.0, 1.0] and data["y"] == [0.3, 0.7] and data["accept_policy"] == {"threshold": 0.98}
+    ocr_map = data["sources"]["ocr"]
+    assert ocr_map["report"]["source"] == "ocr" and ocr_map["report"]["fields"] == n // 2
+    assert 0.99 < ocr_map["y"][-1] < 1 - 2 / n                 # 3,000 right OCR fields support ~1 - 3/3000
+    doc = Document(source="x")
+    doc.fields = {"o": FieldValue(1.0, "1", 0.9705, source="ocr"), "t": FieldValue(1.0, "1", 0.9705, source="text")}
+    CalibrateStage(out)(doc)
+    assert doc.fields["o"].confidence == round(float(np.interp(0.9705, ocr_map["x"], ocr_map["y"])), 4) > 0.99
+    assert doc.fields["t"].confidence == round(0.3 + 0.4 * 0.9705, 4)
+    # A text-layer fit replaces the top-level map and keeps the OCR one.
+    assert cal.main(["--factory", str(tmp_path), "--split", "", "--real", "", "--out", str(out)]) == 0
+    again = json.loads(out.read_text("utf-8"))
+    assert again["sources"]["ocr"] == ocr_map and again["report"]["source"] == "text" and again["y"] != [0.3, 0.7]

@@ -1,25 +1,34 @@
 """Calibrate field confidences on held-out labelled documents (isotonic regression, scikit-learn), and
 measure the auto-accept threshold the review queue uses.
 
-    # fit the map (and measure it on a fresh factory run + the real held-out documents)
-    python -m nianbao.training.calibrate --factory DIR [--split test] [--max-docs 200] --measure FRESH
+    # fit the text-layer map (and measure it on a fresh factory run + the real held-out documents)
+    python -m nianbao.training.calibrate --factory DIR [DIR ...] [--split test] [--max-docs 200] --measure FRESH [FRESH ...]
+    # fit the OCR map on factory scans (the text-layer map and the accept policy stay as they are)
+    python -m nianbao.training.calibrate --source ocr --factory SCANS --split '' --max-docs 0 --measure FRESH_SCANS
     # keep the map in --out, only measure the accept policy
     python -m nianbao.training.calibrate --keep-map --measure FRESH [--target-error 0.001]
 
-Fitting collects (confidence, correct) for every printed field the pipeline outputs on factory
-documents it never trained on, fits a monotone map from raw to calibrated confidence, and reports
-the expected calibration error before and after (fit on half the fields, measured on the other
-half). The map is saved as breakpoints that inference applies with numpy alone
-(``nianbao.inference.calibration``).
+One map per field source (``models/calibration.json``): the top-level map for text-layer readings
+(``--source text``, the default) and ``sources.ocr`` for values read by OCR (``--source ocr``), each
+fitted on the plain readings of its own source only. Fitting collects (confidence, correct) for every
+printed field the pipeline outputs on factory documents it never trained on, fits a monotone map from
+raw to calibrated confidence, and reports the expected calibration error before and after (fit on half
+the fields, measured on the other half). The map is then capped where the fitting data cannot support
+it (``support_cap``): no raw confidence is mapped to a value v above the one-sided 95% lower bound of
+the accuracy of the fitting fields mapped at or above v: with N fields and no error there, nothing
+goes above about 1 - 3/N. ``--max-confidence`` clips the map further. The map is saved as breakpoints
+that inference applies with numpy alone (``nianbao.inference.calibration``).
 
 Measuring runs the pipeline on held-out labelled data that neither the classifier nor the map saw:
-a factory folder made with a new seed (``nianbao synth --seed N`` with N not the training run's;
-its documents whose per-document seed is in the training factory's train/validation splits are
-dropped) plus the real labelled documents held out of training (the model card's ``holdout``).
-For each threshold it counts the fields read at or above it, their error rate and the coverage
-(share of fields read that would be auto-accepted), and picks the lowest threshold whose measured
-error rate is at most ``--target-error``; if none is, 0.99, marked as not meeting the target. The
-result is the ``accept_policy`` entry of ``models/calibration.json`` that ``review.queue`` reads.
+factory folders made with a new seed (``nianbao synth --seed N`` with N not the training run's;
+their documents whose per-document seed is in the training factory's train/validation splits are
+dropped) plus, for the text-layer map, the real labelled documents held out of training (the model
+card's ``holdout``). For each threshold it counts the fields read at or above it, their error rate and
+the coverage (share of fields read that would be auto-accepted), and picks the lowest threshold whose
+measured error rate is at most ``--target-error``; if none is, 0.99, marked as not meeting the target.
+For the text-layer map the result is the ``accept_policy`` entry of ``models/calibration.json`` that
+``review.queue`` reads; for the OCR map it is stored beside the map (``sources.ocr.accept_policy``)
+with the error rate of OCR-read fields at the shipped threshold (``at_shipped_threshold``).
 """
 from __future__ import annotations
 
@@ -42,31 +51,85 @@ FALLBACK_THRESHOLD = 0.99
 HELDOUT_EDGES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
 
 
+def _field_rows(doc, values: dict) -> list[tuple]:
+    """(confidence, correct, plain, ocr) for each printed field of a document read by the pipeline."""
+    from nianbao.inference.calibration import is_plain, map_source
+
+    rows = []
+    for key, f in doc.fields.items():
+        if f.value is None:
+            continue
+        truth = values.get(key)
+        rows.append((f.confidence, truth is not None and abs(float(truth) - float(f.value)) < 1e-6, is_plain(f),
+                     map_source(f) == "ocr"))
+    return rows
+
+
+_WORKER_PIPELINE = None
+
+
+def _worker_init(mapper: str) -> None:
+    global _WORKER_PIPELINE
+    from nianbao.inference.pipeline import Pipeline, PipelineOptions
+
+    _WORKER_PIPELINE = Pipeline(PipelineOptions(mapper=mapper, calibrate=False))
+
+
+def _worker_read(item: tuple) -> tuple:
+    i, document, values = item
+    doc = _WORKER_PIPELINE.run(Path(document))
+    return i, (None if doc.error is not None else _field_rows(doc, values))
+
+
+def field_records(pipeline, golds: Sequence, workers: int = 1, mapper: str = "classifier") -> dict[str, np.ndarray]:
+    """Every printed field the pipeline (calibration off) outputs on the gold documents: arrays
+    ``conf``, ``correct``, ``plain`` (a reading the maps apply to: no alternatives, no structural reason),
+    ``ocr`` (read by OCR: the OCR map's source) and ``group`` (index of its document in ``golds``).
+    ``workers`` > 1 reads the documents in that many processes (each with its own pipeline)."""
+    items = [(i, str(g.document), dict(g.values)) for i, g in enumerate(golds)]
+    out: dict[int, Optional[list]] = {}
+    if workers > 1 and len(items) > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(workers, _worker_init, (mapper,)) as pool:
+            for i, rows in pool.imap_unordered(_worker_read, items):
+                out[i] = rows
+    else:
+        for i, document, values in items:
+            doc = pipeline.run(Path(document))
+            out[i] = None if doc.error is not None else _field_rows(doc, values)
+    rows = [(*r, i) for i in sorted(out) if out[i] is not None for r in out[i]]
+    cols = list(zip(*rows)) if rows else [(), (), (), (), ()]
+    return {"conf": np.asarray(cols[0], dtype=float), "correct": np.asarray(cols[1], dtype=float),
+            "plain": np.asarray(cols[2], dtype=bool), "ocr": np.asarray(cols[3], dtype=bool),
+            "group": np.asarray(cols[4], dtype=int)}
+
+
 def collect(pipeline, golds: Iterable, groups: Optional[list] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(confidence, correct, plain) per printed field; ``plain``: a reading the calibration map
+    """(confidence, correct, plain) per printed field; ``plain``: a reading the text-layer map
     applies to (not OCR, no alternatives, no structural reason), as ``CalibrateStage`` does.
     ``groups``, when given, receives the index of the gold document of each field."""
-    conf, correct, plain = [], [], []
-    for i, g in enumerate(golds):
-        doc = pipeline.run(Path(g.document))
-        if doc.error is not None:
-            continue
-        for key, f in doc.fields.items():
-            if f.value is None:
-                continue
-            truth = g.values.get(key)
-            conf.append(f.confidence)
-            correct.append(truth is not None and abs(float(truth) - float(f.value)) < 1e-6)
-            plain.append(getattr(f, "source", None) != "ocr" and not f.alternatives and not f.reason)
-            if groups is not None:
-                groups.append(i)
-    return np.asarray(conf, dtype=float), np.asarray(correct, dtype=float), np.asarray(plain, dtype=bool)
+    r = field_records(pipeline, list(golds))
+    if groups is not None:
+        groups.extend(r["group"].tolist())
+    return r["conf"], r["correct"], r["plain"] & ~r["ocr"]
 
 
-def apply_map(conf: np.ndarray, plain: np.ndarray, mapping: dict) -> np.ndarray:
+def apply_map(conf: np.ndarray, plain: np.ndarray, mapping: Optional[dict]) -> np.ndarray:
     """The confidences ``CalibrateStage`` outputs: plain readings remapped and rounded to 4 places."""
+    if mapping is None:
+        return np.asarray(conf, dtype=float)
     mapped = np.round(np.interp(conf, mapping["x"], mapping["y"]), 4)
     return np.where(plain, mapped, conf)
+
+
+def apply_maps(conf: np.ndarray, plain: np.ndarray, ocr: np.ndarray, maps: dict) -> np.ndarray:
+    """Per-source ``apply_map``: OCR readings through ``maps["ocr"]``, the others through
+    ``maps["text"]``; a source without a map (None or absent) keeps its raw scores."""
+    ocr = np.asarray(ocr, dtype=bool)
+    plain = np.asarray(plain, dtype=bool)
+    out = apply_map(conf, plain & ~ocr, maps.get("text"))
+    return apply_map(out, plain & ocr, maps.get("ocr"))
 
 
 def ece(conf: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
@@ -90,6 +153,33 @@ def fit(conf: np.ndarray, correct: np.ndarray) -> dict:
     # Keep only the breakpoints (where the step function changes) to stay small.
     keep = [0] + [i for i in range(1, len(xs)) if ys[i] != ys[i - 1] or i == len(xs) - 1]
     return {"x": [round(float(xs[i]), 6) for i in keep], "y": [round(float(ys[i]), 6) for i in keep]}
+
+
+def support_cap(conf: np.ndarray, correct: np.ndarray, mapping: dict, level: float = 0.95,
+                max_confidence: Optional[float] = None) -> dict:
+    """The map with each knot value y lowered to what the fitting data support: at most the one-sided
+    ``level`` lower bound (Clopper-Pearson) of the accuracy of the fitting fields the map puts at or
+    above y, then made monotone again from the top (each knot at most the next). With N such fields
+    and no error the bound is about 1 - 3/N: a sample too small to show an error rate below 1 - y
+    cannot put a field at y. ``max_confidence`` clips every knot below it too."""
+    conf = np.asarray(conf, dtype=float)
+    wrong = np.asarray(correct, dtype=float) < 0.5
+    mapped = np.interp(conf, mapping["x"], mapping["y"])
+    ys = []
+    for y in mapping["y"]:
+        m = mapped >= y - 1e-12
+        ub = upper_bound(int(wrong[m].sum()), int(m.sum()), level)
+        ys.append(min(float(y), 1.0 - ub) if ub is not None else float(y))
+    if max_confidence is not None:
+        ys = [min(y, max_confidence) for y in ys]
+    for k in range(len(ys) - 2, -1, -1):
+        ys[k] = min(ys[k], ys[k + 1])
+    return {"x": list(mapping["x"]), "y": [round(float(y), 6) for y in ys]}
+
+
+def fit_supported(conf: np.ndarray, correct: np.ndarray, max_confidence: Optional[float] = None) -> dict:
+    """The isotonic map (``fit``) capped by ``support_cap``."""
+    return support_cap(conf, correct, fit(conf, correct), max_confidence=max_confidence)
 
 
 def reliability(conf: np.ndarray, correct: np.ndarray, bins: int = 10, edges: Optional[Sequence[float]] = None) -> list[dict]:
@@ -221,29 +311,46 @@ def training_seeds() -> tuple[Optional[Path], set]:
     return Path(folder), seeds - {None}
 
 
-def heldout_sets(measure: Optional[Path], split: str, max_docs: int, real_ids: Sequence[str],
+def _folders(measure) -> list[Path]:
+    if measure is None:
+        return []
+    return [Path(m) for m in ([measure] if isinstance(measure, (str, Path)) else measure)]
+
+
+def _folder_tag(folder: Path) -> str:
+    """What sets a factory folder apart in a set name: its forced traits (``text.style=pipes``), or ""."""
+    import re
+
+    forced = re.findall(r"--force[ =](\S+)", _synth_command(folder))
+    return f" ({', '.join(forced)})" if forced else ""
+
+
+def heldout_sets(measure, split: str, max_docs: int, real_ids: Sequence[str],
                  exclude_seeds: Iterable = ()) -> tuple[dict, dict]:
     """{set name: golds} for the measurement, and notes on what was dropped: factory reports the
-    classifier trained on, or (``exclude_seeds``) the map was fitted on."""
+    classifier trained on, or (``exclude_seeds``) the map was fitted on. ``measure``: a factory folder
+    or several; each rendering kind of each folder is a set (a folder made with forced traits is
+    named by them)."""
     from nianbao.labels import document_kind, gold_dir, gold_files, labelled_documents, load_labelled
 
     sets: dict[str, list] = {}
-    notes: dict = {}
-    if measure is not None:
-        folder, seeds = training_seeds()
-        golds = labelled_documents(measure, split=split or None, max_per_kind=max_docs)
-        if folder is not None and Path(measure).resolve() == folder.resolve() and split != "test":
-            raise SystemExit(f"{measure} is the classifier's training factory: measure on its test split or a fresh seed")
+    notes: dict = {"factory_dropped_seen_in_training": 0, "factory_dropped_seen_in_fitting": 0} if measure else {}
+    folder, seeds = training_seeds() if measure else (None, set())
+    for m in _folders(measure):
+        golds = labelled_documents(m, split=split or None, max_per_kind=max_docs)
+        if folder is not None and m.resolve() == folder.resolve() and split != "test":
+            raise SystemExit(f"{m} is the classifier's training factory: measure on its test split or a fresh seed")
         kept = [g for g in golds if g.extra.get("provenance", {}).get("seed") not in seeds]
-        notes["factory_dropped_seen_in_training"] = len(golds) - len(kept)
+        notes["factory_dropped_seen_in_training"] += len(golds) - len(kept)
         fitted = set(exclude_seeds) - {None}
-        notes["factory_dropped_seen_in_fitting"] = sum(g.extra.get("provenance", {}).get("seed") in fitted for g in kept)
+        notes["factory_dropped_seen_in_fitting"] += sum(g.extra.get("provenance", {}).get("seed") in fitted for g in kept)
         kept = [g for g in kept if g.extra.get("provenance", {}).get("seed") not in fitted]
         by_kind: dict[str, list] = defaultdict(list)
         for g in kept:
             by_kind[document_kind(g)].append(g)
+        tag = _folder_tag(m)
         for kind in sorted(by_kind):
-            sets[f"factory {kind}"] = by_kind[kind]
+            sets.setdefault(f"factory {kind}{tag}", []).extend(by_kind[kind])
     if real_ids:
         real = [load_labelled(p) for p in gold_files(gold_dir())]
         sets["real held out"] = [g for g in real if g.id in set(real_ids)]
@@ -253,17 +360,17 @@ def heldout_sets(measure: Optional[Path], split: str, max_docs: int, real_ids: S
     return sets, notes
 
 
-def measured_on_text(sets: dict, measure: Optional[Path], split: str) -> str:
+def measured_on_text(sets: dict, measure, split: str) -> str:
     factory = {name.split(" ", 1)[1]: len(golds) for name, golds in sets.items() if name.startswith("factory ")}
     parts = []
     if factory:
         kinds = ", ".join(f"{k} {n}" for k, n in factory.items())
-        seed = _factory_seed(measure)
+        seeds = [s for s in (_factory_seed(m) for m in _folders(measure)) if s]
         reports = {g.extra.get("provenance", {}).get("seed", g.id) for name, golds in sets.items()
                    if name.startswith("factory ") for g in golds}
+        seed_text = (" of synth seed" + ("s " if len(seeds) > 1 else " ") + ", ".join(seeds)) if seeds else ""
         parts.append(f"{sum(factory.values())} factory documents never trained on ({kinds}: {len(reports)} reports"
-                     f"{' of synth seed ' + seed if seed else ''}{', ' + split + ' split' if split else ''}"
-                     f"{', each in ' + str(len(factory)) + ' renderings' if len(factory) > 1 else ''})")
+                     f"{seed_text}{', ' + split + ' split' if split else ''})")
     real = sets.get("real held out", [])
     if real:
         parts.append(f"{len(real)} real documents held out of training ({', '.join(sorted(g.id for g in real))})")
@@ -271,12 +378,13 @@ def measured_on_text(sets: dict, measure: Optional[Path], split: str) -> str:
 
 
 def _synth_command(folder: Optional[Path]) -> str:
-    """The ``nianbao synth`` command that made a factory folder (from its card), or ""."""
+    """The command that made a factory folder (``nianbao synth ...`` from its card, or the scan-set
+    maker's ``python benchmarks/scan_set.py ...``), or ""."""
     import re
 
     readme = Path(folder) / "README.md" if folder else None
     if readme and readme.exists():
-        m = re.search(r"^nianbao synth .*$", readme.read_text("utf-8"), re.M)
+        m = re.search(r"^(nianbao synth|python benchmarks/scan_set\.py) .*$", readme.read_text("utf-8"), re.M)
         if m:
             return m.group(0).strip()
     return ""
@@ -289,20 +397,26 @@ def _factory_seed(folder: Optional[Path]) -> str:
     return m.group(1) if m else ""
 
 
-def measure_heldout(pipeline, mapping: dict, sets: dict, measured_on: str, target: float,
-                    thresholds: Sequence[float] = THRESHOLDS, pooled: bool = False) -> tuple[dict, dict]:
-    """(accept_policy, heldout report) for the calibrated confidences on the held-out sets; the
-    target must hold in each set unless ``pooled``."""
+def measure_heldout(pipeline, maps: dict, sets: dict, measured_on: str, target: float,
+                    thresholds: Sequence[float] = THRESHOLDS, pooled: bool = False, source: str = "text",
+                    workers: int = 1, mapper: str = "classifier") -> tuple[dict, dict]:
+    """(accept_policy, heldout report) for the calibrated confidences on the held-out sets, each
+    field through the map of its source (``maps``: {"text": map, "ocr": map or None}; a bare map is the
+    text one). ``source="ocr"`` measures the OCR-read fields only. The target must hold in each set
+    unless ``pooled``."""
+    if "x" in maps:
+        maps = {"text": maps}
     confs, corrects, names = [], [], []
     by_set: dict[str, dict] = {}
     for name, golds in sets.items():
-        groups: list = []
-        conf, correct, plain = collect(pipeline, golds, groups)
-        calibrated = apply_map(conf, plain, mapping)
+        r = field_records(pipeline, golds, workers=workers, mapper=mapper)
+        keep = r["ocr"] if source == "ocr" else np.ones(len(r["conf"]), dtype=bool)
+        conf, correct = r["conf"][keep], r["correct"][keep]
+        calibrated = apply_maps(r["conf"], r["plain"], r["ocr"], maps)[keep]
         confs.append((conf, calibrated))
         corrects.append(correct)
         names += [name] * len(conf)
-        by_set[name] = {"documents": len(golds), "documents_read": len(set(groups)), "fields": int(len(conf)),
+        by_set[name] = {"documents": len(golds), "documents_read": len(set(r["group"].tolist())), "fields": int(len(conf)),
                         "accuracy": round(float(correct.mean()), 5) if len(conf) else None,
                         "table": accept_table(calibrated, correct, thresholds)}
     raw = np.concatenate([c[0] for c in confs]) if confs else np.zeros(0)
@@ -310,7 +424,7 @@ def measure_heldout(pipeline, mapping: dict, sets: dict, measured_on: str, targe
     correct = np.concatenate(corrects) if corrects else np.zeros(0)
     policy = accept_policy(cal, correct, measured_on, target, thresholds,
                            sets=None if pooled else np.asarray(names, dtype=object))
-    report = {"measured_on": measured_on, "documents": {k: len(v) for k, v in sets.items()},
+    report = {"measured_on": measured_on, "source": source, "documents": {k: len(v) for k, v in sets.items()},
               "before": summary(raw, correct), "after": summary(cal, correct),
               "reliability_before": reliability(raw, correct, edges=HELDOUT_EDGES),
               "reliability_after": reliability(cal, correct, edges=HELDOUT_EDGES),
@@ -318,85 +432,129 @@ def measure_heldout(pipeline, mapping: dict, sets: dict, measured_on: str, targe
     return policy, report
 
 
+def _print_table(table: list[dict]) -> None:
+    print("\n| threshold | fields | wrong | error rate | 95% upper | coverage |\n|---:|---:|---:|---:|---:|---:|")
+    for r in table:
+        rate = "—" if r["error_rate"] is None else f"{r['error_rate']:.3%}"
+        ub = "—" if r["error_rate_upper95"] is None else f"{r['error_rate_upper95']:.3%}"
+        print(f"| {r['threshold']:g} | {r['fields']} | {r['errors']} | {rate} | {ub} | {r['coverage']:.1%} |")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--factory", type=Path, help="factory folder to fit the map on (its documents never trained on)")
+    ap.add_argument("--source", choices=("text", "ocr"), default="text",
+                    help="which map to fit: text-layer readings (the top-level map and the accept policy) or "
+                         "values read by OCR (sources.ocr; fit and measure on factory scans)")
+    ap.add_argument("--factory", type=Path, nargs="+",
+                    help="factory folder(s) to fit the map on (their documents never trained on)")
     ap.add_argument("--split", default="test", help="split of --factory to fit on")
-    ap.add_argument("--max-docs", type=int, default=200, help="per kind, for fitting")
+    ap.add_argument("--max-docs", type=int, default=200, help="per kind and folder, for fitting")
     ap.add_argument("--keep-map", action="store_true", help="keep the map (and its report) in --out; only measure")
-    ap.add_argument("--measure", type=Path,
-                    help="factory folder for the accept policy, made with a new seed (never trained on, never fitted on)")
+    ap.add_argument("--measure", type=Path, nargs="+",
+                    help="factory folder(s) for the accept policy, made with new seeds (never trained on, never fitted on)")
     ap.add_argument("--measure-split", default="", help="split of --measure ('' = all: a fresh seed is held out whole)")
     ap.add_argument("--measure-max-docs", type=int, default=0, help="per kind (0 = all)")
     ap.add_argument("--real", default=None,
-                    help="comma-separated ids of real labelled documents held out (default: the model card's holdout)")
+                    help="comma-separated ids of real labelled documents held out (default: the model card's holdout "
+                         "for --source text, none for --source ocr: they are digital)")
     ap.add_argument("--target-error", type=float, default=TARGET_ERROR)
+    ap.add_argument("--max-confidence", type=float, default=None,
+                    help="clip the fitted map below this value (e.g. 0.9899: nothing reaches 0.99)")
     ap.add_argument("--pooled", action="store_true",
                     help="choose the threshold on all held-out fields together (default: the target must also "
                          "hold in each set: each factory rendering kind and the real documents)")
+    ap.add_argument("--workers", type=int, default=1, help="processes reading the documents (each loads the pipeline)")
     ap.add_argument("--mapper", default="classifier")
     ap.add_argument("--out", type=Path, default=ROOT / "models" / "calibration.json")
     args = ap.parse_args(argv)
-    if not args.keep_map and args.factory is None:
+    if not args.keep_map and not args.factory:
         ap.error("--factory is required unless --keep-map")
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from nianbao.inference.pipeline import Pipeline, PipelineOptions
 
     t0 = time.perf_counter()
+    command = "python -m nianbao.training.calibrate " + shlex.join(sys.argv[1:] if argv is None else argv)
     pipeline = Pipeline(PipelineOptions(mapper=args.mapper, calibrate=False))
+    old = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
+    old_sources = dict(old.get("sources") or {})
+    # The entry this run writes: the top level (text) or sources[<source>].
+    entry = old if args.source == "text" else dict(old_sources.get(args.source) or {})
     fit_seeds: set = set()
     if args.keep_map:
-        old = json.loads(args.out.read_text(encoding="utf-8"))
-        final, report = {"x": old["x"], "y": old["y"]}, old.get("report", {})
-        extra = {k: v for k, v in old.items() if k not in ("x", "y", "report")}
+        if "x" not in entry:
+            raise SystemExit(f"--keep-map: {args.out} has no {args.source} map")
+        final, report = {"x": entry["x"], "y": entry["y"]}, entry.get("report", {})
     else:
         from bench_mappers import factory_docs  # the same document selection as the benchmark
 
-        fit_golds = [g for docs in factory_docs(args.factory, args.split, args.max_docs).values() for g in docs]
+        fit_golds = [g for f in args.factory for docs in factory_docs(f, args.split, args.max_docs).values() for g in docs]
         folder, seeds = training_seeds()
-        if folder is not None and args.factory.resolve() == folder.resolve() and args.split != "test":
-            raise SystemExit(f"{args.factory} is the classifier's training factory: fit on its test split or a fresh seed")
+        if folder is not None and any(f.resolve() == folder.resolve() for f in args.factory) and args.split != "test":
+            raise SystemExit(f"{folder} is the classifier's training factory: fit on its test split or a fresh seed")
         fit_golds = [g for g in fit_golds if g.extra.get("provenance", {}).get("seed") not in seeds]
         fit_seeds = {g.extra.get("provenance", {}).get("seed") for g in fit_golds}
-        extra = {}
-        conf, correct, plain = collect(pipeline, fit_golds)
+        r = field_records(pipeline, fit_golds, workers=args.workers, mapper=args.mapper)
+        mine = r["ocr"] if args.source == "ocr" else ~r["ocr"]
+        conf, correct, plain = r["conf"][mine], r["correct"][mine], r["plain"][mine]
         # Fit on half the fields (plain readings only: the others keep their scores), report on the other half.
         rng = np.random.default_rng(0)
         idx = rng.permutation(len(conf))
         fit_idx, eval_idx = idx[: len(idx) // 2], idx[len(idx) // 2:]
         fit_plain = fit_idx[plain[fit_idx]]
-        mapping = fit(conf[fit_plain], correct[fit_plain])
+        mapping = fit_supported(conf[fit_plain], correct[fit_plain], args.max_confidence)
         calibrated = apply_map(conf[eval_idx], plain[eval_idx], mapping)
-        report = {"documents": len(fit_golds), "split": args.split, "mapper": args.mapper,
-                  "factory": _synth_command(args.factory) or str(args.factory),
+        report = {"source": args.source, "documents": len(fit_golds), "documents_read": len(set(r["group"].tolist())),
+                  "split": args.split, "mapper": args.mapper,
+                  "factory": "; ".join(_synth_command(f) or str(f) for f in args.factory),
+                  "fields": int(len(conf)), "plain_fields": int(plain.sum()),
                   "before": summary(conf[eval_idx], correct[eval_idx]),
                   "after": summary(calibrated, correct[eval_idx]),
                   "reliability_before": reliability(conf[eval_idx], correct[eval_idx]),
                   "reliability_after": reliability(calibrated, correct[eval_idx])}
-        final = fit(conf[plain], correct[plain])
-        print(json.dumps(report, indent=1))
-    out = {**final, "report": report, **extra}
-    real_ids = model_holdout() if args.real is None else [r.strip() for r in args.real.split(",") if r.strip()]
-    if args.measure is not None or real_ids:
-        if args.measure is not None and not args.keep_map and args.factory and \
-                Path(args.measure).resolve() == Path(args.factory).resolve() and args.measure_split in ("", args.split):
+        iso = fit(conf[plain], correct[plain])
+        final = support_cap(conf[plain], correct[plain], iso, max_confidence=args.max_confidence)
+        report["map_top_uncapped"] = iso["y"][-1]
+        report["map_top"] = final["y"][-1]
+        report["max_confidence"] = args.max_confidence
+        report["command"] = command
+        print(json.dumps({k: v for k, v in report.items() if not k.startswith("reliability")}, indent=1))
+    new_entry = {k: v for k, v in entry.items() if k not in ("x", "y", "report", "sources")}
+    new_entry.update({**final, "report": report})
+    default_real = model_holdout() if args.source == "text" else []
+    real_ids = default_real if args.real is None else [r.strip() for r in args.real.split(",") if r.strip()]
+    if args.measure or real_ids:
+        if args.measure and not args.keep_map and args.factory and args.measure_split in ("", args.split) and \
+                {m.resolve() for m in args.measure} & {f.resolve() for f in args.factory}:
             raise SystemExit("--measure must not hold the documents the map is fitted on: use a fresh factory seed")
         sets, notes = heldout_sets(args.measure, args.measure_split, args.measure_max_docs, real_ids, fit_seeds)
         measured_on = measured_on_text(sets, args.measure, args.measure_split)
-        policy, heldout = measure_heldout(pipeline, final, sets, measured_on, args.target_error, pooled=args.pooled)
+        text_map = final if args.source == "text" else ({"x": old["x"], "y": old["y"]} if "x" in old else None)
+        maps = {"text": text_map, "ocr": final if args.source == "ocr" else old_sources.get("ocr")}
+        policy, heldout = measure_heldout(pipeline, maps, sets, measured_on, args.target_error, pooled=args.pooled,
+                                          source=args.source, workers=args.workers, mapper=args.mapper)
         heldout.update(notes)
-        if args.measure is not None:
-            heldout["factory"] = _synth_command(args.measure) or str(args.measure)
-        heldout["command"] = "python -m nianbao.training.calibrate " + shlex.join(sys.argv[1:] if argv is None else argv)
-        out["accept_policy"] = policy
-        out["heldout"] = heldout
-        print("\n| threshold | fields | wrong | error rate | 95% upper | coverage |\n|---:|---:|---:|---:|---:|---:|")
-        for r in policy["table"]:
-            rate = "—" if r["error_rate"] is None else f"{r['error_rate']:.3%}"
-            ub = "—" if r["error_rate_upper95"] is None else f"{r['error_rate_upper95']:.3%}"
-            print(f"| {r['threshold']:g} | {r['fields']} | {r['errors']} | {rate} | {ub} | {r['coverage']:.1%} |")
+        if args.measure:
+            heldout["factory"] = "; ".join(_synth_command(m) or str(m) for m in args.measure)
+        heldout["command"] = command
+        new_entry["accept_policy"] = policy
+        new_entry["heldout"] = heldout
+        _print_table(policy["table"])
         print(f"\nECE on held-out data: {heldout['before']['ece']:.4f} before, {heldout['after']['ece']:.4f} after")
         print(describe_policy(policy))
+        if args.source != "text":
+            # The review queue accepts every field at the shipped (text-layer) threshold: say what that
+            # means for OCR-read fields.
+            shipped = (old.get("accept_policy") or {}).get("threshold", FALLBACK_THRESHOLD)
+            row = next((r for r in policy["table"] if abs(r["threshold"] - shipped) < 1e-9), None)
+            new_entry["at_shipped_threshold"] = row
+            if row is not None:
+                rate = "n/a" if row["error_rate"] is None else f"{row['error_rate']:.3%}"
+                print(f"OCR-read fields at the shipped accept threshold ≥ {shipped:g}: {row['errors']} wrong of "
+                      f"{row['fields']} ({rate}; 95% upper bound {row['error_rate_upper95']}).")
+    if args.source == "text":
+        out = {**new_entry, **({"sources": old_sources} if old_sources else {})}
+    else:
+        out = {**old, "sources": {**old_sources, args.source: new_entry}}
     args.out.write_text(json.dumps(out, indent=1, ensure_ascii=False), encoding="utf-8")
     print(f"wrote {args.out} ({time.perf_counter() - t0:.0f} s)")
     return 0
