@@ -1,1 +1,1 @@
-"""The extraction stages: read, locate, map, reconcile, review (see ``pipeline.py``)."""
+"""The extraction stages: read, ocr, locate, report, map, reconcile, calibrate, triage (see ``pipeline.py``)."""

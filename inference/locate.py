@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Optional, Protocol
 
-from nianbao.document import Region, Segment
-from nianbao.schema import RowSpec, Schema, TableSpec
+from nianbao.document import Document, Region, Segment
+from nianbao.schema import DEFAULT_TEMPLATE, TABLE_NAMES, RowSpec, Schema, TableSpec, template_for_year
 
-from .linearize import LinearText
+from .linearize import LinearText, linearize
 from .normalize import BLANK, SEPARATORS, UNREAD, fold
 
 # A printed number (with an optional unit) or a placeholder that means 0.
@@ -823,3 +823,117 @@ class TableLocator:
         run = RowRun(row=RowSpec(table="appeals", key="*", labels=(), columns=tuple(k for r in spec.rows for k in r.field_keys())),
                      label="", chunks=chunks)
         return LocatedTable(name="appeals", region=Region("appeals", start, end), runs=[run])
+
+
+def missing_row_doubt(key: str, spec: TableSpec, found: set[str], unplaced_numbers: bool) -> Optional[str]:
+    """Why a row not found in a found table may be printed after all (None: it is most likely not
+    printed). Reports leave out a table's first rows (规章) or print a group as one row (其他处理);
+    a statutory row missing between printed ones is more likely unrecognised than unprinted."""
+    if unplaced_numbers:
+        return "row not recognised; numbers printed under labels that were not recognised may be this row"
+    order = [r.key for r in spec.rows]
+    i = order.index(key)
+    row = spec.rows[i]
+    for group, target in spec.single_row_groups:
+        if row.group == group and target in found and key != target:
+            return None  # the group printed as its one row
+    if any(k in found for k in order[:i]) and any(k in found for k in order[i + 1:]):
+        return "row not recognised between printed rows (its label may be damaged or missing)"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The locate stage: template detection, then the tables' rows, agency and year
+# ---------------------------------------------------------------------------------------------
+
+def detect_template(schema: Schema, norm: str, year: Optional[int]) -> Optional[str]:
+    """The template whose header words the text prints more of; on a tie, the year's (None: no year)."""
+    scores = {t: sum(1 for p in pats if p.search(norm)) for t, pats in schema.template_markers.items()}
+    if scores["v2019"] != scores["v2021"]:
+        return max(scores, key=scores.get)
+    if year is None:
+        return None
+    return template_for_year(year)
+
+
+# A table's own header words: where they are printed and the table was not found, the model looks.
+_TABLE_HEADINGS = {"proactive": re.compile(r"第二十条|信息内容"), "appeals": re.compile(r"维持|纠正|审结"),
+                   "requests": re.compile(r"申请人情况|本年新收|[勾钩]稽|予以公开")}
+
+
+def located_completely(located: dict, requests_spec, norm: str) -> bool:
+    """Every statutory table found, every label matched exactly, no row placed by structure or left
+    doubted, Table C with all its cells: nothing a trained spotter could add."""
+    if "requests" not in located:  # the heart of a report: when its labels were not found, the model looks
+        return False
+    for name in set(TABLE_NAMES) - set(located):
+        # A table the schema's labels did not find, where its heading is printed: let the model look.
+        if _TABLE_HEADINGS[name].search(norm):
+            return False
+    for name, table in located.items():
+        if table.unplaced or any(r.by_structure or r.via_group for r in table.runs):
+            return False
+        if any(m.confidence < 0.99 for m in table.labels):
+            return False
+        if name == "appeals":
+            chunks, n = table.runs[0].chunks, len(table.runs[0].row.columns)
+            cells = sum(len(c.digits) if c.kind == "number" else len(c.raw) if c.kind == "placeholder" else 1
+                        for c in chunks)
+            if chunks and (len(chunks) > n or cells < n):  # cells lost or extra: labels alone do not settle it
+                return False
+            continue
+        if name == "requests":
+            found = {r.row.key for r in table.runs}
+            if any(missing_row_doubt(k, requests_spec, found, False) for k in table.missing_rows):
+                return False
+    return True
+
+
+class LocateStage:
+    """Linearise, detect the template, find the tables' rows and value runs, agency and year."""
+
+    name = "locate"
+
+    def __init__(self, schema: Schema, spotter=None):
+        self.schema = schema
+        self.locator = TableLocator(schema, spotter)
+        # A cascade: the schema's labels first; the trained spotter (seconds of model time per hundred
+        # documents) only where they leave a table incomplete. A complete reading by the schema's labels
+        # is the same one the classifier gives, which adds candidates only where labels are missing.
+        self.schema_first = TableLocator(schema, RegexSpotter()) if self.locator.spotter.name != "baseline" else None
+
+    def _locate(self, lin, template: str) -> dict:
+        if self.schema_first is not None:
+            located = self.schema_first.locate(lin, template)
+            if located_completely(located, self.schema.table(template, "requests"), lin.norm):
+                return located
+        return self.locator.locate(lin, template)
+
+    def detect_template(self, norm: str, year: Optional[int]) -> Optional[str]:
+        return detect_template(self.schema, norm, year)
+
+    def __call__(self, doc: Document) -> Document:
+        from . import metadata  # metadata uses approximate_find from this module
+
+        # Approximate label searches are reused across a document's candidate table starts, never
+        # across documents: a long-running worker keeps no other document's text.
+        approximate_find.cache_clear()
+        lin = linearize(doc)
+        doc.linear = lin
+        doc.year = metadata.detect_year(lin)
+        doc.agency = metadata.detect_agency(lin)
+        template = self.detect_template(lin.norm, doc.year) or DEFAULT_TEMPLATE
+        doc.mapper = self.locator.spotter.name
+        doc.model_version = getattr(self.locator.spotter, "model_version", None)
+        doc.located = self._locate(lin, template)
+        if doc.located:
+            # The tables' own headers decide the template; locate again only if they disagree with
+            # the whole text's first guess (the two templates' rows differ).
+            region = lin.norm[min(t.region.start for t in doc.located.values()):max(t.region.end for t in doc.located.values())]
+            region_template = self.detect_template(region, doc.year) or template
+            if region_template != template:
+                template = region_template
+                doc.located = self._locate(lin, template)
+        doc.template = template
+        doc.regions = {k: Region(k, t.region.start, t.region.end) for k, t in doc.located.items()}
+        return doc

@@ -10,11 +10,11 @@ import re
 from typing import Optional, Protocol
 
 from nianbao.document import Document, FieldValue
-from nianbao.schema import DEFAULT_TEMPLATE, TABLE_NAMES, Schema, TableSpec
+from nianbao.schema import DEFAULT_TEMPLATE, TABLE_NAMES, Schema, TableSpec, template_for_year
 
 from . import decode
 from .linearize import LinearText
-from .locate import LocatedTable, RowRun
+from .locate import LocatedTable, RowRun, missing_row_doubt
 
 # The procurement amount's header prints its unit; OCR damages the words before it (采构总金额).
 _HEADER_WAN = re.compile(r"金额\(?(?:单位:?)?万元")
@@ -119,23 +119,6 @@ def more_decimals_than_yuan(raw: Optional[str]) -> bool:
     return "万" not in raw and len(re.match(r"\d*", raw.partition(".")[2]).group()) > _YUAN_DECIMALS
 
 
-def missing_row_doubt(key: str, spec: TableSpec, found: set[str], unplaced_numbers: bool) -> Optional[str]:
-    """Why a row not found in a found table may be printed after all (None: it is most likely not
-    printed). Reports leave out a table's first rows (规章) or print a group as one row (其他处理);
-    a statutory row missing between printed ones is more likely unrecognised than unprinted."""
-    if unplaced_numbers:
-        return "row not recognised; numbers printed under labels that were not recognised may be this row"
-    order = [r.key for r in spec.rows]
-    i = order.index(key)
-    row = spec.rows[i]
-    for group, target in spec.single_row_groups:
-        if row.group == group and target in found and key != target:
-            return None  # the group printed as its one row
-    if any(k in found for k in order[:i]) and any(k in found for k in order[i + 1:]):
-        return "row not recognised between printed rows (its label may be damaged or missing)"
-    return None
-
-
 class BaselineMapper:
     name = "baseline"
 
@@ -203,3 +186,21 @@ class BaselineMapper:
                 fields.update(values)
             doc.found[name] = True
         return fields
+
+
+class MapStage:
+    """Place each located row's printed numbers into the schema's fields (the decoder settles digits)."""
+
+    name = "map"
+
+    def __init__(self, schema: Schema, mapper: Mapper):
+        self.schema = schema
+        self.mapper = mapper
+
+    def __call__(self, doc: Document) -> Document:
+        doc.mapper = doc.mapper or self.mapper.name
+        doc.fields = self.mapper.map(doc, doc.linear, doc.located, self.schema)
+        # A table is found when its rows were read; with none found the template is the year's.
+        if not any(doc.found.values()) and doc.year is not None:
+            doc.template = template_for_year(doc.year)
+        return doc

@@ -527,7 +527,7 @@ def test_a_report_with_a_title_or_with_tables_is_a_report(name):
     (dict(title=None, table_rows={}, unread_tables_possible=True), False),
 ])
 def test_not_a_report_decision(evidence, refused):
-    from nianbao.inference.pipeline import ReportEvidence, not_a_report
+    from nianbao.inference.report_gate import ReportEvidence, not_a_report
 
     assert (not_a_report(ReportEvidence(**evidence)) is not None) is refused
 
@@ -535,7 +535,7 @@ def test_not_a_report_decision(evidence, refused):
 def test_a_page_read_by_ocr_is_never_refused_as_not_a_report():
     # One page of a scan (Table B's continuation, no title) is part of a report: OCR may misread.
     from nianbao.document import Document, Line, Page
-    from nianbao.inference.pipeline import ReportStage, report_evidence
+    from nianbao.inference.report_gate import ReportStage, report_evidence
     from nianbao.schema import load_schema
 
     doc = Document(source="page3.png", format="image",

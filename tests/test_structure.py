@@ -184,8 +184,8 @@ def test_a_yuan_amount_with_more_decimals_than_fen_is_doubted(tmp_path):
 
 
 def test_a_statutory_row_missing_between_printed_ones_is_doubted_and_reviewed():
-    from nianbao.inference.mapping import missing_row_doubt
-    from nianbao.inference.pipeline import ReviewStage
+    from nianbao.inference.locate import missing_row_doubt
+    from nianbao.inference.triage import TriageStage
 
     found = {"new", "carried_over", "granted", "denied.third_party"}
     assert missing_row_doubt("partial", B, found, False)          # between printed rows
@@ -197,7 +197,7 @@ def test_a_statutory_row_missing_between_printed_ones_is_doubted_and_reviewed():
     doc = Document(source="x.txt")
     doc.fields = {f"requests.partial.{c}": FieldValue(value=None, raw=None, confidence=0.5, reason="row not recognised")
                   for c in ("natural", "total")}
-    doc = ReviewStage(0.9)(doc)
+    doc = TriageStage(0.9)(doc)
     assert doc.review.needed and len(doc.review.reasons) == 1 and "requests.partial" in doc.review.reasons[0]
 
 

@@ -218,8 +218,8 @@ def noisy_copies(items: list[Item], out: Path, seed: int) -> list[Item]:
 def make_pipeline(model_dir: Optional[Path]):
     """The extraction pipeline with the classifier of ``model_dir`` (None: the schema's labels alone)."""
     from nianbao.inference.classifier import ClassifierSpotter
-    from nianbao.inference.locate import RegexSpotter
-    from nianbao.inference.pipeline import LocateStage, Pipeline, PipelineOptions
+    from nianbao.inference.locate import LocateStage, RegexSpotter
+    from nianbao.inference.pipeline import Pipeline, PipelineOptions
     from nianbao.schema import load_schema
 
     pipeline = Pipeline(PipelineOptions(mapper="baseline"))

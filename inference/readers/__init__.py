@@ -123,3 +123,17 @@ def read_document(path: Path, options: ReaderOptions | None = None) -> Document:
     doc.format = fmt
     doc.warnings.extend(d.note for d in lossy_decodes if d.note)
     return doc
+
+
+class ReadStage:
+    """The first stage: the file at ``doc.source`` becomes a Document of pages (raises ReadError)."""
+
+    name = "read"
+
+    def __init__(self, options: ReaderOptions | None = None):
+        self.options = options or ReaderOptions()
+
+    def __call__(self, doc: Document) -> Document:
+        read = read_document(Path(doc.source), self.options)
+        read.source = doc.source
+        return read
