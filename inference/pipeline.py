@@ -14,7 +14,7 @@ document; the document is returned, never raised, so a batch goes on with the ne
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Optional, Protocol
 
@@ -25,8 +25,9 @@ from nianbao.schema import Schema, load_schema
 from . import audit, reconcile
 from .calibration import CalibrateStage
 from .locate import LocateStage, RegexSpotter
-from .mapping import BaselineMapper, Mapper, MapStage
+from .mapping import BaselineMapper, MapStage
 from .ocr import OcrOptions, OcrStage
+from .ocr.trust import rerank_by_rules
 from .readers import ReadStage
 from .readers.options import ReaderOptions
 from .report_gate import ReportStage
@@ -39,24 +40,28 @@ class PipelineOptions:
 
     reader: ReaderOptions = field(default_factory=ReaderOptions)
     ocr: OcrOptions = field(default_factory=OcrOptions)
-    mapper: str = "classifier"  # the shipped trained model; missing, it is an error (baseline: by name only)
+    # What spots the row labels: "classifier", the shipped trained model (missing, it is an error), or
+    # "baseline", the schema's labels alone. (The mapper that places values is one, whatever spots.)
+    spotter: str = "classifier"
     doubt_threshold: float = DOUBT_THRESHOLD
     # Map raw confidences to measured ones (models/calibration.json, when present).
     calibrate: bool = True
+    # The spotter's former name, still accepted: PipelineOptions(mapper="baseline").
+    mapper: InitVar[Optional[str]] = None
+
+    def __post_init__(self, mapper: Optional[str]) -> None:
+        if mapper is not None:
+            self.spotter = mapper
 
 
-MAPPERS = ("baseline", "classifier")
-
-
-def make_mapper(name: str) -> Mapper:
-    if name not in MAPPERS:
-        raise ValueError(f"unknown mapper {name!r} (available: {', '.join(MAPPERS)})")
-    return BaselineMapper()
+SPOTTERS = ("baseline", "classifier")
 
 
 def make_spotter(name: str):
     """Row labels are spotted by the schema's regexes (baseline) or by the trained classifier, which
     raises ModelMissing when no model is installed (never a silent fallback to other readings)."""
+    if name not in SPOTTERS:
+        raise ValueError(f"unknown spotter {name!r} (available: {', '.join(SPOTTERS)})")
     if name == "classifier":
         from .classifier import ClassifierSpotter
 
@@ -86,6 +91,9 @@ class ReconcileStage:
     def __call__(self, doc: Document) -> Document:
         if doc.template and any(doc.found.values()):  # nothing read, nothing evaluated
             doc.checks = reconcile.run_checks(doc.values(), doc.template, doc.found, self.schema)
+            # Sum rules failing on OCR-read numbers re-rank the readings of their uncertain cells.
+            if rerank_by_rules(doc, self.schema):
+                doc.checks = reconcile.run_checks(doc.values(), doc.template, doc.found, self.schema)
             for c in doc.checks:
                 c.confidence = audit.rule_confidence(c, doc.fields)
             try:
@@ -100,9 +108,9 @@ def build_stages(options: PipelineOptions, schema: Optional[Schema] = None) -> l
     return [
         ReadStage(options.reader),
         make_ocr_stage(options.ocr),
-        LocateStage(schema, make_spotter(options.mapper)),
+        LocateStage(schema, make_spotter(options.spotter)),
         ReportStage(schema),
-        MapStage(schema, make_mapper(options.mapper)),
+        MapStage(schema, BaselineMapper()),
         ReconcileStage(schema),
         *([CalibrateStage()] if options.calibrate else []),
         TriageStage(options.doubt_threshold),

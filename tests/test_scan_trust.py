@@ -360,6 +360,32 @@ def test_a_tiny_faint_dash_with_a_speck_beside_it_is_still_a_dash():
     assert ink.share >= INK_CELL_SHARE and ink.dash
 
 
+
+def test_a_small_faint_hyphen_the_recogniser_doubts_is_a_dash_by_its_own_contrast():
+    import cv2
+    from nianbao.inference.ocr.page import dash_stroke
+
+    rect, em = Rect(0, 0, 120, 50), 31.0
+
+    def hyphen(img):
+        img[24:28, 55:61] = 160     # a 6x4 hyphen, light (blurred to a roundish blob)
+    img = cv2.GaussianBlur(_cell_image(hyphen), (3, 3), 0)
+    assert not cell_ink(img, rect, em).dash          # too small and round for the ink measure alone
+    assert dash_stroke(img, rect, em) is not None
+    # A digit, two strokes ("="), a stroke with other print beside it: no dash.
+    assert dash_stroke(_cell_image(_digit(60)), rect, em) is None
+
+    def equals(img):
+        img[20:23, 50:62] = 60
+        img[28:31, 50:62] = 60
+    assert dash_stroke(_cell_image(equals), rect, em) is None
+
+    def dash_and_digit(img):
+        img[24:27, 30:42] = 60
+        _digit(60)(img)
+    assert dash_stroke(_cell_image(dash_and_digit), rect, em) is None
+    assert dash_stroke(_cell_image(), rect, em) is None
+
 # ---------------------------------------------------------------------------------------------
 # a table printed a quarter turn
 # ---------------------------------------------------------------------------------------------
@@ -418,3 +444,81 @@ def test_a_table_printed_a_quarter_turn_is_read_upright(turned):
     # Its text runs across again (which of the two quarter turns is the recogniser's to say: this
     # stand-in reads both the same).
     assert (result.info["rotation"] // 90 + turned) % 2 == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# the rules re-rank readings of uncertain cells
+# ---------------------------------------------------------------------------------------------
+
+def test_reading_options_are_look_alikes_and_dropped_specks_without_leading_zeros():
+    from nianbao.inference.ocr.trust import reading_options
+
+    opts = reading_options("58")
+    assert "50" in opts and "53" in opts and "5" in opts and "8" in opts
+    assert "58" not in opts
+    assert all(not (len(o) > 1 and o[0] == "0") for o in reading_options("10"))
+    # The recogniser's own candidates come first.
+    assert reading_options("7", [("1", 0.2)])[0] == "1"
+
+
+def test_a_failing_rule_rereads_an_uncertain_cell_and_the_choice_stays_doubted():
+    from nianbao.inference.ocr.trust import RERANK_CONFIDENCE
+
+    doc = as_ocr(read_document(REAL))
+    cell = _cell(doc, "（一）予以公开")
+    gold = float(cell.text)
+    misread = cell.text.replace("0", "8", 1) if "0" in cell.text else None
+    assert misread, "the row's natural cell prints a 0 in the fixture"
+    cell.text, cell.confidence, cell.alternatives = misread, 0.93, []   # an uncertain look-alike misreading
+    doc = after_read(doc)
+    f = doc.fields["requests.granted.natural"]
+    assert f.value == gold
+    assert f.confidence <= RERANK_CONFIDENCE < 0.9
+    assert float(misread) in f.alternatives and "look-alike" in f.reason
+    assert all(c.passed for c in doc.checks if c.rule in ("R1", "R2", "R3"))
+    assert doc.review.needed
+
+
+def test_a_clear_reading_is_never_changed_by_the_rules():
+    doc = as_ocr(read_document(REAL))
+    cell = _cell(doc, "（一）予以公开")
+    misread = cell.text.replace("0", "8", 1)
+    cell.text, cell.confidence, cell.alternatives = misread, 0.995, []
+    doc = after_read(doc)
+    assert doc.fields["requests.granted.natural"].value == float(misread)
+    assert any(not c.passed and c.rule == "R1" for c in doc.checks)
+
+
+def _appeals_doc(texts: dict[str, tuple[str, float]]):
+    """A document with Table C's review group read by OCR: key suffix -> (text, cell probability)."""
+    from nianbao.document import BBox, Cell, Document, FieldValue, Page
+    from nianbao.inference import reconcile
+
+    doc = Document(source="x")
+    doc.template, doc.found = "v2021", {"appeals": True}
+    cells = []
+    for i, (part, (text, p)) in enumerate(texts.items()):
+        box = BBox(10 * i, 0, 10 * i + 9, 9)
+        cells.append(Cell(text=text, row=0, col=i, bbox=box, confidence=p, source="ocr"))
+        doc.fields[f"appeals.review.{part}"] = FieldValue(value=float(text), raw=text, confidence=0.98 * p, page=1,
+                                                          bbox=box, source="ocr")
+    doc.pages = [Page(number=1, blocks=[Table(cells=cells, page=1)])]
+    doc.checks = reconcile.run_checks(doc.values(), doc.template, doc.found)
+    assert any(not c.passed and c.rule == "R4" for c in doc.checks)
+    return doc
+
+
+def test_two_readings_that_both_fit_the_rules_change_nothing():
+    from nianbao.inference.ocr.trust import rerank_by_rules
+
+    # 3 + 0 + 0 + 0 vs total 8: the total may be a 3, or the 3 an 8; both cells uncertain.
+    doc = _appeals_doc({"upheld": ("3", 0.9), "corrected": ("0", 0.99), "other": ("0", 0.99),
+                        "pending": ("0", 0.99), "total": ("8", 0.9)})
+    assert rerank_by_rules(doc) == []
+    assert doc.fields["appeals.review.upheld"].value == 3 and doc.fields["appeals.review.total"].value == 8
+    # The total read clearly: only the uncertain 3 can change, and only to 8.
+    doc = _appeals_doc({"upheld": ("3", 0.9), "corrected": ("0", 0.99), "other": ("0", 0.99),
+                        "pending": ("0", 0.99), "total": ("8", 0.995)})
+    changes = rerank_by_rules(doc)
+    assert [(c.key, c.old, c.new) for c in changes] == [("appeals.review.upheld", 3, 8)]
+    assert doc.fields["appeals.review.upheld"].confidence < 0.9

@@ -335,8 +335,13 @@ class PageReader:
             # (The page's em too: a table of few characters, as Table C, can look smaller than it is.)
             ink = cell_ink(gray_clean, cell.rect, max(t_em, em))
             inked[owner] = ink.share >= INK_CELL_SHARE
+            # A '-' the recogniser doubts, whose ink is one short flat stroke by a measure that
+            # keeps small and faint hyphens (the two judgments agree): the placeholder.
+            stroke = dash_stroke(gray_clean, cell.rect, max(t_em, em)) if doubted_dash and not ink.dash else None
             if ink.dash and ink.box is not None:
                 dashes[owner] = ink.box
+            elif stroke is not None:
+                dashes[owner] = stroke
             elif inked[owner] and ink.box is not None and not doubted_dash:
                 retry.append((owner, ink.box))
         if retry:
@@ -754,6 +759,41 @@ def cell_ink(gray: np.ndarray, rect: Rect, em: float) -> CellInk:
     dash = bool(dw >= 1.4 * dh and dh <= 0.4 * em and 0.2 * em <= dw <= 1.5 * em and area - da < da / 3)
     return CellInk(area / float(sub.size), Rect(float(bx0 + x0), float(by0 + y0), float(bx1 + x0), float(by1 + y0)),
                    dash)
+
+
+def dash_stroke(gray: np.ndarray, rect: Rect, em: float) -> Optional[Rect]:
+    """The box of a cell's ink when it is one short flat stroke, else None: the '-' placeholder's
+    shape, measured against the cell's own darkest ink (a faint hyphen is judged by its own
+    contrast, not a fixed one), so small and light hyphens that ``cell_ink`` drops as specks pass.
+    The stroke is at most 0.3 em high (no digit is that short), 0.12-1.6 em wide and wider than
+    high; anything else inked in the cell is dust (under a third of the stroke, each piece under
+    0.15 em). Only used where the recogniser read the cell as '-' too."""
+    import cv2
+
+    x0, y0, x1, y1 = _inner(rect)
+    m = max(1, int(round(0.15 * em)))
+    x0, y0, x1, y1 = x0 + m, y0 + m, x1 - m, y1 - m
+    h, w = gray.shape[:2]
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return None
+    sub = cv2.GaussianBlur(gray[y0:y1, x0:x1], (3, 3), 0)
+    paper = float(np.percentile(sub, 90))
+    contrast = paper - float(sub.min())
+    if contrast < 25:
+        return None
+    dark = (sub < paper - max(20.0, 0.5 * contrast)).astype(np.uint8)
+    n, _labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    comps = [tuple(int(v) for v in stats[i]) for i in range(1, n) if stats[i][4] >= 3]
+    if not comps:
+        return None
+    x, y, cw, ch, a = max(comps, key=lambda c: c[4])
+    rest = [c for c in comps if c[4] != a or (c[0], c[1]) != (x, y)]
+    if any(max(c[2], c[3]) >= 0.15 * em for c in rest) or sum(c[4] for c in rest) * 3 > a:
+        return None
+    if not (ch <= 0.3 * em and 0.12 * em <= cw <= 1.6 * em and cw >= 1.2 * ch):
+        return None
+    return Rect(float(x + x0), float(y + y0), float(x + cw + x0), float(y + ch + y0))
 
 
 def stretch_contrast(crop: np.ndarray) -> np.ndarray:

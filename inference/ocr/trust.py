@@ -7,9 +7,11 @@ keep their confidence: a broken rule there is the report's own finding.
 """
 from __future__ import annotations
 
-from typing import Iterable, MutableMapping
+import itertools
+from dataclasses import dataclass
+from typing import Iterable, MutableMapping, Optional, Sequence
 
-from nianbao.document import Check, FieldValue
+from nianbao.document import BBox, Cell, Check, Document, FieldValue, Table
 
 from ..reconcile import SUM_RULES
 
@@ -31,3 +33,160 @@ def doubt_cells_of_failing_rules(fields: MutableMapping[str, FieldValue], checks
             f.reason = f"{f.reason}; {why}" if f.reason else why
             doubted.append(key)
     return doubted
+
+
+# ---------------------------------------------------------------------------------------------
+# The rules re-rank readings of uncertain cells
+# ---------------------------------------------------------------------------------------------
+
+# Digits the recogniser takes for one another on scans (thin strokes lost or added).
+LOOK_ALIKE = {"0": "689", "1": "74", "2": "7", "3": "859", "4": "1", "5": "63", "6": "508", "7": "12",
+              "8": "3069", "9": "08"}
+# A cell read with a probability below this is uncertain: the rules may choose another reading of it.
+# A clearer reading is never changed by the rules (it stays as read, doubted by its failing rule).
+UNCERTAIN_READING = 0.98
+RERANK_CONFIDENCE = 0.7   # a value the rules chose among readings of an uncertain cell: doubted
+RERANK_MAX_CELLS = 2      # cells changed together at most
+RERANK_MAX_TRIALS = 4000  # combinations weighed at most per document
+
+
+def reading_options(text: str, alternatives: Sequence[tuple[str, float]] = ()) -> list[str]:
+    """Other readings of an uncertain number: the recogniser's own candidates first, then each
+    digit swapped for a look-alike, and the number without one of its digits (a speck or a rule's
+    remnant read as a digit). No leading zeros; the text's own reading is not among them."""
+    out: list[str] = []
+
+    def add(t: str) -> None:
+        digits = t.lstrip("-−")
+        if not digits or not digits[0].isdigit() or (len(digits) > 1 and digits[0] == "0" and digits[1] != "."):
+            return
+        if t != text and t not in out:
+            out.append(t)
+
+    for a, _p in alternatives:
+        add(a)
+    for i, ch in enumerate(text):
+        for other in LOOK_ALIKE.get(ch, ""):
+            add(text[:i] + other + text[i + 1:])
+    digits = [i for i, ch in enumerate(text) if ch.isdigit()]
+    if len(digits) > 1:
+        for i in digits:
+            add(text[:i] + text[i + 1:])
+    return out
+
+
+@dataclass
+class Rerank:
+    key: str
+    old: float
+    new: float
+    read: str
+    probability: float
+    rules: list[str]
+
+
+def _cells_by_box(doc: Document) -> dict[tuple[int, BBox], Cell]:
+    out: dict[tuple[int, BBox], Cell] = {}
+    for page in doc.pages:
+        for b in page.blocks:
+            if isinstance(b, Table):
+                for c in b.cells:
+                    if c.source == "ocr" and c.bbox is not None:
+                        out[(b.page, c.bbox)] = c
+    return out
+
+
+def _number(text: str) -> Optional[float]:
+    t = text.replace(",", "").replace("−", "-")
+    for unit in ("万元", "元"):
+        t = t.removesuffix(unit)
+    try:
+        v = float(t)
+    except ValueError:
+        return None
+    return int(v) if v == int(v) and "." not in t else v
+
+
+def rerank_by_rules(doc: Document, schema=None) -> list[Rerank]:
+    """Where sum rules (R1-R4) fail on numbers read by OCR, weigh other readings of the uncertain
+    cells under them (``reading_options``): the fewest cells changed that make every failing rule
+    hold and break none that held is chosen, when it is the only such change. A value so chosen
+    is doubted (RERANK_CONFIDENCE) with the reading it replaces as its alternative; a cell read
+    clearly (probability >= UNCERTAIN_READING) is never changed. Returns what was changed; the
+    caller runs the rules again."""
+    from .. import reconcile
+
+    if not doc.template or not doc.checks:
+        return []
+    failing = [c for c in doc.checks if not c.passed and c.rule in SUM_RULES]
+    if not failing:
+        return []
+    cells = _cells_by_box(doc)
+    options: dict[str, list[tuple[float, str]]] = {}
+    read: dict[str, tuple[str, float]] = {}
+    for c in failing:
+        for key in c.cells:
+            f = doc.fields.get(key)
+            if key in options or f is None or f.value is None or f.source != "ocr" or f.page is None or f.bbox is None:
+                continue
+            cell = cells.get((f.page, f.bbox))
+            if cell is None or not cell.text or cell.confidence is None or cell.confidence >= UNCERTAIN_READING:
+                continue
+            if _number(cell.text) is None or _number(cell.text) != f.value:
+                continue   # a money cell in 万元, a cut of run-together digits: not this cell's whole reading
+            opts = [(v, t) for t in reading_options(cell.text, cell.alternatives) if (v := _number(t)) is not None]
+            if opts:
+                options[key] = opts
+                read[key] = (cell.text, cell.confidence)
+    if not options:
+        return []
+    values = doc.values()
+    held = {(c.rule, tuple(c.cells)) for c in doc.checks if c.passed and c.rule in SUM_RULES}
+
+    def verdict(changed: dict[str, float]) -> Optional[list[str]]:
+        """The failing rules the change makes hold, when every sum rule over a changed cell holds
+        and none that held breaks; None otherwise."""
+        trial = {**values, **changed}
+        fixed = []
+        for c in reconcile.run_checks(trial, doc.template, doc.found, schema):
+            if c.rule not in SUM_RULES:
+                continue
+            if not c.passed and (any(k in changed for k in c.cells) or (c.rule, tuple(c.cells)) in held):
+                return None
+            if c.passed and (c.rule, tuple(c.cells)) not in held:
+                fixed.append(c.rule)
+        return sorted(set(fixed)) or None
+
+    keys = sorted(options)
+    found: list[tuple[dict[str, float], list[str]]] = []
+    trials = 0
+    for n in range(1, RERANK_MAX_CELLS + 1):
+        for combo in itertools.combinations(keys, n):
+            for choice in itertools.product(*(options[k] for k in combo)):
+                trials += 1
+                if trials > RERANK_MAX_TRIALS:
+                    return []
+                changed = {k: v for k, (v, _t) in zip(combo, choice)}
+                rules = verdict(changed)
+                if rules is not None:
+                    found.append((changed, rules))
+                    if len(found) > 1:
+                        return []   # two different changes fit the rules: they do not decide
+        if found:
+            break
+    if len(found) != 1:
+        return []
+    changed, rules = found[0]
+    out = []
+    for key, new in changed.items():
+        f = doc.fields[key]
+        text, p = read[key]
+        old = f.value
+        f.alternatives = [old] + [a for a in f.alternatives if a not in (old, new)]
+        f.value, f.raw = new, str(new)
+        f.confidence = min(f.confidence, RERANK_CONFIDENCE)
+        why = (f"OCR read '{text}' (probability {p:.2f}), which breaks rule(s) {', '.join(rules)}; the rules hold "
+               f"only with {new} (a look-alike reading of the uncertain cell): chose {new}, alternative {text}")
+        f.reason = why
+        out.append(Rerank(key, old, new, text, p, rules))
+    return out
