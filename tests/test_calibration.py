@@ -196,6 +196,18 @@ def test_support_cap_claims_no_more_than_the_sample_shows():
     assert max(fit_supported(conf, correct, max_confidence=0.9899)["y"]) <= 0.9899
 
 
+def test_a_doubted_raw_score_stays_doubted():
+    """Readers doubt a reading by scoring it below 0.9; however right such readings were in the fitting
+    data, the map keeps them below 0.9 (it may lower any score, it lifts none out of review)."""
+    from nianbao.training.calibrate import apply_map, fit_supported
+
+    conf = np.r_[np.full(5000, 0.85), np.full(5000, 0.97)]
+    mapping = fit_supported(conf, np.ones(10000))
+    out = apply_map(np.asarray([0.5, 0.85, 0.8999, 0.97]), np.ones(4, bool), mapping)
+    assert out[0] < 0.9 and out[1] < 0.9 and out[2] < 0.9 and out[3] > 0.99
+    assert all(a <= b for a, b in zip(mapping["y"], mapping["y"][1:]))
+
+
 def test_fit_save_reload_keeps_the_other_source(tmp_path, monkeypatch):
     """`calibrate --source ocr` writes sources.ocr and keeps the text-layer map and policy; a later
     text fit keeps sources.ocr; the pipeline's stage then applies both."""

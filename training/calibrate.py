@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 THRESHOLDS = (0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 TARGET_ERROR = 0.001
 FALLBACK_THRESHOLD = 0.99
+DOUBT = 0.9  # the pipeline's doubt threshold (PipelineOptions.doubt_threshold): the map keeps a score below it below it
 # Reliability bins of the held-out measurement: fine at the top, where almost every field is.
 HELDOUT_EDGES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
 
@@ -156,25 +157,40 @@ def fit(conf: np.ndarray, correct: np.ndarray) -> dict:
 
 
 def support_cap(conf: np.ndarray, correct: np.ndarray, mapping: dict, level: float = 0.95,
-                max_confidence: Optional[float] = None) -> dict:
+                max_confidence: Optional[float] = None, doubt: Optional[float] = DOUBT) -> dict:
     """The map with each knot value y lowered to what the fitting data support: at most the one-sided
     ``level`` lower bound (Clopper-Pearson) of the accuracy of the fitting fields the map puts at or
     above y, then made monotone again from the top (each knot at most the next). With N such fields
     and no error the bound is about 1 - 3/N: a sample too small to show an error rate below 1 - y
-    cannot put a field at y. ``max_confidence`` clips every knot below it too."""
+    cannot put a field at y. ``max_confidence`` clips every knot below it too.
+
+    ``doubt`` (the pipeline's doubt threshold): a raw confidence below it stays below it. The readers
+    lower a score under it to doubt a reading (an unsure look-alike digit, a re-ranked candidate); the
+    map may lower any score further, but never lifts a doubted reading out of review."""
     conf = np.asarray(conf, dtype=float)
     wrong = np.asarray(correct, dtype=float) < 0.5
     mapped = np.interp(conf, mapping["x"], mapping["y"])
+    xs = [float(x) for x in mapping["x"]]
     ys = []
     for y in mapping["y"]:
         m = mapped >= y - 1e-12
         ub = upper_bound(int(wrong[m].sum()), int(m.sum()), level)
         ys.append(min(float(y), 1.0 - ub) if ub is not None else float(y))
+    if doubt is not None and xs[0] < doubt <= xs[-1]:
+        # Knots at the threshold and just under it, so that no raw score below it is interpolated
+        # above it and the scores at and above it map as before.
+        for edge in (doubt, doubt - 1e-6):
+            if edge not in xs:
+                k = int(np.searchsorted(xs, edge))
+                y = float(np.interp(edge, xs, ys))
+                xs.insert(k, edge)
+                ys.insert(k, y)
+        ys = [min(y, round(doubt - 1e-4, 6)) if x < doubt else y for x, y in zip(xs, ys)]
     if max_confidence is not None:
         ys = [min(y, max_confidence) for y in ys]
     for k in range(len(ys) - 2, -1, -1):
         ys[k] = min(ys[k], ys[k + 1])
-    return {"x": list(mapping["x"]), "y": [round(float(y), 6) for y in ys]}
+    return {"x": [round(x, 6) for x in xs], "y": [round(float(y), 6) for y in ys]}
 
 
 def fit_supported(conf: np.ndarray, correct: np.ndarray, max_confidence: Optional[float] = None) -> dict:
