@@ -1,6 +1,7 @@
 """Page images: rasterising PDF pages, loading image frames, and preparing a page for reading.
 
-Preparation: grey levels (with red seals suppressed), background normalisation (the page divided by
+Preparation: a photographed page's outline found and warped to a rectangle (``rectify_page``),
+grey levels (with red seals suppressed), background normalisation (the page divided by
 its own blurred background, so shadows and yellowed paper become white), binarisation, the text
 size (em, in pixels), orientation (0/90/180/270) and skew.
 """
@@ -102,6 +103,111 @@ def image_frames(path: Path, numbers: list[int], max_side: int) -> Iterator[Page
             dpi = im.info.get("dpi", (None,))[0]
             yield PageImage(number=n, image=bgr, unit_per_px=1.0 / scale, unit="px",
                             dpi=float(dpi) * scale if dpi else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Photographed pages: the page's quadrilateral, warped to a rectangle
+# ---------------------------------------------------------------------------------------------
+
+# The background around a page must cover at least this share of the image (a scanner's dark lid
+# edges, a few slivers, are left to deskewing), and the page be at least this share.
+PAGE_MIN_BACKGROUND = 0.06
+PAGE_MIN_SHARE = 0.3
+# The page must be clearly lighter than what is around it (ratio of their median levels).
+PAGE_MIN_CONTRAST = 1.25
+# A4 portrait/landscape: a rectified page whose sides come within this share of it is given its shape.
+A4_RATIO = 297.0 / 210.0
+A4_SNAP = 0.12
+
+
+def _order_quad(pts: np.ndarray) -> np.ndarray:
+    """Four points as TL, TR, BR, BL."""
+    pts = pts.reshape(4, 2).astype(np.float32)
+    s = pts.sum(axis=1)
+    d = pts[:, 1] - pts[:, 0]
+    return np.array([pts[np.argmin(s)], pts[np.argmin(d)], pts[np.argmax(s)], pts[np.argmax(d)]], np.float32)
+
+
+def find_page_quad(bgr: np.ndarray) -> Optional[np.ndarray]:
+    """The corners (TL, TR, BR, BL; pixels) of a sheet of paper photographed on a darker
+    background, or None when the image is the page itself (a scan, a rendered page).
+
+    On a small copy, print is closed away (paper level everywhere on the page) and the light part
+    is taken by Otsu's threshold; the page is the largest light region, clearly lighter than what
+    is around it (``PAGE_MIN_CONTRAST``), with enough background around it (``PAGE_MIN_BACKGROUND``:
+    a scan's slivers of scanner lid are left to deskewing); its outline must be a convex
+    quadrilateral filling most of its hull. The lighting gradient of a photo is then divided out
+    with the rest of the background (``normalize_background``) before binarisation.
+    """
+    import cv2
+
+    gray = bgr if bgr.ndim == 2 else cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    h, w = gray.shape
+    scale = min(1.0, 640.0 / max(h, w))
+    small = cv2.resize(gray, (max(8, int(w * scale)), max(8, int(h * scale))), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), 2.0)
+    sh, sw = small.shape
+    # Text and rules out: a closing as large as a line of print.
+    k = max(5, (min(sh, sw) // 30) | 1)
+    page_like = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    t, mask = cv2.threshold(page_like, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+    if n <= 1:
+        return None
+    best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    region = (labels == best).astype(np.uint8) * 255
+    area = float(stats[best, cv2.CC_STAT_AREA])
+    if area < PAGE_MIN_SHARE * sh * sw or area > (1.0 - PAGE_MIN_BACKGROUND) * sh * sw:
+        return None
+    inside = page_like[region > 0]
+    outside = page_like[region == 0]
+    if outside.size < PAGE_MIN_BACKGROUND * sh * sw:
+        return None
+    if float(np.median(inside)) < PAGE_MIN_CONTRAST * max(1.0, float(np.median(outside))):
+        return None
+    contours, _ = cv2.findContours(region, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+    peri = cv2.arcLength(hull, True)
+    quad = None
+    for eps in (0.01, 0.02, 0.03, 0.05):
+        approx = cv2.approxPolyDP(hull, eps * peri, True)
+        if len(approx) == 4:
+            quad = approx
+            break
+    if quad is None or not cv2.isContourConvex(quad):
+        return None
+    if cv2.contourArea(quad) < 0.85 * cv2.contourArea(hull) or area < 0.85 * cv2.contourArea(quad):
+        return None
+    return _order_quad(quad) / scale
+
+
+def rectify_page(bgr: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """A photographed page warped to a rectangle (its quadrilateral from ``find_page_quad``), and
+    the quadrilateral; the image unchanged and None when no page outline is found. The rectangle's
+    sides are the quadrilateral's longer opposite sides; a shape near A4 is given A4's shape (a
+    slanted photo foreshortens the page)."""
+    import cv2
+
+    quad = find_page_quad(bgr)
+    if quad is None:
+        return bgr, None
+    tl, tr, br, bl = quad
+    width = max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl))
+    height = max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr))
+    ratio = height / max(width, 1.0)
+    for target in (A4_RATIO, 1.0 / A4_RATIO):
+        if abs(ratio - target) <= A4_SNAP * target:
+            if target > 1:
+                height = width * target
+            else:
+                width = height / target
+    W, H = max(8, int(round(width))), max(8, int(round(height)))
+    dst = np.array([[0, 0], [W - 1, 0], [W - 1, H - 1], [0, H - 1]], np.float32)
+    m = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
+    out = cv2.warpPerspective(bgr, m, (W, H), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    return out, quad
 
 
 # ---------------------------------------------------------------------------------------------
