@@ -82,7 +82,7 @@ def bench_timing(docs: list[tuple[Path, dict]], mapper: str) -> dict:
     from nianbao.inference import mapping
     from nianbao.inference.pipeline import Pipeline, PipelineOptions
 
-    pipeline = Pipeline(PipelineOptions(mapper=mapper))
+    pipeline = Pipeline(PipelineOptions(spotter=mapper))
     timer = TimedDecoder(mapping.decode)
     original = mapping.decode
     mapping.decode = timer  # type: ignore[assignment]

@@ -85,7 +85,7 @@ def peak_rss_mb() -> float:
 def run_single(kinds: dict[str, list[Path]], repeat: int, spotter: str = "classifier") -> list[dict]:
     from nianbao.inference.pipeline import Pipeline, PipelineOptions
 
-    pipeline = Pipeline(PipelineOptions(mapper=spotter))
+    pipeline = Pipeline(PipelineOptions(spotter=spotter))
     mode = "1 process" if spotter == "classifier" else f"1 process, {spotter}"
     rows = []
     for kind, files in kinds.items():

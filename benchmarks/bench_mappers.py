@@ -62,7 +62,7 @@ def main() -> int:
     from nianbao.labels import gold_dir, gold_files, load_labelled
 
     t0 = time.perf_counter()
-    classifier = Pipeline(PipelineOptions(mapper="classifier"))
+    classifier = Pipeline(PipelineOptions(spotter="classifier"))
     from nianbao.inference.classifier import load_classifier, model_available
 
     if not model_available():
@@ -70,7 +70,7 @@ def main() -> int:
         return 1
     load_classifier()
     load_s = time.perf_counter() - t0
-    baseline = Pipeline(PipelineOptions(mapper="baseline"))
+    baseline = Pipeline(PipelineOptions(spotter="baseline"))
     print(f"command: {' '.join(sys.argv)}")
     sets: dict[str, list] = {}
     real = [load_labelled(p) for p in gold_files(gold_dir())]

@@ -36,7 +36,7 @@ def run(gold_dir: Path, seeds: int, rate: float, spotter: str, folder: Path) -> 
     from nianbao.inference.readers.encoding import decode_bytes
     from nianbao.labels import labelled_documents
 
-    pipeline = Pipeline(PipelineOptions(mapper=spotter))
+    pipeline = Pipeline(PipelineOptions(spotter=spotter))
     scores = {"clean": KindScore(), "ocr": KindScore()}
     for gold in labelled_documents(gold_dir):
         path = Path(gold.document)

@@ -923,7 +923,7 @@ class LocateStage:
         doc.year = metadata.detect_year(lin)
         doc.agency = metadata.detect_agency(lin)
         template = self.detect_template(lin.norm, doc.year) or DEFAULT_TEMPLATE
-        doc.mapper = self.locator.spotter.name
+        doc.spotter = self.locator.spotter.name
         doc.model_version = getattr(self.locator.spotter, "model_version", None)
         doc.located = self._locate(lin, template)
         if doc.located:

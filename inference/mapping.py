@@ -198,7 +198,7 @@ class MapStage:
         self.mapper = mapper
 
     def __call__(self, doc: Document) -> Document:
-        doc.mapper = doc.mapper or self.mapper.name
+        doc.spotter = doc.spotter or self.mapper.name
         doc.fields = self.mapper.map(doc, doc.linear, doc.located, self.schema)
         # A table is found when its rows were read; with none found the template is the year's.
         if not any(doc.found.values()) and doc.year is not None:

@@ -24,7 +24,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     options = IngestOptions(
         workers=args.workers, engine=args.engine, ray_address=args.ray_address, ray_ship_files=args.ray_ship_files,
         reprocess=args.reprocess, reprocess_stale=args.reprocess_stale, retry_failed=args.retry_failed,
-        timeout=args.timeout, max_memory_mb=args.max_memory_mb, pipeline_options=PipelineOptions(mapper=args.spotter),
+        timeout=args.timeout, max_memory_mb=args.max_memory_mb, pipeline_options=PipelineOptions(spotter=args.spotter),
         extract_fn=args.extract_fn, progress=not args.no_progress, cross_year=not args.no_cross_year,
         all_files=args.all_files, exclude=tuple(args.exclude or ()),
     )

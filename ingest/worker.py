@@ -119,11 +119,12 @@ def models_digest() -> str:
 
 
 def pipeline_version(options: object = None) -> str:
-    """What made a stored result: package, mapper, schema, model files. A change makes results stale."""
+    """What made a stored result: package, spotter, schema, model files. A change makes results stale.
+    (The spotter is written ``mapper``, its former name, so that results stored before stay current.)"""
     import nianbao
 
-    mapper = getattr(options, "mapper", None) or "classifier"  # PipelineOptions' default
-    return f"nianbao {nianbao.__version__}; mapper {mapper}; schema {schema_digest()}; models {models_digest()}"
+    spotter = getattr(options, "spotter", None) or "classifier"  # PipelineOptions' default
+    return f"nianbao {nianbao.__version__}; mapper {spotter}; schema {schema_digest()}; models {models_digest()}"
 
 
 def build_pipeline(config: WorkerConfig):

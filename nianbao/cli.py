@@ -80,7 +80,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     for folder in found.empty_folders:
         print(f"nianbao extract: no report file in {folder} (looked for {' '.join(sorted(REPORT_SUFFIXES))})",
               file=sys.stderr)
-    pipeline = Pipeline(PipelineOptions(mapper=args.spotter, ocr=OcrOptions(debug_dir=args.debug_dir)))
+    pipeline = Pipeline(PipelineOptions(spotter=args.spotter, ocr=OcrOptions(debug_dir=args.debug_dir)))
     errors: Counter = Counter()
     review = 0
     # A file that fails gets its error object in the output and the run goes on with the next one.
@@ -119,7 +119,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not Path(args.gold).is_dir():
         print(f"nianbao evaluate: no gold folder at {args.gold}", file=sys.stderr)
         return EXIT_USAGE
-    pipeline = Pipeline(PipelineOptions(mapper=args.spotter))
+    pipeline = Pipeline(PipelineOptions(spotter=args.spotter))
     try:
         report = evaluate(Path(args.gold), pipeline.run)
     except FileNotFoundError as e:  # a gold file names a document that is not there

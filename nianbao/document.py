@@ -1,7 +1,8 @@
 """The one typed document object that flows through every pipeline stage.
 
-Readers fill ``pages``; the locator fills ``regions``, ``template``, ``agency`` and ``year``;
-the mapper fills ``fields``; the reconciler fills ``checks``; review scoring fills ``review``.
+Readers fill ``pages``; the locate stage fills ``regions``, ``template``, ``agency`` and ``year``;
+the mapper fills ``fields``; the reconcile stage fills ``checks``; the triage stage fills ``review``
+(whether a person reviews the document, and why).
 Each stage takes a :class:`Document` and returns it (see ``nianbao.inference.pipeline``).
 """
 from __future__ import annotations
@@ -195,7 +196,9 @@ class Document:
     # e.g. "decoded_with_replacement: 3 of 7035 bytes are not valid utf-8 ...".
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-    mapper: Optional[str] = None
+    # What spotted the row labels ("classifier" or "baseline"); the record writes it as ``mapper``,
+    # the output contract's name for it.
+    spotter: Optional[str] = None
     # The version of the trained model that read the tables (models/registry.json); None for the baseline.
     model_version: Optional[str] = None
 

@@ -228,7 +228,7 @@ def record_of(doc: Document, contexts: bool = False) -> Record:
     rec = Record(source=doc.source, agency=doc.agency, year=doc.year, template=doc.template,
                  found={t: bool(doc.found.get(t)) for t in TABLE_NAMES}, fields={}, checks=[],
                  review_needed=doc.review.needed, review_reasons=list(doc.review.reasons), error=None,
-                 format=doc.format, mapper=doc.mapper, model_version=doc.model_version, version=__version__,
+                 format=doc.format, mapper=doc.spotter, model_version=doc.model_version, version=__version__,
                  # what reading gave up without stopping (e.g. bytes decoded with replacement)
                  warnings=list(getattr(doc, "warnings", None) or []))
     if doc.error is not None:

@@ -114,7 +114,7 @@ class _HookedPipeline:
 def _init_worker(spotter: str, extract_fn: Optional[str] = None) -> None:
     from nianbao.inference.pipeline import Pipeline, PipelineOptions
 
-    pipeline = Pipeline(PipelineOptions(mapper=spotter))
+    pipeline = Pipeline(PipelineOptions(spotter=spotter))
     if extract_fn:
         from nianbao.ingest.worker import resolve_extract_fn
 

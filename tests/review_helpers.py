@@ -25,7 +25,7 @@ def build_store(root: Path, extra: dict[str, str] | None = None) -> Path:
         (docs / name).write_text(text, encoding="utf-8")
     db = root / "store.sqlite"
     ingest([str(docs)], db, IngestOptions(workers=1, progress=False, cross_year=False, timeout=None, max_memory_mb=0,
-                                          pipeline_options=PipelineOptions(mapper="classifier")))
+                                          pipeline_options=PipelineOptions(spotter="classifier")))
     return db
 
 

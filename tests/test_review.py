@@ -110,7 +110,7 @@ def test_reprocessing_keeps_the_reviewers_values(store, tmp_path):
     path = corrections.get_document(store, doc_id).row["path"]
     store.close()
     ingest([path], store.path, IngestOptions(workers=1, progress=False, cross_year=False, reprocess=True, timeout=None,
-                                             max_memory_mb=0, pipeline_options=PipelineOptions(mapper="classifier")))
+                                             max_memory_mb=0, pipeline_options=PipelineOptions(spotter="classifier")))
     with SQLiteStore(store.path) as s:
         doc = corrections.get_document(s, doc_id)
         assert doc.record["fields"]["requests.new.total"]["value"] == 4321
@@ -175,7 +175,7 @@ def test_pdf_cell_image_is_cut_from_its_page(tmp_path):
     db = tmp_path / "pdf.sqlite"
     ingest([str(EXAMPLES / "real2_002.pdf")], db, IngestOptions(workers=1, progress=False, cross_year=False,
                                                                 timeout=None, max_memory_mb=0,
-                                                                pipeline_options=PipelineOptions(mapper="classifier")))
+                                                                pipeline_options=PipelineOptions(spotter="classifier")))
     with SQLiteStore(db) as s:
         doc_id = s.scalar("SELECT id FROM documents")
         key, bbox = next((r["key"], json.loads(r["bbox"])) for r in s.query(

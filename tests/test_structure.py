@@ -216,7 +216,7 @@ def test_the_model_is_consulted_only_where_the_schemas_labels_leave_a_table_inco
     pipeline = Pipeline()
     clean = EXAMPLES / "real_005.txt"
     doc = pipeline.run(clean)
-    assert doc.error is None and not calls and doc.mapper == "classifier"
+    assert doc.error is None and not calls and doc.spotter == "classifier"
     damaged = clean.read_text(encoding="utf-8").replace("属于三类内部事务信息", "属于三娄内部亊务", 1)
     doc2 = pipeline.run(_write(tmp_path, "d.txt", damaged))
     assert calls  # a label the schema does not know: the model looks

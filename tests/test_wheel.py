@@ -103,7 +103,7 @@ def test_missing_model_is_an_error_and_baseline_stays_available(tmp_path, monkey
     message = str(err.value)
     assert str(tmp_path / "token_classifier") in message and resources.MODEL_DIR_ENV in message
     assert "--spotter baseline" in message
-    baseline = nianbao_extract(EXAMPLE, PipelineOptions(mapper="baseline"))
+    baseline = nianbao_extract(EXAMPLE, PipelineOptions(spotter="baseline"))
     assert baseline["error"] is None and baseline["model_version"] is None
     assert baseline["fields"]["requests.new.total"][0] == 74
 
