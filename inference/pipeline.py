@@ -22,14 +22,13 @@ from nianbao.document import Document, ExtractionError
 from nianbao.errors import ReadError
 from nianbao.schema import Schema, load_schema
 
-from . import audit, reconcile
 from .calibration import CalibrateStage
 from .locate import LocateStage, RegexSpotter
 from .mapping import BaselineMapper, MapStage
 from .ocr import OcrOptions, OcrStage
-from .ocr.trust import rerank_by_rules
 from .readers import ReadStage
 from .readers.options import ReaderOptions
+from .reconcile_stage import ReconcileStage
 from .report_gate import ReportStage
 from .triage import DOUBT_THRESHOLD, TriageStage
 
@@ -77,30 +76,6 @@ class Stage(Protocol):
     name: str
 
     def __call__(self, doc: Document) -> Document: ...
-
-
-class ReconcileStage:
-    """Rules 1-4 (reconcile), then the audit catalogue (audit: P prose vs table, A Table A sanity,
-    N narrative). Findings only: no value is changed here."""
-
-    name = "reconcile"
-
-    def __init__(self, schema: Schema):
-        self.schema = schema
-
-    def __call__(self, doc: Document) -> Document:
-        if doc.template and any(doc.found.values()):  # nothing read, nothing evaluated
-            doc.checks = reconcile.run_checks(doc.values(), doc.template, doc.found, self.schema)
-            # Sum rules failing on OCR-read numbers re-rank the readings of their uncertain cells.
-            if rerank_by_rules(doc, self.schema):
-                doc.checks = reconcile.run_checks(doc.values(), doc.template, doc.found, self.schema)
-            for c in doc.checks:
-                c.confidence = audit.rule_confidence(c, doc.fields)
-            try:
-                doc.checks += audit.audit_document(doc)
-            except Exception as e:  # a bug in a finding must not cost the document its values
-                doc.warnings.append(f"audit_failed: {type(e).__name__}: {e}")
-        return doc
 
 
 def build_stages(options: PipelineOptions, schema: Optional[Schema] = None) -> list[Stage]:
