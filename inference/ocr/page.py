@@ -215,7 +215,11 @@ class PageReader:
     def prepare(self, page: PageImage, orient: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, dict]:
         """Upright, deskewed colour page; its normalised grey and binary images; em; what was done."""
         info: dict[str, Any] = {}
-        img = page.image
+        # A photographed page: its outline warped to a rectangle (boxes are then in that frame).
+        img, quad = prep.rectify_page(page.image)
+        if quad is not None:
+            info["rectified"] = True
+            info["page_quad"] = [[round(float(x), 1), round(float(y), 1)] for x, y in quad]
         gray = prep.normalize_background(prep.to_gray(img))
         binary = prep.binarize(gray)
         share = prep.ink_share(binary)
