@@ -117,6 +117,9 @@ def _ruled_page() -> tuple[np.ndarray, list[tuple[int, int]]]:
     cv2.putText(img, "7", (280, ys[1] + 36), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 2)
     cv2.line(img, (380, ys[1] + 25), (400, ys[1] + 25), (0, 0, 0), 3)
     cv2.putText(img, "3", (480, ys[1] + 36), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (175, 175, 175), 1)
+    # Row 2, column 3: two short scratches far apart (dust, a rule's remnant): ink, but no digit.
+    cv2.line(img, (455, ys[2] + 14), (468, ys[2] + 15), (0, 0, 0), 2)
+    cv2.line(img, (512, ys[2] + 36), (525, ys[2] + 35), (0, 0, 0), 2)
     return img, [(1, 1), (1, 2), (1, 3), (1, 4)]
 
 
@@ -144,8 +147,14 @@ def test_a_cell_with_ink_and_no_reading_is_retried_then_unread_and_a_clean_cell_
     assert by_pos[(1, 2)].text == "-" and not by_pos[(1, 2)].unread and by_pos[(1, 2)].confidence > 0.9
     # The clean cell is a printed empty cell.
     assert not by_pos[(1, 4)].unread and by_pos[(1, 4)].text == "" and by_pos[(1, 4)].confidence > 0.9
+    # Ink of which no piece is half a digit high, still unread after the retry: no number is
+    # printed there; the cell is empty, a little less sure than a clean one.
+    from nianbao.inference.ocr.page import SPECK_CONFIDENCE
+
+    specks = by_pos[(2, 3)]
+    assert not specks.unread and specks.text == "" and specks.confidence == SPECK_CONFIDENCE
     # The unread cells were read a second time (two scales each), after the first pass.
-    assert len(engine.calls) == 2 and engine.calls[1] >= 2 * 2
+    assert len(engine.calls) == 2 and engine.calls[1] >= 3 * 2
 
 
 def test_a_retry_that_reads_the_cell_gives_it_its_text():

@@ -35,6 +35,10 @@ INK_CONTRAST = 45          # grey levels below the cell's paper that count as in
 # A cell whose ink is one short horizontal stroke, read as '-' or as nothing/no value: the '-'
 # placeholder, as sure as its shape (the recogniser often doubts a lone dash, or calls it "=").
 DASH_CONFIDENCE = 0.97
+# A cell whose ink the recogniser cannot read and whose every piece of ink is shorter than this
+# share of the em (half a digit's height) holds specks or a stroke, not a number: printed empty.
+SPECK_HEIGHT = 0.35
+SPECK_CONFIDENCE = 0.93
 # OCR confusions of digits, applied only when the whole cell then reads as a number.
 _DIGIT_LIKE = str.maketrans({"O": "0", "o": "0", "〇": "0", "Ｏ": "0", "D": "0", "Q": "0",
                              "l": "1", "I": "1", "|": "1", "丨": "1", "i": "1", "！": "1", "!": "1",
@@ -331,6 +335,7 @@ class PageReader:
             garbled |= {owners[k] for k in unreadable_value_cells([(cell_refs[o][1].row, cell_refs[o][1].col, texts[o])
                                                                    for o in owners])}
         dashes: dict[int, Rect] = {}
+        inks: dict[int, CellInk] = {}
         for owner, (_gi, cell, t_em) in enumerate(cell_refs):
             doubted_dash = texts[owner] == "-" and min(
                 (ch.prob for _, r in per_owner.get(owner, []) for ch in r.chars), default=1.0) < DASH_CONFIDENCE
@@ -338,6 +343,7 @@ class PageReader:
                 continue
             # (The page's em too: a table of few characters, as Table C, can look smaller than it is.)
             ink = cell_ink(gray_clean, cell.rect, max(t_em, em))
+            inks[owner] = ink
             inked[owner] = ink.share >= INK_CELL_SHARE
             # A '-' the recogniser doubts, whose ink is one short flat stroke by a measure that
             # keeps small and faint hyphens (the two judgments agree): the placeholder.
@@ -348,12 +354,22 @@ class PageReader:
                 dashes[owner] = stroke
             elif inked[owner] and ink.box is not None and not doubted_dash:
                 retry.append((owner, ink.box))
+        specks: set[int] = set()
         if retry:
             self._retry_unread(retry, per_owner, cell_refs, gray_clean, garbled)
+            # Still unread, and no piece of its ink is as tall as half a digit: specks, a rule's
+            # remnant or a stroke, never a number; the cell prints no value (0, less sure than clean).
+            for owner, _box in retry:
+                text = cell_text([r for _, r in per_owner.get(owner, [])], self.options).text
+                if not _is_value_text(text) and inks[owner].tallest < SPECK_HEIGHT * max(cell_refs[owner][2], em):
+                    specks.add(owner)
+                    inked[owner] = False
+                    per_owner[owner] = []
         for owner, box in dashes.items():
             per_owner[owner] = [(_Crop(owner, box, np.zeros((1, 1), np.uint8)),
                                  LineReading("-", [CharReading("-", DASH_CONFIDENCE)]))]
         info["cells_dash_by_shape"] = len(dashes)
+        info["cells_specks_only"] = len(specks)
         info["cells_inked_unread_first"] = len(retry)
 
         u = page.unit_per_px
@@ -364,6 +380,9 @@ class PageReader:
             table = table_from_grid(g, [(cell, [r for _, r in per_owner.get(owner, [])]) for owner, cell in owned],
                                     self.options, self.lexicon, page.number, u,
                                     inked=[inked.get(owner, False) for owner, _ in owned])
+            for (owner, _), c in zip(owned, table.cells):
+                if owner in specks and not c.text and not c.unread:
+                    c.confidence = SPECK_CONFIDENCE
             info["cells_unread"] = info.get("cells_unread", 0) + sum(1 for c in table.cells if c.unread)
             for (_, cell), c in zip(owned, table.cells):
                 result.cells.append(CellDraw(cell.rect, c.confidence if c.text or c.unread else None,
@@ -723,6 +742,7 @@ class CellInk:
     share: float             # share of the cell's inner area that is ink
     box: Optional[Rect]      # where that ink is (page pixels), None when there is none
     dash: bool = False       # the ink is one short horizontal stroke: the '-' placeholder
+    tallest: float = 0.0     # height (pixels) of its tallest piece of ink
 
 
 def cell_ink(gray: np.ndarray, rect: Rect, em: float) -> CellInk:
@@ -762,7 +782,7 @@ def cell_ink(gray: np.ndarray, rect: Rect, em: float) -> CellInk:
     _x, _y, dw, dh, da = max(kept, key=lambda k: k[4])
     dash = bool(dw >= 1.4 * dh and dh <= 0.4 * em and 0.2 * em <= dw <= 1.5 * em and area - da < da / 3)
     return CellInk(area / float(sub.size), Rect(float(bx0 + x0), float(by0 + y0), float(bx1 + x0), float(by1 + y0)),
-                   dash)
+                   dash, float(max(k[3] for k in kept)))
 
 
 def dash_stroke(gray: np.ndarray, rect: Rect, em: float) -> Optional[Rect]:
