@@ -8,7 +8,7 @@ from nianbao.document import Document
 from nianbao.schema import Schema
 
 from . import audit, reconcile
-from .ocr.trust import rerank_by_rules
+from .ocr.trust import corroborate_by_rules, rerank_by_rules
 
 
 class ReconcileStage:
@@ -27,6 +27,8 @@ class ReconcileStage:
             # Sum rules failing on OCR-read numbers re-rank the readings of their uncertain cells.
             if rerank_by_rules(doc, self.schema):
                 doc.checks = reconcile.run_checks(doc.values(), doc.template, doc.found, self.schema)
+            # A rule that holds corroborates the one uncertain OCR reading it pins down.
+            corroborate_by_rules(doc.fields, doc.checks)
             for c in doc.checks:
                 c.confidence = audit.rule_confidence(c, doc.fields)
             try:

@@ -513,7 +513,6 @@ def _appeals_doc(texts: dict[str, tuple[str, float]]):
                                                           bbox=box, source="ocr")
     doc.pages = [Page(number=1, blocks=[Table(cells=cells, page=1)])]
     doc.checks = reconcile.run_checks(doc.values(), doc.template, doc.found)
-    assert any(not c.passed and c.rule == "R4" for c in doc.checks)
     return doc
 
 
@@ -523,6 +522,7 @@ def test_two_readings_that_both_fit_the_rules_change_nothing():
     # 3 + 0 + 0 + 0 vs total 8: the total may be a 3, or the 3 an 8; both cells uncertain.
     doc = _appeals_doc({"upheld": ("3", 0.9), "corrected": ("0", 0.99), "other": ("0", 0.99),
                         "pending": ("0", 0.99), "total": ("8", 0.9)})
+    assert any(not c.passed and c.rule == "R4" for c in doc.checks)
     assert rerank_by_rules(doc) == []
     assert doc.fields["appeals.review.upheld"].value == 3 and doc.fields["appeals.review.total"].value == 8
     # The total read clearly: only the uncertain 3 can change, and only to 8.
@@ -531,3 +531,28 @@ def test_two_readings_that_both_fit_the_rules_change_nothing():
     changes = rerank_by_rules(doc)
     assert [(c.key, c.old, c.new) for c in changes] == [("appeals.review.upheld", 3, 8)]
     assert doc.fields["appeals.review.upheld"].confidence < 0.9
+
+
+def test_a_rule_that_holds_corroborates_the_one_uncertain_reading_it_pins_down():
+    from nianbao.inference.ocr.trust import CORROBORATED_CONFIDENCE, corroborate_by_rules
+
+    clear = ("0", 0.995)
+    doc = _appeals_doc({"upheld": ("3", 0.6), "corrected": clear, "other": clear, "pending": clear,
+                        "total": ("3", 0.995)})
+    assert all(c.passed for c in doc.checks)
+    assert corroborate_by_rules(doc.fields, doc.checks) == ["appeals.review.upheld"]
+    f = doc.fields["appeals.review.upheld"]
+    assert f.confidence == CORROBORATED_CONFIDENCE < 0.98 and "R4 holds" in f.reason
+    # Two uncertain cells in the rule: it pins neither (one misreading could offset the other).
+    doc = _appeals_doc({"upheld": ("3", 0.6), "corrected": clear, "other": clear, "pending": clear,
+                        "total": ("3", 0.6)})
+    assert corroborate_by_rules(doc.fields, doc.checks) == []
+    assert doc.fields["appeals.review.upheld"].confidence < 0.9
+    # A failing rule corroborates nothing; a value the rules chose among candidates is left doubted.
+    doc = _appeals_doc({"upheld": ("3", 0.6), "corrected": clear, "other": clear, "pending": clear,
+                        "total": ("4", 0.995)})
+    assert corroborate_by_rules(doc.fields, doc.checks) == []
+    doc = _appeals_doc({"upheld": ("3", 0.6), "corrected": clear, "other": clear, "pending": clear,
+                        "total": ("3", 0.995)})
+    doc.fields["appeals.review.upheld"].alternatives = [8]
+    assert corroborate_by_rules(doc.fields, doc.checks) == []

@@ -40,7 +40,7 @@ def doubt_cells_of_failing_rules(fields: MutableMapping[str, FieldValue], checks
 # ---------------------------------------------------------------------------------------------
 
 # Digits the recogniser takes for one another on scans (thin strokes lost or added).
-LOOK_ALIKE = {"0": "689", "1": "74", "2": "7", "3": "859", "4": "1", "5": "63", "6": "508", "7": "12",
+LOOK_ALIKE = {"0": "689", "1": "740", "2": "7", "3": "859", "4": "1", "5": "63", "6": "508", "7": "12",
               "8": "3069", "9": "08"}
 # A cell read with a probability below this is uncertain: the rules may choose another reading of it.
 # A clearer reading is never changed by the rules (it stays as read, doubted by its failing rule).
@@ -190,3 +190,48 @@ def rerank_by_rules(doc: Document, schema=None) -> list[Rerank]:
         f.reason = why
         out.append(Rerank(key, old, new, text, p, rules))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# A rule that holds corroborates the one doubtful reading it pins down
+# ---------------------------------------------------------------------------------------------
+
+CORROBORATED_CONFIDENCE = 0.95   # above the review threshold, below auto-accept (0.98)
+_TRUSTED = 0.9
+
+
+def corroborate_by_rules(fields: MutableMapping[str, FieldValue], checks: Iterable[Check]) -> list[str]:
+    """A sum rule (R1-R4) that holds, every cell of it printed and read, with exactly one cell read
+    uncertainly by OCR (below 0.9) and every other cell trusted: the rule alone fixes that cell's
+    value (the total less the other parts), and the reading is that value; a misreading would have
+    had to land on it. The cell is raised to CORROBORATED_CONFIDENCE (not to auto-accept), with the
+    rule as its reason. A cell the rules chose among candidates (it has alternatives), one under a
+    failing sum rule, and an unread cell are left alone. Repeated until nothing changes: a cell
+    corroborated by one rule may pin the last uncertain cell of another (Table B's rows and columns)."""
+    sums = [c for c in checks if c.rule in SUM_RULES]
+    failing = {k for c in sums if not c.passed for k in c.cells}
+    lifted: list[str] = []
+
+    def trusted(key: str) -> bool:
+        f = fields.get(key)
+        return f is not None and f.value is not None and (f.source != "ocr" or f.confidence >= _TRUSTED)
+
+    changed = True
+    while changed:
+        changed = False
+        for c in sums:
+            if not c.passed or any(fields.get(k) is None or fields[k].value is None for k in c.cells):
+                continue
+            doubtful = [k for k in c.cells if not trusted(k)]
+            if len(doubtful) != 1:
+                continue
+            key = doubtful[0]
+            f = fields[key]
+            if key in failing or f.alternatives or f.source != "ocr":
+                continue
+            f.confidence = CORROBORATED_CONFIDENCE
+            why = f"rule {c.rule} holds with this reading and fixes its value (every other cell of the rule read clearly)"
+            f.reason = f"{f.reason}; {why}" if f.reason else why
+            lifted.append(key)
+            changed = True
+    return lifted
