@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -21,7 +21,9 @@ from nianbao.inference.crossdoc import (DOUBT_THRESHOLD, H1_KEYS, Edge, Hierarch
                                         YearRecord, expectations, parent_child_checks, read_hierarchy_csv, redecide)
 from nianbao.inference.reconcile import B_COLUMNS
 
-from .store import CHECK_COLUMNS, StaleEditError, StoredCheck, StoreError, load_record
+from nianbao.record import Record, RecordCheck, RecordField
+
+from .store import StaleEditError, StoredCheck, StoreError, stored_record
 
 from .agencies import infer_hierarchy, normalise_agency
 
@@ -142,47 +144,40 @@ def _cells_confidence(cells: Sequence[str], values: dict, confidences: dict) -> 
                 if values.get(k) is not None and confidences.get(k) is not None), default=1.0)
 
 
-def rerun_checks(record: dict, values: dict[str, Any], confidences: dict[str, float],
+def rerun_checks(record: Record, values: dict[str, Any], confidences: dict[str, float],
                  changed: Sequence[str]) -> list[StoredCheck]:
     """The document's checks after ``changed`` fields took ``values``: rules 1-4 run again (each as
     sure as its least sure cell, as the pipeline does); a prose finding (P) on a changed cell is
     decided again against the number its sentence states; the other findings (A, N: raw text and
     prose) stay as they were."""
     from nianbao.inference import audit, reconcile
-    from nianbao.inference.output import check_record
     from nianbao.numfmt import full_number
 
-    template = record.get("template")
-    found = {t: bool(v.get("found")) for t, v in (record.get("tables") or {}).items()}
+    template = record.template
+    found = dict(record.found)
     out: list[StoredCheck] = []
     if template and any(found.values()):
         for c in reconcile.run_checks(values, template, found):
             c.confidence = round(_cells_confidence(c.cells, values, confidences), 3)
-            out.append(_stored(check_record(c)))
-    old_confidences = {k: f.get("confidence") for k, f in (record.get("fields") or {}).items()}
-    for c in record.get("checks") or []:
-        if audit.family(c["rule"]) == "R":
+            out.append(StoredCheck.of(RecordCheck.of(c)))
+    old_confidences = {k: f.confidence for k, f in record.fields.items()}
+    for c in record.checks:
+        if audit.family(c.rule) == "R":
             continue
-        cells = c.get("cells") or []
-        if audit.family(c["rule"]) == "P" and c.get("stated_value") is not None and set(cells) & set(changed):
+        cells = c.cells or []
+        if audit.family(c.rule) == "P" and c.stated_value is not None and set(cells) & set(changed):
             parts = [values.get(k) for k in cells]
             if all(v is not None for v in parts):
                 table = float(sum(parts))
-                stated = float(c["stated_value"])
+                stated = float(c.stated_value)
                 before = _cells_confidence(cells, values, old_confidences)
-                base = (c.get("confidence") or 1.0) / before if before > 0 else 1.0
-                c = dict(c, passed=abs(table - stated) < 1e-9, table_value=table, difference=round(table - stated, 6),
-                         confidence=round(min(1.0, base * _cells_confidence(cells, values, confidences)), 3),
-                         detail=f"prose states {full_number(stated)} ({audit.RULES[c['rule']].split(': ', 1)[1]}), "
-                                f"table {full_number(table)}")
-        out.append(_stored(c))
+                base = (c.confidence or 1.0) / before if before > 0 else 1.0
+                c = replace(c, passed=abs(table - stated) < 1e-9, table_value=table, difference=round(table - stated, 6),
+                            confidence=round(min(1.0, base * _cells_confidence(cells, values, confidences)), 3),
+                            detail=f"prose states {full_number(stated)} ({audit.RULES[c.rule].split(': ', 1)[1]}), "
+                                   f"table {full_number(table)}")
+        out.append(StoredCheck.of(c))
     return out
-
-
-def _stored(item: dict) -> StoredCheck:
-    return StoredCheck(rule=item["rule"], passed=bool(item["passed"]), detail=item.get("detail"),
-                       cells=list(item.get("cells") or []), difference=item.get("difference"),
-                       extra={k: v for k, v in item.items() if k not in CHECK_COLUMNS} or None)
 
 
 def apply_cross_year_redecisions(store, threshold: float = DOUBT_THRESHOLD) -> list[AppliedRedecision]:
@@ -206,15 +201,15 @@ def apply_cross_year_redecisions(store, threshold: float = DOUBT_THRESHOLD) -> l
                 out += [AppliedRedecision(r, False, "approved: left as approved" if row else "document gone")
                         for r in items]
                 continue
-            record = load_record(store, row)
-            fields = record["fields"]
-            values = {k: f.get("value") for k, f in fields.items()}
-            confidences = {k: f.get("confidence") for k, f in fields.items()}
+            record = stored_record(store, row)
+            fields = record.fields
+            values = {k: f.value for k, f in fields.items()}
+            confidences = {k: f.confidence for k, f in fields.items()}
             changed: list[str] = []  # every field decided so far: the checks re-run on all of them
             for r in items:
-                f = fields.get(r.key) or {}
-                conf = f.get("confidence")
-                if f.get("reason") == "reviewed":
+                f = fields.get(r.key) or RecordField(value=None, raw=None, confidence=None)
+                conf = f.confidence
+                if f.reason == "reviewed":
                     out.append(AppliedRedecision(r, False, "set by a reviewer"))
                     continue
                 if conf is None or float(conf) >= threshold:
@@ -226,7 +221,7 @@ def apply_cross_year_redecisions(store, threshold: float = DOUBT_THRESHOLD) -> l
                     store.redecide_field(doc_id, r.key, r.new_value, r.confidence, r.reason, r.evidence_document_id,
                                          based_on=r.old_value, checks=checks)
                 except (StaleEditError, StoreError) as e:
-                    values[r.key], confidences[r.key] = f.get("value"), conf
+                    values[r.key], confidences[r.key] = f.value, conf
                     out.append(AppliedRedecision(r, False, str(e)))
                     continue
                 changed.append(r.key)

@@ -166,7 +166,7 @@ class Record:
     template: Optional[str]
     found: dict[str, bool]
     fields: dict[str, RecordField]
-    checks: list[dict[str, Any]]                  # ``check_record`` entries
+    checks: list[RecordCheck]
     review_needed: bool
     review_reasons: list[str]
     error: Optional[dict[str, str]]               # {"code", "message"} of a failed document
@@ -187,7 +187,7 @@ class Record:
             "template": self.template,
             "tables": {t: {"found": bool(v)} for t, v in self.found.items()},
             "fields": {k: f.as_dict(contexts) for k, f in self.fields.items()},
-            "checks": self.checks,
+            "checks": [c.as_dict() for c in self.checks],
             "review": {"needed": self.review_needed, "reasons": self.review_reasons},
             "error": self.error,
             "format": self.format,
@@ -214,7 +214,7 @@ class Record:
                    template=rec.get("template"),
                    found={t: bool((v or {}).get("found")) for t, v in (rec.get("tables") or {}).items()},
                    fields={k: RecordField.from_dict(f) for k, f in (rec.get("fields") or {}).items()},
-                   checks=list(rec.get("checks") or []), review_needed=bool(review.get("needed")),
+                   checks=[RecordCheck.from_dict(c) for c in rec.get("checks") or []], review_needed=bool(review.get("needed")),
                    review_reasons=list(review.get("reasons") or []), error=rec.get("error"),
                    format=rec.get("format"), mapper=rec.get("mapper"), model_version=rec.get("model_version"),
                    version=rec.get("version"), warnings=list(rec.get("warnings") or []),
@@ -244,7 +244,7 @@ def record_of(doc: Document, contexts: bool = False) -> Record:
             # A reason is kept only for a value still in doubt.
             reason=f.reason if f.reason and f.value is not None and f.confidence < 0.99 else None,
             context=context_of.get(key))
-    rec.checks = [check_record(c) for c in doc.checks]
+    rec.checks = [RecordCheck.of(c) for c in doc.checks]
     rec.pages_needing_ocr = doc.pages_needing_ocr
     return rec
 
@@ -255,20 +255,68 @@ def to_record(doc: Document, contexts: bool = False) -> dict[str, Any]:
     return record_of(doc, contexts).as_dict()
 
 
+_CHECK_RULE_KEYS = ("rule", "passed", "detail", "cells", "difference")
 _CHECK_EXTRAS = ("confidence", "sentence", "position", "page", "table_value", "stated_value")
+
+
+@dataclass
+class RecordCheck:
+    """One entry of a record's ``checks``: a rule's verdict on some cells (the five keys every rule
+    writes), what an audit finding adds when it has it, and keys a later stage added (``extra``, kept)."""
+
+    rule: str
+    passed: bool
+    detail: Optional[str] = None
+    cells: list[str] = field(default_factory=list)
+    difference: Optional[float] = None
+    confidence: Optional[float] = None        # how sure the verdict is
+    sentence: Optional[str] = None            # the prose sentence a finding rests on (P, N rules)
+    position: Optional[int] = None            # its character offset in the reading-order text
+    page: Optional[int] = None
+    table_value: Optional[float] = None
+    stated_value: Optional[float] = None      # the number the prose states
+    not_applicable: list[str] = field(default_factory=list)  # cells printed '/', '—', 不适用 (A2)
+    extra: dict[str, Any] = field(default_factory=dict)
+    # The order of the keys beyond the rule's five as read (a stored check comes back with them
+    # sorted): written back in that order, so a record read and written again is the same JSON.
+    key_order: Optional[tuple[str, ...]] = field(default=None, repr=False, compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        item: dict[str, Any] = {"rule": self.rule, "passed": self.passed, "detail": self.detail,
+                                "cells": self.cells, "difference": self.difference}
+        read = set(self.key_order or ())  # a key read is written back, even empty
+        present = {name: getattr(self, name) for name in _CHECK_EXTRAS if getattr(self, name) is not None or name in read}
+        if self.not_applicable or "not_applicable" in read:
+            present["not_applicable"] = list(self.not_applicable)
+        present.update(self.extra)
+        for name in self.key_order or ():
+            if name in present:
+                item[name] = present.pop(name)
+        item.update(present)
+        return item
+
+    @classmethod
+    def from_dict(cls, item: Mapping[str, Any]) -> "RecordCheck":
+        known = {*_CHECK_RULE_KEYS, *_CHECK_EXTRAS, "not_applicable"}
+        return cls(rule=item["rule"], passed=item["passed"], detail=item.get("detail"),
+                   cells=item.get("cells") if item.get("cells") is not None else [],
+                   difference=item.get("difference"),
+                   **{name: item.get(name) for name in _CHECK_EXTRAS},
+                   not_applicable=list(item.get("not_applicable") or []),
+                   extra={k: v for k, v in item.items() if k not in known},
+                   key_order=tuple(k for k in item if k not in _CHECK_RULE_KEYS))
+
+    @classmethod
+    def of(cls, c: Check) -> "RecordCheck":
+        """The entry of a check the pipeline made."""
+        return cls(rule=c.rule, passed=c.passed, detail=c.detail, cells=c.cells, difference=c.difference,
+                   **{name: getattr(c, name, None) for name in _CHECK_EXTRAS},
+                   not_applicable=list(getattr(c, "not_applicable", None) or []))
 
 
 def check_record(c: Check) -> dict[str, Any]:
     """One ``checks`` entry: the rule's five keys, then what an audit finding adds (when it has it)."""
-    item: dict[str, Any] = {"rule": c.rule, "passed": c.passed, "detail": c.detail, "cells": c.cells,
-                            "difference": c.difference}
-    for name in _CHECK_EXTRAS:
-        value = getattr(c, name, None)
-        if value is not None:
-            item[name] = value
-    if getattr(c, "not_applicable", None):
-        item["not_applicable"] = list(c.not_applicable)
-    return item
+    return RecordCheck.of(c).as_dict()
 
 
 # -- the labelled-document format (``labels/gold/*.json``, reviewed labels) ----------------------

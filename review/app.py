@@ -41,7 +41,6 @@ from nianbao.inputs import path_from_display
 from nianbao.ingest.store import (FINDING_STATUSES, CheckReview, FindingVerdicts, Store, StoreError, finding_key,
                                   open_store)
 from nianbao.labels import TABLES
-from nianbao.record import field_context
 from nianbao.inference.readers import IMAGE_SUFFIXES
 from nianbao.schema import DEFAULT_TEMPLATE, load_schema
 
@@ -222,8 +221,8 @@ def build_grids(doc: corrections.StoredDocument, policy: AcceptPolicy) -> list[G
     """The statutory tables of the document's template as rows × columns of its stored fields, under
     the official Chinese row and column headers."""
     schema = load_schema()
-    template = doc.record.get("template") or DEFAULT_TEMPLATE
-    failing = {k for c in doc.record["checks"] if not c["passed"] for k in c.get("cells") or []}
+    template = doc.record.template or DEFAULT_TEMPLATE
+    failing = {k for c in doc.record.checks if not c.passed for k in c.cells or []}
     grids = []
     for name in TABLES:
         spec = schema.table(template, name)
@@ -236,15 +235,15 @@ def build_grids(doc: corrections.StoredDocument, policy: AcceptPolicy) -> list[G
             cells = {}
             for col in r.columns:
                 key = f"{name}.{r.key}.{col}"
-                f = doc.record["fields"].get(key)
+                f = doc.record.fields.get(key)
                 if f is None:
                     continue
-                conf = f.get("confidence")
-                reviewed = f.get("reason") == REVIEWED
-                cells[col] = GridCell(key=key, value=f.get("value"), raw=f.get("raw"), confidence=conf,
+                conf = f.confidence
+                reviewed = f.reason == REVIEWED
+                cells[col] = GridCell(key=key, value=f.value, raw=f.raw, confidence=conf,
                                       doubtful=not reviewed and conf is not None and conf < policy.threshold,
-                                      failing=key in failing, reviewed=reviewed, alternatives=f.get("alternatives") or [],
-                                      reason=None if reviewed else f.get("reason"))
+                                      failing=key in failing, reviewed=reviewed, alternatives=f.alternatives or [],
+                                      reason=None if reviewed else f.reason)
             path = headers.row_path(r)
             rows.append(GridRow(key=r.key, label=path[-1], group=" · ".join(path[1:-1] if len(path) > 2 else path[:-1])
                                 or None, cells=cells))
@@ -281,13 +280,13 @@ def document_findings(doc: corrections.StoredDocument, reviews) -> list[FindingV
     """The document's failed checks, each with its verdict (the last one given on it)."""
     verdicts = FindingVerdicts(reviews)
     out = []
-    for c in doc.record["checks"]:
-        if c["passed"]:
+    for c in doc.record.checks:
+        if c.passed:
             continue
-        key = finding_key(c["rule"], c.get("cells") or [], c.get("position"))
-        v = verdicts.get(doc.id, "document", c["rule"], key)
-        out.append(FindingView(key=key, rule=c["rule"], detail=c.get("detail"), cells=c.get("cells") or [],
-                               confidence=c.get("confidence"), sentence=c.get("sentence"), page=c.get("page"),
+        key = finding_key(c.rule, c.cells or [], c.position)
+        v = verdicts.get(doc.id, "document", c.rule, key)
+        out.append(FindingView(key=key, rule=c.rule, detail=c.detail, cells=c.cells or [],
+                               confidence=c.confidence, sentence=c.sentence, page=c.page,
                                status=v.status if v else "open", reviewer=v.reviewer if v else None,
                                at=(v.created_at or "")[:19].replace("T", " ") if v else None, note=v.note if v else None))
     return out
@@ -468,7 +467,7 @@ def create_app(config: ReviewConfig) -> Flask:
         grids = build_grids(doc, policy)
         following = next((it.id for it in items if it.id != doc_id and it.id not in held), None)
         return render_template("document.html", doc=doc, grids=grids, policy=policy, reviewer=config.reviewer,
-                               next_id=following, failing=[c for c in doc.record["checks"] if not c["passed"]],
+                               next_id=following, failing=[c for c in doc.record.checks if not c.passed],
                                findings=findings, name=Path(doc.row["path"]).name)
 
     @app.post("/doc/<int:doc_id>/finding")
@@ -499,19 +498,19 @@ def create_app(config: ReviewConfig) -> Flask:
         with store() as s:
             # With the contexts the ingest worker stored (nothing is re-read or re-extracted here; a
             # document stored without contexts shows none).
-            doc = corrections.get_document(s, doc_id, contexts=True)
+            doc = corrections.get_document(s, doc_id)
             changes = [h for h in corrections.history(s, doc_id) if h["key"] == key]
-        f = doc.record["fields"].get(key)
+        f = doc.record.fields.get(key)
         if f is None:
             raise ReviewError(f"no field {key!r}")
-        context = field_context(f)
-        template = doc.record.get("template")
-        info = {"key": key, "label": field_label(key, template), "value": json_number(f.get("value")), "raw": f.get("raw"),
-                "confidence": f.get("confidence"), "alternatives": f.get("alternatives") or [],
-                "reason": label_keys_in_text(f.get("reason"), template), "page": f.get("page"),
+        context = f.context
+        template = doc.record.template
+        info = {"key": key, "label": field_label(key, template), "value": json_number(f.value), "raw": f.raw,
+                "confidence": f.confidence, "alternatives": f.alternatives or [],
+                "reason": label_keys_in_text(f.reason, template), "page": f.page,
                 "image": None, "source": None, "history": changes}
         path = Path(path_from_display(doc.row["path"]))  # stored escaped when not UTF-8
-        if f.get("bbox") and f.get("page") and (path.suffix.lower() == ".pdf" or path.suffix.lower() in IMAGE_SUFFIXES):
+        if f.bbox and f.page and (path.suffix.lower() == ".pdf" or path.suffix.lower() in IMAGE_SUFFIXES):
             info["image"] = url_for("cell_png", doc_id=doc_id, key=key)
         elif context is not None:
             info["source"] = {"before": context.before, "value": context.value, "after": context.after}
@@ -521,13 +520,13 @@ def create_app(config: ReviewConfig) -> Flask:
     def cell_png(doc_id: int, key: str):
         with store() as s:
             doc = corrections.get_document(s, doc_id)
-        f = doc.record["fields"].get(key)
-        if f is None or not f.get("bbox") or not f.get("page"):
+        f = doc.record.fields.get(key)
+        if f is None or not f.bbox or not f.page:
             abort(404)
         path = Path(path_from_display(doc.row["path"]))  # from the store, never from the request
         if not path.exists():
             abort(404)
-        png = cell_image(path, int(f["page"]), f["bbox"])
+        png = cell_image(path, int(f.page), f.bbox)
         return app.response_class(png, mimetype="image/png")
 
     @app.post("/api/doc/<int:doc_id>/field")
@@ -556,7 +555,7 @@ def create_app(config: ReviewConfig) -> Flask:
             if key not in values:
                 raise ReviewError(f"no field {key!r}")
             values[key] = None if text in (None, "") else corrections.parse_value(str(text), key)
-        template = doc.record.get("template")
+        template = doc.record.template
         checks = corrections.recheck(values, template, doc.found)
         return jsonify(checks=[check_json(c.rule, c.passed, c.detail, c.cells, template) for c in checks])
 
@@ -600,10 +599,10 @@ def create_app(config: ReviewConfig) -> Flask:
         return jsonify(history=rows)
 
     def state(doc: corrections.StoredDocument) -> dict:
-        return {"fields": {k: {"value": json_number(f.get("value")), "confidence": f.get("confidence"),
-                               "reviewed": f.get("reason") == REVIEWED} for k, f in doc.record["fields"].items()},
-                "checks": [check_json(c["rule"], c["passed"], c["detail"], c["cells"], doc.record.get("template"))
-                           for c in doc.record["checks"]],
+        return {"fields": {k: {"value": json_number(f.value), "confidence": f.confidence,
+                               "reviewed": f.reason == REVIEWED} for k, f in doc.record.fields.items()},
+                "checks": [check_json(c.rule, c.passed, c.detail, c.cells, doc.record.template)
+                           for c in doc.record.checks],
                 "review_status": doc.row["review_status"]}
 
     # The tables' Chinese in what the page prints: official headers for field keys in reasons and rule

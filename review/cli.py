@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from dataclasses import asdict
@@ -15,6 +14,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     from .queue import QueueFilters, load_accept_policy, review_queue
 
     from nianbao.ingest.store import is_postgres_url, open_store
+    from nianbao.jsonio import dumps_strict
 
     team_db = is_postgres_url(args.db)
     if not team_db and not Path(args.db).exists():
@@ -28,7 +28,7 @@ def cmd_review(args: argparse.Namespace) -> int:
                                                      status=args.status), policy)
         print(policy.describe())
         for it in items:
-            print(json.dumps(asdict(it), ensure_ascii=False, allow_nan=False) if args.json else
+            print(dumps_strict(asdict(it)) if args.json else
                   f"{it.id:>6}  expected wrong {it.expected_errors:6.2f}  doubtful {it.doubtful:3d}  "
                   f"rules {','.join(it.failing_rules) or '-':12}  {it.agency or '?'} {it.year or '?'}  {it.review_status}")
         return 0

@@ -7,7 +7,6 @@ are thin layers over these functions.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 import unicodedata
@@ -18,10 +17,11 @@ from typing import Any, Optional, Union
 
 from nianbao.document import Check
 from nianbao.evaluate import same_value
-from nianbao.ingest.store import (BASED_ON_CURRENT, CHECK_COLUMNS, FieldChange, StaleEditError, Store, StoredCheck, StoreError,
-                                  load_record, now)
+from nianbao.ingest.store import BASED_ON_CURRENT, FieldChange, StaleEditError, Store, StoreError, now, stored_record
 from nianbao.inference import reconcile
+from nianbao.jsonio import dumps_strict
 from nianbao.labels import TABLES
+from nianbao.record import Record
 from nianbao.schema import load_schema
 
 from .labels import Provenance, write_label
@@ -37,8 +37,11 @@ class ReviewError(ValueError):
 
 @dataclass
 class StoredDocument:
+    """A stored document: its store row (status, review status, content hash, path...) and its typed
+    record (fields with the text they were read from, checks)."""
+
     row: dict
-    record: dict
+    record: Record
 
     @property
     def id(self) -> int:
@@ -46,19 +49,19 @@ class StoredDocument:
 
     @property
     def values(self) -> dict[str, Optional[float]]:
-        return {k: f.get("value") for k, f in self.record["fields"].items()}
+        return {k: f.value for k, f in self.record.fields.items()}
 
     @property
     def found(self) -> dict[str, bool]:
-        return {t: bool(v.get("found")) for t, v in self.record["tables"].items()}
+        return dict(self.record.found)
 
 
-def get_document(store: Store, doc_id: int, contexts: bool = False) -> StoredDocument:
-    """A stored document; with ``contexts`` its fields keep the text they were read from."""
+def get_document(store: Store, doc_id: int) -> StoredDocument:
+    """A stored document, its fields with the contexts the ingest worker stored."""
     row = store.document_row(int(doc_id))
     if row is None:
         raise ReviewError(f"no document {doc_id} in the store")
-    return StoredDocument(row, load_record(store, row, contexts))
+    return StoredDocument(row, stored_record(store, row))
 
 
 # -- what a number in these tables can be ----------------------------------------------------------
@@ -166,13 +169,6 @@ def recheck(values: dict[str, Optional[float]], template: Optional[str], found: 
     return reconcile.run_checks(values, template, found, load_schema())
 
 
-def stored_check(item: dict) -> StoredCheck:
-    """A check as the output contract writes it (``check_record``), to store."""
-    return StoredCheck(rule=item["rule"], passed=bool(item["passed"]), detail=item.get("detail"),
-                       cells=item.get("cells") or [], difference=item.get("difference"),
-                       extra={k: v for k, v in item.items() if k not in CHECK_COLUMNS} or None)
-
-
 def shown_value(text: Any, key: str) -> Any:
     """The value a reviewer's page showed (``based_on`` of an edit): blank is None; a number as
     ``parse_value`` reads it; text that is no number (an older version's "inf") is taken as is."""
@@ -204,12 +200,12 @@ def change_field(store: Store, doc_id: int, key: str, action: str, reviewer: str
     with store.transaction():
         store.lock_document(doc_id)
         doc = get_document(store, doc_id)
-        if key not in doc.record["fields"]:
+        if key not in doc.record.fields:
             raise ReviewError(f"document {doc_id} has no field {key!r}")
         if doc.row["review_status"] == "approved":
             raise ReviewError(f"document {doc_id} is approved; reopen it to change values")
-        old = doc.record["fields"][key]
-        new_value = old.get("value") if action == "confirm" else (None if action == "blank" else parse_value(text or "", key))
+        old = doc.record.fields[key]
+        new_value = old.value if action == "confirm" else (None if action == "blank" else parse_value(text or "", key))
         if action == "confirm":
             check_number(new_value, key)  # a misread no count can be is edited, never confirmed
             if based_on is not BASED_ON_CURRENT:
@@ -219,7 +215,7 @@ def change_field(store: Store, doc_id: int, key: str, action: str, reviewer: str
         # on a finding outlives an edit elsewhere).
         from nianbao.ingest.audit_store import rerun_checks
 
-        confidences = {**{k: f.get("confidence") for k, f in doc.record["fields"].items()}, key: 1.0}
+        confidences = {**{k: f.confidence for k, f in doc.record.fields.items()}, key: 1.0}
         checks = rerun_checks(doc.record, values, confidences, [key])
         try:
             store.change_field(FieldChange(document_id=doc.id, key=key, action=action, new_value=new_value,
@@ -236,8 +232,8 @@ def confirm_table(store: Store, doc_id: int, table: str, reviewer: str) -> Store
     if table not in TABLES:
         raise ReviewError(f"unknown table {table!r}")
     doc = get_document(store, doc_id)
-    for key, f in doc.record["fields"].items():
-        if key.startswith(table + ".") and f.get("reason") != REVIEWED:
+    for key, f in doc.record.fields.items():
+        if key.startswith(table + ".") and f.reason != REVIEWED:
             doc = change_field(store, doc_id, key, "confirm", reviewer)
     return doc
 
@@ -275,7 +271,7 @@ def approve(store: Store, doc_id: int, reviewer: str, labels_dir: Path = DEFAULT
         model_values.setdefault(h["key"], None if isinstance(read, float) and not math.isfinite(read) else read)
     path = write_label(doc.record, doc.values, doc.found, provenance, Path(labels_dir), doc.row["content_hash"],
                        model_values)
-    store.set_review_status(doc.id, "approved", reviewer, note or json.dumps({"label": path.name}))
+    store.set_review_status(doc.id, "approved", reviewer, note or dumps_strict({"label": path.name}))
     return path
 
 
@@ -296,7 +292,7 @@ def record_review(store: Store, doc_id: int, values: dict[str, Optional[float]],
     if store.in_transaction():
         raise ReviewError("record_review needs a store outside any transaction")
     doc = get_document(store, doc_id)
-    unknown = sorted(set(values) - set(doc.record["fields"]))
+    unknown = sorted(set(values) - set(doc.record.fields))
     if unknown:
         raise ReviewError(f"document {doc_id} has no fields {', '.join(unknown[:5])}"
                           + (f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else ""))

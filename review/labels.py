@@ -6,18 +6,19 @@ through ``write_label`` here, so a label looks the same whoever made it.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Optional
 
+from nianbao.jsonio import dumps_strict
+
 # What a label holds is built by nianbao.record (the one module for the record and the label format).
-from nianbao.record import REVIEWED_SPLIT, Provenance, label_id, labelled_document
+from nianbao.record import REVIEWED_SPLIT, Provenance, Record, label_id, labelled_document
 
 __all__ = ["REVIEWED_SPLIT", "Provenance", "label_id", "labelled_document", "write_label"]
 
 
-def write_label(record: dict, values: dict[str, Optional[float]], found: dict[str, bool], provenance: Provenance,
+def write_label(record: Record, values: dict[str, Optional[float]], found: dict[str, bool], provenance: Provenance,
                 labels_dir: Path, content_hash: str, model_values: Optional[dict[str, Optional[float]]] = None) -> Path:
     """Write (atomically) ``labels_dir/reviewed_<hash>.json`` and return its path."""
     labels_dir = Path(labels_dir)
@@ -26,6 +27,6 @@ def write_label(record: dict, values: dict[str, Optional[float]], found: dict[st
     data = labelled_document(record, values, found, provenance, path, content_hash, model_values)
     tmp = path.with_suffix(".json.tmp")
     # Strict JSON: a label never carries Infinity or NaN (readers of JSON elsewhere refuse them).
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, allow_nan=False), encoding="utf-8")
+    tmp.write_text(dumps_strict(data, indent=1), encoding="utf-8")
     os.replace(tmp, path)
     return path

@@ -49,12 +49,13 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
-from nianbao.jsonio import json_depth_exceeds
+from nianbao.jsonio import dumps_strict, json_depth_exceeds
 from nianbao.evaluate import same_value
 from nianbao.ingest.store import Store, is_postgres_url, now, open_store
 from nianbao.labels import TABLES
+from nianbao.record import RecordField
 from nianbao.schema import TEMPLATES, load_schema
 
 from . import corrections
@@ -226,33 +227,33 @@ def _display(value: Any) -> str:
     return format_number(value)
 
 
-def _doc_score(fields: dict) -> Optional[float]:
-    confs = [f["confidence"] for f in fields.values() if f.get("value") is not None and f.get("confidence") is not None]
+def _doc_score(fields: dict[str, RecordField]) -> Optional[float]:
+    confs = [f.confidence for f in fields.values() if f.value is not None and f.confidence is not None]
     return round(min(confs), 4) if confs else None
 
 
 def _task_text(doc: corrections.StoredDocument, item, policy: AcceptPolicy, with_values: bool, source_name: str) -> str:
     rec = doc.record
-    fields = rec["fields"]
-    template = rec.get("template")
-    lines = [f"{rec.get('agency') or '?'} · {rec.get('year') or '?'} · template {template or '?'} · {source_name}",
+    fields = rec.fields
+    template = rec.template
+    lines = [f"{rec.agency or '?'} · {rec.year or '?'} · template {template or '?'} · {source_name}",
              f"nianbao document {doc.id} · sha256 {doc.row['content_hash'][:16]} · model "
              f"{doc.row.get('model_version') or doc.row.get('pipeline_version')}"]
     if with_values:
         lines.append(f"expected wrong fields {format_number(item.expected_errors)} · {item.doubtful} doubtful · {policy.describe()}")
-        failing = [c for c in rec.get("checks") or [] if not c.get("passed")]
+        failing = [c for c in rec.checks if not c.passed]
         if failing:
-            lines += ["", "Failing rules:"] + [f"  {c['rule']}: {c.get('detail') or ''}" for c in failing]
-        doubtful = sorted(((k, f) for k, f in fields.items() if f.get("reason") != REVIEWED
-                           and f.get("confidence") is not None and f["confidence"] < policy.threshold),
-                          key=lambda kf: (kf[1]["confidence"], kf[0]))
+            lines += ["", "Failing rules:"] + [f"  {c.rule}: {c.detail or ''}" for c in failing]
+        doubtful = sorted(((k, f) for k, f in fields.items() if f.reason != REVIEWED
+                           and f.confidence is not None and f.confidence < policy.threshold),
+                          key=lambda kf: (kf[1].confidence, kf[0]))
         if doubtful:
             lines += ["", "Doubtful fields, least sure first:"]
             for k, f in doubtful:
-                value = _display(f.get("value")) or "(blank)"
-                note = f"  {f['reason']}" if f.get("reason") else ""
-                lines.append(f"  {k} = {value}  (confidence {f['confidence']:.2f}){note}")
-    found = {t: bool(v.get("found")) for t, v in (rec.get("tables") or {}).items()}
+                value = _display(f.value) or "(blank)"
+                note = f"  {f.reason}" if f.reason else ""
+                lines.append(f"  {k} = {value}  (confidence {f.confidence:.2f}){note}")
+    found = dict(rec.found)
     for table, rows in _layout(template if template in TEMPLATES else None).items():
         lines += ["", TABLE_TITLES[table] + ("" if found.get(table, True) else "  (not found in the document)")]
         for row in rows:
@@ -264,9 +265,9 @@ def _task_text(doc: corrections.StoredDocument, item, policy: AcceptPolicy, with
                 if not with_values:
                     cells.append(_column_label(table, col))
                     continue
-                mark = " ⚠" if (f.get("reason") != REVIEWED and f.get("confidence") is not None
-                                and f["confidence"] < policy.threshold) else ""
-                cells.append(f"{_column_label(table, col)} {_display(f.get('value')) or '·'}{mark}")
+                mark = " ⚠" if (f.reason != REVIEWED and f.confidence is not None
+                                and f.confidence < policy.threshold) else ""
+                cells.append(f"{_column_label(table, col)} {_display(f.value) or '·'}{mark}")
             if cells:
                 lines.append(f"  {row.label}: " + " | ".join(cells))
     return "\n".join(lines)
@@ -277,16 +278,16 @@ def export_task(store: Store, item, policy: AcceptPolicy, *, predictions: bool =
     """One Label Studio task (import format) for one queue item."""
     doc = get_document(store, item.id)
     rec = doc.record
-    fields = rec["fields"]
+    fields = rec.fields
     source_name = Path(str(doc.row["path"]).replace("\\", "/")).name
     data: dict[str, Any] = {
-        "title": f"{rec.get('agency') or '?'} {rec.get('year') or ''} · {rec.get('template') or '?'} · {source_name}",
+        "title": f"{rec.agency or '?'} {rec.year or ''} · {rec.template or '?'} · {source_name}",
         "text": _task_text(doc, item, policy, predictions, source_name),
         "nianbao_id": doc.id,
         "content_hash": doc.row["content_hash"],
-        "agency": rec.get("agency"),
-        "year": rec.get("year"),
-        "template": rec.get("template"),
+        "agency": rec.agency,
+        "year": rec.year,
+        "template": rec.template,
         "source_name": source_name,
         "model_version": doc.row.get("model_version"),
         "pipeline_version": doc.row.get("pipeline_version"),
@@ -299,8 +300,8 @@ def export_task(store: Store, item, policy: AcceptPolicy, *, predictions: bool =
                     failing_rules=", ".join(item.failing_rules), score=_doc_score(fields))
         # The values as exported: what "left as predicted" means on import, whatever Label Studio
         # keeps of the prediction in its export.
-        data["fields"] = {control_name(k): {"key": k, "value": f.get("value"), "confidence": f.get("confidence"),
-                                            "reviewed": f.get("reason") == REVIEWED}
+        data["fields"] = {control_name(k): {"key": k, "value": f.value, "confidence": f.confidence,
+                                            "reviewed": f.reason == REVIEWED}
                           for k, f in fields.items()}
     else:
         data["fields"] = {control_name(k): {"key": k} for k in fields}
@@ -308,12 +309,12 @@ def export_task(store: Store, item, policy: AcceptPolicy, *, predictions: bool =
     if predictions:
         result = []
         for k, f in fields.items():
-            if f.get("value") is None:
+            if f.value is None:
                 continue  # a printed blank: no entry in its box
             r: dict[str, Any] = {"id": control_name(k), "from_name": control_name(k), "to_name": OBJECT_NAME,
-                                 "type": "textarea", "value": {"text": [_display(f["value"])]}}
-            if f.get("confidence") is not None:
-                r["score"] = round(float(f["confidence"]), 4)
+                                 "type": "textarea", "value": {"text": [_display(f.value)]}}
+            if f.confidence is not None:
+                r["score"] = round(float(f.confidence), 4)
             result.append(r)
         prediction: dict[str, Any] = {"model_version": doc.row.get("model_version") or doc.row.get("pipeline_version")
                                       or "nianbao", "result": result}
@@ -522,7 +523,7 @@ def _result_value(item: dict, key: str) -> Optional[float]:
     raise ReviewError(f"{key}: results of type {kind or '?'!r} are not understood (textarea or number)")
 
 
-def annotation_values(task: dict, annotation: dict, doc_fields: dict[str, dict]) -> dict[str, Optional[float]]:
+def annotation_values(task: dict, annotation: dict, doc_fields: Mapping[str, Any]) -> dict[str, Optional[float]]:
     """The values an annotation gives every field of the document (see the module's docstring for
     fields without a result). Raises ReviewError listing every problem."""
     data = task.get("data") or {}
@@ -622,13 +623,13 @@ def import_task(store: Store, task: dict, index: int, reviewer_default: str, lab
         if row["status"] != "done":
             raise ReviewError(f"document {row['id']} failed extraction; nothing to review")
         doc = get_document(store, row["id"])
-        values = annotation_values(task, annotation, doc.record["fields"])
+        values = annotation_values(task, annotation, doc.record.fields)
         current = doc.values
         changed = [k for k in values if not same_value(values[k], current.get(k))]
         out.changes = len(changed)
         if data.get("with_predictions") and not overwrite_reviewed:
             exported = {f.get("key"): f.get("value") for f in (data.get("fields") or {}).values() if isinstance(f, dict)}
-            clobbered = [k for k in changed if doc.record["fields"][k].get("reason") == REVIEWED
+            clobbered = [k for k in changed if doc.record.fields[k].reason == REVIEWED
                          and k in exported and same_value(values[k], exported[k]) and not same_value(current[k], exported[k])]
             if clobbered:
                 raise ReviewError(f"changed in the store by a reviewer after the export and left as exported in the "
@@ -690,7 +691,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     with open_store(args.db) as store:
         tasks = export_tasks(store, filters, policy, predictions=not args.no_predictions, limit=args.limit or None)
     try:
-        text = json.dumps(tasks, ensure_ascii=False, indent=1, allow_nan=False)
+        text = dumps_strict(tasks, indent=1)
     except ValueError:
         print("nianbao labelstudio export: a document holds a value that is not a finite number (left by an older "
               "version); correct it in `nianbao review` first", file=sys.stderr)
@@ -724,7 +725,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         except ValueError as e:
             print(f"nianbao labelstudio import: {e}", file=sys.stderr)
             return 2
-    print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1, allow_nan=False) if args.json else report.as_text())
+    print(dumps_strict(report.as_dict(), indent=1) if args.json else report.as_text())
     return 1 if report.errors else 0
 
 

@@ -158,7 +158,9 @@ def test_rerun_checks_keeps_findings_it_cannot_decide_again():
                           "confidence": 0.9},
                          {"rule": "P2", "passed": True, "detail": "x", "cells": [CARRIED_OVER], "difference": 0,
                           "confidence": 0.475, "stated_value": 8.0, "table_value": 8.0}]}
-    out = {c.rule: c for c in rerun_checks(record, {CARRIED_OVER: 5}, {CARRIED_OVER: 0.5}, [CARRIED_OVER])}
+    from nianbao.record import Record
+
+    out = {c.rule: c for c in rerun_checks(Record.from_dict(record), {CARRIED_OVER: 5}, {CARRIED_OVER: 0.5}, [CARRIED_OVER])}
     assert out["N1"].passed is False and out["N1"].extra == {"confidence": 0.9}
     assert out["P2"].passed is False and out["P2"].difference == -3.0 and out["P2"].extra["confidence"] == 0.475
 
@@ -278,11 +280,12 @@ def test_a_reviewers_edit_keeps_the_findings_and_decides_the_prose_again(tmp_pat
         _, later = _two_years(store)
         doc = corrections.get_document(store, later)
         n1 = {"rule": "N1", "passed": False, "detail": "section 五 is only 无", "cells": [], "difference": 0}
-        store.write_document(_doc("/y/2022.txt", 2022, doc.record["fields"], checks=[*doc.record["checks"], n1],
+        record = doc.record.as_dict()
+        store.write_document(_doc("/y/2022.txt", 2022, record["fields"], checks=[*record["checks"], n1],
                                   review_needed=True), overwrite=True)
         doc = corrections.change_field(store, later, "requests.new.total", "edit", "alice", "9", based_on=10)
-        rules = {c["rule"]: c["passed"] for c in doc.record["checks"]}
+        rules = {c.rule: c.passed for c in doc.record.checks}
         assert rules["N1"] is False and rules["P2"] is False  # kept: the edit touched neither
         doc = corrections.change_field(store, later, CARRIED_OVER, "edit", "alice", "5", based_on=8)
-        p2 = next(c for c in doc.record["checks"] if c["rule"] == "P2")
-        assert p2["passed"] is True and p2["table_value"] == 5.0 and p2["sentence"] == P2_SENTENCE
+        p2 = next(c for c in doc.record.checks if c.rule == "P2")
+        assert p2.passed is True and p2.table_value == 5.0 and p2.sentence == P2_SENTENCE

@@ -81,21 +81,21 @@ def test_export_tasks_carry_identity_text_and_scored_predictions(store, db):
         doc = corrections.get_document(store, data["nianbao_id"])
         assert data["content_hash"] == doc.row["content_hash"]
         assert data["source_name"] == Path(doc.row["path"]).name and "/" not in data["source_name"]
-        assert (data["agency"], data["year"], data["template"]) == (doc.record["agency"], doc.record["year"],
-                                                                    doc.record["template"])
-        assert isinstance(data["text"], str) and doc.record["agency"] in data["text"]
+        assert (data["agency"], data["year"], data["template"]) == (doc.record.agency, doc.record.year,
+                                                                    doc.record.template)
+        assert isinstance(data["text"], str) and doc.record.agency in data["text"]
         [pred] = task["predictions"]
         assert pred["model_version"] == doc.row["model_version"]
-        fields = doc.record["fields"]
-        printed = {k: f for k, f in fields.items() if f["value"] is not None}
+        fields = doc.record.fields
+        printed = {k: f for k, f in fields.items() if f.value is not None}
         by_key = {ls.field_key(r["from_name"]): r for r in pred["result"]}
         assert set(by_key) == set(printed)  # every printed field, nothing else
         for key, r in by_key.items():
             assert r["type"] == "textarea" and r["to_name"] == ls.OBJECT_NAME and r["id"] == r["from_name"]
             assert SAFE_NAME.fullmatch(r["from_name"])
-            assert [float(x) for x in r["value"]["text"]] == [pytest.approx(float(printed[key]["value"]))]
-            assert r["score"] == pytest.approx(printed[key]["confidence"], abs=1e-4) and 0 <= r["score"] <= 1
-        assert pred["score"] == pytest.approx(min(f["confidence"] for f in printed.values()), abs=1e-4)
+            assert [float(x) for x in r["value"]["text"]] == [pytest.approx(float(printed[key].value))]
+            assert r["score"] == pytest.approx(printed[key].confidence, abs=1e-4) and 0 <= r["score"] <= 1
+        assert pred["score"] == pytest.approx(min(f.confidence for f in printed.values()), abs=1e-4)
         # Every field of the document (blanks too) is named in the data, with the value as exported.
         assert {v["key"] for v in data["fields"].values()} == set(fields)
     # Doubtful fields come first in the text, least sure first.
@@ -213,7 +213,7 @@ def test_bad_tasks_are_reported_and_change_nothing(store, tmp_path):
     unknown = copy.deepcopy(task)
     unknown["data"]["content_hash"] = "0" * 64
     other_template = [{"id": "a2", "from_name": ls.control_name("proactive.procurement.items" if
-                                                                 before.record["template"] == "v2021"
+                                                                 before.record.template == "v2021"
                                                                  else "proactive.rules.issued"),
                        "to_name": "doc", "type": "textarea", "value": {"text": ["3"]}}]
     stripped = copy.deepcopy(task)  # says it carried predictions, but the exported values are gone

@@ -57,13 +57,13 @@ def test_accept_policy_is_the_measured_one(tmp_path):
 def test_change_confirm_history_and_live_rules(store):
     doc_id = _doubtful_doc(store)
     doc = corrections.get_document(store, doc_id)
-    key = next(k for k, f in doc.record["fields"].items() if f["value"] is not None and f["confidence"] < 0.99)
-    old = doc.record["fields"][key]["value"]
+    key = next(k for k, f in doc.record.fields.items() if f.value is not None and f.confidence < 0.99)
+    old = doc.record.fields[key].value
     after = corrections.change_field(store, doc_id, key, "edit", "alice", "１,234")  # full-width, separator
-    assert after.record["fields"][key]["value"] == 1234 and after.record["fields"][key]["confidence"] == 1.0
+    assert after.record.fields[key].value == 1234 and after.record.fields[key].confidence == 1.0
     assert after.row["review_status"] == "in_review"
     after = corrections.change_field(store, doc_id, key, "blank", "alice")
-    assert after.record["fields"][key]["value"] is None
+    assert after.record.fields[key].value is None
     hist = corrections.history(store, doc_id)
     assert [(h["key"], h["action"], h["old_value"], h["new_value"], h["reviewer"]) for h in hist] == [
         (key, "edit", old, 1234, "alice"), (key, "blank", 1234, None, "alice")]
@@ -76,14 +76,14 @@ def test_change_confirm_history_and_live_rules(store):
     # The rules follow the values: break R1 on purpose and the stored checks say so.
     total = after.values["requests.new.total"] or 0
     broken = corrections.change_field(store, doc_id, "requests.new.total", "edit", "alice", str(int(total) + 7))
-    r1 = [c for c in broken.record["checks"] if c["rule"] == "R1" and "requests.new.total" in c["cells"]]
-    assert r1 and not r1[0]["passed"]
+    r1 = [c for c in broken.record.checks if c.rule == "R1" and "requests.new.total" in c.cells]
+    assert r1 and not r1[0].passed
 
 
 def test_confirm_table_then_approve_writes_label_with_provenance(store, tmp_path):
     doc_id = _doubtful_doc(store)
     doc = corrections.confirm_table(store, doc_id, "appeals", "bob")
-    assert all(f["confidence"] == 1.0 for k, f in doc.record["fields"].items() if k.startswith("appeals."))
+    assert all(f.confidence == 1.0 for k, f in doc.record.fields.items() if k.startswith("appeals."))
     key = "requests.new.total"
     corrections.change_field(store, doc_id, key, "edit", "bob", "999")
     label = corrections.approve(store, doc_id, "bob", tmp_path / "labels")
@@ -113,7 +113,7 @@ def test_reprocessing_keeps_the_reviewers_values(store, tmp_path):
                                              max_memory_mb=0, pipeline_options=PipelineOptions(spotter="classifier")))
     with SQLiteStore(store.path) as s:
         doc = corrections.get_document(s, doc_id)
-        assert doc.record["fields"]["requests.new.total"]["value"] == 4321
+        assert doc.record.fields["requests.new.total"].value == 4321
         assert doc.row["review_status"] == "in_review"
     store.conn = SQLiteStore(store.path).conn
 

@@ -159,7 +159,7 @@ def test_label_files_are_strict_json(tmp_path):
 def test_the_document_page_shows_amounts_in_full(store, tmp_path):
     doc_id = _doc_id(store)
     doc = corrections.get_document(store, doc_id)
-    key = next(k for k in (WAN, YUAN) if k in doc.record["fields"])
+    key = next(k for k in (WAN, YUAN) if k in doc.record.fields)
     store.conn.execute("UPDATE fields SET value = ? WHERE document_id = ? AND key = ?", (75394432.52, doc_id, key))
     client, _ = _client_and_csrf(store, tmp_path, doc_id)
     html = client.get(f"/doc/{doc_id}").get_data(as_text=True)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from nianbao.jsonio import clean_text, dumps_strict
+from nianbao.record import RecordCheck
 
 STATUSES = ("done", "failed")
 # review_status: "none" (nothing to review), "pending" (review.needed, not yet looked at), then the
@@ -134,6 +135,14 @@ class StoredCheck:
     cells: list
     difference: Optional[float]
     extra: Optional[dict] = None    # what an audit finding adds (confidence, sentence, page...)
+
+    @classmethod
+    def of(cls, check: RecordCheck) -> "StoredCheck":
+        """A record's check, to store: the rule's five keys in their columns, the rest in ``extra``."""
+        item = check.as_dict()
+        return cls(rule=check.rule, passed=bool(check.passed), detail=check.detail, cells=list(check.cells or []),
+                   difference=check.difference,
+                   extra={k: v for k, v in item.items() if k not in CHECK_COLUMNS} or None)
 
 
 @dataclass

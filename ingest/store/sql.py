@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from nianbao.inputs import display_path
-from nianbao.record import Record, RecordField
+from nianbao.record import Record, RecordCheck, RecordField
 
 from .interface import (BASED_ON_CURRENT, CHECK_COLUMNS, CROSS_YEAR_ACTION, FIELD_COLUMNS, FINDING_SCOPES,
                         FINDING_STATUSES, RECORD_COLUMNS, REVIEW_UNTOUCHED,
@@ -814,7 +814,7 @@ def stored_record(store: Store, doc: dict) -> Record:
                  "cells": json.loads(c["cells"]) if c["cells"] else [], "difference": c["difference"]}
         if c.get("extra"):
             check.update(json.loads(c["extra"]))
-        checks.append(check)
+        checks.append(RecordCheck.from_dict(check))
     # Keys of the record without a column of their own (e.g. warnings), then the store's own keys.
     extra = json.loads(doc["record_extra"]) if doc["record_extra"] else {}
     return Record(
