@@ -352,6 +352,15 @@ def test_specks_beside_a_placeholder_are_dropped():
     assert ct.text == "-" and ct.confidence == pytest.approx(0.9 * 0.9)
 
 
+def test_a_stroke_after_a_number_is_dropped_and_a_leading_minus_is_kept():
+    from nianbao.inference.ocr.page import cell_text
+
+    ct = cell_text([LineReading("2一", [CharReading("2", 0.95), CharReading("一", 0.9)])], OcrOptions())
+    assert ct.text == "2" and ct.confidence < 0.95 and "dropped" in ct.note
+    ct = cell_text([LineReading("-5", [CharReading("-", 0.95), CharReading("5", 0.95)])], OcrOptions())
+    assert ct.text == "-5"
+
+
 def test_in_a_row_of_numbers_without_a_label_every_cell_is_a_value():
     from nianbao.inference.ocr.page import unreadable_value_cells
 

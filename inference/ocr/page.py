@@ -128,6 +128,9 @@ def cell_text(readings: Sequence[LineReading], options: OcrOptions) -> CellText:
         return CellText(text="-", confidence=confidence, note=f"OCR read '{compact}', taken as the placeholder '-'")
     if compact and not _NUMBER_TEXT.match(compact) and not _PLACEHOLDER.match(compact):
         core = compact.strip(_SPECK_CHARS)
+        if core.endswith(("一", "-", "—")) and _NUMBER_TEXT.match(core.rstrip("一-—").translate(_DIGIT_LIKE) or "x"):
+            # "2一": a stroke after the number (a rule's remnant, a speck), never part of it.
+            core = core.rstrip("一-—")
         if core != compact and core and (_PLACEHOLDER.match(core) or _DASH_AS_ONE.match(core)):
             # ",-": a speck beside the '-' placeholder.
             chars = _strip_chars(chars, core)
