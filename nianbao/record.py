@@ -6,7 +6,9 @@ output contract: a field's *context*, the reading-order text around its printed 
 number's character span in that text. The context is written only where a later stage needs it
 (``to_record(doc, contexts=True)``: the ingest worker, so the review app shows a cell's source without
 re-running the pipeline); the JSONL output contract stays as it was. Labels are read with
-``load_labelled`` and built with ``labelled_document`` (``review.labels.write_label`` writes them).
+``load_labelled`` and built with ``labelled_document`` (``review.labels.write_label`` writes them);
+a label's field says where its value is printed when the record knew it: page and box, and the
+character span of the number in the reading-order text (the context's span).
 """
 from __future__ import annotations
 
@@ -334,6 +336,9 @@ class LabelledDocument:
     values: dict[str, Optional[float]]
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Each field with where it is printed, when the label says (page, bbox, span); the spec's plain
+    # gold gives values only.
+    fields: dict[str, "LabelField"] = field(default_factory=dict)
 
 
 def load_labelled(path: Path) -> LabelledDocument:
@@ -346,7 +351,8 @@ def load_labelled(path: Path) -> LabelledDocument:
         found = {t: bool(data["tables"][t]["found"]) for t in TABLES}
         return LabelledDocument(id=data["id"], document=doc, agency=data.get("agency"), year=data.get("year"),
                                 template=data.get("template"), found=found, values=values,
-                                notes=data.get("notes", ""), extra=data)
+                                notes=data.get("notes", ""), extra=data,
+                                fields={k: LabelField.from_dict(v) for k, v in data["fields"].items()})
     # The spec's plain gold: fields are plain values; absent tables are listed.
     stem = path.name[: -len(".gold.json")] if path.name.endswith(".gold.json") else path.stem
     candidates = [p for p in path.parent.glob(stem + ".*") if not p.name.endswith(".json")]
@@ -354,7 +360,8 @@ def load_labelled(path: Path) -> LabelledDocument:
     return LabelledDocument(id=stem, document=candidates[0] if candidates else None, agency=data.get("agency"),
                             year=data.get("year"), template=data.get("template"),
                             found={t: t not in absent for t in TABLES}, values=dict(data.get("fields", {})),
-                            notes=data.get("notes") or data.get("raw_notes") or "", extra=data)
+                            notes=data.get("notes") or data.get("raw_notes") or "", extra=data,
+                            fields={k: LabelField(value=v) for k, v in (data.get("fields") or {}).items()})
 
 
 REVIEWED_SPLIT = "reviewed"
@@ -362,16 +369,33 @@ REVIEWED_SPLIT = "reviewed"
 
 @dataclass
 class LabelField:
-    """One field of a label: the true value (None: printed blank) and where it is printed."""
+    """One field of a label: the true value (None: printed blank) and where it is printed: its page
+    and box (documents with pages), and its character span [start, end) in the document's reading-order
+    text (``LinearText.raw`` as the pipeline of the label's provenance made it), when known."""
 
     value: Optional[float]
     raw: Optional[str] = None
     page: Optional[int] = None
     bbox: Optional[list[float]] = None
+    span: Optional[list[int]] = None
     extra: dict[str, Any] = field(default_factory=dict)   # e.g. model_value: what the model had read
 
     def as_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "raw": self.raw, "page": self.page, "bbox": self.bbox, **self.extra}
+        out: dict[str, Any] = {"value": self.value, "raw": self.raw, "page": self.page, "bbox": self.bbox}
+        if self.span is not None:  # written only where known: labels without spans read as before
+            out["span"] = list(self.span)
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, item: Mapping[str, Any]) -> "LabelField":
+        span = item.get("span")
+        if not (isinstance(span, list) and len(span) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in span) and 0 <= span[0] <= span[1]):
+            span = None
+        known = {"value", "raw", "page", "bbox"} | ({"span"} if span is not None else set())
+        return cls(value=item.get("value"), raw=item.get("raw"), page=item.get("page"), bbox=item.get("bbox"),
+                   span=span, extra={k: v for k, v in item.items() if k not in known})
 
 
 def label_data(*, id: str, document: Optional[str], sha256: str, agency: Optional[str], year: Optional[int],
@@ -436,8 +460,12 @@ def labelled_document(record: Record | Mapping[str, Any], values: dict[str, Opti
     for key, value in values.items():
         read = record.fields.get(key)
         changed = model_values and key in model_values and model_values[key] != value
+        # The span of the number as read, where the reviewer kept that reading (a changed value may
+        # have been read from the wrong place).
+        context = read.context if read else None
+        span = [context.start, context.end] if context is not None and context.start is not None and not changed else None
         fields[key] = LabelField(value=value, raw=read.raw if read else None, page=read.page if read else None,
-                                 bbox=read.bbox if read else None,
+                                 bbox=read.bbox if read else None, span=span,
                                  extra={"model_value": model_values[key]} if changed else {})
     source = record.source
     document = None

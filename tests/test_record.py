@@ -100,6 +100,34 @@ def test_a_label_built_from_a_record_reads_back_as_the_same_values(tmp_path):
     assert back.extra["fields"]["requests.new.total"]["model_value"] == 62
 
 
+def test_a_label_carries_where_each_kept_value_was_printed(report_002, tmp_path):
+    from nianbao.record import Provenance, labelled_document, load_labelled, record_of
+
+    record = record_of(report_002, contexts=True)  # as the store gives it to the review app
+    values = {k: f.value for k, f in record.fields.items()}
+    values["requests.new.total"] = 63  # the reviewer's correction
+    path = tmp_path / "label.json"
+    data = labelled_document(record, values, report_002.found, Provenance(reviewer="dan", approved_at="2026-01-01"),
+                             path, "ab" * 32, model_values={"requests.new.total": 62})
+    raw = report_002.linear.raw
+    spans = {k: f["span"] for k, f in data["fields"].items() if "span" in f}
+    # Every value kept as read has the span of its printed number; a changed one has none (it may
+    # have been read from the wrong place).
+    assert set(spans) == set(values) - {"requests.new.total"}
+    for key, (start, end) in spans.items():
+        assert raw[start:end].strip() == (record.fields[key].raw or "").strip() != ""
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    back = load_labelled(path)
+    assert back.values == values and {k: f.span for k, f in back.fields.items() if f.span} == spans
+    assert back.fields["requests.new.total"].extra == {"model_value": 62}
+    # A label written before labels carried spans reads as it did.
+    for f in data["fields"].values():
+        f.pop("span", None)
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    old = load_labelled(path)
+    assert old.values == values and not any(f.span for f in old.fields.values())
+
+
 def test_a_record_read_back_writes_the_same_bytes(report_002, tmp_path):
     from nianbao.record import Record, record_of
 
