@@ -62,13 +62,15 @@ def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
 
 def place_tags(rects: list[tuple[int, int, int, int]], size: tuple[int, int],
                bounds: tuple[int, int]) -> list[tuple[int, int, int, int]]:
-    """A box of ``size`` (w, h) for each rect's tag, none overlapping another: tried at the rect's
-    corners (inside), then stepped along its top and bottom edges; the last resort is the top-left."""
+    """A box of ``size`` (w, h) for each rect's tag, none overlapping another: tried in the page
+    margin beside the rect's top corners first (off the print), then at its corners inside, then
+    stepped along its top and bottom edges; the last resort is the top-left."""
     tw, th = size
     W, H = bounds
     placed: list[tuple[int, int, int, int]] = []
     for x0, y0, x1, y1 in rects:
-        cands = []
+        cands = [(x0 - tw - 3, y0), (x1 + 3, y0), (x0 - 2 * tw - 6, y0), (x1 + tw + 6, y0)]
+        cands = [(x, y) for x, y in cands if 0 <= x <= W - tw]
         for y in (y0 + 2, y1 - th - 2, y0 - th - 2):
             xs = [x0 + 2, x1 - tw - 2] + list(range(x0 + 2 + tw, max(x0 + 3 + tw, x1 - tw - 2), tw + 4))
             cands.extend((x, y) for x in xs)
