@@ -6,11 +6,10 @@ import os
 import signal
 import sys
 
-
-# Exit codes of every command (README, "Exit codes"): 0 every input read; 1 some inputs failed;
-# 2 usage or configuration error (bad option, store that cannot be opened or written);
-# 130 / 143 stopped by Ctrl-C / SIGTERM (what was committed stays; a rerun resumes).
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
+# Exit codes of every command (README, "Exit codes"; defined once in nianbao/errors.py): 2 also for a
+# store that cannot be opened or written; 130 / 143 stopped by Ctrl-C / SIGTERM (what was committed
+# stays; a rerun resumes).
+from nianbao.errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_SOME_FAILED, EXIT_USAGE
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -77,7 +76,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.out:
         print(f"{n} rows written to {args.out}", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -98,7 +97,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"nianbao report: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)
         return EXIT_USAGE
     print(f"report written to {args.out}", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 def add_commands(sub) -> None:

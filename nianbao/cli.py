@@ -9,15 +9,15 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from nianbao import __version__
+# Exit codes of every command (README, "Exit codes"), defined once in nianbao/errors.py: 0 every input
+# read; 1 some inputs failed; 2 usage or configuration error (argparse's own status for a bad option).
+from nianbao.errors import EXIT_OK, EXIT_SIGINT, EXIT_SOME_FAILED, EXIT_USAGE
 from nianbao.inference.pipeline import Pipeline, PipelineOptions
 from nianbao.inference.readers import REPORT_SUFFIXES  # the one registry of report names
 from nianbao.extraction import ExtractInput, extract_one, failed_document
 from nianbao.labels import gold_dir
 from nianbao.inputs import display_path, is_excluded, skip_code
 
-# Exit codes of every command (README, "Exit codes"): 0 every input read; 1 some inputs failed;
-# 2 usage or configuration error (argparse's own exit status for a bad option is 2 as well).
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_SIGINT = 0, 1, 2, 130
 DEFAULT_MAX_MEMORY_MB = 4096  # the same per-document cap as `nianbao ingest --max-memory-mb`
 
 

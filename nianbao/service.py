@@ -20,7 +20,7 @@ Uploaded bytes go to a private folder (mode 0700), each in a randomly named fold
 the client's last name part (never its path), and are deleted once read. Like the review app, it
 binds to 127.0.0.1 unless an access token is given (``Authorization: Bearer T`` on every /v1 request), and
 answers only Host names it is reached by (loopback, the bound address, ``--allow-host``): the review
-app's checks, imported from ``review/app.py``.
+app's checks, shared with it in ``nianbao/web.py``.
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ class ServiceConfig:
     extract_fn: Optional[str] = None     # tests: "module:function" run as fn(pipeline, path) (nianbao.ingest.testing)
 
     def __post_init__(self):
-        from nianbao.review.app import check_token
+        from nianbao.web import check_token
 
         check_token(self.token)
         if self.workers < 1:
@@ -84,7 +84,7 @@ class ServiceConfig:
         return int(self.max_upload_mb * 1024 * 1024)
 
     def allowed_hosts(self) -> frozenset[str]:
-        from nianbao.review.app import allowed_host_names
+        from nianbao.web import allowed_host_names
 
         return allowed_host_names(self.host, self.allow_hosts)
 
@@ -329,7 +329,7 @@ def create_app(config: ServiceConfig, service: Optional[ExtractionService] = Non
     from flask import Flask, Response, jsonify, request
     from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-    from nianbao.review.app import StrictJSONProvider, split_host
+    from nianbao.web import StrictJSONProvider, split_host
 
     service = service or ExtractionService(config)
     app = Flask(__name__)
@@ -554,9 +554,9 @@ def make_server(config: ServiceConfig):
     """A werkzeug server of the app (threaded: one thread per connection; the work is in the pool)."""
     from werkzeug.serving import make_server as werkzeug_server
 
-    from nianbao.review.app import check_bind, request_handler
+    from nianbao.web import check_bind, request_handler
 
-    check_bind(config.host, config.token)
+    check_bind(config.host, config.token, "the extraction service")
     service = ExtractionService(config)
     server = werkzeug_server(config.host, config.port, create_app(config, service), threaded=True,
                              request_handler=request_handler(config.token))

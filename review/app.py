@@ -11,7 +11,7 @@ report may carry script), so:
 - documents are addressed by their store id and fields by their schema key, checked against the
   store: no file path is ever taken from a request;
 - it binds to 127.0.0.1; binding elsewhere requires an access token (``--token``, at least
-  ``MIN_TOKEN_LENGTH`` characters). The token is taken from the URL once, kept in the session
+  ``nianbao.web.MIN_TOKEN_LENGTH`` characters). The token is taken from the URL once, kept in the session
   cookie, and the browser is sent to the same URL without it; the access log never shows it;
 - every request must name an allowed host in its Host header (loopback names, the bound address,
   ``--allow-host``): a page whose DNS name is rebound to 127.0.0.1 gets 400 and no data, and a write
@@ -22,21 +22,21 @@ from __future__ import annotations
 
 import hmac
 import io
-import ipaddress
 import json
 import math
-import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Optional, Union
 from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, abort, jsonify, redirect, render_template, request, session, url_for
-from flask.json.provider import DefaultJSONProvider
 
 from nianbao.ingest.report_labels import check_statement, field_label, label_keys_in_text
 from nianbao.jsonio import json_depth_exceeds
+# Host, token and bind checks and strict JSON answers, shared with the extraction service (nianbao/web.py).
+from nianbao.web import (StrictJSONProvider, allowed_host_names, check_bind, check_token, normal_host, request_handler,
+                         split_host)
 from nianbao.inputs import path_from_display
 from nianbao.ingest.store import (FINDING_STATUSES, CheckReview, FindingVerdicts, Store, StoreError, finding_key,
                                   open_store)
@@ -49,9 +49,6 @@ from .corrections import REVIEWED, ReviewError, format_number, json_number
 from .queue import AcceptPolicy, QueueFilters, load_accept_policy, next_document, review_queue
 
 TABLE_TITLES = load_schema().table_titles()  # the official titles
-MIN_TOKEN_LENGTH = 16
-# Names that always reach this machine's own loopback (the Host header of a local browser).
-LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 MAX_JSON_DEPTH = 32          # a request body nests a few levels; anything deeper is refused, not recursed into
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -75,64 +72,6 @@ class ReviewConfig:
 
     def allowed_hosts(self) -> frozenset[str]:
         return allowed_host_names(self.host, self.allow_hosts)
-
-
-def allowed_host_names(host: str, allow_hosts: Iterable[str]) -> frozenset[str]:
-    """The Host names an app answers: the loopback names, the bound address and the ``--allow-host`` ones."""
-    return LOOPBACK_NAMES | {normal_host(h) for h in (host, *allow_hosts) if h}
-
-
-def normal_host(name: str) -> str:
-    """A host name as compared: lower case, no brackets around IPv6, no trailing dot."""
-    name = name.strip().lower()
-    if name.startswith("[") and name.endswith("]"):
-        name = name[1:-1]
-    return name.rstrip(".")
-
-
-def split_host(header: str) -> tuple[str, Optional[int]]:
-    """``host[:port]`` of a Host header (``[::1]:8765`` for IPv6) -> (normal name, port or None).
-    A malformed header gives an empty name (never allowed)."""
-    header = header.strip()
-    m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?", header)
-    if m:
-        return normal_host(m.group(1)), int(m.group(2)) if m.group(2) else None
-    m = re.fullmatch(r"([^:\[\]\s/@]+)(?::(\d{1,5}))?", header)
-    if m:
-        return normal_host(m.group(1)), int(m.group(2)) if m.group(2) else None
-    if header.count(":") >= 2 and normal_host(header) in LOOPBACK_NAMES:
-        return normal_host(header), None  # a bare ::1
-    return "", None
-
-
-def check_token(token: Optional[str]) -> None:
-    if token is not None and len(token) < MIN_TOKEN_LENGTH:
-        raise ValueError(f"the access token has {len(token)} characters; it needs at least {MIN_TOKEN_LENGTH} "
-                         f"(e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))')")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_bind(host: str, token: Optional[str]) -> None:
-    """Refuse to expose the app beyond this machine without an access token."""
-    if not is_loopback(host) and not token:
-        raise ValueError(f"binding to {host} exposes the review app to the network: give --token (or bind 127.0.0.1)")
-    check_token(token)
-
-
-class StrictJSONProvider(DefaultJSONProvider):
-    """API answers are strict JSON: never Infinity or NaN."""
-
-    def dumps(self, obj, **kwargs) -> str:
-        kwargs["allow_nan"] = False
-        return super().dumps(obj, **kwargs)
 
 
 def _refuse_constant(name: str):
@@ -610,26 +549,6 @@ def create_app(config: ReviewConfig) -> Flask:
     app.jinja_env.filters["zh_text"] = lambda text, template=None: label_keys_in_text(text, template)
     app.jinja_env.filters["zh_check"] = lambda detail, cells, template=None: check_statement(detail, cells, template)
     return app
-
-
-TOKEN_IN_TEXT = re.compile(r"(token=)[^&\s\"']*", re.IGNORECASE)
-
-
-def redact_token(line: str, token: Optional[str] = None) -> str:
-    """A log line without the access token (as ``token=...`` in a query, or the token anywhere)."""
-    line = TOKEN_IN_TEXT.sub(r"\1[redacted]", line)
-    return line.replace(token, "[redacted]") if token else line
-
-
-def request_handler(token: Optional[str]):
-    """werkzeug's request handler, its access log lines redacted of the token."""
-    from werkzeug.serving import WSGIRequestHandler
-
-    class RedactingRequestHandler(WSGIRequestHandler):
-        def log(self, type: str, message: str, *args) -> None:
-            super().log(type, "%s", redact_token(message % args if args else message, token))
-
-    return RedactingRequestHandler
 
 
 def serve(config: ReviewConfig, host: str = "127.0.0.1", port: int = 8765) -> None:

@@ -7,6 +7,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from nianbao.errors import EXIT_OK, EXIT_USAGE
+
 
 def cmd_review(args: argparse.Namespace) -> int:
     from .app import ReviewConfig, check_bind, serve
@@ -19,7 +21,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     team_db = is_postgres_url(args.db)
     if not team_db and not Path(args.db).exists():
         print(f"nianbao review: no store at {args.db} (run `nianbao ingest ... --db {args.db}` first)", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     token = args.token or os.environ.get("NIANBAO_REVIEW_TOKEN") or None
     if args.list:
         with open_store(args.db) as store:
@@ -31,7 +33,7 @@ def cmd_review(args: argparse.Namespace) -> int:
             print(dumps_strict(asdict(it)) if args.json else
                   f"{it.id:>6}  expected wrong {it.expected_errors:6.2f}  doubtful {it.doubtful:3d}  "
                   f"rules {','.join(it.failing_rules) or '-':12}  {it.agency or '?'} {it.year or '?'}  {it.review_status}")
-        return 0
+        return EXIT_OK
     try:
         check_bind(args.host, token)
         config = ReviewConfig(db=args.db if team_db else Path(args.db), labels_dir=Path(args.labels or DEFAULT_LABELS_DIR),
@@ -40,9 +42,9 @@ def cmd_review(args: argparse.Namespace) -> int:
                               allow_hosts=tuple(args.allow_host or ()))
     except ValueError as e:
         print(f"nianbao review: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     serve(config, args.host, args.port)
-    return 0
+    return EXIT_OK
 
 
 def add_commands(sub) -> None:

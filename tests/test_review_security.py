@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from nianbao.review import app as review_app
+from nianbao import web
 from nianbao.review.app import ReviewConfig, check_bind, create_app
 from nianbao.review.queue import review_queue
 
@@ -97,11 +98,11 @@ def test_origin_is_checked_against_the_allowed_hosts_and_port(store, tmp_path, o
 
 
 def test_split_host_reads_ipv6_ports_and_refuses_malformed_headers():
-    assert review_app.split_host("[::1]:8765") == ("::1", 8765)
-    assert review_app.split_host("LocalHost.:80") == ("localhost", 80)
-    assert review_app.split_host("::1") == ("::1", None)
-    assert review_app.split_host("a b") == ("", None)
-    assert review_app.split_host("evil.example:80:80") == ("", None)
+    assert web.split_host("[::1]:8765") == ("::1", 8765)
+    assert web.split_host("LocalHost.:80") == ("localhost", 80)
+    assert web.split_host("::1") == ("::1", None)
+    assert web.split_host("a b") == ("", None)
+    assert web.split_host("evil.example:80:80") == ("", None)
 
 
 # -- the access token ----------------------------------------------------------------------------
@@ -135,7 +136,7 @@ def test_the_token_never_reaches_the_access_log(store, tmp_path, caplog):
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", 0, create_app(ReviewConfig(db=Path(store.path), labels_dir=tmp_path, token=TOKEN)),
-                         threaded=True, request_handler=review_app.request_handler(TOKEN))
+                         threaded=True, request_handler=web.request_handler(TOKEN))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -149,7 +150,7 @@ def test_the_token_never_reaches_the_access_log(store, tmp_path, caplog):
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "werkzeug")
     assert "GET /?token=[redacted]&year=2020" in logged and "GET /?year=2020" in logged
     assert TOKEN not in logged
-    assert review_app.redact_token('"GET /x?a=1&TOKEN=abc HTTP/1.1" 303', None) == '"GET /x?a=1&TOKEN=[redacted] HTTP/1.1" 303'
+    assert web.redact_token('"GET /x?a=1&TOKEN=abc HTTP/1.1" 303', None) == '"GET /x?a=1&TOKEN=[redacted] HTTP/1.1" 303'
 
 
 # -- cell images ---------------------------------------------------------------------------------
