@@ -25,7 +25,6 @@ from .corrections import format_number
 
 RULE_WEIGHT = 0.5
 DEFAULT_THRESHOLD = 0.99
-CALIBRATION_FILE = Path(__file__).resolve().parents[1] / "models" / "calibration.json"
 
 
 @dataclass(frozen=True)
@@ -51,10 +50,19 @@ class AcceptPolicy:
                 f"on {self.fields} held-out fields ({self.measured_on})")
 
 
-@lru_cache(maxsize=4)
-def load_accept_policy(path: Path = CALIBRATION_FILE, threshold: Optional[float] = None) -> AcceptPolicy:
+def load_accept_policy(path: Optional[Path] = None, threshold: Optional[float] = None) -> AcceptPolicy:
     """The policy measured by ``training/calibrate.py``: its ``accept_policy`` entry when there is
-    one, else the error rate at ≥ 0.99 in its report."""
+    one, else the error rate at ≥ 0.99 in its report. ``path``: the calibration file, by default the
+    one of the models folder in use (``nianbao.resources``: ``NIANBAO_MODEL_DIR`` or the shipped models)."""
+    if path is None:
+        from nianbao.resources import calibration_path
+
+        path = calibration_path()
+    return _accept_policy(Path(path), threshold)
+
+
+@lru_cache(maxsize=4)
+def _accept_policy(path: Path, threshold: Optional[float]) -> AcceptPolicy:
     if not Path(path).exists():
         return AcceptPolicy(threshold or DEFAULT_THRESHOLD, None)
     data = json.loads(Path(path).read_text(encoding="utf-8"))

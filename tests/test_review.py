@@ -54,6 +54,14 @@ def test_accept_policy_is_the_measured_one(tmp_path):
     assert missing.error_rate is None and "not been measured" in missing.describe()
 
 
+def test_accept_policy_follows_the_models_folder_in_use(tmp_path, monkeypatch):
+    # NIANBAO_MODEL_DIR switches the classifier and its calibration together: the queue's policy too.
+    policy = {"threshold": 0.97, "error_rate": 0.0004, "fields": 2500, "measured_on": "another model's held-out"}
+    (tmp_path / "calibration.json").write_text(json.dumps({"accept_policy": policy}), encoding="utf-8")
+    monkeypatch.setenv("NIANBAO_MODEL_DIR", str(tmp_path))
+    assert load_accept_policy() == AcceptPolicy(0.97, 0.0004, 2500, "another model's held-out")
+
+
 def test_change_confirm_history_and_live_rules(store):
     doc_id = _doubtful_doc(store)
     doc = corrections.get_document(store, doc_id)
