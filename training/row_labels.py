@@ -9,7 +9,14 @@ numbers structure could not place (``LocatedTable.unplaced``). For each of those
   assignment stands (``how`` "label" when its label was recognised, "structure" when structure placed it);
 * **by values**: otherwise, its numbers equal the reviewed values of exactly one row of the table that
   no other printed row is confirmed as (``how`` "values");
-* anything else (numbers that fit several rows, or none) teaches nothing and stays masked.
+* **by order**: otherwise, the one row it must be for the printed rows to keep the statutory order: the
+  review also says which rows are printed (an unprinted row is null), so where every largest
+  order-keeping assignment of printed rows to printed reviewed rows (each to a row whose values its
+  numbers equal, and whose ordinal its label piece shows when it shows one: ``ordinal_keys``) gives a
+  printed row the same row, that is its row (``how`` "order"; ``by_order``). The reading's own
+  assignment is kept fixed only where the schema's label found the row: a classifier's or structure's
+  placement is no evidence when zeros fit every zero row;
+* anything else (numbers that fit several rows in several ways, or none) teaches nothing and stays masked.
 
 The assignments must keep the statutory row order; a printed row out of order is dropped. The label
 span of a row is the text just before its numbers in the same printed piece (the recognised label's
@@ -36,6 +43,7 @@ from .align_values import Token, _classify, _gold_row, row_matches, table_span
 
 LABELLED_TABLES = ("proactive", "requests")  # the tables whose row labels the classifier tags
 _SPACE = " \t\n\r|\u3000\xa0"
+MAX_OWN_LABEL = 40  # characters: a row label in an agency's own wording, from its ordinal to its numbers
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,7 @@ class PrintedRow:
     by_structure: bool = False
     via_group: bool = False  # the numbers sit on a group line (the row's own label is not printed)
     recognised: bool = False  # ``label`` starts at a label a spotter recognised (else: the printed piece)
+    schema_label: bool = False  # that label is one of the schema's, as printed (not approximate, not the classifier's)
     cells: tuple[Token, ...] = field(default=(), compare=False)  # every printed cell, blanks included
 
 
@@ -59,7 +68,7 @@ class RowLabel:
     key: str
     label: Optional[tuple[int, int]]
     values: tuple[tuple[int, int], ...]
-    how: str  # "label" | "structure" | "values"
+    how: str  # "label" | "structure" | "values" | "order"
 
 
 @dataclass
@@ -145,7 +154,8 @@ def _row_label_span(norm: str, piece: Optional[tuple[int, int]], row: RowSpec) -
             return None
         fit = _fitting_start(norm[a:b], full)
         if fit is None or fit[1] > len(full) // 2:
-            return None
+            # Not the schema's wording (an agency's own): the piece from the row's ordinal, if short.
+            return (a, b) if cut and b - a <= MAX_OWN_LABEL else None
         start = a + fit[0]
         ordinal = [m.start() for p in _prefix_patterns(row.prefix) for m in re.finditer(p + "$", norm[a:start])]
         a = a + ordinal[-1] if ordinal else start
@@ -153,10 +163,11 @@ def _row_label_span(norm: str, piece: Optional[tuple[int, int]], row: RowSpec) -
 
 
 def _printed(doc: Document, label: Optional[tuple[int, int]], chunks: list[Chunk], read_as: Optional[str],
-             by_structure: bool = False, via_group: bool = False, recognised: bool = False) -> PrintedRow:
+             by_structure: bool = False, via_group: bool = False, recognised: bool = False,
+             schema_label: bool = False) -> PrintedRow:
     cells = tuple(_tokens(doc, chunks))
     values = tuple((t.start, t.end) for t in cells if t.kind != "blank" and t.end > t.start)
-    return PrintedRow(label, values, read_as, by_structure, via_group, recognised, cells)
+    return PrintedRow(label, values, read_as, by_structure, via_group, recognised, schema_label, cells)
 
 
 def printed_rows(doc: Document, table: str) -> list[PrintedRow]:
@@ -164,6 +175,7 @@ def printed_rows(doc: Document, table: str) -> list[PrintedRow]:
     printed piece before its numbers (joined with the recognised label's span, when there is one)."""
     located: LocatedTable = doc.located[table]
     label_of = {m.row.key: (m.start, m.end) for m in located.labels if m.row is not None}
+    schema = {m.row.key for m in located.labels if m.row is not None and m.confidence >= 1.0 and not m.approximate}
     found: list[tuple[list[Chunk], Optional[str], bool, bool]] = [
         (run.chunks, run.row.key, run.by_structure, run.via_group) for run in located.runs if run.chunks]
     found += [(o.chunks, None, False, False) for o in located.unplaced if o.chunks]
@@ -174,11 +186,14 @@ def printed_rows(doc: Document, table: str) -> list[PrintedRow]:
         piece = None if via_group else _piece_before(doc, first, floor)
         floor = max(floor, chunks[-1].end)
         match = label_of.get(key) if key and not via_group else None
-        if match and piece and piece[0] <= match[1] <= piece[1]:
+        # The schema's label where it found the row; a classifier's span (a guess, maybe a piece of
+        # the label) does not replace the printed piece.
+        if match and key in schema and piece and piece[0] <= match[1] <= piece[1]:
             piece = (match[0], piece[1])  # the recognised label, with its tail up to the numbers
-        elif match:
+        elif match and (key in schema or piece is None):
             piece = match  # a recognised label printed apart from its numbers (a line of its own)
-        rows.append(_printed(doc, piece, chunks, key, by_structure, via_group, recognised=match is not None))
+        rows.append(_printed(doc, piece, chunks, key, by_structure, via_group, recognised=match is not None,
+                             schema_label=match is not None and key in schema))
     return rows
 
 
@@ -191,40 +206,65 @@ def table_row_labels(gold: LabelledDocument, doc: Document, table: str, spec: Op
     order = {r.key: i for i, r in enumerate(spec.rows)}
     reviewed = {r.key: g for r in spec.rows if (g := _gold_row(gold, r)) is not None}
     printed = printed_rows(doc, table)
-    fits = [{k for k, g in reviewed.items() if row_matches(list(p.cells), g)} for p in printed]
+    fits = [{k for k, g in reviewed.items() if row_matches(list(p.cells), g)} & ordinal_keys(doc, p, spec, reviewed)
+            for p in printed]
+    # The reading's own assignments stand where the schema's labels found the row (printed as the law
+    # words it) and the reviewed values confirm it: a classifier's or structure's guess is not evidence
+    # (zeros fit every zero row). Every other row is told by its values and the statutory order.
+    fixed = [p.read_as if p.schema_label and p.read_as in fits[i] else None for i, p in enumerate(printed)]
     chosen: list[Optional[tuple[str, str]]] = [None] * len(printed)
-    # The reading's own assignments that the reviewed values confirm.
-    for i, p in enumerate(printed):
-        if p.read_as in fits[i]:
-            chosen[i] = (p.read_as, "structure" if p.by_structure else "label")
-    taken = {c[0] for c in chosen if c}
-    # Rows the reading misplaced or left unplaced: the one reviewed row their numbers equal.
-    for i, p in enumerate(printed):
-        if chosen[i] is None:
-            left = fits[i] - taken
-            if len(left) == 1 and not any(j != i and chosen[j] is None and left & fits[j] for j in range(len(printed))):
-                chosen[i] = (next(iter(left)), "values")
-    # The statutory row order: a row whose key breaks it (against its confirmed neighbours) is dropped.
-    for i in range(len(printed)):
-        if chosen[i] and chosen[i][1] == "values":
-            before = [order[c[0]] for c in chosen[:i] if c and c[1] != "values"]
-            after = [order[c[0]] for c in chosen[i + 1:] if c and c[1] != "values"]
-            k = order[chosen[i][0]]
-            if (before and max(before) >= k) or (after and min(after) <= k):
-                chosen[i] = None
-    keys = [c[0] for c in chosen if c]
-    if len(keys) != len(set(keys)):
-        dup = {k for k in keys if keys.count(k) > 1}
-        chosen = [None if c and c[0] in dup else c for c in chosen]
+    for i, key in enumerate(by_order(fits, fixed, sorted(reviewed, key=order.get))):
+        if key is None:
+            continue
+        p = printed[i]
+        how = ("label" if p.recognised else "structure" if p.by_structure else "order") if key == p.read_as \
+            else "values" if fits[i] == {key} else "order"
+        chosen[i] = (key, how)
     for p, c in zip(printed, chosen):
         if c is None:
             out.unresolved += 1
             continue
-        label = None if p.via_group else p.label if p.recognised and p.read_as == c[0] \
+        label = None if p.via_group else p.label if p.recognised and p.read_as == c[0] and p.schema_label \
             else _row_label_span(doc.linear.norm, p.label, spec.row(c[0]))
         out.rows.append(RowLabel(table, c[0], label, p.values, c[1]))
     got = {r.key for r in out.rows}
     out.unprinted = [k for k, g in reviewed.items() if k not in got and any(v not in (None, 0.0) for v in g)]
+    return out
+
+
+def ordinal_keys(doc: Document, p: PrintedRow, spec: TableSpec, keys) -> set[str]:
+    """The rows ``p`` may be by the ordinals printed in its label piece ("6." is a sixth row of its group,
+    "（二）" a second): the rows whose ordinal appears there, or all of ``keys`` when none does."""
+    if p.label is None:
+        return set(keys)
+    text = doc.linear.norm[p.label[0]:p.label[1]]
+    shown = {k for k in keys if any(re.search(pat, text) for pat in _prefix_patterns(spec.row(k).prefix))}
+    return shown or set(keys)
+
+
+def by_order(fits: list[set[str]], fixed: list[Optional[str]], keys: list[str]) -> list[Optional[str]]:
+    """The row each printed row must be, by the statutory order: ``keys`` are the reviewed rows that are
+    printed (an unprinted row is null in the review), in template order; printed row ``i`` may be a row
+    whose values its numbers equal (``fits[i]``), or only ``fixed[i]`` when already identified. Among the
+    largest order-keeping assignments, a printed row is identified when every one of them gives it a row
+    and all give it the same one; otherwise (numbers that fit several rows in several ways) None."""
+    n, m = len(fits), len(keys)
+    ok = [[(keys[j] == fixed[i]) if fixed[i] is not None else keys[j] in fits[i] for j in range(m)] for i in range(n)]
+    pre = [[0] * (m + 1) for _ in range(n + 1)]  # largest assignment of printed[:i] to keys[:j]
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            pre[i][j] = max(pre[i - 1][j], pre[i][j - 1], pre[i - 1][j - 1] + ok[i - 1][j - 1])
+    suf = [[0] * (m + 2) for _ in range(n + 2)]  # largest assignment of printed[i:] to keys[j:]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            suf[i][j] = max(suf[i + 1][j], suf[i][j + 1], suf[i + 1][j + 1] + ok[i][j])
+    best = pre[n][m]
+    out: list[Optional[str]] = [None] * n
+    for i in range(n):
+        without = max(pre[i][j] + suf[i + 1][j] for j in range(m + 1))
+        partners = [j for j in range(m) if ok[i][j] and pre[i][j] + 1 + suf[i + 1][j + 1] == best]
+        if best and without < best and len(partners) == 1:
+            out[i] = keys[partners[0]]
     return out
 
 

@@ -407,6 +407,24 @@ def printed_rows(choose: Chooser, template: str, table: str, options: FactoryOpt
     return keys
 
 
+def omit_zero_rows(choose: Chooser, rows: list[str], table: dict) -> list[str]:
+    """``content.zero_rows=omitted`` (forced only; default off): Table B printed without some of its
+    all-zero sub-rows (of 不予公开, 无法提供, 不予处理, 其他处理), as some agencies print only the reasons they
+    used; each group keeps at least two of its rows (its group line stays a group). An unprinted row is
+    null in the gold, like any row a table does not print. With the rows' own wording unknown, their
+    printed order alone no longer says which rows they are."""
+    if not choose.forced("zero_rows") or choose.pick("zero_rows", ("printed", "omitted")) != "omitted":
+        return rows
+    out = list(rows)
+    for group in ("denied", "unavailable", "not_processed", "other"):
+        members = [k for k in out if k.startswith(group + ".")]
+        zero = [k for k in members if not any(table[k][c] for c in B_COLUMNS)]
+        choose.rng.shuffle(zero)
+        drop = [k for k in zero if choose.rng.random() < 0.6][: max(0, len(members) - 2)]
+        out = [k for k in out if k not in drop]
+    return out
+
+
 def make_content(choose: Chooser, options: FactoryOptions, agency: Agency) -> Content:
     year, template, found, heading_only = choose_structure(choose, options)
     schema = load_schema()
@@ -430,6 +448,7 @@ def make_content(choose: Chooser, options: FactoryOptions, agency: Agency) -> Co
             # One （六）其他处理 row: it carries the sum of the three sub-rows (rules still hold).
             for c in B_COLUMNS:
                 table["other.other"][c] += table["other.overdue_correction"][c] + table["other.overdue_fee"][c]
+        rows["requests"] = omit_zero_rows(choose, rows["requests"], table)
         for r in schema.table(template, "requests").rows:
             for c in B_COLUMNS:
                 values[f"requests.{r.key}.{c}"] = table[r.key][c] if r.key in rows["requests"] else None

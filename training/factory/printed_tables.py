@@ -56,6 +56,43 @@ B_LABELS = {
 }
 B_GROUP_LABELS = {"results": "三、本年度办理结果", "denied": "（三）不予公开", "unavailable": "（四）无法提供",
                   "not_processed": "（五）不予处理", "other": "（六）其他处理"}
+# One agency family's own wording of Table B's labels (``layout.label_wording=agency``, forced only;
+# default off): local paraphrases real reports print instead of the statutory wording. They keep the
+# ordinals and the row order but share none of the schema's label words, so the schema's labels (and
+# approximate matching of them) do not find the rows: only a model that has seen this family's wording
+# can. Some rows have two wordings (a document picks one of each).
+AGENCY_B_LABELS = {
+    "new": ("一、本年度受理的信息公开申请", "一、本年度收到申请件数"),
+    "carried_over": ("二、上一年度转入的申请",),
+    "granted": ("（一）同意公开",),
+    "partial": ("（二）区分处理后提供部分信息", "（二）同意提供部分信息"),
+    "denied.state_secret": ("1.涉密信息",),
+    "denied.prohibited_by_law": ("2.法律法规明令不得公开",),
+    "denied.three_safeties": ("3.可能危及国家安全、社会稳定",),
+    "denied.third_party": ("4.可能损害第三方权益",),
+    "denied.internal_affairs": ("5.机关内部管理信息",),
+    "denied.process_info": ("6.讨论研究中的过程信息",),
+    "denied.enforcement_file": ("7.执法案卷材料",),
+    "denied.query_matter": ("8.可通过查询渠道获取",),
+    "unavailable.not_held": ("1.本机关未制作或获取",),
+    "unavailable.needs_creation": ("2.需加工汇总才能形成",),
+    "unavailable.unclear": ("3.申请描述经补正仍不清楚",),
+    "not_processed.petition": ("1.按信访途径办理的诉求",),
+    "not_processed.duplicate": ("2.同一内容多次申请",),
+    "not_processed.publication": ("3.申请获取正式出版物",),
+    "not_processed.excessive": ("4.无理由频繁申请",),
+    "not_processed.confirmation": ("5.要求对已获信息再确认",),
+    "other": ("（六）另作处理",),
+    "other.overdue_correction": ("1.逾期未补正材料，终止办理",),
+    "other.overdue_fee": ("2.逾期未缴费，终止办理",),
+    "other.other": ("3.其余情形",),
+    "results_total": ("（七）合计",),
+    "carried_forward": ("四、转入下一年度办理",),
+}
+AGENCY_B_GROUPS = {"results": "三、办理情况", "denied": "（三）决定不公开", "unavailable": "（四）不能提供",
+                   "not_processed": "（五）不作处理", "other": "（六）另作处理"}
+
+
 CORNER = "（本列数据的勾稽关系为：第一项加第二项之和，等于第三项加第四项之和）"
 
 
@@ -98,6 +135,7 @@ class Style:
     placeholder: str
     parens: str                                     # "full" | "half" | "mixed"
     labels: dict[str, str] = field(default_factory=dict)   # "requests.partial" -> printed label
+    groups: dict[str, str] = field(default_factory=dict)   # Table B group -> printed group label
     headers: dict[str, str] = field(default_factory=dict)  # official header -> printed header
     corner: str = CORNER
     enum_dot: str = "."
@@ -173,6 +211,11 @@ def choose_style(choose: Chooser, template: str) -> Style:
         style.corner = style.corner.replace("加", "和")
     style.enum_dot = choose.pick("enum_dot", (".", "．", "、"), (0.85, 0.1, 0.05))
     style.a_trailing_cell = choose.flag("a_trailing_cell", 0.3)
+    # Drawn only when forced, so that the other documents' draws (and files) stay as they were.
+    if choose.forced("label_wording") and choose.pick("label_wording", ("official", "agency")) == "agency":
+        for key, wordings in AGENCY_B_LABELS.items():
+            style.labels[f"requests.{key}"] = wordings[choose.rng.randrange(len(wordings))]
+        style.groups.update(AGENCY_B_GROUPS)
     return style
 
 
@@ -271,14 +314,15 @@ def requests_table(p: Printer, choose: Chooser, page_break_fraction: float) -> P
             g.add(label, r, 0, "row_label", ref=f"requests.{key}", colspan=3)
         else:
             if key == results[0]:
-                g.add(p.label(B_GROUP_LABELS["results"]), r, 0, "group_label", ref="requests.results", rowspan=len(results))
+                g.add(p.label(p.style.groups.get("results", B_GROUP_LABELS["results"])), r, 0, "group_label",
+                      ref="requests.results", rowspan=len(results))
             members = [k for k in rows if _b_group(k) == group] if group else []
             if group and len(members) == 1:
                 # （六）其他处理 printed as one row in a v2021 table: the group line is the row's label.
-                g.add(p.label(B_GROUP_LABELS[group]), r, 1, "row_label", ref=f"requests.{key}", colspan=2)
+                g.add(p.label(p.style.groups.get(group, B_GROUP_LABELS[group])), r, 1, "row_label", ref=f"requests.{key}", colspan=2)
             elif group:
                 if key == members[0]:
-                    g.add(p.label(B_GROUP_LABELS[group]), r, 1, "group_label", ref=f"requests.{group}", rowspan=len(members))
+                    g.add(p.label(p.style.groups.get(group, B_GROUP_LABELS[group])), r, 1, "group_label", ref=f"requests.{group}", rowspan=len(members))
                 g.add(label, r, 2, "row_label", ref=f"requests.{key}")
             else:
                 g.add(label, r, 1, "row_label", ref=f"requests.{key}", colspan=2)
