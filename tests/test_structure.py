@@ -286,3 +286,18 @@ def test_empty_cells_on_both_sides_of_a_rows_numbers_leave_its_columns_doubted(t
     zeros = [Chunk(raw="0", segment=c.segment, kind="number") if c.kind == "number" else c for c in chunks]
     assert not columns_unsettled(zeros, 7)  # all zeros: every reading gives the same values
     assert not columns_unsettled(chunks[:-1], 7)  # no tail: the surplus blank is the label's, as printed
+
+
+def test_each_stage_lives_in_its_own_module_and_pipeline_only_builds_the_list():
+    import ast
+
+    from nianbao.inference import pipeline
+    from nianbao.inference.pipeline import PipelineOptions, build_stages
+
+    stages = build_stages(PipelineOptions(spotter="baseline"))
+    assert [s.name for s in stages] == ["read", "ocr", "locate", "report", "map", "reconcile", "calibrate", "triage"]
+    assert all(type(s).__module__ != pipeline.__name__ for s in stages)
+    # No stage logic in pipeline.py: its classes are the options, the stage protocol and the runner.
+    tree = ast.parse(Path(pipeline.__file__).read_text(encoding="utf-8"))
+    assert {n.name for n in tree.body if isinstance(n, ast.ClassDef)} == {"PipelineOptions", "Stage", "Pipeline"}
+    assert PipelineOptions(mapper="baseline").spotter == "baseline"  # the former option name still reads
