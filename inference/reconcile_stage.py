@@ -28,7 +28,7 @@ class ReconcileStage:
             if rerank_by_rules(doc, self.schema):
                 doc.checks = reconcile.run_checks(doc.values(), doc.template, doc.found, self.schema)
             # A rule that holds corroborates the one uncertain OCR reading it pins down.
-            corroborate_by_rules(doc.fields, doc.checks)
+            corroborate_by_rules(doc)
             for c in doc.checks:
                 c.confidence = audit.rule_confidence(c, doc.fields)
             try:

@@ -343,6 +343,13 @@ def test_a_value_cell_read_as_no_value_is_unread_and_a_label_is_left_alone():
     table = table_from_grid(grid, cells, OcrOptions(), None, page=1)
     assert [c.unread for c in table.cells] == [False, False, True, False, True, False]
     assert [c.text for c in table.cells] == ["四、结转下年度继续办理", "88", "", "-", "", "88"]
+    # Junk read where the ink measure found the cell clean (specks read as characters): printed
+    # empty, a little less sure than a clean cell; with ink (or not measured) it stays unread.
+    from nianbao.inference.ocr.page import SPECK_CONFIDENCE
+
+    table = table_from_grid(grid, cells, OcrOptions(), None, page=1, inked=[None, None, False, None, True, None])
+    assert [c.unread for c in table.cells] == [False, False, False, False, True, False]
+    assert table.cells[2].text == "" and table.cells[2].confidence == SPECK_CONFIDENCE
 
 
 def test_specks_beside_a_placeholder_are_dropped():
@@ -549,19 +556,19 @@ def test_a_rule_that_holds_corroborates_the_one_uncertain_reading_it_pins_down()
     doc = _appeals_doc({"upheld": ("3", 0.6), "corrected": clear, "other": clear, "pending": clear,
                         "total": ("3", 0.995)})
     assert all(c.passed for c in doc.checks)
-    assert corroborate_by_rules(doc.fields, doc.checks) == ["appeals.review.upheld"]
+    assert corroborate_by_rules(doc) == ["appeals.review.upheld"]
     f = doc.fields["appeals.review.upheld"]
     assert f.confidence == CORROBORATED_CONFIDENCE < 0.98 and "R4 holds" in f.reason
     # Two uncertain cells in the rule: it pins neither (one misreading could offset the other).
     doc = _appeals_doc({"upheld": ("3", 0.6), "corrected": clear, "other": clear, "pending": clear,
                         "total": ("3", 0.6)})
-    assert corroborate_by_rules(doc.fields, doc.checks) == []
+    assert corroborate_by_rules(doc) == []
     assert doc.fields["appeals.review.upheld"].confidence < 0.9
     # A failing rule corroborates nothing; a value the rules chose among candidates is left doubted.
     doc = _appeals_doc({"upheld": ("3", 0.6), "corrected": clear, "other": clear, "pending": clear,
                         "total": ("4", 0.995)})
-    assert corroborate_by_rules(doc.fields, doc.checks) == []
+    assert corroborate_by_rules(doc) == []
     doc = _appeals_doc({"upheld": ("3", 0.6), "corrected": clear, "other": clear, "pending": clear,
                         "total": ("3", 0.995)})
     doc.fields["appeals.review.upheld"].alternatives = [8]
-    assert corroborate_by_rules(doc.fields, doc.checks) == []
+    assert corroborate_by_rules(doc) == []

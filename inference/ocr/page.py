@@ -382,7 +382,7 @@ class PageReader:
             owned = [(owner, cell_refs[owner][1]) for owner in owners_of_grid[gi]]
             table = table_from_grid(g, [(cell, [r for _, r in per_owner.get(owner, [])]) for owner, cell in owned],
                                     self.options, self.lexicon, page.number, u,
-                                    inked=[inked.get(owner, False) for owner, _ in owned])
+                                    inked=[inked.get(owner) for owner, _ in owned])
             for (owner, _), c in zip(owned, table.cells):
                 if owner in specks and not c.text and not c.unread:
                     c.confidence = SPECK_CONFIDENCE
@@ -649,13 +649,14 @@ def _has_cjk(text: str) -> bool:
 
 def table_from_grid(grid: structure.Grid, cells: Sequence[tuple[structure.GridCell, Sequence[LineReading]]],
                     options: OcrOptions, lexicon: Optional[Lexicon], page: int, unit_per_px: float = 1.0,
-                    inked: Optional[Sequence[bool]] = None) -> Table:
+                    inked: Optional[Sequence[Optional[bool]]] = None) -> Table:
     """A Table from a ruled grid and the line readings of each of its cells (in the grid's order).
 
     ``inked``: per cell, whether it holds ink (``cell_ink``). A cell read as nothing is printed
     empty only when it is clean; with ink it is unread (``Cell.unread``: no value, doubted).
     Without ``inked`` (older recordings) an empty reading is taken as printed empty. A value cell
-    read as neither a number nor a placeholder is unread (``unreadable_value_cells``).
+    read as neither a number nor a placeholder is unread (``unreadable_value_cells``), unless its
+    ink was measured clean (``inked`` False, not None): specks read as characters, printed empty.
     """
     u = unit_per_px
     out = []
@@ -663,8 +664,12 @@ def table_from_grid(grid: structure.Grid, cells: Sequence[tuple[structure.GridCe
     # A value cell read as neither a number nor a placeholder is unread too (its reading is no value).
     garbled = set(unreadable_value_cells([(c.row, c.col, ct.text) for (c, _r), ct in zip(cells, texts)]))
     for i, ((cell, _readings), ct) in enumerate(zip(cells, texts)):
-        unread = i in garbled or (inked is not None and inked[i] and not ct.text)
-        if unread or (inked is not None and not ct.text):
+        # Junk read in a cell whose ink measure found it clean: specks read as characters, no print.
+        specks = i in garbled and inked is not None and inked[i] is False
+        unread = (i in garbled and not specks) or (inked is not None and bool(inked[i]) and not ct.text)
+        if specks:
+            ct = CellText(text="", confidence=SPECK_CONFIDENCE)
+        elif unread or (inked is not None and not ct.text):
             ct = CellText(text="", confidence=0.0 if unread else BLANK_CONFIDENCE)
         if lexicon is not None and ct.text and not _NUMBER_TEXT.match(ct.text) and not _PLACEHOLDER.match(ct.text):
             snapped = lexicon.snap(ct.text)

@@ -200,15 +200,17 @@ CORROBORATED_CONFIDENCE = 0.95   # above the review threshold, below auto-accept
 _TRUSTED = 0.9
 
 
-def corroborate_by_rules(fields: MutableMapping[str, FieldValue], checks: Iterable[Check]) -> list[str]:
+def corroborate_by_rules(doc: Document) -> list[str]:
     """A sum rule (R1-R4) that holds, every cell of it printed and read, with exactly one cell read
     uncertainly by OCR (below 0.9) and every other cell trusted: the rule alone fixes that cell's
     value (the total less the other parts), and the reading is that value; a misreading would have
     had to land on it. The cell is raised to CORROBORATED_CONFIDENCE (not to auto-accept), with the
-    rule as its reason. A cell the rules chose among candidates (it has alternatives), one under a
-    failing sum rule, and an unread cell are left alone. Repeated until nothing changes: a cell
+    rule as its reason. A cell read with candidate readings (the rules chose among them: evidence
+    used once), a value with alternatives, one under a failing sum rule, and an unread cell are
+    left alone. Repeated until nothing changes: a cell
     corroborated by one rule may pin the last uncertain cell of another (Table B's rows and columns)."""
-    sums = [c for c in checks if c.rule in SUM_RULES]
+    fields, sums = doc.fields, [c for c in doc.checks if c.rule in SUM_RULES]
+    cells = _cells_by_box(doc)
     failing = {k for c in sums if not c.passed for k in c.cells}
     lifted: list[str] = []
 
@@ -228,6 +230,9 @@ def corroborate_by_rules(fields: MutableMapping[str, FieldValue], checks: Iterab
             key = doubtful[0]
             f = fields[key]
             if key in failing or f.alternatives or f.source != "ocr":
+                continue
+            cell = cells.get((f.page, f.bbox)) if f.page is not None and f.bbox is not None else None
+            if cell is None or cell.alternatives:
                 continue
             f.confidence = CORROBORATED_CONFIDENCE
             why = f"rule {c.rule} holds with this reading and fixes its value (every other cell of the rule read clearly)"
