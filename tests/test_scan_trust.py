@@ -368,6 +368,18 @@ def test_a_stroke_after_a_number_is_dropped_and_a_leading_minus_is_kept():
     assert ct.text == "-5"
 
 
+def test_a_short_junk_reading_takes_the_digit_the_recogniser_weighed_at_its_own_probability():
+    from nianbao.inference.ocr.page import cell_text
+
+    ct = cell_text([LineReading("G", [CharReading("G", 0.89, [("0", 0.085), ("O", 0.01)])])], OcrOptions())
+    assert ct.text == "0" and ct.confidence == pytest.approx(0.085)
+    # No digit weighed (or too little), or a Chinese text: left as read.
+    assert cell_text([LineReading("m", [CharReading("m", 0.9, [("n", 0.05)])])], OcrOptions()).text == "m"
+    assert cell_text([LineReading("=", [CharReading("=", 0.9, [("0", 0.01)])])], OcrOptions()).text == "="
+    assert cell_text([LineReading("规章", [CharReading("规", 0.9, [("0", 0.05)]), CharReading("章", 0.9, [("0", 0.05)])])],
+                     OcrOptions()).text == "规章"
+
+
 def test_in_a_row_of_numbers_without_a_label_every_cell_is_a_value():
     from nianbao.inference.ocr.page import unreadable_value_cells
 

@@ -150,6 +150,26 @@ def cell_text(readings: Sequence[LineReading], options: OcrOptions) -> CellText:
             note = (note + "; " if note else "") + f"OCR read '{compact}', taken as the number {mapped}"
             confidence *= 0.8 ** n_mapped
             compact = mapped
+    if compact and not _NUMBER_TEXT.match(compact) and not _PLACEHOLDER.match(compact):
+        # A short reading that is no number ("G" for a broken 0): a digit the recogniser weighed at
+        # that position takes the character's place, at that digit's own (low) probability.
+        flat = [c for c in chars if not c.char.isspace()]
+        if len(flat) == len(compact) <= 3 and not _has_cjk(compact):
+            swapped, p = list(compact), 1.0
+            for i, c in enumerate(flat):
+                p_i = c.prob
+                if compact[i] not in _DIGITS:
+                    digit = max(((a, q) for a, q in c.alternatives if a in _DIGITS), key=lambda x: x[1], default=None)
+                    if digit is None or digit[1] < options.alternative_min_prob:
+                        break
+                    swapped[i], p_i = digit
+                p *= p_i
+            else:
+                number = "".join(swapped)
+                n_swapped = sum(1 for a, b in zip(compact, number) if a != b)
+                if _NUMBER_TEXT.match(number) and (n_swapped * 2 <= len(number) or len(number) <= 2):
+                    note = (note + "; " if note else "") + f"OCR read '{compact}', its digit candidate {number} taken"
+                    return CellText(text=number, confidence=p, note=note)
     if not _NUMBER_TEXT.match(compact):
         return CellText(text=raw if not _PLACEHOLDER.match(compact) else compact, confidence=confidence, note=note)
     # A number: one cell holds one number, so spaces inside it are not separators.
