@@ -116,6 +116,10 @@ PAGE_MIN_SHARE = 0.3
 # The page must be clearly lighter than what is around it (ratio of their median levels).
 PAGE_MIN_CONTRAST = 1.25
 # A4 portrait/landscape: a rectified page whose sides come within this share of it is given its shape.
+# Along the outline kept, the paper must be lighter than just outside it (by this share of its level)
+# at this share of the points.
+PAGE_EDGE_DROP = 0.12
+PAGE_MIN_EDGE_SUPPORT = 0.8
 A4_RATIO = 297.0 / 210.0
 A4_SNAP = 0.12
 
@@ -128,16 +132,65 @@ def _order_quad(pts: np.ndarray) -> np.ndarray:
     return np.array([pts[np.argmin(s)], pts[np.argmin(d)], pts[np.argmax(s)], pts[np.argmax(d)]], np.float32)
 
 
+def _quad_of(region: np.ndarray) -> Optional[np.ndarray]:
+    """The convex quadrilateral outlining a mask's largest region (small-image pixels), or None."""
+    import cv2
+
+    contours, _ = cv2.findContours(region, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    outline = max(contours, key=cv2.contourArea)
+    hull = cv2.convexHull(outline)
+    peri = cv2.arcLength(hull, True)
+    quad = None
+    for eps in (0.01, 0.02, 0.03, 0.05):
+        approx = cv2.approxPolyDP(hull, eps * peri, True)
+        if len(approx) == 4:
+            quad = approx
+            break
+    if quad is None or not cv2.isContourConvex(quad):
+        return None
+    if cv2.contourArea(quad) < 0.85 * cv2.contourArea(hull) or cv2.contourArea(outline) < 0.85 * cv2.contourArea(quad):
+        return None
+    return _order_quad(quad)
+
+
+def _edge_support(level: np.ndarray, quad: np.ndarray, step: float) -> float:
+    """The share of points along the quadrilateral's sides where the page is clearly lighter just
+    inside than just outside (outside below ``1 - PAGE_EDGE_DROP`` of inside: a ratio, so the
+    lighting gradient does not matter); points whose outside falls off the image do not count."""
+    h, w = level.shape
+    centre = quad.mean(axis=0)
+    hits = total = 0
+    for a, b in zip(quad, np.roll(quad, -1, axis=0)):
+        for t in np.linspace(0.05, 0.95, 24):
+            p = a + (b - a) * t
+            normal = np.array([-(b - a)[1], (b - a)[0]], np.float64)
+            normal /= max(1e-6, float(np.linalg.norm(normal)))
+            if np.dot(centre - p, normal) < 0:
+                normal = -normal
+            xi, yi = p + normal * step
+            xo, yo = p - normal * step
+            total += 1
+            if not (0 <= xo < w and 0 <= yo < h and 0 <= xi < w and 0 <= yi < h):
+                continue
+            inside, outside = float(level[int(yi), int(xi)]), float(level[int(yo), int(xo)])
+            hits += outside < (1.0 - PAGE_EDGE_DROP) * inside
+    return hits / max(1, total)
+
+
 def find_page_quad(bgr: np.ndarray) -> Optional[np.ndarray]:
     """The corners (TL, TR, BR, BL; pixels) of a sheet of paper photographed on a darker
     background, or None when the image is the page itself (a scan, a rendered page).
 
-    On a small copy, print is closed away (paper level everywhere on the page) and the light part
-    is taken by Otsu's threshold; the page is the largest light region, clearly lighter than what
-    is around it (``PAGE_MIN_CONTRAST``), with enough background around it (``PAGE_MIN_BACKGROUND``:
-    a scan's slivers of scanner lid are left to deskewing); its outline must be a convex
-    quadrilateral filling most of its hull. The lighting gradient of a photo is then divided out
-    with the rest of the background (``normalize_background``) before binarisation.
+    On a small copy, print is closed away (paper level everywhere on the page); the light part is
+    taken at a few thresholds from Otsu's upwards (a brightly lit desk can pass the first and join
+    the page); at each, the largest light region must leave enough background around it
+    (``PAGE_MIN_BACKGROUND``: a scan's slivers of scanner lid are left to deskewing), be clearly
+    lighter than it (``PAGE_MIN_CONTRAST``) and have a convex quadrilateral outline filling most of
+    its hull. The outline kept is the one whose sides lie best on a real edge of the paper
+    (``_edge_support``), and it must lie on one almost all round. The lighting gradient of a
+    photo is divided out with the rest of the background (``normalize_background``) later.
     """
     import cv2
 
@@ -149,38 +202,38 @@ def find_page_quad(bgr: np.ndarray) -> Optional[np.ndarray]:
     sh, sw = small.shape
     # Text and rules out: a closing as large as a line of print.
     k = max(5, (min(sh, sw) // 30) | 1)
-    page_like = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-    t, mask = cv2.threshold(page_like, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
-    if n <= 1:
+    level = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    otsu, _ = cv2.threshold(level, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    # The same with the light divided out: the level over its upper envelope (a shadow over a
+    # corner of the page leaves that corner below any global threshold, not below its envelope).
+    kk = max(5, (min(sh, sw) // 4) | 1)
+    env = cv2.GaussianBlur(cv2.dilate(level, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kk, kk))), (0, 0), kk / 4)
+    rel = np.clip(level.astype(np.float32) / np.maximum(env.astype(np.float32), 1.0) * 255.0, 0, 255).astype(np.uint8)
+    rel_otsu, _ = cv2.threshold(rel, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    masks = [level > t for t in (otsu, otsu + 10, otsu + 20, otsu + 35, otsu + 50) if t < 250]
+    masks += [rel > t for t in (rel_otsu, rel_otsu + 10) if t < 250]
+    best, best_support = None, 0.0
+    for light in masks:
+        mask = light.astype(np.uint8) * 255
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+        if n <= 1:
+            continue
+        big = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        area = float(stats[big, cv2.CC_STAT_AREA])
+        if area < PAGE_MIN_SHARE * sh * sw or area > (1.0 - PAGE_MIN_BACKGROUND) * sh * sw:
+            continue
+        region = (labels == big).astype(np.uint8) * 255
+        if float(np.median(level[region > 0])) < PAGE_MIN_CONTRAST * max(1.0, float(np.median(level[region == 0]))):
+            continue
+        quad = _quad_of(region)
+        if quad is None:
+            continue
+        support = _edge_support(level, quad, max(3.0, 0.012 * max(sh, sw)))
+        if support > best_support:
+            best, best_support = quad, support
+    if best is None or best_support < PAGE_MIN_EDGE_SUPPORT:
         return None
-    best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    region = (labels == best).astype(np.uint8) * 255
-    area = float(stats[best, cv2.CC_STAT_AREA])
-    if area < PAGE_MIN_SHARE * sh * sw or area > (1.0 - PAGE_MIN_BACKGROUND) * sh * sw:
-        return None
-    inside = page_like[region > 0]
-    outside = page_like[region == 0]
-    if outside.size < PAGE_MIN_BACKGROUND * sh * sw:
-        return None
-    if float(np.median(inside)) < PAGE_MIN_CONTRAST * max(1.0, float(np.median(outside))):
-        return None
-    contours, _ = cv2.findContours(region, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
-        return None
-    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
-    peri = cv2.arcLength(hull, True)
-    quad = None
-    for eps in (0.01, 0.02, 0.03, 0.05):
-        approx = cv2.approxPolyDP(hull, eps * peri, True)
-        if len(approx) == 4:
-            quad = approx
-            break
-    if quad is None or not cv2.isContourConvex(quad):
-        return None
-    if cv2.contourArea(quad) < 0.85 * cv2.contourArea(hull) or area < 0.85 * cv2.contourArea(quad):
-        return None
-    return _order_quad(quad) / scale
+    return best / scale
 
 
 def rectify_page(bgr: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray]]:
