@@ -194,6 +194,9 @@ def test_support_cap_claims_no_more_than_the_sample_shows():
     small = support_cap(conf[:200], correct[:200], fit(conf[:200], correct[:200]))
     assert max(small["y"]) < 0.99
     assert max(fit_supported(conf, correct, max_confidence=0.9899)["y"]) <= 0.9899
+    # However large the sample, a stored (4-place) confidence never rounds to a certain 1.0.
+    big = np.full(200_000, 0.99)
+    assert fit_supported(big, np.ones(len(big)))["y"][-1] == 0.9999
 
 
 def test_a_doubted_raw_score_stays_doubted():

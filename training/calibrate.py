@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 THRESHOLDS = (0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 TARGET_ERROR = 0.001
 FALLBACK_THRESHOLD = 0.99
+TOP = 0.9999  # the highest calibrated confidence (4 places, as CalibrateStage stores it): never a certain 1.0
 DOUBT = 0.9  # the pipeline's doubt threshold (PipelineOptions.doubt_threshold): the map keeps a score below it below it
 # Reliability bins of the held-out measurement: fine at the top, where almost every field is.
 HELDOUT_EDGES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
@@ -162,7 +163,7 @@ def support_cap(conf: np.ndarray, correct: np.ndarray, mapping: dict, level: flo
     ``level`` lower bound (Clopper-Pearson) of the accuracy of the fitting fields the map puts at or
     above y, then made monotone again from the top (each knot at most the next). With N such fields
     and no error the bound is about 1 - 3/N: a sample too small to show an error rate below 1 - y
-    cannot put a field at y. ``max_confidence`` clips every knot below it too.
+    cannot put a field at y. ``max_confidence`` (and ``TOP``, 0.9999) clips every knot too.
 
     ``doubt`` (the pipeline's doubt threshold): a raw confidence below it stays below it. The readers
     lower a score under it to doubt a reading (an unsure look-alike digit, a re-ranked candidate); the
@@ -186,8 +187,9 @@ def support_cap(conf: np.ndarray, correct: np.ndarray, mapping: dict, level: flo
                 xs.insert(k, edge)
                 ys.insert(k, y)
         ys = [min(y, round(doubt - 1e-4, 6)) if x < doubt else y for x, y in zip(xs, ys)]
-    if max_confidence is not None:
-        ys = [min(y, max_confidence) for y in ys]
+    # Confidences are stored to 4 places: nothing rounds up to a certain 1.0.
+    top = TOP if max_confidence is None else min(max_confidence, TOP)
+    ys = [min(y, top) for y in ys]
     for k in range(len(ys) - 2, -1, -1):
         ys[k] = min(ys[k], ys[k + 1])
     return {"x": [round(x, 6) for x in xs], "y": [round(float(y), 6) for y in ys]}
