@@ -380,6 +380,21 @@ def test_a_short_junk_reading_takes_the_digit_the_recogniser_weighed_at_its_own_
                      OcrOptions()).text == "规章"
 
 
+def test_a_stroke_read_as_two_is_the_dash_and_a_look_alike_of_wu_is_wu():
+    from nianbao.inference.ocr.page import cell_text
+
+    def reading(text, p=0.6):
+        return LineReading(text, [CharReading(ch, p) for ch in text])
+
+    for text in ("一一", "-一", "—-", "--"):
+        assert cell_text([reading(text)], OcrOptions()).text == "-", text
+    ct = cell_text([reading("天")], OcrOptions())
+    assert ct.text == "无" and ct.confidence < 0.6
+    # Labels and longer texts are left alone.
+    assert cell_text([reading("一二")], OcrOptions()).text == "一二"
+    assert cell_text([reading("天津")], OcrOptions()).text == "天津"
+
+
 def test_in_a_row_of_numbers_without_a_label_every_cell_is_a_value():
     from nianbao.inference.ocr.page import unreadable_value_cells
 

@@ -46,6 +46,10 @@ _DIGIT_LIKE = str.maketrans({"O": "0", "o": "0", "〇": "0", "Ｏ": "0", "D": "0
 _NUMBER_TEXT = re.compile(r"^[-−]?\d[\d,]*(?:\.\d+)?(?:万元|元)?$")
 _PLACEHOLDER = re.compile(r"^(?:[-—－/／]+|无)$")
 _DASH_AS_ONE = re.compile(r"^[一–_~～]$")
+# One stroke read as two or three ("一一", "-一", "—-"): the '-' placeholder too.
+_DASH_RUN = re.compile(r"^[-—－一–_~～]{2,3}$")
+# Characters the recogniser takes for the placeholder 无 (no cell of the tables prints them alone).
+_WU_LIKE = set("天元尤旡兀")
 _DIGITS = set("0123456789")
 # Specks and dust read as punctuation at the ends of a number ("* 0", "2776 ·", "0."): not print.
 _SPECK_CHARS = "*·•+'`\"、。，,.:;：；°^~_|‘’“”"
@@ -126,6 +130,10 @@ def cell_text(readings: Sequence[LineReading], options: OcrOptions) -> CellText:
         # A cell that is one short stroke: the '-' placeholder, which the recogniser often names 一
         # (no cell of the statutory tables prints 一 alone).
         return CellText(text="-", confidence=confidence, note=f"OCR read '{compact}', taken as the placeholder '-'")
+    if _DASH_RUN.match(compact):
+        return CellText(text="-", confidence=confidence, note=f"OCR read '{compact}', taken as the placeholder '-'")
+    if len(compact) == 1 and compact in _WU_LIKE:
+        return CellText(text="无", confidence=confidence * 0.8, note=f"OCR read '{compact}', taken as the placeholder '无'")
     if compact and not _NUMBER_TEXT.match(compact) and not _PLACEHOLDER.match(compact):
         core = compact.strip(_SPECK_CHARS)
         if core.endswith(("一", "-", "—")) and _NUMBER_TEXT.match(core.rstrip("一-—").translate(_DIGIT_LIKE) or "x"):
