@@ -253,3 +253,27 @@ def test_fit_save_reload_keeps_the_other_source(tmp_path, monkeypatch):
     assert cal.main(["--factory", str(tmp_path), "--split", "", "--real", "", "--out", str(out)]) == 0
     again = json.loads(out.read_text("utf-8"))
     assert again["sources"]["ocr"] == ocr_map and again["report"]["source"] == "text" and again["y"] != [0.3, 0.7]
+
+
+def test_the_shipped_threshold_holds_for_ocr_read_fields_too():
+    """One accept threshold serves every field: with an OCR measurement it must meet the target on the
+    OCR-read fields of each scan set as well as on each text-layer set."""
+    from nianbao.training.calibrate import accept_policy, with_joint_policy
+
+    tc, tk = _fields([(0.92, 5000, 0), (0.9999, 20000, 0)])
+    oc, ok = _fields([(0.93, 2000, 6), (0.9995, 3000, 0)])
+    text = accept_policy(tc, tk, "text docs", sets=np.asarray(["factory text"] * len(tc), dtype=object))
+    ocr = accept_policy(oc, ok, "scans", sets=np.asarray(["factory scan"] * len(oc), dtype=object))
+    assert text["threshold"] == 0.9 and ocr["threshold"] == 0.95
+    data = {"x": [0, 1], "y": [0, 1], "accept_policy": text,
+            "heldout": {"by_set": {"factory text": {"table": text["table"]}}},
+            "sources": {"ocr": {"x": [0, 1], "y": [0, 1], "accept_policy": ocr,
+                                "heldout": {"by_set": {"factory scan": {"table": ocr["table"]}}}}}}
+    joint = with_joint_policy(data)["accept_policy"]
+    # Pooled, 0.9 would pass (6 wrong of 30,000); the OCR set alone is at 0.12% there: 0.95 is chosen.
+    assert joint["threshold"] == 0.95 and joint["meets_target"] and joint["sources"] == ["text", "ocr"]
+    assert joint["fields"] == 23000 and joint["errors"] == 0 and joint["fields_read"] == 30000
+    assert with_joint_policy(data)["heldout"]["accept_policy"] == text
+    # Re-joining a joint file keeps the text-layer policy it saved, not the joint one.
+    again = with_joint_policy(with_joint_policy(data))
+    assert again["accept_policy"] == joint and again["heldout"]["accept_policy"] == text

@@ -450,6 +450,46 @@ def measure_heldout(pipeline, maps: dict, sets: dict, measured_on: str, target: 
     return policy, report
 
 
+def joint_policy(text_policy: dict, text_heldout: dict, ocr_policy: dict, ocr_heldout: dict,
+                 target: float = TARGET_ERROR) -> dict:
+    """The one auto-accept threshold for every field the review queue sees, text-layer and OCR-read: the
+    lowest threshold whose error rate is at most ``target`` over both held-out measurements together
+    and in each of their sets (each rendering kind, the real documents, each scan set's OCR-read fields).
+    Per threshold the table adds the two measurements' fields and errors."""
+    table = []
+    read = text_policy.get("fields_read", 0) + ocr_policy.get("fields_read", 0)
+    for a in text_policy["table"]:
+        b = next((r for r in ocr_policy["table"] if abs(r["threshold"] - a["threshold"]) < 1e-9), None)
+        n = a["fields"] + (b["fields"] if b else 0)
+        errors = a["errors"] + (b["errors"] if b else 0)
+        ub = upper_bound(errors, n)
+        table.append({"threshold": a["threshold"], "error_rate": round(errors / n, 6) if n else None, "fields": n,
+                      "coverage": round(n / read, 6) if read else 0.0, "errors": errors,
+                      "error_rate_upper95": round(ub, 6) if ub is not None else None})
+    set_tables = {name: s["table"] for name, s in (text_heldout.get("by_set") or {}).items()}
+    set_tables.update({f"{name}, OCR-read fields": s["table"] for name, s in (ocr_heldout.get("by_set") or {}).items()})
+    row, met = choose_threshold(table, target, set_tables=set_tables)
+    return {"threshold": row["threshold"], "error_rate": row["error_rate"], "fields": row["fields"],
+            "measured_on": f"{text_policy['measured_on']} + OCR-read fields of {ocr_policy['measured_on']}",
+            "coverage": row["coverage"], "errors": row["errors"], "error_rate_upper95": row["error_rate_upper95"],
+            "target_error": target, "meets_target": met, "target_in_every_set": True, "fields_read": read,
+            "sources": ["text", "ocr"], "table": table}
+
+
+def with_joint_policy(data: dict, target: float = TARGET_ERROR) -> dict:
+    """``data`` (a calibration file's content) with its top-level ``accept_policy`` made the joint one
+    when the OCR map has a measured policy too; the text-layer policy alone stays in ``heldout``."""
+    ocr = (data.get("sources") or {}).get("ocr") or {}
+    held = data.get("heldout") or {}
+    text_policy = held.get("accept_policy") or (data.get("accept_policy") if "sources" not in (data.get("accept_policy") or {}) else None)
+    if not (ocr.get("accept_policy") and ocr.get("heldout") and text_policy):
+        return data
+    out = dict(data)
+    out["heldout"] = {**held, "accept_policy": text_policy}
+    out["accept_policy"] = joint_policy(text_policy, held, ocr["accept_policy"], ocr["heldout"], target)
+    return out
+
+
 def _print_table(table: list[dict]) -> None:
     print("\n| threshold | fields | wrong | error rate | 95% upper | coverage |\n|---:|---:|---:|---:|---:|---:|")
     for r in table:
@@ -540,6 +580,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     new_entry.update({**final, "report": report})
     default_real = model_holdout() if args.source == "text" else []
     real_ids = default_real if args.real is None else [r.strip() for r in args.real.split(",") if r.strip()]
+    if not args.keep_map:
+        for stale in ("accept_policy", "heldout", "at_shipped_threshold"):  # measured with the map replaced
+            new_entry.pop(stale, None)
     if args.measure or real_ids:
         if args.measure and not args.keep_map and args.factory and args.measure_split in ("", args.split) and \
                 {m.resolve() for m in args.measure} & {f.resolve() for f in args.factory}:
@@ -559,20 +602,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _print_table(policy["table"])
         print(f"\nECE on held-out data: {heldout['before']['ece']:.4f} before, {heldout['after']['ece']:.4f} after")
         print(describe_policy(policy))
-        if args.source != "text":
-            # The review queue accepts every field at the shipped (text-layer) threshold: say what that
-            # means for OCR-read fields.
-            shipped = (old.get("accept_policy") or {}).get("threshold", FALLBACK_THRESHOLD)
-            row = next((r for r in policy["table"] if abs(r["threshold"] - shipped) < 1e-9), None)
-            new_entry["at_shipped_threshold"] = row
-            if row is not None:
-                rate = "n/a" if row["error_rate"] is None else f"{row['error_rate']:.3%}"
-                print(f"OCR-read fields at the shipped accept threshold ≥ {shipped:g}: {row['errors']} wrong of "
-                      f"{row['fields']} ({rate}; 95% upper bound {row['error_rate_upper95']}).")
+        if args.source == "text":
+            heldout["accept_policy"] = policy  # the text-layer fields alone (the top level may be joint)
     if args.source == "text":
         out = {**new_entry, **({"sources": old_sources} if old_sources else {})}
     else:
         out = {**old, "sources": {**old_sources, args.source: new_entry}}
+    out = with_joint_policy(out, args.target_error)
+    ocr = (out.get("sources") or {}).get("ocr") or {}
+    if ocr.get("accept_policy") and out.get("accept_policy"):
+        # The review queue accepts every field at the one shipped threshold: what it means for OCR-read fields.
+        shipped = out["accept_policy"]["threshold"]
+        row = next((r for r in ocr["accept_policy"]["table"] if abs(r["threshold"] - shipped) < 1e-9), None)
+        ocr["at_shipped_threshold"] = row
+        if row is not None:
+            rate = "n/a" if row["error_rate"] is None else f"{row['error_rate']:.3%}"
+            print(f"OCR-read fields at the shipped accept threshold ≥ {shipped:g}: {row['errors']} wrong of "
+                  f"{row['fields']} ({rate}; 95% upper bound {row['error_rate_upper95']}).")
+        print("shipped: " + describe_policy(out["accept_policy"]))
     args.out.write_text(json.dumps(out, indent=1, ensure_ascii=False), encoding="utf-8")
     print(f"wrote {args.out} ({time.perf_counter() - t0:.0f} s)")
     return 0
