@@ -189,7 +189,9 @@ def test_support_cap_claims_no_more_than_the_sample_shows():
     top = capped["y"][-1]
     assert 1 - 4 / 2000 < top < 1 - 2 / 2000         # about 1 - 3/N: the 95% bound of 0 errors in 2,000
     assert all(a <= b for a, b in zip(capped["y"], capped["y"][1:]))   # still monotone
-    assert np.interp(0.6, capped["x"], capped["y"]) == pytest.approx(np.interp(0.6, iso["x"], iso["y"]), abs=0.05)
+    # Below the doubt threshold the map is at most the identity: 0.6 read right 3 times in 4 stays 0.6.
+    assert np.interp(0.6008, iso["x"], iso["y"]) > 0.7
+    assert 0.59 < np.interp(0.6008, capped["x"], capped["y"]) <= 0.6008
     # Too few fields for 0.99: nothing reaches it; --max-confidence clips further.
     small = support_cap(conf[:200], correct[:200], fit(conf[:200], correct[:200]))
     assert max(small["y"]) < 0.99
@@ -201,13 +203,13 @@ def test_support_cap_claims_no_more_than_the_sample_shows():
 
 def test_a_doubted_raw_score_stays_doubted():
     """Readers doubt a reading by scoring it below 0.9; however right such readings were in the fitting
-    data, the map keeps them below 0.9 (it may lower any score, it lifts none out of review)."""
+    data, the map never raises such a score (it may lower it; it lifts none out of review)."""
     from nianbao.training.calibrate import apply_map, fit_supported
 
     conf = np.r_[np.full(5000, 0.85), np.full(5000, 0.97)]
     mapping = fit_supported(conf, np.ones(10000))
     out = apply_map(np.asarray([0.5, 0.85, 0.8999, 0.97]), np.ones(4, bool), mapping)
-    assert out[0] < 0.9 and out[1] < 0.9 and out[2] < 0.9 and out[3] > 0.99
+    assert out[0] <= 0.5 and out[1] <= 0.85 and out[2] < 0.9 and out[3] > 0.99   # never raised below 0.9
     assert all(a <= b for a, b in zip(mapping["y"], mapping["y"][1:]))
 
 

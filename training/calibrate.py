@@ -165,9 +165,10 @@ def support_cap(conf: np.ndarray, correct: np.ndarray, mapping: dict, level: flo
     and no error the bound is about 1 - 3/N: a sample too small to show an error rate below 1 - y
     cannot put a field at y. ``max_confidence`` (and ``TOP``, 0.9999) clips every knot too.
 
-    ``doubt`` (the pipeline's doubt threshold): a raw confidence below it stays below it. The readers
-    lower a score under it to doubt a reading (an unsure look-alike digit, a re-ranked candidate); the
-    map may lower any score further, but never lifts a doubted reading out of review."""
+    ``doubt`` (the pipeline's doubt threshold): a raw confidence below it is never raised (the map is
+    at most the identity there) and so stays below it. The readers lower a score under it to doubt a
+    reading (an unsure look-alike digit, a re-ranked candidate); the map may lower such a score
+    further, but never makes a doubted reading more confident or lifts it out of review."""
     conf = np.asarray(conf, dtype=float)
     wrong = np.asarray(correct, dtype=float) < 0.5
     mapped = np.interp(conf, mapping["x"], mapping["y"])
@@ -186,7 +187,7 @@ def support_cap(conf: np.ndarray, correct: np.ndarray, mapping: dict, level: flo
                 y = float(np.interp(edge, xs, ys))
                 xs.insert(k, edge)
                 ys.insert(k, y)
-        ys = [min(y, round(doubt - 1e-4, 6)) if x < doubt else y for x, y in zip(xs, ys)]
+        ys = [min(y, x, round(doubt - 1e-4, 6)) if x < doubt else y for x, y in zip(xs, ys)]
     # Confidences are stored to 4 places: nothing rounds up to a certain 1.0.
     top = TOP if max_confidence is None else min(max_confidence, TOP)
     ys = [min(y, top) for y in ys]
