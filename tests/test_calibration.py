@@ -279,3 +279,17 @@ def test_the_shipped_threshold_holds_for_ocr_read_fields_too():
     # Re-joining a joint file keeps the text-layer policy it saved, not the joint one.
     again = with_joint_policy(with_joint_policy(data))
     assert again["accept_policy"] == joint and again["heldout"]["accept_policy"] == text
+
+
+def test_cap_map_is_idempotent_and_recaps_an_older_map():
+    from nianbao.training.calibrate import cap_map, fit_supported
+
+    conf = np.r_[np.full(3000, 0.85), np.full(3000, 0.97)]
+    fitted = fit_supported(conf, np.ones(len(conf)))
+    assert cap_map(fitted) == fitted
+    old = {"x": [0.0, 0.3653, 0.7699, 0.995, 1.0], "y": [0.25, 0.41, 0.9469, 0.99992, 0.99992]}
+    capped = cap_map(old)
+    ys = np.interp([0.1, 0.5, 0.85, 0.8999, 0.9, 0.995], capped["x"], capped["y"])
+    assert ys[0] <= 0.1 and ys[1] <= 0.5 and ys[2] <= 0.85 and ys[3] < 0.9   # never raised below 0.9
+    assert ys[5] == 0.9999 and all(a <= b for a, b in zip(capped["y"], capped["y"][1:]))
+    assert max(cap_map(old, max_confidence=0.9899)["y"]) == 0.9899

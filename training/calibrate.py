@@ -178,6 +178,15 @@ def support_cap(conf: np.ndarray, correct: np.ndarray, mapping: dict, level: flo
         m = mapped >= y - 1e-12
         ub = upper_bound(int(wrong[m].sum()), int(m.sum()), level)
         ys.append(min(float(y), 1.0 - ub) if ub is not None else float(y))
+    return cap_map({"x": xs, "y": ys}, max_confidence, doubt)
+
+
+def cap_map(mapping: dict, max_confidence: Optional[float] = None, doubt: Optional[float] = DOUBT) -> dict:
+    """The caps of ``support_cap`` that need no data: below ``doubt`` at most the identity (and below
+    it), nothing above ``max_confidence`` or ``TOP``, monotone. Idempotent; ``--keep-map`` applies it
+    to a kept map."""
+    xs = [float(x) for x in mapping["x"]]
+    ys = [float(y) for y in mapping["y"]]
     if doubt is not None and xs[0] < doubt <= xs[-1]:
         # Knots at the threshold and just under it, so that no raw score below it is interpolated
         # above it and the scores at and above it map as before.
@@ -542,7 +551,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.keep_map:
         if "x" not in entry:
             raise SystemExit(f"--keep-map: {args.out} has no {args.source} map")
-        final, report = {"x": entry["x"], "y": entry["y"]}, entry.get("report", {})
+        final, report = cap_map({"x": entry["x"], "y": entry["y"]}, args.max_confidence), dict(entry.get("report", {}))
+        if final != {"x": entry["x"], "y": entry["y"]}:
+            report["recapped"] = command  # the kept map, capped as the current support_cap caps
     else:
         from bench_mappers import factory_docs  # the same document selection as the benchmark
 
