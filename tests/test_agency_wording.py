@@ -14,7 +14,7 @@ from nianbao.training.factory.dataset import render_own
 from nianbao.training.factory.options import FactoryOptions
 from nianbao.training.factory.printed_tables import AGENCY_B_GROUPS, AGENCY_B_LABELS
 from nianbao.training.factory.rng import document_seed
-from nianbao.training.retrain import make_pipeline
+from nianbao.training.retrain import corrected_tags, make_pipeline
 from nianbao.training.row_labels import by_order, table_row_labels
 
 AGENCY = {"layout.label_wording": "agency", "content.zero_rows": "omitted"}
@@ -110,3 +110,33 @@ def test_review_of_an_agency_report_labels_its_printed_rows(tmp_path, i):
     for row in labels.rows:  # every identified row is the row printed there, its label the family's wording
         text = _canon(doc.linear.norm[row.label[0]:row.label[1]]) if row.label else ""
         assert text in wordings[row.key] or (row.key == "other" and text.endswith("另作处理")), (row.key, text)
+
+
+@pytest.mark.parametrize("i", range(3))
+def test_reviewed_zero_tables_teach_no_wrong_row_label(tmp_path, i):
+    """An all-zero Table B matches any reading of it, rows misplaced or not: retraining must still tag
+    each printed label as its own row (or mask it), never as the row a model guessed."""
+    if not model_available():
+        pytest.skip("no installed token classifier")
+    force = {**AGENCY, "content.tables": "all", "content.requests_zero": True}
+    r = build_report(document_seed(15, i), FactoryOptions(force=force))
+    rendered = render_own("text", r, tmp_path, "doc", FactoryOptions(force=force))
+    path = tmp_path / f"doc{rendered.suffix}"
+    gold = LabelledDocument(id=r.id, document=path, agency=r.agency, year=r.year, template=r.template,
+                            found=dict(r.found), values=dict(r.values))
+    readings = {"baseline": make_pipeline(None).run(path), "classifier": make_pipeline(DEFAULT_MODEL_DIR).run(path)}
+    tags, _ = corrected_tags(gold, readings, reviewed=True)
+    norm = readings["baseline"].linear.norm
+    wordings = {k: {_canon(w) for w in ws} for k, ws in AGENCY_B_LABELS.items()}
+    taught = 0
+    for a, t in enumerate(tags):
+        if not t.startswith("B-requests.") or t.startswith("B-requests.group."):
+            continue
+        key = t[len("B-requests."):]
+        b = a + 1
+        while b < len(tags) and tags[b] == f"I-requests.{key}":
+            b += 1
+        text = _canon(norm[a:b])  # the row's own wording (or a piece of it)
+        assert any(text in w for w in wordings[key]) or (key == "other" and "另作处理".startswith(text)), (key, norm[a:b])
+        taught += 1
+    assert taught >= 8

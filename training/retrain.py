@@ -245,7 +245,9 @@ def corrected_tags(gold: LabelledDocument, readings: dict[str, Document],
                    align: bool = True, rows: bool = True, reviewed: bool = False) -> tuple[Optional[list[str]], dict]:
     """Per-character tags from the readings that the labels confirm, table by table.
 
-    A table some reading got right takes that reading's tags over its region, with the labels of the
+    A table some reading got right (its values, and its rows where the reviewed values and the row order
+    tell them: ``row_labels.reading_confirmed``; every row of it for a reviewed document) takes that
+    reading's tags over its region, with the labels of the
     rows structure placed (whose values the labels confirm) tagged as those rows instead of O. A table
     no reading got right but some reading located is tagged from row-level labels (``rows``, the
     default: ``row_labels.table_row_labels``, source ``ROWS``: which printed row the reviewed values
@@ -256,7 +258,7 @@ def corrected_tags(gold: LabelledDocument, readings: dict[str, Document],
     document was reviewed (likely misread, labels likely damaged): in tables a reading got right, Chinese
     text between the rows that no label covers is masked rather than taught as O."""
     from .align_values import align_table, table_span
-    from .row_labels import LABELLED_TABLES, row_label_tags, table_row_labels
+    from .row_labels import LABELLED_TABLES, reading_confirmed, row_label_tags, table_row_labels
     from .tagging import OUTSIDE, document_tags
     from .train import IGNORE
 
@@ -269,7 +271,10 @@ def corrected_tags(gold: LabelledDocument, readings: dict[str, Document],
     n = len(next(iter(norms)))
     sources: dict[str, Optional[str]] = {}
     for table in TABLE_NAMES:
-        sources[table] = next((name for name in READINGS if name in docs and table_matches(gold, docs[name], table)), None)
+        # A reading whose values match but whose rows the values and the row order place elsewhere
+        # (zeros fit every zero row) teaches the wrong labels: its table is taught from row labels.
+        sources[table] = next((name for name in READINGS if name in docs and table_matches(gold, docs[name], table)
+                               and reading_confirmed(gold, docs[name], table, strict=reviewed)), None)
     tags = [OUTSIDE] * n
     if any(s is None and gold.found.get(t) and not any(t in d.located for d in docs.values())
            for t, s in sources.items()):

@@ -268,6 +268,23 @@ def by_order(fits: list[set[str]], fixed: list[Optional[str]], keys: list[str]) 
     return out
 
 
+def reading_confirmed(gold: LabelledDocument, doc: Document, table: str, strict: bool = False) -> bool:
+    """Whether the reviewed values confirm a reading's rows of ``table``, not only its values: no printed
+    row the reading placed is identified (``table_row_labels``) as another row; with ``strict``, every
+    row it placed is identified as that row. (Zeros fit every zero row: a reading can read a table's
+    values right with its rows in the wrong places, and its tags would teach the wrong labels.)"""
+    if table not in LABELLED_TABLES or doc.linear is None or table not in doc.located:
+        return True
+    told = {r.values: r.key for r in table_row_labels(gold, doc, table).rows}
+    for p in printed_rows(doc, table):
+        if p.read_as is None or p.via_group or not p.values:
+            continue
+        key = told.get(p.values)
+        if (key is not None and key != p.read_as) or (strict and key is None):
+            return False
+    return True
+
+
 def row_labels(gold: LabelledDocument, doc: Document) -> dict[str, TableRowLabels]:
     """``table_row_labels`` for every labelled table the reading located."""
     return {t: table_row_labels(gold, doc, t) for t in LABELLED_TABLES if doc.linear is not None and t in doc.located}
