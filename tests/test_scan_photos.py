@@ -211,3 +211,20 @@ def test_a_phone_photo_is_flattened_and_read(pipeline, tmp_path):
     # Its picture shows the flattened page with the legend beside it.
     pic = Path(doc.pages[0].ocr["picture"])
     assert pic.exists()
+
+
+@pytest.mark.ocr
+def test_a_sideways_page_is_pictured_upright(pipeline, tmp_path):
+    import cv2
+
+    report = tiny_report("appeals", prose=False)
+    render_pdf(report, tmp_path / "a.pdf", np.random.default_rng(2))
+    page = prep.pdf_pages(tmp_path / "a.pdf", [1], 150, 2400).__next__().image
+    cv2.imwrite(str(tmp_path / "sideways.png"), cv2.rotate(page, cv2.ROTATE_90_CLOCKWISE))
+    doc = pipeline.run(tmp_path / "sideways.png")
+    assert doc.pages[0].ocr["rotation"] == 270
+    pic = cv2.imread(doc.pages[0].ocr["picture"])
+    h, w = page.shape[:2]
+    # The picture is the upright page (portrait, as printed) with the margin beside it.
+    assert pic.shape[0] >= h - 2 and pic.shape[1] > w
+    assert (pic[:h, w + 4:] < 100).any()
