@@ -930,6 +930,8 @@ def field_values(decision: RowDecision, header_unit: Optional[str] = None) -> di
     broken = decision.model.broken_groups(best_vals) if decision.model else set()
     guessed = decision.splittable or any(p.chunk is None for p in best.pieces)
     out: dict[str, FieldValue] = {}
+    ocr_row = any(p.chunk is not None and p.chunk.segment is not None and p.chunk.segment.source == "ocr"
+                  for p in best.pieces)
     for i, key in enumerate(decision.keys):
         piece = best.pieces[i]
         chosen = best_vals[i]
@@ -957,6 +959,11 @@ def field_values(decision: RowDecision, header_unit: Optional[str] = None) -> di
             reason = (f"no reading of the printed digits '{chunk_text}' satisfies the row's sum rule; "
                       f"chose {full_number(chosen)}" + (f", alternatives {_alt_text(alts)}" if alts else ""))
         seg = piece.chunk.segment if piece.chunk else None
+        if piece.chunk is None and ocr_row:
+            # No printed number was placed in this cell of an OCR-read row (the row's readings went
+            # to other cells): its value is assumed, not read, and stays doubted.
+            conf = min(conf, DOUBT_CAP * mass)
+            reason = reason or "no OCR reading was placed in this cell of an OCR-read row; the value is assumed"
         if seg is not None and seg.source == "ocr":
             read_as = decision.chunk_values[i].get(id(piece.chunk), set()) if decision.chunk_values else set()
             conf, reason = ocr_confidence(seg, chosen, conf, mass, reason, alts, len(read_as) > 1)
