@@ -293,3 +293,23 @@ def test_cap_map_is_idempotent_and_recaps_an_older_map():
     assert ys[0] <= 0.1 and ys[1] <= 0.5 and ys[2] <= 0.85 and ys[3] < 0.9   # never raised below 0.9
     assert ys[5] == 0.9999 and all(a <= b for a, b in zip(capped["y"], capped["y"][1:]))
     assert max(cap_map(old, max_confidence=0.9899)["y"]) == 0.9899
+
+
+def test_clipping_a_kept_measurement_moves_the_top_fields_to_the_cap():
+    from nianbao.training.calibrate import HELDOUT_EDGES, accept_table, clip_measured, reliability, summary
+
+    raw, correct = _fields([(0.85, 100, 10), (0.97, 3000, 2)])
+    cal = np.where(raw >= 0.9, 0.9986, raw)
+    sets = np.asarray(["factory scan"] * len(cal), dtype=object)
+    policy = accept_policy(cal, correct, "scans", sets=sets)
+    held = {"by_set": {"factory scan": {"table": accept_table(cal, correct)}}, "after": summary(cal, correct),
+            "reliability_before": reliability(raw, correct, edges=HELDOUT_EDGES),
+            "reliability_after": reliability(cal, correct, edges=HELDOUT_EDGES)}
+    new, clipped = clip_measured(policy, held, 0.9899)
+    again = accept_table(np.minimum(cal, 0.9899), correct)
+    assert new["table"] == again and clipped["by_set"]["factory scan"]["table"] == again
+    assert new["threshold"] == 0.9 and clipped["after"]["at_or_above_0.99"] == 0
+    top = clipped["reliability_after"][-1]
+    assert top["bin"] == "(0.98, 0.99]" and top["n"] == 3000 and top["errors"] == 2 and top["confidence"] == 0.9899
+    with pytest.raises(SystemExit):   # raw readings above 0.98 would not be exact: measure again
+        clip_measured(policy, {**held, "reliability_before": reliability(cal, correct, edges=HELDOUT_EDGES)}, 0.9899)

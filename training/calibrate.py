@@ -500,6 +500,42 @@ def with_joint_policy(data: dict, target: float = TARGET_ERROR) -> dict:
     return out
 
 
+def clip_measured(policy: dict, heldout: dict, cap: float, target: float = TARGET_ERROR) -> tuple[dict, dict]:
+    """The stored measurement of a map as it reads once the map is clipped at ``cap`` (``--keep-map
+    --max-confidence``), without reading the documents again. Exact for the accept tables when no raw
+    confidence measured is above 0.98 (OCR readings: a clipped field at ``cap`` >= 0.98 stays counted at
+    every threshold up to ``cap`` and no field reaches a threshold above it); the reliability bins above
+    0.98 merge into (0.98, 0.99] with the clipped fields at ``cap``. ECE stays as measured before the clip."""
+    if cap < 0.98 or any(float(r["bin"].split(",")[0].strip("( ")) >= 0.98 and r["n"] for r in heldout.get("reliability_before", [])):
+        raise SystemExit("--max-confidence on a kept measurement needs a cap >= 0.98 and no raw confidence above 0.98: "
+                         "measure again (--measure)")
+
+    def clip_table(table):
+        return [r if r["threshold"] <= cap else {**r, "fields": 0, "errors": 0, "error_rate": None,
+                                                 "error_rate_upper95": None, "coverage": 0.0} for r in table]
+
+    held = {**heldout, "by_set": {k: {**v, "table": clip_table(v["table"])} for k, v in heldout["by_set"].items()}}
+    rel, top = [], []
+    for r in heldout.get("reliability_after", []):
+        (top if float(r["bin"].split(",")[0].strip("( ")) >= 0.98 else rel).append(r)
+    if top:
+        n = sum(r["n"] for r in top)
+        errors = sum(r["errors"] for r in top)
+        kept = [r for r in top if r["bin"].startswith("(0.98,")]
+        conf = (sum(r["n"] * r["confidence"] for r in kept) + (n - sum(r["n"] for r in kept)) * cap) / n
+        rel.append({"bin": "(0.98, 0.99]", "n": n, "confidence": round(conf, 6), "accuracy": round(1 - errors / n, 6),
+                    "errors": errors})
+    held["reliability_after"] = rel
+    if cap < 0.99:
+        held["after"] = {**heldout["after"], "at_or_above_0.99": 0, "error_rate_at_or_above_0.99": None}
+    table = clip_table(policy["table"])
+    row, met = choose_threshold(table, target, set_tables={k: v["table"] for k, v in held["by_set"].items()})
+    new = {**policy, "threshold": row["threshold"], "error_rate": row["error_rate"], "fields": row["fields"],
+           "coverage": row["coverage"], "errors": row["errors"], "error_rate_upper95": row["error_rate_upper95"],
+           "meets_target": met, "table": table}
+    return new, held
+
+
 def _print_table(table: list[dict]) -> None:
     print("\n| threshold | fields | wrong | error rate | 95% upper | coverage |\n|---:|---:|---:|---:|---:|---:|")
     for r in table:
@@ -554,6 +590,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         final, report = cap_map({"x": entry["x"], "y": entry["y"]}, args.max_confidence), dict(entry.get("report", {}))
         if final != {"x": entry["x"], "y": entry["y"]}:
             report["recapped"] = command  # the kept map, capped as the current support_cap caps
+        if args.max_confidence is not None and not args.measure and entry.get("heldout") and entry.get("accept_policy"):
+            policy, held = clip_measured(entry["accept_policy"], entry["heldout"], args.max_confidence, args.target_error)
+            held["clipped"] = {"max_confidence": args.max_confidence, "command": command,
+                               "note": "measured with the map before the clip; tables and reliability as clipped, ECE as measured"}
+            entry = {**entry, "accept_policy": policy, "heldout": held}
     else:
         from bench_mappers import factory_docs  # the same document selection as the benchmark
 
