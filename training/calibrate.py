@@ -54,16 +54,18 @@ HELDOUT_EDGES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
 
 
 def _field_rows(doc, values: dict) -> list[tuple]:
-    """(confidence, correct, plain, ocr) for each printed field of a document read by the pipeline."""
+    """(confidence, correct, plain, ocr, null) for each field of a document read by the pipeline; a null
+    field (no value: a row not printed, an unread cell) is right when the gold has no number there."""
     from nianbao.inference.calibration import is_plain, map_source
 
     rows = []
     for key, f in doc.fields.items():
-        if f.value is None:
-            continue
         truth = values.get(key)
+        if f.value is None:
+            rows.append((f.confidence, truth is None, False, getattr(f, "source", None) == "ocr", True))
+            continue
         rows.append((f.confidence, truth is not None and abs(float(truth) - float(f.value)) < 1e-6, is_plain(f),
-                     map_source(f) == "ocr"))
+                     map_source(f) == "ocr", False))
     return rows
 
 
@@ -101,17 +103,23 @@ def field_records(pipeline, golds: Sequence, workers: int = 1, mapper: str = "cl
             doc = pipeline.run(Path(document))
             out[i] = None if doc.error is not None else _field_rows(doc, values)
     rows = [(*r, i) for i in sorted(out) if out[i] is not None for r in out[i]]
-    cols = list(zip(*rows)) if rows else [(), (), (), (), ()]
+    cols = list(zip(*rows)) if rows else [(), (), (), (), (), ()]
     return {"conf": np.asarray(cols[0], dtype=float), "correct": np.asarray(cols[1], dtype=float),
             "plain": np.asarray(cols[2], dtype=bool), "ocr": np.asarray(cols[3], dtype=bool),
-            "group": np.asarray(cols[4], dtype=int)}
+            "null": np.asarray(cols[4], dtype=bool), "group": np.asarray(cols[5], dtype=int)}
+
+
+def printed(r: dict) -> dict:
+    """The records of ``field_records`` without the null fields (what the maps are fitted and scored on)."""
+    keep = ~r["null"] if "null" in r else np.ones(len(r["conf"]), dtype=bool)
+    return {k: v[keep] for k, v in r.items()}
 
 
 def collect(pipeline, golds: Iterable, groups: Optional[list] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(confidence, correct, plain) per printed field; ``plain``: a reading the text-layer map
     applies to (not OCR, no alternatives, no structural reason), as ``CalibrateStage`` does.
     ``groups``, when given, receives the index of the gold document of each field."""
-    r = field_records(pipeline, list(golds))
+    r = printed(field_records(pipeline, list(golds)))
     if groups is not None:
         groups.extend(r["group"].tolist())
     return r["conf"], r["correct"], r["plain"] & ~r["ocr"]
@@ -434,24 +442,32 @@ def measure_heldout(pipeline, maps: dict, sets: dict, measured_on: str, target: 
     unless ``pooled``."""
     if "x" in maps:
         maps = {"text": maps}
-    confs, corrects, names = [], [], []
+    confs, corrects, names, accept_cal, accept_correct = [], [], [], [], []
     by_set: dict[str, dict] = {}
     for name, golds in sets.items():
-        r = field_records(pipeline, golds, workers=workers, mapper=mapper)
-        keep = r["ocr"] if source == "ocr" else np.ones(len(r["conf"]), dtype=bool)
-        conf, correct = r["conf"][keep], r["correct"][keep]
-        calibrated = apply_maps(r["conf"], r["plain"], r["ocr"], maps)[keep]
+        full = field_records(pipeline, golds, workers=workers, mapper=mapper)
+        # The accept tables count every field the queue would not ask about: null ones too (a row left
+        # blank is wrong when the gold prints a number there); calibration is scored on printed fields.
+        cal_all = apply_maps(full["conf"], full["plain"], full["ocr"], maps)
+        mine = full["ocr"] if source == "ocr" else np.ones(len(full["conf"]), dtype=bool)
+        keep = mine & ~full["null"]
+        conf, correct, calibrated = full["conf"][keep], full["correct"][keep], cal_all[keep]
         confs.append((conf, calibrated))
         corrects.append(correct)
-        names += [name] * len(conf)
-        by_set[name] = {"documents": len(golds), "documents_read": len(set(r["group"].tolist())), "fields": int(len(conf)),
+        accept_cal.append(cal_all[mine])
+        accept_correct.append(full["correct"][mine])
+        names += [name] * int(mine.sum())
+        by_set[name] = {"documents": len(golds), "documents_read": len(set(full["group"].tolist())), "fields": int(len(conf)),
+                        "null_fields": int((mine & full["null"]).sum()),
                         "accuracy": round(float(correct.mean()), 5) if len(conf) else None,
-                        "table": accept_table(calibrated, correct, thresholds)}
+                        "table": accept_table(cal_all[mine], full["correct"][mine], thresholds)}
     raw = np.concatenate([c[0] for c in confs]) if confs else np.zeros(0)
     cal = np.concatenate([c[1] for c in confs]) if confs else np.zeros(0)
     correct = np.concatenate(corrects) if corrects else np.zeros(0)
-    policy = accept_policy(cal, correct, measured_on, target, thresholds,
-                           sets=None if pooled else np.asarray(names, dtype=object))
+    policy = accept_policy(np.concatenate(accept_cal) if accept_cal else np.zeros(0),
+                           np.concatenate(accept_correct) if accept_correct else np.zeros(0), measured_on, target,
+                           thresholds, sets=None if pooled else np.asarray(names, dtype=object))
+    policy["null_fields_counted"] = True
     report = {"measured_on": measured_on, "source": source, "documents": {k: len(v) for k, v in sets.items()},
               "before": summary(raw, correct), "after": summary(cal, correct),
               "reliability_before": reliability(raw, correct, edges=HELDOUT_EDGES),
@@ -604,7 +620,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise SystemExit(f"{folder} is the classifier's training factory: fit on its test split or a fresh seed")
         fit_golds = [g for g in fit_golds if g.extra.get("provenance", {}).get("seed") not in seeds]
         fit_seeds = {g.extra.get("provenance", {}).get("seed") for g in fit_golds}
-        r = field_records(pipeline, fit_golds, workers=args.workers, mapper=args.mapper)
+        r = printed(field_records(pipeline, fit_golds, workers=args.workers, mapper=args.mapper))
         mine = r["ocr"] if args.source == "ocr" else ~r["ocr"]
         conf, correct, plain = r["conf"][mine], r["correct"][mine], r["plain"][mine]
         # Fit on half the fields (plain readings only: the others keep their scores), report on the other half.
