@@ -26,9 +26,12 @@ dropped) plus, for the text-layer map, the real labelled documents held out of t
 card's ``holdout``). For each threshold it counts the fields read at or above it, their error rate and
 the coverage (share of fields read that would be auto-accepted), and picks the lowest threshold whose
 measured error rate is at most ``--target-error``; if none is, 0.99, marked as not meeting the target.
-For the text-layer map the result is the ``accept_policy`` entry of ``models/calibration.json`` that
-``review.queue`` reads; for the OCR map it is stored beside the map (``sources.ocr.accept_policy``)
-with the error rate of OCR-read fields at the shipped threshold (``at_shipped_threshold``).
+The accept tables count null fields too (a row left blank is wrong where the gold prints a number:
+the queue does not ask about it above the threshold); the maps are fitted and scored on printed
+fields. Each source's own policy is kept (``heldout.accept_policy``, ``sources.ocr.accept_policy``);
+the top-level ``accept_policy`` that ``review.queue`` reads is the joint one (``joint_policy``: the
+target in every text-layer set and in each scan set's OCR-read fields), and
+``sources.ocr.at_shipped_threshold`` says what it means for OCR-read fields.
 """
 from __future__ import annotations
 
