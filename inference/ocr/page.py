@@ -781,11 +781,9 @@ class CellInk:
     tallest: float = 0.0     # height (pixels) of its tallest piece of ink
 
 
-def cell_ink(gray: np.ndarray, rect: Rect, em: float) -> CellInk:
-    """How much print a cell holds, from its grey pixels (rules already painted out): a margin of
-    0.15 em inside the rules is left out (what is left of a rule is not print), a light blur takes
-    the sensor noise out, pixels INK_CONTRAST grey levels darker than the cell's paper are ink, and
-    only pieces of a stroke's size count (dust specks are not print)."""
+def _cell_interior(gray: np.ndarray, rect: Rect, em: float) -> Optional[tuple[np.ndarray, int, int]]:
+    """A cell's grey pixels inside its rules, less a margin of 0.15 em (what is left of a rule is not
+    print), lightly blurred (sensor noise out), with the crop's top-left corner; None when too small."""
     import cv2
 
     x0, y0, x1, y1 = _inner(rect)
@@ -794,8 +792,22 @@ def cell_ink(gray: np.ndarray, rect: Rect, em: float) -> CellInk:
     h, w = gray.shape[:2]
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
     if x1 - x0 < 3 or y1 - y0 < 3:
+        return None
+    return cv2.GaussianBlur(gray[y0:y1, x0:x1], (3, 3), 0), x0, y0
+
+
+def cell_ink(gray: np.ndarray, rect: Rect, em: float) -> CellInk:
+    """How much print a cell holds, from its grey pixels (rules already painted out): a margin of
+    0.15 em inside the rules is left out (what is left of a rule is not print), a light blur takes
+    the sensor noise out, pixels INK_CONTRAST grey levels darker than the cell's paper are ink, and
+    only pieces of a stroke's size count (dust specks are not print)."""
+    import cv2
+
+    interior = _cell_interior(gray, rect, em)
+    if interior is None:
         return CellInk(0.0, None)
-    sub = cv2.GaussianBlur(gray[y0:y1, x0:x1], (3, 3), 0)
+    sub, x0, y0 = interior
+    x1, y1 = x0 + sub.shape[1], y0 + sub.shape[0]
     paper = float(np.percentile(sub, 90))
     dark = (sub < paper - INK_CONTRAST).astype(np.uint8)
     n, _labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
@@ -830,14 +842,10 @@ def dash_stroke(gray: np.ndarray, rect: Rect, em: float) -> Optional[Rect]:
     0.15 em). Only used where the recogniser read the cell as '-' too."""
     import cv2
 
-    x0, y0, x1, y1 = _inner(rect)
-    m = max(1, int(round(0.15 * em)))
-    x0, y0, x1, y1 = x0 + m, y0 + m, x1 - m, y1 - m
-    h, w = gray.shape[:2]
-    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
-    if x1 - x0 < 3 or y1 - y0 < 3:
+    interior = _cell_interior(gray, rect, em)
+    if interior is None:
         return None
-    sub = cv2.GaussianBlur(gray[y0:y1, x0:x1], (3, 3), 0)
+    sub, x0, y0 = interior
     paper = float(np.percentile(sub, 90))
     contrast = paper - float(sub.min())
     if contrast < 25:
