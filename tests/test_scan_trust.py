@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from nianbao.document import Table
+from nianbao.document import FieldValue, Table
 from nianbao.inference.ocr import OcrOptions, prep
 from nianbao.inference.ocr.engine import CharReading, LineReading
 from nianbao.inference.ocr.layout import Layout, Rect
@@ -598,4 +598,10 @@ def test_a_rule_that_holds_corroborates_the_one_uncertain_reading_it_pins_down()
     doc = _appeals_doc({"upheld": ("3", 0.6), "corrected": clear, "other": clear, "pending": clear,
                         "total": ("3", 0.995)})
     doc.fields["appeals.review.upheld"].alternatives = [8]
+    assert corroborate_by_rules(doc) == []
+    # A cell whose value the decoder assumed (no reading placed in it: no source, doubted) is not
+    # a trusted part of the rule: the rule pins nothing.
+    doc = _appeals_doc({"upheld": ("3", 0.6), "corrected": clear, "other": clear, "pending": clear,
+                        "total": ("3", 0.995)})
+    doc.fields["appeals.review.pending"] = FieldValue(value=0, raw=None, confidence=0.8, reason="assumed")
     assert corroborate_by_rules(doc) == []

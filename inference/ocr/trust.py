@@ -216,7 +216,8 @@ def corroborate_by_rules(doc: Document) -> list[str]:
 
     def trusted(key: str) -> bool:
         f = fields.get(key)
-        return f is not None and f.value is not None and (f.source != "ocr" or f.confidence >= _TRUSTED)
+        # Any source: a value assumed by the decoder (no reading placed, source None) is not trusted.
+        return f is not None and f.value is not None and f.confidence >= _TRUSTED
 
     changed = True
     while changed:
