@@ -1,5 +1,6 @@
 """The reconcile stage: rules R1-R4 on the document's values (``reconcile.py``, pure functions), the
-re-ranking of uncertain OCR readings by failing sum rules (``ocr/trust.py``), each rule's confidence
+re-ranking of uncertain OCR readings by failing sum rules and their corroboration by rules that hold
+(``ocr/trust.py``), each rule's confidence
 and the audit catalogue (``audit.py``).
 """
 from __future__ import annotations
@@ -13,8 +14,9 @@ from .ocr.trust import corroborate_by_rules, rerank_by_rules
 
 class ReconcileStage:
     """Rules 1-4 (reconcile), then the audit catalogue (audit: P prose vs table, A Table A sanity,
-    N narrative). Findings, with one exception: a sum rule failing on OCR-read numbers may re-rank
-    the readings of its uncertain cells (``ocr/trust.py``), and the value so chosen is doubted."""
+    N narrative). Findings, with two exceptions (``ocr/trust.py``): a sum rule failing on OCR-read
+    numbers may re-rank the readings of its uncertain cells (the value so chosen is doubted), and a
+    sum rule that holds raises the one uncertain OCR reading it pins down to 0.95 (below auto-accept)."""
 
     name = "reconcile"
 
