@@ -46,12 +46,14 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
+from nianbao.inference.triage import DOUBT_THRESHOLD
+
 ROOT = Path(__file__).resolve().parents[1]
 THRESHOLDS = (0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 TARGET_ERROR = 0.001
 FALLBACK_THRESHOLD = 0.99
 TOP = 0.9999  # the highest calibrated confidence (4 places, as CalibrateStage stores it): never a certain 1.0
-DOUBT = 0.9  # the pipeline's doubt threshold (PipelineOptions.doubt_threshold): the map keeps a score below it below it
+DOUBT = DOUBT_THRESHOLD  # the pipeline's doubt threshold (PipelineOptions.doubt_threshold): the map keeps a score below it below it
 # Reliability bins of the held-out measurement: fine at the top, where almost every field is.
 HELDOUT_EDGES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
 
