@@ -115,11 +115,11 @@ PAGE_MIN_BACKGROUND = 0.06
 PAGE_MIN_SHARE = 0.3
 # The page must be clearly lighter than what is around it (ratio of their median levels).
 PAGE_MIN_CONTRAST = 1.25
-# A4 portrait/landscape: a rectified page whose sides come within this share of it is given its shape.
 # Along the outline kept, the paper must be lighter than just outside it (by this share of its level)
 # at this share of the points.
 PAGE_EDGE_DROP = 0.12
 PAGE_MIN_EDGE_SUPPORT = 0.8
+# A4 portrait/landscape: a rectified page whose sides come within this share of it is given its shape.
 A4_RATIO = 297.0 / 210.0
 A4_SNAP = 0.12
 
@@ -158,7 +158,7 @@ def _quad_of(region: np.ndarray) -> Optional[np.ndarray]:
 def _edge_support(level: np.ndarray, quad: np.ndarray, step: float) -> float:
     """The share of points along the quadrilateral's sides where the page is clearly lighter just
     inside than just outside (outside below ``1 - PAGE_EDGE_DROP`` of inside: a ratio, so the
-    lighting gradient does not matter); points whose outside falls off the image do not count."""
+    lighting gradient does not matter); points whose outside falls off the image count as unsupported."""
     h, w = level.shape
     centre = quad.mean(axis=0)
     hits = total = 0
