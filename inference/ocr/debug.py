@@ -6,26 +6,25 @@ and rectified when it was a photo. Cells are filled by confidence band — green
 a '?' when unread (ink the recogniser could not read: null, doubted). Text lines read outside tables
 are outlined light blue; regions are outlined blue (layout model) or magenta (ruled table).
 
-Captions do not sit on the page: each region gets a small numbered tag at a corner (moved along
-its edge until it overlaps no other tag), and a side margin on the right holds the legend, what was
-done to the page (turn, skew, rectification) and the numbered captions. The file is
-``<document stem>_p<page>.png`` in the debug folder.
+Captions do not sit on the page: each region gets a small numbered tag, in the page margin beside
+it where there is room, else at a corner inside (moved along its edge until it overlaps no other
+tag), and a side margin on the right holds the legend, what was done to the page (turn, skew,
+rectification) and the numbered captions. The file is ``<document stem>_p<page>.png`` in the debug
+folder.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from .page import PageResult
+from .page import _PLACEHOLDER, PageResult
 
 GREEN, ORANGE, RED, GREY = (60, 170, 40), (0, 140, 255), (0, 0, 230), (170, 170, 170)
 TEAL, UNREAD = (160, 160, 0), (0, 215, 255)
 BLUE, MAGENTA, LIGHT = (200, 90, 0), (200, 0, 200), (230, 180, 90)
 INK = (30, 30, 30)
-_PLACEHOLDER = re.compile(r"^(?:[-—－/／]+|无)$")
 
 # (colour, words) in the order the legend shows them.
 LEGEND = (
