@@ -27,7 +27,8 @@ def make(index: int, run_seed: int, turned_share: float, out: Path, force: dict)
     from nianbao.training.factory.rng import document_seed, numpy_stream
 
     seed = document_seed(run_seed, index)
-    report = build_report(seed, FactoryOptions().with_force(force))
+    options = FactoryOptions().with_force(force)
+    report = build_report(seed, options)
     name = doc_id(index, seed)
     turned = numpy_stream(seed, "scan_set.turned").random() < turned_share
     path = out / f"{name}.pdf"
@@ -38,7 +39,7 @@ def make(index: int, run_seed: int, turned_share: float, out: Path, force: dict)
             src = Path(tmp) / "turned.pdf"
             info = render_pdf(report, src, numpy_stream(seed, "pdf_turned"), PdfOptions(turned_tables=turn))
             pdf = (src, info)
-        rendered = render_scan_kind(report, path, pdf)
+        rendered = render_scan_kind(report, path, pdf, options)   # scan.* traits forced too
     traits = {**report.traits, **rendered.traits, "scan_set.turned": bool(turned)}
     gold = gold_record(report, path.name, rendered.data, "scan", split_of(seed), traits, rendered.boxes)
     (out / f"{name}.json").write_text(json.dumps(gold, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
