@@ -45,6 +45,17 @@ def is_plain(f: FieldValue) -> bool:
     return f.value is not None and not f.alternatives and not f.reason
 
 
+def mapped(conf, knots: tuple[np.ndarray, np.ndarray]):
+    """Raw confidence(s) through a map's knots, rounded to 4 places. A doubted score (below the
+    pipeline's doubt threshold) is never raised: the maps' knots step up at the threshold, and a raw
+    score just under it must not be interpolated out of doubt."""
+    from .triage import DOUBT_THRESHOLD
+
+    conf = np.asarray(conf, dtype=float)
+    out = np.round(np.interp(conf, knots[0], knots[1]), 4)
+    return np.where(conf < DOUBT_THRESHOLD, np.minimum(out, conf), out)
+
+
 def load_map(path: Optional[str] = None) -> Optional[tuple[np.ndarray, np.ndarray]]:
     """The (x, y) knots of the text-layer map at path (the default map when None); None when that file is absent."""
     maps = load_maps(path)
@@ -98,5 +109,5 @@ class CalibrateStage:
             # its raw scale: the text-layer map says nothing about it.
             m = self.maps.get(map_source(f))
             if m is not None and is_plain(f):
-                f.confidence = round(float(np.interp(f.confidence, m[0], m[1])), 4)
+                f.confidence = float(mapped(f.confidence, m))
         return doc

@@ -313,3 +313,15 @@ def test_clipping_a_kept_measurement_moves_the_top_fields_to_the_cap():
     assert top["bin"] == "(0.98, 0.99]" and top["n"] == 3000 and top["errors"] == 2 and top["confidence"] == 0.9899
     with pytest.raises(SystemExit):   # raw readings above 0.98 would not be exact: measure again
         clip_measured(policy, {**held, "reliability_before": reliability(cal, correct, edges=HELDOUT_EDGES)}, 0.9899)
+
+
+def test_a_doubted_score_is_never_interpolated_out_of_doubt():
+    # Knots that step up at the doubt threshold (as the shipped maps do): a raw score between the
+    # last knot under 0.9 and 0.9 itself would interpolate upward without the guard.
+    import numpy as np
+    from nianbao.inference.calibration import mapped
+
+    knots = (np.array([0.0, 0.899999, 0.9, 1.0]), np.array([0.0, 0.8999, 0.9999, 0.9999]))
+    assert float(mapped(0.8999995, knots)) <= 0.8999995
+    assert float(mapped(0.5, knots)) <= 0.5
+    assert float(mapped(0.95, knots)) == 0.9999

@@ -134,8 +134,9 @@ def apply_map(conf: np.ndarray, plain: np.ndarray, mapping: Optional[dict]) -> n
     """The confidences ``CalibrateStage`` outputs: plain readings remapped and rounded to 4 places."""
     if mapping is None:
         return np.asarray(conf, dtype=float)
-    mapped = np.round(np.interp(conf, mapping["x"], mapping["y"]), 4)
-    return np.where(plain, mapped, conf)
+    from nianbao.inference.calibration import mapped
+
+    return np.where(plain, mapped(conf, (np.asarray(mapping["x"]), np.asarray(mapping["y"]))), conf)
 
 
 def apply_maps(conf: np.ndarray, plain: np.ndarray, ocr: np.ndarray, maps: dict) -> np.ndarray:
