@@ -83,7 +83,7 @@ def test_phone_photo_has_a_desk_around_a_keystoned_page_and_is_found_again(tmp_p
     top, bottom = np.linalg.norm(corners[1] - corners[0]), np.linalg.norm(corners[2] - corners[3])
     left, right = np.linalg.norm(corners[3] - corners[0]), np.linalg.norm(corners[2] - corners[1])
     assert abs(top - bottom) / max(top, bottom) > 0.02 or abs(left - right) / max(left, right) > 0.02  # keystone
-    # The desk shows in the frame's corners; every value box lies on the page.
+    # The desk shows in the frame's corners; every value box is carried into the image (none clipped away).
     gray = img.mean(axis=2)
     assert max(gray[:8, :8].mean(), gray[-8:, -8:].mean()) < 0.8 * np.median(gray)
     assert all(v.bbox is not None for v in scan.values)
@@ -208,7 +208,7 @@ def test_a_phone_photo_is_flattened_and_read(pipeline, tmp_path):
     wrong = _wrong(report, doc)
     assert not [w for w in wrong if w[2] is not None and (w[3] or 0) >= 0.99], wrong
     assert len(wrong) <= 1, wrong
-    # Its picture shows the flattened page with the legend beside it.
+    # Its debug picture is written (its layout, page and margin, is checked on a sideways page below).
     pic = Path(doc.pages[0].ocr["picture"])
     assert pic.exists()
 
