@@ -24,6 +24,7 @@ if not (CHROMIUM and DRIVER):
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
@@ -51,15 +52,20 @@ def test_a_finding_is_confirmed_then_dismissed_in_the_browser(tmp_path):
         def item():
             return driver.find_element(By.CSS_SELECTOR, f'li.finding[data-finding="{key}"]')
 
+        def wait(condition):
+            # The item is re-rendered when a decision lands: a lookup may catch the old node.
+            return WebDriverWait(driver, 15, ignored_exceptions=(StaleElementReferenceException,)).until(
+                lambda d: condition())
+
         assert item().get_attribute("data-status") == "open"
         note = item().find_element(By.NAME, "note")
         note.send_keys("the prose is right", Keys.ENTER)  # Enter in the note decides nothing
         assert item().get_attribute("data-status") == "open"
         item().find_element(By.CSS_SELECTOR, "button.confirm-finding").click()
-        WebDriverWait(driver, 15).until(lambda d: item().get_attribute("data-status") == "confirmed")
-        assert "selenium" in item().text and "the prose is right" in item().text
+        wait(lambda: item().get_attribute("data-status") == "confirmed")
+        assert wait(lambda: "selenium" in item().text and "the prose is right" in item().text)
         item().find_element(By.CSS_SELECTOR, "button.dismiss-finding").click()
-        WebDriverWait(driver, 15).until(lambda d: item().get_attribute("data-status") == "dismissed")
+        wait(lambda: item().get_attribute("data-status") == "dismissed")
     finally:
         driver.quit()
         httpd.shutdown()
