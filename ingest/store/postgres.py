@@ -228,7 +228,3 @@ class PostgresStore(SQLStore):
 def describe_postgres_error(url: str, e: Exception) -> str:
     first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     return f"store {redact_url(url)}: {first}"
-
-
-def open_postgres(url: str, read_only: bool = False) -> PostgresStore:
-    return PostgresStore(url, read_only=read_only)
