@@ -684,15 +684,17 @@ def _reading(path: list[tuple], note: Optional[str] = None) -> Reading:
 MAX_LISTED = 36  # rows with at most this many readings (no digits to cut) are listed, not decoded
 
 
-def _tie_slack(chunks: list[Chunk], keys: list[str], table: str, rules: bool = True) -> float:
+def _tie_slack(chunks: list[Chunk], keys: list[str], table: str, rules: bool = True,
+               model: Optional["RowModel"] = None) -> float:
     """How far below the best hard evidence a reading still counts as a rival (its values are
     alternatives, and a choice against it is doubted). Where digits run together and no rule binds
     the row (Table A), a reading that assumes empty cells is such a rival: crawler text drops the
     empty cells of zeros ('5712' for 本年废止 5, 现行有效 712), so the count of printed values
-    does not decide between cutting the digits and assuming a cell was empty."""
+    does not decide between cutting the digits and assuming a cell was empty. ``model``: the run's
+    RowModel where the caller has built it (its roles are the rules'), else built here."""
     if not rules or not any(c.splittable for c in chunks):
         return 1e-9
-    if any(r is not None for r in RowModel.of(keys, table, frozenset(), None).roles):
+    if any(r is not None for r in (model or RowModel.of(keys, table, frozenset(), None)).roles):
         return 1e-9
     return math.inf
 
@@ -737,7 +739,8 @@ def _decide_by_listing(chunks: list[Chunk], keys: list[str], table: str, prose_n
     top = readings[0].score
     log_z = top + math.log(sum(math.exp(r.score - top) for r in readings))
     top_hard = max(r.hard for r in readings)
-    slack = _tie_slack(chunks, keys, table)
+    model = RowModel.of(keys, table, prose_numbers, header_unit)
+    slack = _tie_slack(chunks, keys, table, model=model)
     tied = [r for r in readings if r.hard >= top_hard - slack]  # best first, as readings
     marginals: list[dict[float, float]] = []
     ties: list[list[float]] = []
@@ -754,7 +757,6 @@ def _decide_by_listing(chunks: list[Chunk], keys: list[str], table: str, prose_n
         chunk_values.append(by_chunk)
         values = {money_value(r.pieces[i], key, header_unit) for r in tied}
         ties.append(sorted(values, key=lambda v: -marg[v]))
-    model = RowModel.of(keys, table, prose_numbers, header_unit)
     return RowDecision(keys=list(keys), readings=readings[:K_BEST], base=BASE_CLEAR, marginals=marginals, ties=ties,
                        survivors=tied[:K_SURVIVORS], log_z=log_z, chunk_values=chunk_values, header_unit=header_unit,
                        tied_count=len(tied), model=model, splittable=any(c.splittable for c in chunks))
@@ -819,9 +821,9 @@ def decode_run(chunks: list[Chunk], keys: list[str], table: str, prose_numbers: 
     bwds, bhards = _sweep(lat.edges, lat.finals, backward=True)
     log_z = bwds[0].get(lat.start, -math.inf)
     top_hard = bhards[0].get(lat.start, -math.inf)
-    slack = _tie_slack(chunks, keys, table, rules)
     if log_z == -math.inf:
         return None
+    slack = _tie_slack(chunks, keys, table, rules, model)
     marginals: list[dict[float, float]] = []
     ties: list[list[float]] = []
     chunk_values: list[dict[int, set]] = []
