@@ -1,6 +1,7 @@
-"""Shared set-up of the review tests: a small store of real example reports."""
+"""Shared set-up of the review tests: a small store of real example reports, and a headless chromium."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from nianbao.ingest.store import SQLiteStore
 from nianbao.ingest.runner import IngestOptions, ingest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
 # Three text reports; at least one of them needs review (doubted run-together digits).
 REPORTS = ("000_0f54907597b54157.txt", "002_a15c5311e6238bad.txt", "real_005.txt")
 
@@ -54,3 +57,29 @@ def store(db, tmp_path):
     s = copy_store(db, tmp_path)
     yield s
     s.close()
+
+
+def require_browser():
+    """Skip the calling test module where chromium or chromedriver is missing; under CI, which
+    installs them, their absence is a failure, not a skip. Call it at module level."""
+    if not (CHROMIUM and CHROMEDRIVER):
+        if os.environ.get("CI"):
+            raise RuntimeError("CI: chromium and chromedriver are missing (.ci/run installs them)")
+        pytest.skip("chromium and chromedriver are not installed (apt-get install chromium chromium-driver)",
+                    allow_module_level=True)
+    pytest.importorskip("selenium.webdriver")
+
+
+def headless_chromium():
+    """A headless chromium driven by Selenium through Debian's chromedriver (the caller quits it)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1000"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    return driver

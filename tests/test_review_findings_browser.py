@@ -3,8 +3,6 @@
 Skipped where the browser is missing; .ci/run installs it."""
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 
 import pytest
@@ -12,16 +10,11 @@ import pytest
 from nianbao.ingest.store import finding_key, open_store
 from nianbao.review.app import ReviewConfig, create_app
 
+from review_helpers import headless_chromium, require_browser
 from test_audit_workflow import CARRIED_OVER, _two_years
 
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-if not (CHROMIUM and DRIVER):
-    if os.environ.get("CI"):
-        raise RuntimeError("CI: chromium and chromedriver are missing (.ci/run installs them)")
-    pytest.skip("chromium and chromedriver are not installed", allow_module_level=True)
-webdriver = pytest.importorskip("selenium.webdriver")
+require_browser()
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
@@ -29,8 +22,6 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
 def test_a_finding_is_confirmed_then_dismissed_in_the_browser(tmp_path):
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
     from werkzeug.serving import make_server
 
     db = str(tmp_path / "s.sqlite")
@@ -40,12 +31,7 @@ def test_a_finding_is_confirmed_then_dismissed_in_the_browser(tmp_path):
     httpd = make_server("127.0.0.1", 0, create_app(ReviewConfig(db=db, labels_dir=tmp_path / "labels",
                                                                 reviewer="selenium")), threaded=True)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1000"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    driver.set_page_load_timeout(30)
+    driver = headless_chromium()
     try:
         driver.get(f"http://127.0.0.1:{httpd.server_port}/doc/{later}")
 
