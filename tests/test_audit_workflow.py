@@ -7,7 +7,6 @@ import hashlib
 import io
 import json
 import re
-import shutil
 
 import pytest
 
@@ -50,16 +49,6 @@ def _two_years(store) -> tuple[int, int]:
         "requests.results_total.total": _field(12), "requests.carried_forward.total": _field(3)},
         checks=[p2], review_needed=True), overwrite=False)
     return earlier, later
-
-
-@pytest.fixture(scope="module")
-def pg_server():
-    from pg_server import start_server
-
-    server = start_server()
-    yield server
-    server.stop()
-    shutil.rmtree(server.folder, ignore_errors=True)
 
 
 _databases = iter(range(10 ** 6))

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from pg_server import create_database, start_server
+from pg_server import create_database
 
 from nianbao.ingest.export import export
 from nianbao.ingest.report import gather
@@ -30,14 +30,6 @@ TEXT_REPORTS = sorted(p.name for p in EXAMPLES.glob("*.txt"))
 
 
 # -- the server ---------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def pg_server():
-    server = start_server()
-    yield server
-    server.stop()
-    shutil.rmtree(server.folder, ignore_errors=True)
-
 
 _databases = iter(range(10 ** 6))
 
