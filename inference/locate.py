@@ -909,9 +909,6 @@ class LocateStage:
                 return located
         return self.locator.locate(lin, template)
 
-    def detect_template(self, norm: str, year: Optional[int]) -> Optional[str]:
-        return detect_template(self.schema, norm, year)
-
     def __call__(self, doc: Document) -> Document:
         from . import metadata  # metadata uses approximate_find from this module
 
@@ -922,7 +919,7 @@ class LocateStage:
         doc.linear = lin
         doc.year = metadata.detect_year(lin)
         doc.agency = metadata.detect_agency(lin)
-        template = self.detect_template(lin.norm, doc.year) or DEFAULT_TEMPLATE
+        template = detect_template(self.schema, lin.norm, doc.year) or DEFAULT_TEMPLATE
         doc.spotter = self.locator.spotter.name
         doc.model_version = getattr(self.locator.spotter, "model_version", None)
         doc.located = self._locate(lin, template)
@@ -930,7 +927,7 @@ class LocateStage:
             # The tables' own headers decide the template; locate again only if they disagree with
             # the whole text's first guess (the two templates' rows differ).
             region = lin.norm[min(t.region.start for t in doc.located.values()):max(t.region.end for t in doc.located.values())]
-            region_template = self.detect_template(region, doc.year) or template
+            region_template = detect_template(self.schema, region, doc.year) or template
             if region_template != template:
                 template = region_template
                 doc.located = self._locate(lin, template)
