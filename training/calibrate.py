@@ -120,16 +120,6 @@ def printed(r: dict) -> dict:
     return {k: v[keep] for k, v in r.items()}
 
 
-def collect(pipeline, golds: Iterable, groups: Optional[list] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(confidence, correct, plain) per printed field; ``plain``: a reading the text-layer map
-    applies to (not OCR, no alternatives, no structural reason), as ``CalibrateStage`` does.
-    ``groups``, when given, receives the index of the gold document of each field."""
-    r = printed(field_records(pipeline, list(golds)))
-    if groups is not None:
-        groups.extend(r["group"].tolist())
-    return r["conf"], r["correct"], r["plain"] & ~r["ocr"]
-
-
 def apply_map(conf: np.ndarray, plain: np.ndarray, mapping: Optional[dict]) -> np.ndarray:
     """The confidences ``CalibrateStage`` outputs: plain readings remapped and rounded to 4 places."""
     if mapping is None:
