@@ -55,27 +55,22 @@ def _placeholder(f) -> bool:
             and not any(ch.isdigit() for ch in f.raw))
 
 
-def run_document(stages, pdf: Path, cache: Path | None):
-    """The pipeline's stages on one file (as Pipeline.run), the document after OCR cached."""
-    from nianbao.document import Document, ExtractionError
-    from nianbao.errors import ReadError
+def run_document(pipeline, pdf: Path, cache: Path | None):
+    """Pipeline.run on one file, the document as the OCR stage left it kept in ``cache``."""
+    if cache is None:
+        return pipeline.run(pdf)
+    from nianbao.document import Document
 
-    saved = cache / f"{pdf.stem}.pkl" if cache else None
-    doc, rest = Document(source=str(pdf)), stages
-    if saved is not None and saved.exists():
-        doc, rest = pickle.loads(saved.read_bytes()), stages[2:]
-    for i, stage in enumerate(rest):
-        try:
-            doc = stage(doc)
-        except ReadError as e:
-            doc.error = ExtractionError(code=e.code, message=e.message)
-        except Exception as e:  # as Pipeline.run: a bug must not stop the measurement
-            doc.error = ExtractionError(code=f"{stage.name}_failed", message=f"{type(e).__name__}: {e}")
+    after_ocr = [s.name for s in pipeline.stages].index("ocr") + 1
+    saved = cache / f"{pdf.stem}.pkl"
+    if saved.exists():
+        doc = pickle.loads(saved.read_bytes())
+    else:
+        doc = pipeline.run_stages(Document(source=str(pdf)), pipeline.stages[:after_ocr])
         if doc.error is not None:
-            break
-        if saved is not None and rest is stages and i == 1:
-            saved.write_bytes(pickle.dumps(doc))
-    return doc
+            return doc
+        saved.write_bytes(pickle.dumps(doc))
+    return pipeline.run_stages(doc, pipeline.stages[after_ocr:])
 
 
 def main(argv=None) -> int:
@@ -97,7 +92,7 @@ def main(argv=None) -> int:
     from nianbao.inference.pipeline import Pipeline
     from nianbao.labels import load_labelled
 
-    stages = Pipeline().stages
+    pipeline = Pipeline()
     if args.ocr_cache:
         args.ocr_cache.mkdir(parents=True, exist_ok=True)
     golds = sorted(args.folder.glob("*.json"))
@@ -111,7 +106,7 @@ def main(argv=None) -> int:
         if not pdf.exists():
             continue
         t0 = time.perf_counter()
-        doc = run_document(stages, pdf, args.ocr_cache)
+        doc = run_document(pipeline, pdf, args.ocr_cache)
         t.seconds += time.perf_counter() - t0
         t.docs += 1
         wrong = unread = w99 = 0

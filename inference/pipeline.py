@@ -98,8 +98,12 @@ class Pipeline:
         self.stages = build_stages(self.options)
 
     def run(self, path: str | Path) -> Document:
-        doc = Document(source=str(path))
-        for stage in self.stages:
+        return self.run_stages(Document(source=str(path)))
+
+    def run_stages(self, doc: Document, stages: Optional[list[Stage]] = None) -> Document:
+        """Runs ``stages`` (all of them when None) on ``doc``: a benchmark can stop after one stage,
+        keep the document and go on from there (``self.stages[i:]``)."""
+        for stage in self.stages if stages is None else stages:
             t0 = time.perf_counter()
             try:
                 doc = stage(doc)
