@@ -22,7 +22,6 @@ from nianbao.document import Document, FieldValue
 from nianbao.resources import ModelMissing
 
 TEXT = "text"
-SOURCES = (TEXT, "ocr")
 
 
 def __getattr__(name: str):
