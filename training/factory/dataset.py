@@ -159,8 +159,6 @@ def _split_table_choice(report: SyntheticReport) -> Optional[tuple[str, int, boo
         return None
     rng = numpy_stream(report.seed, "scan.split_table.how")
     name = "requests" if "requests" in names and (rng.random() < 0.75 or len(names) == 1) else names[0]
-    if name not in names:
-        name = names[0]
     return name, int(rng.integers(1, 5)), bool(rng.random() < 0.5)
 
 
