@@ -21,9 +21,8 @@ from pathlib import Path
 def make(index: int, run_seed: int, turned_share: float, out: Path, force: dict) -> str:
     from nianbao.training.factory.align import gold_record
     from nianbao.training.factory.build import build_report
-    from nianbao.training.factory.dataset import doc_id, render_scan_kind, split_of
+    from nianbao.training.factory.dataset import doc_id, render_scan_kind, render_turned_pdf, split_of
     from nianbao.training.factory.options import FactoryOptions
-    from nianbao.training.factory.render_pdf import PdfOptions, render_pdf
     from nianbao.training.factory.rng import document_seed, numpy_stream
 
     seed = document_seed(run_seed, index)
@@ -35,10 +34,8 @@ def make(index: int, run_seed: int, turned_share: float, out: Path, force: dict)
     with tempfile.TemporaryDirectory() as tmp:
         pdf = None
         if turned:
-            turn = "ccw" if numpy_stream(seed, "pdf_turned.turn").random() < 0.7 else "cw"
             src = Path(tmp) / "turned.pdf"
-            info = render_pdf(report, src, numpy_stream(seed, "pdf_turned"), PdfOptions(turned_tables=turn))
-            pdf = (src, info)
+            pdf = (src, render_turned_pdf(report, src))
         rendered = render_scan_kind(report, path, pdf, options)   # scan.* traits forced too
     traits = {**report.traits, **rendered.traits, "scan_set.turned": bool(turned)}
     gold = gold_record(report, path.name, rendered.data, "scan", split_of(seed), traits, rendered.boxes)

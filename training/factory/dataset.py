@@ -124,14 +124,22 @@ def render_ofd_kind(report: SyntheticReport, path: Path) -> Rendered:
     return Rendered(data=path.read_bytes(), suffix=".ofd", traits=traits, units=pdf_units(report, info), boxes=_value_boxes(info))
 
 
+def render_turned_pdf(report: SyntheticReport, path: Path):
+    """render_pdf with every table a quarter turn, ccw or cw drawn from the document's own stream
+    (the pdf_turned kind; benchmarks/scan_set.py scans it) -> PdfRenderInfo."""
+    from .render_pdf import PdfOptions, render_pdf
+
+    turn = "ccw" if numpy_stream(report.seed, "pdf_turned.turn").random() < 0.7 else "cw"
+    return render_pdf(report, path, numpy_stream(report.seed, "pdf_turned"), PdfOptions(turned_tables=turn))
+
+
 def render_pdf_turned_kind(report: SyntheticReport, path: Path) -> Rendered:
     """The digital PDF with its tables turned a quarter turn (ccw or cw, drawn from the document's
     own stream); units are ordered in the turned pages' reading frame."""
     from .align import pdf_units
-    from .render_pdf import PdfOptions, in_reading_frame, render_pdf
+    from .render_pdf import in_reading_frame
 
-    turn = "ccw" if numpy_stream(report.seed, "pdf_turned.turn").random() < 0.7 else "cw"
-    info = render_pdf(report, path, numpy_stream(report.seed, "pdf_turned"), PdfOptions(turned_tables=turn))
+    info = render_turned_pdf(report, path)
     traits = _scalar_traits("pdf_turned", asdict(info.style))
     return Rendered(data=path.read_bytes(), suffix=".pdf", traits=traits,
                     units=pdf_units(report, in_reading_frame(info)), boxes=_value_boxes(info))
