@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 from nianbao.jsonio import dumps_strict, without_nonfinite
+from nianbao.record import CHECK_EXTRAS
 
 from .store import Filters, FindingVerdicts, Store, StoreError, finding_key, load_record, open_existing_store
 
@@ -33,7 +34,7 @@ DOC_COLUMNS = ["path", "content_hash", "agency", "agency_normalised", "year", "t
 LONG_COLUMNS = ["path", "content_hash", "agency", "year", "template", "status", "error_code", "review_needed",
                 "review_status", "model_version", "key", "value", "raw", "confidence", "page"]
 # What an audit finding adds to a check (the keys nianbao.record.check_record writes beyond the rule's five).
-FINDING_EXTRAS = ("confidence", "sentence", "position", "page", "table_value", "stated_value", "not_applicable")
+FINDING_EXTRAS = (*CHECK_EXTRAS, "not_applicable")
 CHECK_COLUMNS = ["scope", "path", "content_hash", "agency", "agency_normalised", "year", "template", "rule", "passed",
                  "detail", "cells", "difference", "other_path", "other_year", "agency_match", "match_confidence",
                  *FINDING_EXTRAS,

@@ -258,7 +258,7 @@ def to_record(doc: Document, contexts: bool = False) -> dict[str, Any]:
 
 
 _CHECK_RULE_KEYS = ("rule", "passed", "detail", "cells", "difference")
-_CHECK_EXTRAS = ("confidence", "sentence", "position", "page", "table_value", "stated_value")
+CHECK_EXTRAS = ("confidence", "sentence", "position", "page", "table_value", "stated_value")
 
 
 @dataclass
@@ -287,7 +287,7 @@ class RecordCheck:
         item: dict[str, Any] = {"rule": self.rule, "passed": self.passed, "detail": self.detail,
                                 "cells": self.cells, "difference": self.difference}
         read = set(self.key_order or ())  # a key read is written back, even empty
-        present = {name: getattr(self, name) for name in _CHECK_EXTRAS if getattr(self, name) is not None or name in read}
+        present = {name: getattr(self, name) for name in CHECK_EXTRAS if getattr(self, name) is not None or name in read}
         if self.not_applicable or "not_applicable" in read:
             present["not_applicable"] = list(self.not_applicable)
         present.update(self.extra)
@@ -299,11 +299,11 @@ class RecordCheck:
 
     @classmethod
     def from_dict(cls, item: Mapping[str, Any]) -> "RecordCheck":
-        known = {*_CHECK_RULE_KEYS, *_CHECK_EXTRAS, "not_applicable"}
+        known = {*_CHECK_RULE_KEYS, *CHECK_EXTRAS, "not_applicable"}
         return cls(rule=item["rule"], passed=item["passed"], detail=item.get("detail"),
                    cells=item.get("cells") if item.get("cells") is not None else [],
                    difference=item.get("difference"),
-                   **{name: item.get(name) for name in _CHECK_EXTRAS},
+                   **{name: item.get(name) for name in CHECK_EXTRAS},
                    not_applicable=list(item.get("not_applicable") or []),
                    extra={k: v for k, v in item.items() if k not in known},
                    key_order=tuple(k for k in item if k not in _CHECK_RULE_KEYS))
@@ -312,7 +312,7 @@ class RecordCheck:
     def of(cls, c: Check) -> "RecordCheck":
         """The entry of a check the pipeline made."""
         return cls(rule=c.rule, passed=c.passed, detail=c.detail, cells=c.cells, difference=c.difference,
-                   **{name: getattr(c, name, None) for name in _CHECK_EXTRAS},
+                   **{name: getattr(c, name, None) for name in CHECK_EXTRAS},
                    not_applicable=list(getattr(c, "not_applicable", None) or []))
 
 
