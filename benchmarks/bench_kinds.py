@@ -32,11 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from nianbao.inference.triage import DOUBT_THRESHOLD
 from nianbao.training.factory.render_text import OCR_DAMAGE_RATE, STYLES
 
 DEFAULT_KINDS = STYLES + ("tsv+ocr", "markdown_subtables+ocr")
 OCR_SUFFIX = "+ocr"
-DOUBTED = 0.9
+DOUBTED = DOUBT_THRESHOLD  # the pipeline's doubt threshold (a field below it is doubted)
 SURE = 0.99
 _DIGIT_RUN = re.compile(r"\d[\d.,]*")
 
