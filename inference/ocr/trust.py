@@ -132,7 +132,7 @@ def rerank_by_rules(doc: Document, schema=None) -> list[Rerank]:
             cell = cells.get((f.page, f.bbox))
             if cell is None or not cell.text or cell.confidence is None or cell.confidence >= UNCERTAIN_READING:
                 continue
-            if _number(cell.text) is None or _number(cell.text) != f.value:
+            if _number(cell.text) != f.value:   # f.value is a number here: None never equals it
                 continue   # a money cell in 万元, a cut of run-together digits: not this cell's whole reading
             opts = [(v, t) for t in reading_options(cell.text, cell.alternatives) if (v := _number(t)) is not None]
             if opts:
