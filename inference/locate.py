@@ -806,6 +806,11 @@ class TableLocator:
         # after a short stretch of such text, up to the table's 15 cells. An empty cell among the
         # header's words (a header cell whose text was lost) is no value cell.
         n_cells = sum(len(r.columns) for r in spec.rows)
+        row_chunks = grid_value_row(lin, raw_s, raw_e, n_cells)
+        if row_chunks is not None:
+            # The grid says which printed row holds the values: digits in header cells (a seal's
+            # stroke read as '1', a damaged header word) are not among them.
+            chunks = row_chunks
         while chunks and len(chunks) < n_cells:
             # Only empty cells so far (a header cell lost its text): the header goes on; read past it.
             only_blanks = len(chunks) < ROW_OF_C and all(c.kind == "blank" for c in chunks)
@@ -823,6 +828,52 @@ class TableLocator:
         run = RowRun(row=RowSpec(table="appeals", key="*", labels=(), columns=tuple(k for r in spec.rows for k in r.field_keys())),
                      label="", chunks=chunks)
         return LocatedTable(name="appeals", region=Region("appeals", start, end), runs=[run])
+
+
+def grid_value_row(lin: LinearText, raw_start: int, raw_end: int, n_cells: int) -> Optional[list[Chunk]]:
+    """The chunks of the first grid row in raw[raw_start:raw_end] whose cells are exactly ``n_cells``
+    values (numbers, placeholders, printed-empty or unread cells, no text): Table C's value row, read
+    by structure. None where no grid row is that (text formats, a row split or merged by damage)."""
+    lo = bisect.bisect_left(lin.starts, raw_start)
+    rows: dict[tuple[int, int], list[int]] = {}
+    for k in range(lo, len(lin.segments)):
+        if lin.starts[k] >= raw_end:
+            break
+        seg = lin.segments[k]
+        if seg.grid_row is not None:
+            rows.setdefault(seg.grid_row, []).append(k)
+    for members in rows.values():
+        members = _trim_slivers(lin, members, n_cells)
+        if len(members) != n_cells or members[-1] - members[0] != n_cells - 1:
+            continue
+        if not all(_VALUE_TOKEN.fullmatch(lin.segments[k].text.strip()) for k in members):
+            continue
+        start, last = lin.starts[members[0]], members[-1]
+        chunks = read_chunks(lin, start, lin.starts[last] + len(lin.segments[last].text), max_skip=0)
+        if len(chunks) == n_cells:
+            return chunks
+    return None
+
+
+def _trim_slivers(lin: LinearText, members: list[int], n_cells: int) -> list[int]:
+    """A grid row with more cells than Table C's, less the narrow cells at its ends (under half the
+    row's median width): a seal's ring or a margin's stroke taken for a rule cuts such a sliver off
+    beside the table, and the sliver holds no value."""
+    widths = {k: (lin.segments[k].bbox.x1 - lin.segments[k].bbox.x0) if lin.segments[k].bbox else None
+              for k in members}
+    known = sorted(w for w in widths.values() if w is not None)
+    if len(members) <= n_cells or len(known) != len(members):
+        return members
+    median = known[len(known) // 2]
+    out = list(members)
+    while len(out) > n_cells:
+        if widths[out[-1]] < 0.5 * median:
+            out.pop()
+        elif widths[out[0]] < 0.5 * median:
+            out.pop(0)
+        else:
+            break
+    return out
 
 
 def missing_row_doubt(key: str, spec: TableSpec, found: set[str], unplaced_numbers: bool) -> Optional[str]:

@@ -35,6 +35,9 @@ INK_CONTRAST = 45          # grey levels below the cell's paper that count as in
 # A cell whose ink is one short horizontal stroke, read as '-' or as nothing/no value: the '-'
 # placeholder, as sure as its shape (the recogniser often doubts a lone dash, or calls it "=").
 DASH_CONFIDENCE = 0.97
+# A centred flat stroke the recogniser read as a digit at low probability: the shape says '-' (no
+# digit is one stroke 0.3 em high), against the recogniser, so not above the doubt line.
+DASH_OVER_DIGIT_CONFIDENCE = 0.9
 # A cell whose ink the recogniser cannot read and whose every piece of ink is shorter than this
 # share of the em (half a digit's height) holds specks or a stroke, not a number: printed empty.
 SPECK_HEIGHT = 0.35
@@ -365,12 +368,18 @@ class PageReader:
         for owners in owners_of_grid:
             garbled |= {owners[k] for k in unreadable_value_cells([(cell_refs[o][1].row, cell_refs[o][1].col, texts[o])
                                                                    for o in owners])}
-        dashes: dict[int, Rect] = {}
+        dashes: dict[int, tuple[Rect, float]] = {}
         inks: dict[int, CellInk] = {}
         for owner, (_gi, cell, t_em) in enumerate(cell_refs):
             doubted_dash = texts[owner] == "-" and min(
                 (ch.prob for _, r in per_owner.get(owner, []) for ch in r.chars), default=1.0) < DASH_CONFIDENCE
             if texts[owner] and owner not in garbled and not doubted_dash:
+                if _doubted_short(per_owner.get(owner, []), texts[owner]):
+                    # A lone hyphen the recogniser takes for a digit ('8', '4' at 0.3): a digit is
+                    # never one short flat stroke, so the shape decides.
+                    stroke = dash_stroke(gray_clean, cell.rect, max(t_em, em))
+                    if stroke is not None and abs((stroke.y0 + stroke.y1) - (cell.rect.y0 + cell.rect.y1)) <= 0.5 * max(t_em, em):
+                        dashes[owner] = (stroke, DASH_OVER_DIGIT_CONFIDENCE)
                 continue
             # (The page's em too: a table of few characters, as Table C, can look smaller than it is.)
             ink = cell_ink(gray_clean, cell.rect, max(t_em, em))
@@ -380,9 +389,9 @@ class PageReader:
             # keeps small and faint hyphens (the two judgments agree): the placeholder.
             stroke = dash_stroke(gray_clean, cell.rect, max(t_em, em)) if doubted_dash and not ink.dash else None
             if ink.dash and ink.box is not None:
-                dashes[owner] = ink.box
+                dashes[owner] = (ink.box, DASH_CONFIDENCE)
             elif stroke is not None:
-                dashes[owner] = stroke
+                dashes[owner] = (stroke, DASH_CONFIDENCE)
             elif inked[owner] and ink.box is not None and not doubted_dash:
                 retry.append((owner, ink.box))
         specks: set[int] = set()
@@ -396,9 +405,9 @@ class PageReader:
                     specks.add(owner)
                     inked[owner] = False
                     per_owner[owner] = []
-        for owner, box in dashes.items():
+        for owner, (box, sure) in dashes.items():
             per_owner[owner] = [(_Crop(owner, box, np.zeros((1, 1), np.uint8)),
-                                 LineReading("-", [CharReading("-", DASH_CONFIDENCE)]))]
+                                 LineReading("-", [CharReading("-", sure)]))]
         info["cells_dash_by_shape"] = len(dashes)
         info["cells_specks_only"] = len(specks)
         info["cells_inked_unread_first"] = len(retry)
@@ -645,6 +654,13 @@ class PageReader:
         return table
 
 
+def _doubted_short(items, text: str) -> bool:
+    """One or two characters read with a character under DASH_CONFIDENCE: a reading the ink's
+    shape may overrule."""
+    probs = [ch.prob for _, r in items for ch in r.chars]
+    return 0 < len(text.strip()) <= 2 and bool(probs) and min(probs) < DASH_CONFIDENCE
+
+
 def _is_value_text(text: str) -> bool:
     return bool(_NUMBER_TEXT.match(text) or _PLACEHOLDER.match(text))
 
@@ -839,7 +855,8 @@ def dash_stroke(gray: np.ndarray, rect: Rect, em: float) -> Optional[Rect]:
     contrast, not a fixed one), so small and light hyphens that ``cell_ink`` drops as specks pass.
     The stroke is at most 0.3 em high (no digit is that short), 0.12-1.6 em wide and wider than
     high; anything else inked in the cell is dust (under a third of the stroke, each piece under
-    0.15 em). Only used where the recogniser read the cell as '-' too."""
+    0.15 em). Only used where the recogniser read the cell as '-' too, or read one or two characters
+    it doubts."""
     import cv2
 
     interior = _cell_interior(gray, rect, em)
