@@ -605,3 +605,96 @@ def test_a_rule_that_holds_corroborates_the_one_uncertain_reading_it_pins_down()
                         "total": ("3", 0.995)})
     doc.fields["appeals.review.pending"] = FieldValue(value=0, raw=None, confidence=0.8, reason="assumed")
     assert corroborate_by_rules(doc) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# a hyphen the recogniser takes for a digit; Table C's value row by structure; noise read as digits
+# ---------------------------------------------------------------------------------------------
+
+class ConstEngine:
+    """Reads every crop as ``text`` at probability ``p`` (a recogniser that takes a hyphen for '8')."""
+
+    def __init__(self, text: str, p: float):
+        self.text, self.p = text, p
+
+    def recognize(self, crops):
+        return [LineReading(self.text, [CharReading(ch, self.p) for ch in self.text]) for _ in crops]
+
+    def detect(self, image):
+        return []
+
+
+def test_a_flat_stroke_read_as_a_doubted_digit_is_the_dash_and_a_clear_or_tall_reading_is_kept():
+    from nianbao.inference.ocr.page import DASH_OVER_DIGIT_CONFIDENCE
+
+    by_pos = {(c.row, c.col): c for c in _read(ConstEngine("8", 0.3)).cells}
+    # Row 1, column 2 prints one short flat stroke in the cell's middle: no digit has that shape.
+    dash = by_pos[(1, 2)]
+    assert dash.text == "-" and dash.confidence == pytest.approx(DASH_OVER_DIGIT_CONFIDENCE) and DASH_OVER_DIGIT_CONFIDENCE < 0.98
+    # The printed 7 (tall ink) keeps the recogniser's reading, doubted as it was.
+    assert by_pos[(1, 1)].text == "8" and by_pos[(1, 1)].confidence < 0.5
+    # A clear reading is never overruled by the shape.
+    assert {(c.row, c.col): c for c in _read(ConstEngine("8", 0.99)).cells}[(1, 2)].text == "8"
+
+
+def _grid_lin(rows: list[list[tuple[str, float]]]):
+    """A LinearText of one grid: rows of (cell text, cell width in points)."""
+    from nianbao.document import BBox, Segment
+    from nianbao.inference.linearize import LinearText
+    from nianbao.inference.normalize import NormText
+
+    segments, starts, pos = [], [], 0
+    for r, row in enumerate(rows):
+        x = 0.0
+        for text, width in row:
+            segments.append(Segment(text=text, bbox=BBox(x, 20.0 * r, x + width, 20.0 * r + 18), from_grid=True,
+                                    grid_row=(0, r), source="ocr", confidence=0.9))
+            starts.append(pos)
+            pos += len(text) + 1
+            x += width
+    raw = "\n".join(s.text for s in segments)
+    return LinearText(text=NormText.build(raw), segments=segments, starts=starts)
+
+
+def test_table_c_values_come_from_the_grid_row_of_values_not_from_digits_in_header_cells():
+    from nianbao.inference.locate import grid_value_row
+
+    header = [("行政复议", 150), ("1", 30), ("行政诉讼", 300)]   # a seal's stroke read as '1' in a header cell
+    words = [(w, 30) for w in ("结果维持", "结果纠正", "其他结果", "尚未审结", "总计")] * 3
+    values = [(v, 30) for v in ("0", "0", "2", "0", "2", "-", "-", "-", "-", "-", "0", "0", "0", "0", "0")]
+    lin = _grid_lin([header, words, values])
+    chunks = grid_value_row(lin, 0, len(lin.raw), 15)
+    assert [c.raw for c in chunks] == [v for v, _ in values]
+    # A sliver the seal's ring cut off beside the table is dropped; a wide extra cell is not.
+    lin = _grid_lin([header, words, values + [("专", 8)]])
+    assert [c.raw for c in grid_value_row(lin, 0, len(lin.raw), 15)] == [v for v, _ in values]
+    assert grid_value_row(_grid_lin([header, words, values + [("9", 30)]]), 0, 10_000, 15) is None
+    # Text among the values (a seal's characters read in a value cell): no row of values by structure.
+    broken = values[:10] + [("场盟", 30)] + values[11:]
+    assert grid_value_row(_grid_lin([header, words, broken]), 0, 10_000, 15) is None
+
+
+def test_independent_failing_rules_are_settled_apart_and_a_noise_reading_may_be_an_empty_cell():
+    from nianbao.inference.ocr.trust import RERANK_CONFIDENCE, rerank_by_rules
+    from nianbao.document import BBox, Cell
+    from nianbao.inference import reconcile
+
+    clear = ("0", 0.995)
+    doc = _appeals_doc({"upheld": ("7", 0.2), "corrected": clear, "other": clear, "pending": clear, "total": clear})
+    # A second group, litigation_direct, breaks its own rule with its own low-probability reading.
+    table = doc.pages[0].blocks[0]
+    for i, (part, (text, p)) in enumerate({"upheld": clear, "corrected": ("4", 0.3), "other": clear,
+                                           "pending": clear, "total": clear}.items()):
+        box = BBox(100 + 10 * i, 0, 109 + 10 * i, 9)
+        table.cells.append(Cell(text=text, row=0, col=5 + i, bbox=box, confidence=p, source="ocr"))
+        doc.fields[f"appeals.litigation_direct.{part}"] = FieldValue(value=float(text), raw=text, confidence=0.98 * p,
+                                                                      page=1, bbox=box, source="ocr")
+    doc.checks = reconcile.run_checks(doc.values(), doc.template, doc.found)
+    assert sum(1 for c in doc.checks if not c.passed and c.rule == "R4") == 2
+    changes = sorted((c.key, c.new) for c in rerank_by_rules(doc))
+    assert changes == [("appeals.litigation_direct.corrected", 0), ("appeals.review.upheld", 0)]
+    f = doc.fields["appeals.review.upheld"]
+    assert f.confidence <= RERANK_CONFIDENCE and 7 in f.alternatives and "no number" in f.reason
+    # A reading above the noise level keeps its digit candidates only: 7 is no look-alike of 0.
+    doc = _appeals_doc({"upheld": ("7", 0.8), "corrected": clear, "other": clear, "pending": clear, "total": clear})
+    assert rerank_by_rules(doc) == []

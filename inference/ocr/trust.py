@@ -45,6 +45,8 @@ LOOK_ALIKE = {"0": "689", "1": "740", "2": "7", "3": "859", "4": "1", "5": "63",
 # A cell read with a probability below this is uncertain: the rules may choose another reading of it.
 # A clearer reading is never changed by the rules (it stays as read, doubted by its failing rule).
 UNCERTAIN_READING = 0.98
+# Below this a reading is as likely ink that is no digit as a digit: the rules may read the cell as 0.
+NOISE_READING = 0.5
 RERANK_CONFIDENCE = 0.7   # a value the rules chose among readings of an uncertain cell: doubted
 RERANK_MAX_CELLS = 2      # cells changed together at most
 RERANK_MAX_TRIALS = 4000  # combinations weighed at most per document
@@ -134,7 +136,16 @@ def rerank_by_rules(doc: Document, schema=None) -> list[Rerank]:
                 continue
             if _number(cell.text) != f.value:   # f.value is a number here: None never equals it
                 continue   # a money cell in 万元, a cut of run-together digits: not this cell's whole reading
-            opts = [(v, t) for t in reading_options(cell.text, cell.alternatives) if (v := _number(t)) is not None]
+            opts = [(v, "a look-alike reading of the uncertain cell")
+                    for t in reading_options(cell.text, cell.alternatives) if (v := _number(t)) is not None]
+            # The decoder's own alternatives, and for a reading as likely noise as a digit (a seal's
+            # stroke, a speck, bleed-through read as '7'), the empty cell.
+            more = [(a, "the decoder's alternative reading") for a in f.alternatives if isinstance(a, (int, float))]
+            if cell.confidence < NOISE_READING:
+                more.append((0, "the cell printing no number: its ink read as a digit at low probability"))
+            for v, kind in more:
+                if v != f.value and all(v != o for o, _k in opts):
+                    opts.append((v, kind))
             if opts:
                 options[key] = opts
                 read[key] = (cell.text, cell.confidence)
@@ -143,9 +154,9 @@ def rerank_by_rules(doc: Document, schema=None) -> list[Rerank]:
     values = doc.values()
     held = {(c.rule, tuple(c.cells)) for c in doc.checks if c.passed and c.rule in SUM_RULES}
 
-    def verdict(changed: dict[str, float]) -> Optional[list[str]]:
-        """The failing rules the change makes hold, when every sum rule over a changed cell holds
-        and none that held breaks; None otherwise."""
+    def verdict(changed: dict[str, float], group: set[str]) -> Optional[list[str]]:
+        """The failing rules of ``group`` the change makes hold, when every sum rule over a changed
+        cell holds and none that held breaks; None otherwise."""
         trial = {**values, **changed}
         fixed = []
         for c in reconcile.run_checks(trial, doc.template, doc.found, schema):
@@ -153,11 +164,51 @@ def rerank_by_rules(doc: Document, schema=None) -> list[Rerank]:
                 continue
             if not c.passed and (any(k in changed for k in c.cells) or (c.rule, tuple(c.cells)) in held):
                 return None
-            if c.passed and (c.rule, tuple(c.cells)) not in held:
+            if c.passed and (c.rule, tuple(c.cells)) not in held and group.intersection(c.cells):
                 fixed.append(c.rule)
         return sorted(set(fixed)) or None
 
-    keys = sorted(options)
+    out: list[Rerank] = []
+    for group in _independent(failing):
+        keys = sorted(k for k in options if k in group)
+        found = _search(keys, options, lambda changed: verdict(changed, group))
+        if found is None:
+            continue
+        changed, rules = found
+        kinds = {k: dict(options[k])[v] for k, v in changed.items()}
+        for key, new in changed.items():
+            f = doc.fields[key]
+            text, p = read[key]
+            old = f.value
+            f.alternatives = [old] + [a for a in f.alternatives if a not in (old, new)]
+            f.value, f.raw = new, str(new)
+            f.confidence = min(f.confidence, RERANK_CONFIDENCE)
+            why = (f"OCR read '{text}' (probability {p:.2f}), which breaks rule(s) {', '.join(rules)}; the rules hold "
+                   f"only with {new} ({kinds[key]}): chose {new}, alternative {text}")
+            f.reason = why
+            out.append(Rerank(key, old, new, text, p, rules))
+        values.update(changed)
+    return out
+
+
+def _independent(failing: Sequence) -> list[set[str]]:
+    """The cells of the failing rules, grouped: rules that share a cell are one group (Table B's rows
+    and columns), rules that share none are settled apart (a misreading in 行政复议 and another in
+    行政诉讼 are two questions, each with its own answer)."""
+    groups: list[set[str]] = []
+    for c in failing:
+        cells = set(c.cells)
+        joined = [g for g in groups if g & cells]
+        for g in joined:
+            groups.remove(g)
+            cells |= g
+        groups.append(cells)
+    return groups
+
+
+def _search(keys: list[str], options: dict, verdict) -> Optional[tuple[dict[str, float], list[str]]]:
+    """The one change of the fewest cells (at most RERANK_MAX_CELLS) among ``keys`` that the rules
+    accept (``verdict``); None when there is none, or more than one."""
     found: list[tuple[dict[str, float], list[str]]] = []
     trials = 0
     for n in range(1, RERANK_MAX_CELLS + 1):
@@ -165,31 +216,16 @@ def rerank_by_rules(doc: Document, schema=None) -> list[Rerank]:
             for choice in itertools.product(*(options[k] for k in combo)):
                 trials += 1
                 if trials > RERANK_MAX_TRIALS:
-                    return []
+                    return None
                 changed = {k: v for k, (v, _t) in zip(combo, choice)}
                 rules = verdict(changed)
                 if rules is not None:
                     found.append((changed, rules))
                     if len(found) > 1:
-                        return []   # two different changes fit the rules: they do not decide
+                        return None   # two different changes fit the rules: they do not decide
         if found:
             break
-    if len(found) != 1:
-        return []
-    changed, rules = found[0]
-    out = []
-    for key, new in changed.items():
-        f = doc.fields[key]
-        text, p = read[key]
-        old = f.value
-        f.alternatives = [old] + [a for a in f.alternatives if a not in (old, new)]
-        f.value, f.raw = new, str(new)
-        f.confidence = min(f.confidence, RERANK_CONFIDENCE)
-        why = (f"OCR read '{text}' (probability {p:.2f}), which breaks rule(s) {', '.join(rules)}; the rules hold "
-               f"only with {new} (a look-alike reading of the uncertain cell): chose {new}, alternative {text}")
-        f.reason = why
-        out.append(Rerank(key, old, new, text, p, rules))
-    return out
+    return found[0] if len(found) == 1 else None
 
 
 # ---------------------------------------------------------------------------------------------
