@@ -23,6 +23,9 @@ class OcrOptions:
     deskew: bool = True
     max_skew_degrees: float = 5.0
     orientation: bool = True
+    # Round seals found by their ring: a grey seal's strokes are taken out by level, and rules the
+    # seal hides are bridged across its disc.
+    seals: bool = True
     # Cheap text outside tables: the top of the first OCR page (title: agency and year) and a strip
     # above each table (its heading). Everything else outside tables is not read.
     title_share: float = 0.3

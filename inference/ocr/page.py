@@ -281,6 +281,15 @@ class PageReader:
                 img = prep.rotate(img, angle)
                 gray = prep.normalize_background(prep.to_gray(img))
                 binary = prep.binarize(gray)
+        mm = prep.px_per_mm(page) if self.options.seals else None
+        if mm:
+            seals = prep.find_seals(img, mm)
+            if seals:
+                unsealed = prep.normalize_background(prep.to_gray(img, suppress_red=False))
+                for seal in seals:
+                    prep.drop_seal(gray, unsealed, seal, mm)
+                binary = prep.binarize(gray)
+                info["seals"] = [dict(cx=round(x.cx, 1), cy=round(x.cy, 1), r=round(x.r, 1), grey=x.grey) for x in seals]
         em = prep.estimate_em(binary)
         info["em_px"] = round(em, 1)
         return img, gray, binary, em, info
@@ -306,6 +315,10 @@ class PageReader:
         t1 = time.perf_counter()
         layout = self.layout_model(img, threshold=self.options.layout_threshold)
         masks = structure.line_masks(binary, em)
+        seals = [prep.Seal(**d) for d in info.get("seals", [])]
+        if seals:
+            # Rules the seal's ring (or its red ink, dropped) broke: bridged across its disc.
+            structure.bridge_rules(masks, [s.disc(binary.shape, margin=0.2 * s.r) for s in seals], em)
         grids = structure.find_grids(binary, em, masks)
         info["t_layout"] = round(time.perf_counter() - t1, 3)
         if grids and self.options.orientation and _turned is None:

@@ -24,6 +24,10 @@ SEAL_MIN_SATURATION = 70
 SEAL_MIN_VALUE = 110
 SEAL_EDGE_PX = 3          # the seal's colourless edge: pixels this close to seal ink...
 SEAL_EDGE_PRINT = 120     # ...and lighter than this grey level are paper (print is darker)
+# Round official seals: 38-45 mm across (radius 19-22.5 mm); special-purpose seals are smaller.
+SEAL_RADIUS_MM = (14.0, 26.0)
+SEAL_RING_SUPPORT = 0.9   # share of the circle along which a seal's ring shows ink (a table's lines: < 0.75)
+SEAL_SCALE = 4.0          # pixels per mm the seal search runs at
 # Mean character probability of a few lines read upright above which the page is taken as upright.
 UPRIGHT_SCORE = 0.9
 
@@ -467,3 +471,135 @@ def mean_prob(readings) -> list[float]:
         # Long confident readings are stronger evidence than one confident character.
         out.append(float(np.mean([c.prob for c in r.chars])) * min(1.0, len(r.chars) / 4.0))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Seals in grey: found by their ring, their strokes told from print by their level
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Seal:
+    """A round seal on the page (page pixels): its centre and its ring's radius; ``grey``: stamped
+    in a colour the grey page could not drop (a grey scan), so its strokes were taken out by level."""
+
+    cx: float
+    cy: float
+    r: float
+    grey: bool = False
+
+    def disc(self, shape: tuple[int, int], margin: float = 0.0) -> np.ndarray:
+        h, w = shape
+        yy, xx = np.ogrid[0:h, 0:w]
+        return (xx - self.cx) ** 2 + (yy - self.cy) ** 2 <= (self.r + margin) ** 2
+
+    def overlaps(self, x0: float, y0: float, x1: float, y1: float) -> bool:
+        nx, ny = min(max(self.cx, x0), x1), min(max(self.cy, y0), y1)
+        return (nx - self.cx) ** 2 + (ny - self.cy) ** 2 <= self.r ** 2
+
+
+def px_per_mm(page: "PageImage") -> Optional[float]:
+    """The page's pixels per millimetre, where its scale is known (PDF pages, images with a dpi)."""
+    if page.unit == "pt" and page.unit_per_px > 0:
+        return 72.0 / 25.4 / page.unit_per_px
+    if page.dpi:
+        return page.dpi / 25.4
+    return None
+
+
+def ring_support(gray: np.ndarray, cx: float, cy: float, r: float, band: float, ink: int = 200) -> float:
+    """Share of 360 directions from (cx, cy) in which a pixel darker than ``ink`` lies within
+    ``band`` of radius r: near 1 for a seal's ring, far less for a circle drawn through a table."""
+    h, w = gray.shape
+    angles = np.linspace(0, 2 * np.pi, 360, endpoint=False)[:, None]
+    radii = r + np.arange(-int(band), int(band) + 1)[None, :]
+    xs = np.rint(cx + radii * np.cos(angles)).astype(int)
+    ys = np.rint(cy + radii * np.sin(angles)).astype(int)
+    inside = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
+    vals = np.full(xs.shape, 255, np.int32)
+    vals[inside] = gray[ys[inside], xs[inside]]
+    seen = inside.any(axis=1)
+    return float(np.count_nonzero((vals < ink).any(axis=1) & seen)) / max(1, int(np.count_nonzero(seen)))
+
+
+def find_seals(bgr: np.ndarray, mm: float) -> list[Seal]:
+    """Round seals on a page by their ring (a circle of a seal's size along which ink runs almost
+    all the way round), in any colour: the grey levels before red is dropped. At most two."""
+    import cv2
+
+    s = SEAL_SCALE / mm
+    small = cv2.resize(bgr, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    grey = normalize_background(to_gray(small, suppress_red=False))
+    lo, hi = (int(v * SEAL_SCALE) for v in SEAL_RADIUS_MM)
+    circles = cv2.HoughCircles(cv2.GaussianBlur(grey, (5, 5), 1.5), cv2.HOUGH_GRADIENT, dp=1, minDist=lo,
+                               param1=80, param2=30, minRadius=lo, maxRadius=hi)
+    out: list[Seal] = []
+    for cx, cy, r in (circles[0] if circles is not None else [])[:8]:
+        if ring_support(grey, cx, cy, r, SEAL_SCALE) < SEAL_RING_SUPPORT:
+            continue
+        # The seal's outer ring (the circle found may be an inner one, or the rim's characters):
+        # the outermost radius along which ink runs all the way round.
+        outer = [rr for rr in np.arange(r, r + 6 * SEAL_SCALE, 1.0)
+                 if ring_support(grey, cx, cy, rr, 1) >= SEAL_RING_SUPPORT]
+        r = float(max(outer, default=r))
+        if any((cx / s - o.cx) ** 2 + (cy / s - o.cy) ** 2 < (o.r + r / s) ** 2 for o in out):
+            continue
+        out.append(Seal(float(cx / s), float(cy / s), float(r / s)))
+        if len(out) == 2:
+            break
+    return out
+
+
+def _seal_window(shape: tuple[int, int], seal: Seal, band: float):
+    """The seal's square window (slices) and each pixel's distance from its centre there."""
+    h, w = shape
+    m = int(seal.r + 2 * band)
+    x0, y0, x1, y1 = max(0, int(seal.cx) - m), max(0, int(seal.cy) - m), min(w, int(seal.cx) + m), min(h, int(seal.cy) + m)
+    yy, xx = np.ogrid[y0:y1, x0:x1]
+    return (slice(y0, y1), slice(x0, x1)), np.sqrt((xx - seal.cx) ** 2 + (yy - seal.cy) ** 2)
+
+
+def rules_under_seal(unsealed: np.ndarray, d: np.ndarray, seal: Seal, mm: float) -> np.ndarray:
+    """A table's rules inside a seal's window (True), from the grey levels with the seal still on:
+    thin straight runs of a row's height (4 mm) or more, less the ring (whose arcs run straight
+    for ~12 mm) and the solid strokes of the star and the rim's characters (a rule is a fraction
+    of a millimetre across). Rules are often no darker than the seal (thin, blurred lines)."""
+    import cv2
+
+    band = max(2.0, 1.0 * mm)
+    inked = binarize(unsealed)
+    run = int(4 * mm)
+    rules = (cv2.morphologyEx(inked, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (run, 1)))
+             | cv2.morphologyEx(inked, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, run))))
+    k = max(3, int(round(0.6 * mm)))
+    solid = cv2.dilate(cv2.morphologyEx(inked, cv2.MORPH_OPEN, np.ones((k, k), np.uint8)), np.ones((3, 3), np.uint8))
+    return (rules > 0) & (solid == 0) & (np.abs(d - seal.r) > 1.5 * band)
+
+
+def drop_seal(gray: np.ndarray, unsealed: np.ndarray, seal: Seal, mm: float) -> bool:
+    """Take a seal out of the normalised grey page, in place; ``unsealed``: the same page with the
+    seal's colour kept. A red seal is already gone by its colour (``to_gray``), with the pieces of
+    rules it covered: those rules are put back. A seal still on the page (a grey scan: its colour
+    was never there to drop) is taken out by level: inside its disc, a pixel whose darkest
+    neighbour is no darker than the seal's own strokes (measured on its ring) is paper, its rules
+    kept. Print is darker than the seal, and print under it darker still (the inks multiply), so
+    print keeps its strokes with their edges (an edge's darkest neighbour is the stroke's core).
+    Sets ``seal.grey`` when it was taken out by level."""
+    import cv2
+
+    band = max(2.0, 1.0 * mm)
+    window, d = _seal_window(gray.shape, seal, band)
+    sub, before = gray[window], unsealed[window]
+    rules = rules_under_seal(before, d, seal, mm) & (d <= seal.r + 2 * band)
+    if ring_support(gray, seal.cx, seal.cy, seal.r, band) < SEAL_RING_SUPPORT:
+        sub[rules] = np.minimum(sub[rules], before[rules])   # dropped by its colour: its rules back
+        return False
+    ring = (np.abs(d - seal.r) <= band) & (sub < 200)
+    if np.count_nonzero(ring) < 50:
+        return False
+    cut = float(np.percentile(sub[ring], 25)) - 10.0
+    k = max(3, int(round(0.3 * mm)) | 1)
+    darkest = cv2.erode(sub, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    seal_ink = (d <= seal.r + 2 * band) & (darkest >= cut) & (sub < 250)
+    sub[seal_ink & ~rules] = 255
+    seal.grey = True
+    return True

@@ -74,6 +74,27 @@ def line_masks(binary: np.ndarray, em: float) -> LineMasks:
     return LineMasks(horiz, vert, max(1, min(thick, int(em / 3) + 1)))
 
 
+def bridge_rules(masks: LineMasks, discs: Sequence[np.ndarray], em: float) -> None:
+    """Rules a seal hides, bridged across its disc (in place): where a rule runs into the disc and
+    goes on at the same height (or column) beyond, the break between is rule. Only inside the disc:
+    elsewhere a break in a rule is a merged cell."""
+    import cv2
+
+    for disc in discs:
+        ys, xs = np.nonzero(disc)
+        if ys.size == 0:
+            continue
+        span = int(max(ys.max() - ys.min(), xs.max() - xs.min())) + 1
+        pad = int(em)
+        y0, y1 = max(0, int(ys.min()) - pad), min(disc.shape[0], int(ys.max()) + pad + 1)
+        x0, x1 = max(0, int(xs.min()) - pad), min(disc.shape[1], int(xs.max()) + pad + 1)
+        inside = disc[y0:y1, x0:x1]
+        for mask, kernel in ((masks.horizontal, (span, 1)), (masks.vertical, (1, span))):
+            sub = mask[y0:y1, x0:x1]
+            closed = cv2.morphologyEx(sub, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, kernel))
+            sub[inside & (closed > 0)] = 255
+
+
 @dataclass
 class _Seg:
     pos: float      # y of a horizontal rule, x of a vertical one
@@ -163,10 +184,14 @@ def _grid_from_masks(hm: np.ndarray, vm: np.ndarray, em: float, thickness: int) 
         return None
     ys = _cluster([(s.pos, s.end - s.start) for s in hsegs], tol)
     # A vertical rule runs from one horizontal rule to another; a character's stroke does not.
-    def near_rule(y: float, x: float) -> bool:
-        return any(abs(y - s.pos) <= tol and s.start - tol <= x <= s.end + tol for s in hsegs)
+    # One that overshoots its last rule (a seal's stroke or dust run into it) ends at that rule.
+    def between_rules(v: _Seg) -> Optional[_Seg]:
+        crossed = [h.pos for h in hsegs if h.start - tol <= v.pos <= h.end + tol and v.start - tol <= h.pos <= v.end + tol]
+        if len(crossed) < 2:
+            return None
+        return _Seg(pos=v.pos, start=max(v.start, min(crossed)), end=min(v.end, max(crossed)))
 
-    vsegs = [s for s in vsegs_all if near_rule(s.start, s.pos) and near_rule(s.end, s.pos)]
+    vsegs = [c for v in vsegs_all if (c := between_rules(v)) is not None]
     if not vsegs:
         return None
     xs = _cluster([(s.pos, s.end - s.start) for s in vsegs], tol)
