@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Optional, Protocol
 
@@ -846,18 +846,38 @@ def grid_value_row(lin: LinearText, raw_start: int, raw_end: int, n_cells: int) 
         members = _trim_slivers(lin, members, n_cells)
         if len(members) != n_cells or members[-1] - members[0] != n_cells - 1:
             continue
-        if not all(_VALUE_TOKEN.fullmatch(lin.segments[k].text.strip()) for k in members):
-            continue
-        start, last = lin.starts[members[0]], members[-1]
-        chunks = read_chunks(lin, start, lin.starts[last] + len(lin.segments[last].text), max_skip=0)
-        if len(chunks) == n_cells:
+        chunks = [_value_chunk(lin, k) for k in members]
+        if all(c is not None for c in chunks):
             return chunks
     return None
 
 
+# A value cell's reading with a stroke or two of something else before its number (a seal's
+# character over the cell, '可0'): the number, doubted.
+_JUNK_BEFORE_VALUE = re.compile(r"^(\S{1,2}?)\s*(" + _VALUE_TOKEN.pattern + r")$")
+JUNK_VALUE_CONFIDENCE = 0.5
+
+
+def _value_chunk(lin: LinearText, k: int) -> Optional[Chunk]:
+    """Segment k as one value cell's chunk, or None when it holds text."""
+    seg = lin.segments[k]
+    text = seg.text.strip()
+    start = lin.starts[k] + (len(seg.text) - len(seg.text.lstrip()))
+    m = _JUNK_BEFORE_VALUE.match(text)
+    if _VALUE_TOKEN.fullmatch(text) is None and (m is None or any(c.isdigit() for c in m.group(1))):
+        return None
+    token = text if m is None or _VALUE_TOKEN.fullmatch(text) else m.group(2)
+    if token != text:
+        start += text.index(token, len(m.group(1)))
+        seg = replace(seg, confidence=min(seg.confidence if seg.confidence is not None else 1.0, JUNK_VALUE_CONFIDENCE))
+    kind = ("blank" if token == BLANK else "unread" if token == UNREAD
+            else "number" if any(c.isdigit() for c in token) else "placeholder")
+    return Chunk(raw=token, segment=seg, kind=kind, end=start + len(token))
+
+
 def _trim_slivers(lin: LinearText, members: list[int], n_cells: int) -> list[int]:
     """A grid row with more cells than Table C's, less the narrow cells at its ends (under half the
-    row's median width): a seal's ring or a margin's stroke taken for a rule cuts such a sliver off
+    row's median width, a few tenths more): a seal's ring or a margin's stroke taken for a rule cuts such a sliver off
     beside the table, and the sliver holds no value."""
     widths = {k: (lin.segments[k].bbox.x1 - lin.segments[k].bbox.x0) if lin.segments[k].bbox else None
               for k in members}
@@ -867,9 +887,9 @@ def _trim_slivers(lin: LinearText, members: list[int], n_cells: int) -> list[int
     median = known[len(known) // 2]
     out = list(members)
     while len(out) > n_cells:
-        if widths[out[-1]] < 0.5 * median:
+        if widths[out[-1]] < 0.6 * median:
             out.pop()
-        elif widths[out[0]] < 0.5 * median:
+        elif widths[out[0]] < 0.6 * median:
             out.pop(0)
         else:
             break

@@ -672,6 +672,11 @@ def test_table_c_values_come_from_the_grid_row_of_values_not_from_digits_in_head
     # Text among the values (a seal's characters read in a value cell): no row of values by structure.
     broken = values[:10] + [("场盟", 30)] + values[11:]
     assert grid_value_row(_grid_lin([header, words, broken]), 0, 10_000, 15) is None
+    # A stroke of a seal's character before a cell's number: the number, doubted.
+    stamped = values[:12] + [("可0", 30)] + values[13:]
+    chunks = grid_value_row(_grid_lin([header, words, stamped]), 0, 10_000, 15)
+    assert [c.raw for c in chunks] == [v for v, _ in values]
+    assert chunks[12].segment.confidence <= 0.5 and chunks[11].segment.confidence == 0.9
 
 
 def test_independent_failing_rules_are_settled_apart_and_a_noise_reading_may_be_an_empty_cell():
@@ -698,3 +703,102 @@ def test_independent_failing_rules_are_settled_apart_and_a_noise_reading_may_be_
     # A reading above the noise level keeps its digit candidates only: 7 is no look-alike of 0.
     doc = _appeals_doc({"upheld": ("7", 0.8), "corrected": clear, "other": clear, "pending": clear, "total": clear})
     assert rerank_by_rules(doc) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# a seal in grey: found by its ring, taken out by its level, the table's rules under it kept
+# ---------------------------------------------------------------------------------------------
+
+def _grey_seal_page(seal_level: float = 0.55):
+    """A page at 8 px/mm: a ruled table (thin, light rules), a digit in one cell, and a grey seal
+    (ring of radius 20 mm, a solid star, a bar of rim text) stamped over them by multiplication."""
+    import cv2
+
+    mm = 8.0
+    page = np.full((900, 900), 235, np.uint8)
+    for x in range(100, 801, 100):
+        cv2.line(page, (x, 300), (x, 600), 120, 2)
+    for y in range(300, 601, 60):
+        cv2.line(page, (100, y), (800, y), 120, 2)
+    cv2.putText(page, "7", (535, 528), cv2.FONT_HERSHEY_SIMPLEX, 1.3, 30, 3)
+    seal = np.zeros(page.shape, np.float32)
+    centre, r = (450, 440), int(20 * mm)
+    cv2.circle(seal, centre, r, 1.0, int(1.0 * mm))
+    star = np.array([[450, 380], [465, 425], [510, 425], [473, 450], [487, 495], [450, 468], [413, 495],
+                     [427, 450], [390, 425], [435, 425]], np.int32)
+    cv2.fillPoly(seal, [star], 1.0)
+    cv2.rectangle(seal, (330, 340), (372, 352), 1.0, -1)    # a stroke of the rim's characters
+    stamped = page.astype(np.float32) * (1.0 - seal * (1.0 - seal_level))
+    bgr = cv2.cvtColor(cv2.GaussianBlur(stamped, (3, 3), 0).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    return bgr, mm, centre, r
+
+
+def test_a_grey_seal_is_found_by_its_ring_and_taken_out_by_level_keeping_rules_and_print():
+    import cv2
+
+    bgr, mm, (cx, cy), r = _grey_seal_page()
+    seals = prep.find_seals(bgr, mm)
+    assert len(seals) == 1 and abs(seals[0].cx - cx) < 1.5 * mm and abs(seals[0].cy - cy) < 1.5 * mm
+    assert abs(seals[0].r - r) < 2 * mm
+    gray = prep.normalize_background(prep.to_gray(bgr))
+    unsealed = gray.copy()
+    assert prep.drop_seal(gray, unsealed, seals[0], mm) and seals[0].grey
+    binary = prep.binarize(gray)
+    ring = np.zeros(gray.shape, np.uint8)
+    cv2.circle(ring, (cx, cy), r, 1, int(mm))
+    ring[:, [x + dx for x in range(100, 801, 100) for dx in range(-5, 6)]] = 0   # less the rules it crosses (and their crossings)
+    ring[[y + dy for y in range(300, 601, 60) for dy in range(-5, 6)], :] = 0
+    assert np.count_nonzero(binary[ring > 0]) < 0.05 * np.count_nonzero(ring)
+    assert np.count_nonzero(binary[427:447, 440:460]) < 0.1 * 400   # the star's body
+    # The digit under the seal is print (darker than the seal: the inks multiply).
+    assert np.count_nonzero(binary[496:530, 534:562]) > 60
+    # The rules inside the disc are kept, ready for the grid.
+    assert np.count_nonzero(binary[418:422, 300:400]) > 0.8 * 100
+    assert np.count_nonzero(binary[330:400, 399:402]) > 0.8 * 70
+
+
+def test_a_page_without_a_seal_has_none_and_a_table_alone_is_not_a_seal():
+    import cv2
+
+    bgr, mm, _c, _r = _grey_seal_page(seal_level=1.0)   # nothing stamped
+    assert prep.find_seals(bgr, mm) == []
+
+
+def test_rules_broken_inside_a_seal_are_bridged_there_only():
+    from nianbao.inference.ocr import structure
+
+    binary = np.zeros((300, 600), np.uint8)
+    binary[100:102, 20:580] = 255
+    binary[100:102, 250:330] = 0          # a break under the seal
+    binary[200:202, 20:580] = 255
+    binary[200:202, 450:520] = 0          # a break outside it: a merged cell, kept
+    masks = structure.line_masks(binary, 20.0)
+    disc = np.zeros(binary.shape, bool)
+    disc[50:160, 230:350] = True
+    structure.bridge_rules(masks, [disc], 20.0)
+    assert np.all(masks.horizontal[100, 250:330] > 0)
+    assert not np.any(masks.horizontal[200, 455:515] > 0)
+
+
+def test_a_blank_cell_a_grey_seal_covered_is_doubted_and_one_far_from_it_is_not():
+    import cv2
+    from nianbao.inference.ocr.page import BLANK_CONFIDENCE, SEAL_BLANK_CONFIDENCE
+
+    class NoLayout:
+        def __call__(self, image, threshold=0.5):
+            return Layout()
+
+    bgr, mm, (cx, cy), r = _grey_seal_page()
+    for y in range(300, 600, 60):   # labels in the first column (a page needs text to have an em)
+        cv2.putText(bgr, "Lab", (110, y + 40), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 2)
+    opts = OcrOptions(orientation=False, deskew=False, title_share=0.0)
+    result = PageReader(SilentEngine(), NoLayout(), opts).read(PageImage(1, bgr, 1.0, "px", dpi=mm * 25.4),
+                                                             read_title=False)
+    assert result.info["seals"] and result.info["seals"][0]["grey"]
+    table = next(b for b in result.blocks if isinstance(b, Table))
+    assert (table.n_rows, table.n_cols) == (5, 7)   # the seal's ring made no rule, hid none
+    blank = [c for c in table.cells if not c.text and not c.unread and c.col > 0]
+    near = [c for c in blank if c.col in (3, 4) and c.row in (1, 2)]      # under the star and the ring's top
+    far = [c for c in blank if c.col == 6 and c.row == 4]
+    assert near and all(c.confidence <= SEAL_BLANK_CONFIDENCE for c in near)
+    assert far and all(c.confidence == pytest.approx(BLANK_CONFIDENCE) for c in far)

@@ -38,6 +38,8 @@ DASH_CONFIDENCE = 0.97
 # A centred flat stroke the recogniser read as a digit at low probability: the shape says '-' (no
 # digit is one stroke 0.3 em high), against the recogniser, so not above the doubt line.
 DASH_OVER_DIGIT_CONFIDENCE = 0.9
+# A blank or placeholder cell a grey seal covered (its strokes taken out by level): doubted.
+SEAL_BLANK_CONFIDENCE = 0.85
 # A cell whose ink the recogniser cannot read and whose every piece of ink is shorter than this
 # share of the em (half a digit's height) holds specks or a stroke, not a number: printed empty.
 SPECK_HEIGHT = 0.35
@@ -253,6 +255,8 @@ class PageReader:
     def prepare(self, page: PageImage, orient: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, dict]:
         """Upright, deskewed colour page; its normalised grey and binary images; em; what was done."""
         info: dict[str, Any] = {}
+        # Where a grey seal's strokes were taken out on this page (read() doubts blanks there).
+        self._seal_ink: Optional[np.ndarray] = None
         # A photographed page: its outline warped to a rectangle (boxes are then in that frame).
         img, quad = prep.rectify_page(page.image)
         if quad is not None:
@@ -286,9 +290,11 @@ class PageReader:
             seals = prep.find_seals(img, mm)
             if seals:
                 unsealed = prep.normalize_background(prep.to_gray(img, suppress_red=False))
+                removed = np.zeros(gray.shape, bool)
                 for seal in seals:
-                    prep.drop_seal(gray, unsealed, seal, mm)
+                    prep.drop_seal(gray, unsealed, seal, mm, removed)
                 binary = prep.binarize(gray)
+                self._seal_ink = removed if removed.any() else None
                 info["seals"] = [dict(cx=round(x.cx, 1), cy=round(x.cy, 1), r=round(x.r, 1), grey=x.grey) for x in seals]
         em = prep.estimate_em(binary)
         info["em_px"] = round(em, 1)
@@ -436,6 +442,13 @@ class PageReader:
             for (owner, _), c in zip(owned, table.cells):
                 if owner in specks and not c.text and not c.unread:
                     c.confidence = SPECK_CONFIDENCE
+            if self._seal_ink is not None:
+                for (_, cell), c in zip(owned, table.cells):
+                    if (not c.text or _PLACEHOLDER.match(c.text)) and not c.unread and c.confidence is not None \
+                            and _seal_covered(self._seal_ink, cell.rect):
+                        # Seal strokes were taken out of this cell by their level: a faint digit
+                        # under them may have gone too, so its blank is not sure.
+                        c.confidence = min(c.confidence, SEAL_BLANK_CONFIDENCE)
             info["cells_unread"] = info.get("cells_unread", 0) + sum(1 for c in table.cells if c.unread)
             for (_, cell), c in zip(owned, table.cells):
                 result.cells.append(CellDraw(cell.rect, c.confidence if c.text or c.unread else None,
@@ -665,6 +678,13 @@ class PageReader:
                 r = Rect(c.bbox.x0 / u, c.bbox.top / u, c.bbox.x1 / u, c.bbox.bottom / u)
                 result.cells.append(CellDraw(r, c.confidence, c.text))
         return table
+
+
+def _seal_covered(removed: np.ndarray, rect: Rect) -> bool:
+    """A cell whose interior lost ink to a grey seal's removal (over 2% of it)."""
+    x0, y0, x1, y1 = _inner(rect)
+    sub = removed[max(0, y0):max(0, y1), max(0, x0):max(0, x1)]
+    return sub.size > 0 and np.count_nonzero(sub) > 0.02 * sub.size
 
 
 def _doubted_short(items, text: str) -> bool:

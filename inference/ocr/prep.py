@@ -560,22 +560,23 @@ def _seal_window(shape: tuple[int, int], seal: Seal, band: float):
 
 def rules_under_seal(unsealed: np.ndarray, d: np.ndarray, seal: Seal, mm: float) -> np.ndarray:
     """A table's rules inside a seal's window (True), from the grey levels with the seal still on:
-    thin straight runs of a row's height (4 mm) or more, less the ring (whose arcs run straight
-    for ~12 mm) and the solid strokes of the star and the rim's characters (a rule is a fraction
-    of a millimetre across). Rules are often no darker than the seal (thin, blurred lines)."""
+    thin straight runs of a row's height (5 mm) or more, less the ring (whose arcs run straight
+    for ~12 mm) and the star's solid body (a rule is a fraction of a millimetre across; where the
+    rim's characters cross it, the two inks multiply and the level keeps it). Rules are often no darker than the seal (thin, blurred lines)."""
     import cv2
 
     band = max(2.0, 1.0 * mm)
     inked = binarize(unsealed)
-    run = int(4 * mm)
+    run = int(5 * mm)
     rules = (cv2.morphologyEx(inked, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (run, 1)))
              | cv2.morphologyEx(inked, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, run))))
-    k = max(3, int(round(0.6 * mm)))
+    k = max(3, int(round(1.2 * mm)))
     solid = cv2.dilate(cv2.morphologyEx(inked, cv2.MORPH_OPEN, np.ones((k, k), np.uint8)), np.ones((3, 3), np.uint8))
-    return (rules > 0) & (solid == 0) & (np.abs(d - seal.r) > 1.5 * band)
+    return (rules > 0) & (solid == 0) & (np.abs(d - seal.r) > 2.5 * band)
 
 
-def drop_seal(gray: np.ndarray, unsealed: np.ndarray, seal: Seal, mm: float) -> bool:
+def drop_seal(gray: np.ndarray, unsealed: np.ndarray, seal: Seal, mm: float,
+              removed: Optional[np.ndarray] = None) -> bool:
     """Take a seal out of the normalised grey page, in place; ``unsealed``: the same page with the
     seal's colour kept. A red seal is already gone by its colour (``to_gray``), with the pieces of
     rules it covered: those rules are put back. A seal still on the page (a grey scan: its colour
@@ -583,7 +584,8 @@ def drop_seal(gray: np.ndarray, unsealed: np.ndarray, seal: Seal, mm: float) -> 
     neighbour is no darker than the seal's own strokes (measured on its ring) is paper, its rules
     kept. Print is darker than the seal, and print under it darker still (the inks multiply), so
     print keeps its strokes with their edges (an edge's darkest neighbour is the stroke's core).
-    Sets ``seal.grey`` when it was taken out by level."""
+    Sets ``seal.grey`` when it was taken out by level, and marks what it took in ``removed``
+    (page-sized, True: seal ink turned to paper)."""
     import cv2
 
     band = max(2.0, 1.0 * mm)
@@ -600,6 +602,9 @@ def drop_seal(gray: np.ndarray, unsealed: np.ndarray, seal: Seal, mm: float) -> 
     k = max(3, int(round(0.3 * mm)) | 1)
     darkest = cv2.erode(sub, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     seal_ink = (d <= seal.r + 2 * band) & (darkest >= cut) & (sub < 250)
-    sub[seal_ink & ~rules] = 255
+    taken = seal_ink & ~rules
+    sub[taken] = 255
+    if removed is not None:
+        removed[window] |= taken
     seal.grey = True
     return True

@@ -75,21 +75,25 @@ def line_masks(binary: np.ndarray, em: float) -> LineMasks:
 
 
 def bridge_rules(masks: LineMasks, discs: Sequence[np.ndarray], em: float) -> None:
-    """Rules a seal hides, bridged across its disc (in place): where a rule runs into the disc and
-    goes on at the same height (or column) beyond, the break between is rule. Only inside the disc:
-    elsewhere a break in a rule is a merged cell."""
+    """Rules a seal broke, bridged inside its disc (in place): where a horizontal rule stops and goes
+    on at the same height across the disc, or a vertical one in the same column within 1.5 em, the
+    break between is rule. Only inside the disc: elsewhere a break in a rule is a merged cell."""
     import cv2
 
     for disc in discs:
         ys, xs = np.nonzero(disc)
         if ys.size == 0:
             continue
+        # Across the disc along a row; along a column only breaks of a character's height or so (the
+        # ring, a rim character over the rule): a longer one may be the space between two tables,
+        # which a heading's strokes would bridge.
         span = int(max(ys.max() - ys.min(), xs.max() - xs.min())) + 1
+        tall = int(1.5 * em)
         pad = int(em)
         y0, y1 = max(0, int(ys.min()) - pad), min(disc.shape[0], int(ys.max()) + pad + 1)
         x0, x1 = max(0, int(xs.min()) - pad), min(disc.shape[1], int(xs.max()) + pad + 1)
         inside = disc[y0:y1, x0:x1]
-        for mask, kernel in ((masks.horizontal, (span, 1)), (masks.vertical, (1, span))):
+        for mask, kernel in ((masks.horizontal, (span, 1)), (masks.vertical, (1, tall))):
             sub = mask[y0:y1, x0:x1]
             closed = cv2.morphologyEx(sub, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, kernel))
             sub[inside & (closed > 0)] = 255
