@@ -802,3 +802,49 @@ def test_a_blank_cell_a_grey_seal_covered_is_doubted_and_one_far_from_it_is_not(
     far = [c for c in blank if c.col == 6 and c.row == 4]
     assert near and all(c.confidence <= SEAL_BLANK_CONFIDENCE for c in near)
     assert far and all(c.confidence == pytest.approx(BLANK_CONFIDENCE) for c in far)
+
+
+def test_a_slash_placeholder_read_as_one_is_the_slash_and_an_upright_one_stays():
+    import cv2
+    from nianbao.inference.ocr.page import slash_stroke
+
+    em = 30.0
+    rect = Rect(0, 0, 120, 50)
+
+    def cell(draw):
+        img = np.full((50, 120), 235, np.uint8)
+        draw(img)
+        return cv2.GaussianBlur(img, (3, 3), 0)
+
+    slash = cell(lambda im: cv2.line(im, (52, 40), (66, 10), 40, 2))
+    assert slash_stroke(slash, rect, em) is not None
+    one = cell(lambda im: cv2.putText(im, "1", (50, 38), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 40, 2))
+    assert slash_stroke(one, rect, em) is None
+    upright = cell(lambda im: cv2.line(im, (60, 40), (61, 10), 40, 2))
+    assert slash_stroke(upright, rect, em) is None
+    backslash = cell(lambda im: cv2.line(im, (52, 10), (66, 40), 40, 2))
+    assert slash_stroke(backslash, rect, em) is None
+    seven = cell(lambda im: cv2.putText(im, "7", (50, 38), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 40, 2))
+    assert slash_stroke(seven, rect, em) is None
+    # In the page reader: a '/' cell the recogniser reads as a clear '1' is the placeholder.
+    img = np.full((400, 700, 3), 255, np.uint8)
+    xs, ys = [40, 240, 340, 440, 540, 640], [60, 110, 160, 210]
+    for x in xs:
+        cv2.line(img, (x, ys[0]), (x, ys[-1]), (0, 0, 0), 2)
+    for y in ys:
+        cv2.line(img, (xs[0], y), (xs[-1], y), (0, 0, 0), 2)
+    for r in range(3):
+        cv2.putText(img, "Label", (55, ys[r] + 35), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 2)
+    cv2.line(img, (285, ys[1] + 36), (295, ys[1] + 14), (0, 0, 0), 2)     # '/' in row 1, column 1
+    cv2.putText(img, "1", (380, ys[1] + 38), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 2)   # a 1 in column 2
+
+    class NoLayout:
+        def __call__(self, image, threshold=0.5):
+            return Layout()
+
+    opts = OcrOptions(orientation=False, deskew=False, title_share=0.0)
+    result = PageReader(ConstEngine("1", 0.99), NoLayout(), opts).read(PageImage(1, img, 1.0, "px"), read_title=False)
+    table = next(b for b in result.blocks if isinstance(b, Table))
+    by_pos = {(c.row, c.col): c for c in table.cells}
+    assert by_pos[(1, 1)].text == "/" and by_pos[(1, 1)].confidence < 0.98
+    assert by_pos[(1, 2)].text == "1"

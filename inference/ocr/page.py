@@ -388,6 +388,7 @@ class PageReader:
             garbled |= {owners[k] for k in unreadable_value_cells([(cell_refs[o][1].row, cell_refs[o][1].col, texts[o])
                                                                    for o in owners])}
         dashes: dict[int, tuple[Rect, float]] = {}
+        slashes: dict[int, Rect] = {}
         inks: dict[int, CellInk] = {}
         for owner, (_gi, cell, t_em) in enumerate(cell_refs):
             doubted_dash = texts[owner] == "-" and min(
@@ -399,6 +400,11 @@ class PageReader:
                     stroke = dash_stroke(gray_clean, cell.rect, max(t_em, em))
                     if stroke is not None and abs((stroke.y0 + stroke.y1) - (cell.rect.y0 + cell.rect.y1)) <= 0.5 * max(t_em, em):
                         dashes[owner] = (stroke, DASH_OVER_DIGIT_CONFIDENCE)
+                if texts[owner].strip() in _SLASH_LIKE:
+                    # A '/' placeholder read as '1' (even clearly): a 1 stands upright, a slash leans.
+                    stroke = slash_stroke(gray_clean, cell.rect, max(t_em, em))
+                    if stroke is not None:
+                        slashes[owner] = stroke
                 continue
             # (The page's em too: a table of few characters, as Table C, can look smaller than it is.)
             ink = cell_ink(gray_clean, cell.rect, max(t_em, em))
@@ -427,6 +433,10 @@ class PageReader:
         for owner, (box, sure) in dashes.items():
             per_owner[owner] = [(_Crop(owner, box, np.zeros((1, 1), np.uint8)),
                                  LineReading("-", [CharReading("-", sure)]))]
+        for owner, box in slashes.items():
+            per_owner[owner] = [(_Crop(owner, box, np.zeros((1, 1), np.uint8)),
+                                 LineReading("/", [CharReading("/", DASH_OVER_DIGIT_CONFIDENCE)]))]
+        info["cells_slash_by_shape"] = len(slashes)
         info["cells_dash_by_shape"] = len(dashes)
         info["cells_specks_only"] = len(specks)
         info["cells_inked_unread_first"] = len(retry)
@@ -910,6 +920,50 @@ def dash_stroke(gray: np.ndarray, rect: Rect, em: float) -> Optional[Rect]:
     if any(max(c[2], c[3]) >= 0.15 * em for c in rest) or sum(c[4] for c in rest) * 3 > a:
         return None
     if not (ch <= 0.3 * em and 0.12 * em <= cw <= 1.6 * em and cw >= 1.2 * ch):
+        return None
+    return Rect(float(x + x0), float(y + y0), float(x + cw + x0), float(y + ch + y0))
+
+
+# Readings of one upright stroke; a '/' placeholder is often read as one of these.
+_SLASH_LIKE = {"1", "l", "I", "|", "丨", "/", "7"}
+SLASH_MIN_TILT = 12.0   # degrees from upright: a printed 1 leans less (its flag and foot balance)
+
+
+def slash_stroke(gray: np.ndarray, rect: Rect, em: float) -> Optional[Rect]:
+    """The box of a cell's ink when it is one straight stroke leaning at least SLASH_MIN_TILT
+    degrees from upright (the '/' placeholder), else None: measured against the cell's own
+    darkest ink, as ``dash_stroke``; the stroke is 0.4-1.6 em high and thin (its second moment
+    across under a twelfth of the one along); anything else inked there is dust."""
+    import cv2
+
+    interior = _cell_interior(gray, rect, em)
+    if interior is None:
+        return None
+    sub, x0, y0 = interior
+    paper = float(np.percentile(sub, 90))
+    contrast = paper - float(sub.min())
+    if contrast < 25:
+        return None
+    dark = (sub < paper - max(20.0, 0.5 * contrast)).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    comps = [(i, tuple(int(v) for v in stats[i])) for i in range(1, n) if stats[i][4] >= 3]
+    if not comps:
+        return None
+    k, (x, y, cw, ch, a) = max(comps, key=lambda c: c[1][4])
+    rest = [c for i, c in comps if i != k]
+    if any(max(c[2], c[3]) >= 0.15 * em for c in rest) or sum(c[4] for c in rest) * 3 > a:
+        return None
+    if not (0.4 * em <= ch <= 1.6 * em):
+        return None
+    m = cv2.moments((labels == k).astype(np.uint8), binaryImage=True)
+    mu20, mu02, mu11 = m["mu20"], m["mu02"], m["mu11"]
+    spread = np.sqrt(4 * mu11 ** 2 + (mu20 - mu02) ** 2)
+    along, across = (mu20 + mu02 + spread) / 2, (mu20 + mu02 - spread) / 2
+    if along <= 0 or across > along / 12:   # thin: its spread across under ~0.3 of its spread along
+        return None
+    # The long axis's angle from upright (image y points down: a '/' has negative covariance).
+    tilt = abs(np.degrees(0.5 * np.arctan2(2 * mu11, mu02 - mu20)))
+    if tilt < SLASH_MIN_TILT or tilt > 60 or mu11 >= 0:
         return None
     return Rect(float(x + x0), float(y + y0), float(x + cw + x0), float(y + ch + y0))
 
