@@ -498,12 +498,16 @@ class Seal:
 
 
 def px_per_mm(page: "PageImage") -> Optional[float]:
-    """The page's pixels per millimetre, where its scale is known (PDF pages, images with a dpi)."""
+    """The page's pixels per millimetre, where its scale is known (PDF pages, images with a dpi)
+    and gives a paper-sized page (an image's dpi tag is often a default: 1, 72)."""
+    mm = None
     if page.unit == "pt" and page.unit_per_px > 0:
-        return 72.0 / 25.4 / page.unit_per_px
-    if page.dpi:
-        return page.dpi / 25.4
-    return None
+        mm = 72.0 / 25.4 / page.unit_per_px
+    elif page.dpi:
+        mm = page.dpi / 25.4
+    if mm is None or not 100.0 <= max(page.image.shape[:2]) / mm <= 1000.0:
+        return None
+    return mm
 
 
 def ring_support(gray: np.ndarray, cx: float, cy: float, r: float, band: float, ink: int = 200) -> float:
