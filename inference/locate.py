@@ -876,20 +876,27 @@ def _value_chunk(lin: LinearText, k: int) -> Optional[Chunk]:
 
 
 def _trim_slivers(lin: LinearText, members: list[int], n_cells: int) -> list[int]:
-    """A grid row with more cells than Table C's, less the narrow cells at its ends (under half the
-    row's median width, a few tenths more): a seal's ring or a margin's stroke taken for a rule cuts such a sliver off
-    beside the table, and the sliver holds no value."""
+    """A grid row with more cells than Table C's, less the stray cells at its ends: narrow ones (under
+    0.6 of the row's median width) and empty ones of a width no value cell has (20% off the median).
+    A seal's ring or a margin's stroke taken for a rule cuts such a cell off beside the table, and it
+    holds no value."""
     widths = {k: (lin.segments[k].bbox.x1 - lin.segments[k].bbox.x0) if lin.segments[k].bbox else None
               for k in members}
     known = sorted(w for w in widths.values() if w is not None)
     if len(members) <= n_cells or len(known) != len(members):
         return members
     median = known[len(known) // 2]
+
+    def stray(k: int) -> bool:
+        # A sliver, or an empty cell of a width no value cell has (a ring's arc beside the table).
+        w, text = widths[k], lin.segments[k].text.strip()
+        return w < 0.6 * median or (text in (BLANK, "") and abs(w - median) > 0.2 * median)
+
     out = list(members)
     while len(out) > n_cells:
-        if widths[out[-1]] < 0.6 * median:
+        if stray(out[-1]):
             out.pop()
-        elif widths[out[0]] < 0.6 * median:
+        elif stray(out[0]):
             out.pop(0)
         else:
             break

@@ -669,6 +669,12 @@ def test_table_c_values_come_from_the_grid_row_of_values_not_from_digits_in_head
     lin = _grid_lin([header, words, values + [("专", 8)]])
     assert [c.raw for c in grid_value_row(lin, 0, len(lin.raw), 15)] == [v for v, _ in values]
     assert grid_value_row(_grid_lin([header, words, values + [("9", 30)]]), 0, 10_000, 15) is None
+    # An empty cell beside the table, of a width no value cell has: dropped; of a value cell's width: kept.
+    from nianbao.inference.normalize import BLANK
+
+    lin = _grid_lin([header, words, values + [(BLANK, 40)]])
+    assert [c.raw for c in grid_value_row(lin, 0, len(lin.raw), 15)] == [v for v, _ in values]
+    assert grid_value_row(_grid_lin([header, words, values + [(BLANK, 31)]]), 0, 10_000, 15) is None
     # Text among the values (a seal's characters read in a value cell): no row of values by structure.
     broken = values[:10] + [("场盟", 30)] + values[11:]
     assert grid_value_row(_grid_lin([header, words, broken]), 0, 10_000, 15) is None
