@@ -101,9 +101,9 @@ class SilentEngine:
         return []
 
 
-def _ruled_page() -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """A white page with a 3x5 ruled table: row 1 holds a digit in column 1, a '-' in column 2,
-    a faint digit in column 3 and nothing in column 4."""
+def _empty_ruled_page() -> tuple[np.ndarray, list[int]]:
+    """A white page with a 3x5 ruled table, labels in column 0 (a page needs text to have an em);
+    the rows' top rules."""
     import cv2
 
     img = np.full((400, 700, 3), 255, np.uint8)
@@ -112,8 +112,17 @@ def _ruled_page() -> tuple[np.ndarray, list[tuple[int, int]]]:
         cv2.line(img, (x, ys[0]), (x, ys[-1]), (0, 0, 0), 2)
     for y in ys:
         cv2.line(img, (xs[0], y), (xs[-1], y), (0, 0, 0), 2)
-    for r in range(3):  # labels of a few characters in column 0 (a page needs text to have an em)
+    for r in range(3):
         cv2.putText(img, "Label", (55, ys[r] + 35), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 2)
+    return img, ys
+
+
+def _ruled_page() -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """The 3x5 ruled table: row 1 holds a digit in column 1, a '-' in column 2, a faint digit in
+    column 3 and nothing in column 4."""
+    import cv2
+
+    img, ys = _empty_ruled_page()
     cv2.putText(img, "7", (280, ys[1] + 36), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 2)
     cv2.line(img, (380, ys[1] + 25), (400, ys[1] + 25), (0, 0, 0), 3)
     cv2.putText(img, "3", (480, ys[1] + 36), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (175, 175, 175), 1)
@@ -833,14 +842,7 @@ def test_a_slash_placeholder_read_as_one_is_the_slash_and_an_upright_one_stays()
     seven = cell(lambda im: cv2.putText(im, "7", (50, 38), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 40, 2))
     assert slash_stroke(seven, rect, em) is None
     # In the page reader: a '/' cell the recogniser reads as a clear '1' is the placeholder.
-    img = np.full((400, 700, 3), 255, np.uint8)
-    xs, ys = [40, 240, 340, 440, 540, 640], [60, 110, 160, 210]
-    for x in xs:
-        cv2.line(img, (x, ys[0]), (x, ys[-1]), (0, 0, 0), 2)
-    for y in ys:
-        cv2.line(img, (xs[0], y), (xs[-1], y), (0, 0, 0), 2)
-    for r in range(3):
-        cv2.putText(img, "Label", (55, ys[r] + 35), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 2)
+    img, ys = _empty_ruled_page()
     cv2.line(img, (285, ys[1] + 36), (295, ys[1] + 14), (0, 0, 0), 2)     # '/' in row 1, column 1
     cv2.putText(img, "1", (380, ys[1] + 38), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 2)   # a 1 in column 2
 

@@ -892,14 +892,11 @@ def cell_ink(gray: np.ndarray, rect: Rect, em: float) -> CellInk:
                    dash, float(max(k[3] for k in kept)))
 
 
-def dash_stroke(gray: np.ndarray, rect: Rect, em: float) -> Optional[Rect]:
-    """The box of a cell's ink when it is one short flat stroke, else None: the '-' placeholder's
-    shape, measured against the cell's own darkest ink (a faint hyphen is judged by its own
-    contrast, not a fixed one), so small and light hyphens that ``cell_ink`` drops as specks pass.
-    The stroke is at most 0.3 em high (no digit is that short), 0.12-1.6 em wide and wider than
-    high; anything else inked in the cell is dust (under a third of the stroke, each piece under
-    0.15 em). Only used where the recogniser read the cell as '-' too, or read one or two characters
-    it doubts."""
+def _lone_stroke(gray: np.ndarray, rect: Rect, em: float):
+    """A cell's largest piece of ink, measured against the cell's own darkest ink (so a faint
+    stroke counts), when everything else inked there is dust (each piece under 0.15 em, together
+    under a third of it): (its mask, its (x, y, w, h, area) in the interior, the interior's
+    corner x0, y0), else None."""
     import cv2
 
     interior = _cell_interior(gray, rect, em)
@@ -911,14 +908,29 @@ def dash_stroke(gray: np.ndarray, rect: Rect, em: float) -> Optional[Rect]:
     if contrast < 25:
         return None
     dark = (sub < paper - max(20.0, 0.5 * contrast)).astype(np.uint8)
-    n, _labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
-    comps = [tuple(int(v) for v in stats[i]) for i in range(1, n) if stats[i][4] >= 3]
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    comps = [(i, tuple(int(v) for v in stats[i])) for i in range(1, n) if stats[i][4] >= 3]
     if not comps:
         return None
-    x, y, cw, ch, a = max(comps, key=lambda c: c[4])
-    rest = [c for c in comps if c[4] != a or (c[0], c[1]) != (x, y)]
-    if any(max(c[2], c[3]) >= 0.15 * em for c in rest) or sum(c[4] for c in rest) * 3 > a:
+    k, box = max(comps, key=lambda c: c[1][4])
+    rest = [c for i, c in comps if i != k]
+    if any(max(c[2], c[3]) >= 0.15 * em for c in rest) or sum(c[4] for c in rest) * 3 > box[4]:
         return None
+    return (labels == k).astype(np.uint8), box, x0, y0
+
+
+def dash_stroke(gray: np.ndarray, rect: Rect, em: float) -> Optional[Rect]:
+    """The box of a cell's ink when it is one short flat stroke, else None: the '-' placeholder's
+    shape, measured against the cell's own darkest ink (a faint hyphen is judged by its own
+    contrast, not a fixed one), so small and light hyphens that ``cell_ink`` drops as specks pass.
+    The stroke is at most 0.3 em high (no digit is that short), 0.12-1.6 em wide and wider than
+    high; anything else inked in the cell is dust (under a third of the stroke, each piece under
+    0.15 em). Only used where the recogniser read the cell as '-' too, or read one or two characters
+    it doubts."""
+    stroke = _lone_stroke(gray, rect, em)
+    if stroke is None:
+        return None
+    _mask, (x, y, cw, ch, _a), x0, y0 = stroke
     if not (ch <= 0.3 * em and 0.12 * em <= cw <= 1.6 * em and cw >= 1.2 * ch):
         return None
     return Rect(float(x + x0), float(y + y0), float(x + cw + x0), float(y + ch + y0))
@@ -936,26 +948,13 @@ def slash_stroke(gray: np.ndarray, rect: Rect, em: float) -> Optional[Rect]:
     across under a twelfth of the one along); anything else inked there is dust."""
     import cv2
 
-    interior = _cell_interior(gray, rect, em)
-    if interior is None:
+    stroke = _lone_stroke(gray, rect, em)
+    if stroke is None:
         return None
-    sub, x0, y0 = interior
-    paper = float(np.percentile(sub, 90))
-    contrast = paper - float(sub.min())
-    if contrast < 25:
-        return None
-    dark = (sub < paper - max(20.0, 0.5 * contrast)).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
-    comps = [(i, tuple(int(v) for v in stats[i])) for i in range(1, n) if stats[i][4] >= 3]
-    if not comps:
-        return None
-    k, (x, y, cw, ch, a) = max(comps, key=lambda c: c[1][4])
-    rest = [c for i, c in comps if i != k]
-    if any(max(c[2], c[3]) >= 0.15 * em for c in rest) or sum(c[4] for c in rest) * 3 > a:
-        return None
+    mask, (x, y, cw, ch, _a), x0, y0 = stroke
     if not (0.4 * em <= ch <= 1.6 * em):
         return None
-    m = cv2.moments((labels == k).astype(np.uint8), binaryImage=True)
+    m = cv2.moments(mask, binaryImage=True)
     mu20, mu02, mu11 = m["mu20"], m["mu02"], m["mu11"]
     spread = np.sqrt(4 * mu11 ** 2 + (mu20 - mu02) ** 2)
     along, across = (mu20 + mu02 + spread) / 2, (mu20 + mu02 - spread) / 2
