@@ -354,8 +354,7 @@ def read_chunks(lin: LinearText, raw_start: int, raw_end: int, stop_words=None,
                 m = None
         if m and m.end() > i:
             text = m.group(0)
-            kind = ("blank" if text == BLANK else "unread" if text == UNREAD
-                    else "number" if any(c.isdigit() for c in text) else "placeholder")
+            kind = chunk_kind(text)
             if kind == "number" and (
                     (m.end() < raw_end and _PROSE_AFTER_NUMBER.match(raw, m.end()))
                     # A lone digit starting a word and followed by "." and a character is a row's
@@ -858,21 +857,27 @@ _JUNK_BEFORE_VALUE = re.compile(r"^(\S{1,2}?)\s*(" + _VALUE_TOKEN.pattern + r")$
 JUNK_VALUE_CONFIDENCE = 0.5
 
 
+def chunk_kind(token: str) -> str:
+    """What a value token is: "blank", "unread", "number" or "placeholder"."""
+    if token in (BLANK, UNREAD):
+        return "blank" if token == BLANK else "unread"
+    return "number" if any(c.isdigit() for c in token) else "placeholder"
+
+
 def _value_chunk(lin: LinearText, k: int) -> Optional[Chunk]:
     """Segment k as one value cell's chunk, or None when it holds text."""
     seg = lin.segments[k]
     text = seg.text.strip()
     start = lin.starts[k] + (len(seg.text) - len(seg.text.lstrip()))
-    m = _JUNK_BEFORE_VALUE.match(text)
-    if _VALUE_TOKEN.fullmatch(text) is None and (m is None or any(c.isdigit() for c in m.group(1))):
-        return None
-    token = text if m is None or _VALUE_TOKEN.fullmatch(text) else m.group(2)
-    if token != text:
+    token = text
+    if _VALUE_TOKEN.fullmatch(text) is None:
+        m = _JUNK_BEFORE_VALUE.match(text)
+        if m is None or any(c.isdigit() for c in m.group(1)):
+            return None
+        token = m.group(2)
         start += text.index(token, len(m.group(1)))
         seg = replace(seg, confidence=min(seg.confidence if seg.confidence is not None else 1.0, JUNK_VALUE_CONFIDENCE))
-    kind = ("blank" if token == BLANK else "unread" if token == UNREAD
-            else "number" if any(c.isdigit() for c in token) else "placeholder")
-    return Chunk(raw=token, segment=seg, kind=kind, end=start + len(token))
+    return Chunk(raw=token, segment=seg, kind=chunk_kind(token), end=start + len(token))
 
 
 def _trim_slivers(lin: LinearText, members: list[int], n_cells: int) -> list[int]:

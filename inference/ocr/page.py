@@ -255,7 +255,9 @@ class PageReader:
     def prepare(self, page: PageImage, orient: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, dict]:
         """Upright, deskewed colour page; its normalised grey and binary images; em; what was done."""
         info: dict[str, Any] = {}
-        # Where a grey seal's strokes were taken out on this page (read() doubts blanks there).
+        # This page's seals, and where a grey seal's strokes were taken out (read() bridges rules
+        # across the seals and doubts blanks where strokes were taken).
+        self._seals: list[prep.Seal] = []
         self._seal_ink: Optional[np.ndarray] = None
         # A photographed page: its outline warped to a rectangle (boxes are then in that frame).
         img, quad = prep.rectify_page(page.image)
@@ -294,6 +296,7 @@ class PageReader:
                 for seal in seals:
                     prep.drop_seal(gray, unsealed, seal, mm, removed)
                 binary = prep.binarize(gray)
+                self._seals = seals
                 self._seal_ink = removed if removed.any() else None
                 info["seals"] = [dict(cx=round(x.cx, 1), cy=round(x.cy, 1), r=round(x.r, 1), grey=x.grey) for x in seals]
         em = prep.estimate_em(binary)
@@ -321,10 +324,9 @@ class PageReader:
         t1 = time.perf_counter()
         layout = self.layout_model(img, threshold=self.options.layout_threshold)
         masks = structure.line_masks(binary, em)
-        seals = [prep.Seal(**d) for d in info.get("seals", [])]
-        if seals:
+        if self._seals:
             # Rules the seal's ring (or its red ink, dropped) broke: bridged across its disc.
-            structure.bridge_rules(masks, [s.disc(binary.shape, margin=0.2 * s.r) for s in seals], em)
+            structure.bridge_rules(masks, [s.disc(binary.shape, margin=0.2 * s.r) for s in self._seals], em)
         grids = structure.find_grids(binary, em, masks)
         info["t_layout"] = round(time.perf_counter() - t1, 3)
         if grids and self.options.orientation and _turned is None:

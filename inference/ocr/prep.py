@@ -492,10 +492,6 @@ class Seal:
         yy, xx = np.ogrid[0:h, 0:w]
         return (xx - self.cx) ** 2 + (yy - self.cy) ** 2 <= (self.r + margin) ** 2
 
-    def overlaps(self, x0: float, y0: float, x1: float, y1: float) -> bool:
-        nx, ny = min(max(self.cx, x0), x1), min(max(self.cy, y0), y1)
-        return (nx - self.cx) ** 2 + (ny - self.cy) ** 2 <= self.r ** 2
-
 
 def px_per_mm(page: "PageImage") -> Optional[float]:
     """The page's pixels per millimetre, where its scale is known (PDF pages, images with a dpi)
@@ -553,6 +549,11 @@ def find_seals(bgr: np.ndarray, mm: float) -> list[Seal]:
     return out
 
 
+def seal_band(mm: float) -> float:
+    """Half the width of the band around a seal's ring that its ring's ink fills (1 mm, 2 px at least)."""
+    return max(2.0, 1.0 * mm)
+
+
 def _seal_window(shape: tuple[int, int], seal: Seal, band: float):
     """The seal's square window (slices) and each pixel's distance from its centre there."""
     h, w = shape
@@ -562,14 +563,14 @@ def _seal_window(shape: tuple[int, int], seal: Seal, band: float):
     return (slice(y0, y1), slice(x0, x1)), np.sqrt((xx - seal.cx) ** 2 + (yy - seal.cy) ** 2)
 
 
-def rules_under_seal(unsealed: np.ndarray, d: np.ndarray, seal: Seal, mm: float) -> np.ndarray:
+def rules_under_seal(unsealed: np.ndarray, d: np.ndarray, seal: Seal, mm: float, band: float) -> np.ndarray:
     """A table's rules inside a seal's window (True), from the grey levels with the seal still on:
     thin straight runs of a row's height (5 mm) or more, less the ring (whose arcs run straight
     for ~12 mm) and the star's solid body (a rule is a fraction of a millimetre across; where the
-    rim's characters cross it, the two inks multiply and the level keeps it). Rules are often no darker than the seal (thin, blurred lines)."""
+    rim's characters cross it, the two inks multiply and the level keeps it). Rules are often
+    no darker than the seal (thin, blurred lines). ``band``: ``seal_band(mm)``."""
     import cv2
 
-    band = max(2.0, 1.0 * mm)
     inked = binarize(unsealed)
     run = int(5 * mm)
     rules = (cv2.morphologyEx(inked, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (run, 1)))
@@ -592,10 +593,10 @@ def drop_seal(gray: np.ndarray, unsealed: np.ndarray, seal: Seal, mm: float,
     (page-sized, True: seal ink turned to paper)."""
     import cv2
 
-    band = max(2.0, 1.0 * mm)
+    band = seal_band(mm)
     window, d = _seal_window(gray.shape, seal, band)
     sub, before = gray[window], unsealed[window]
-    rules = rules_under_seal(before, d, seal, mm) & (d <= seal.r + 2 * band)
+    rules = rules_under_seal(before, d, seal, mm, band) & (d <= seal.r + 2 * band)
     if ring_support(gray, seal.cx, seal.cy, seal.r, band) < SEAL_RING_SUPPORT:
         sub[rules] = np.minimum(sub[rules], before[rules])   # dropped by its colour: its rules back
         return False
