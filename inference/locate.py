@@ -882,7 +882,8 @@ def _value_chunk(lin: LinearText, k: int) -> Optional[Chunk]:
 
 def _trim_slivers(lin: LinearText, members: list[int], n_cells: int) -> list[int]:
     """A grid row with more cells than Table C's, less the stray cells at its ends: narrow ones (under
-    0.6 of the row's median width) and empty ones of a width no value cell has (20% off the median).
+    0.6 of the row's median width), empty ones of a width no value cell has (20% off the median), and
+    an empty one at one end where the other end holds a value.
     A seal's ring or a margin's stroke taken for a rule cuts such a cell off beside the table, and it
     holds no value."""
     widths = {k: (lin.segments[k].bbox.x1 - lin.segments[k].bbox.x0) if lin.segments[k].bbox else None
@@ -897,12 +898,19 @@ def _trim_slivers(lin: LinearText, members: list[int], n_cells: int) -> list[int
         w, text = widths[k], lin.segments[k].text.strip()
         return w < 0.6 * median or (text in (BLANK, "") and abs(w - median) > 0.2 * median)
 
+    def blank(k: int) -> bool:
+        return lin.segments[k].text.strip() in (BLANK, "")
+
     out = list(members)
     while len(out) > n_cells:
         if stray(out[-1]):
             out.pop()
         elif stray(out[0]):
             out.pop(0)
+        elif blank(out[0]) != blank(out[-1]):
+            # One end printed empty, the other not: the empty one is the cell cut off beside the
+            # table (a value row of Table C prints its numbers, or placeholders, to both ends).
+            out.pop(0 if blank(out[0]) else -1)
         else:
             break
     return out

@@ -678,12 +678,16 @@ def test_table_c_values_come_from_the_grid_row_of_values_not_from_digits_in_head
     lin = _grid_lin([header, words, values + [("专", 8)]])
     assert [c.raw for c in grid_value_row(lin, 0, len(lin.raw), 15)] == [v for v, _ in values]
     assert grid_value_row(_grid_lin([header, words, values + [("9", 30)]]), 0, 10_000, 15) is None
-    # An empty cell beside the table, of a width no value cell has: dropped; of a value cell's width: kept.
+    # An empty cell beside the table, of a width no value cell has: dropped; of a value cell's width,
+    # dropped where the other end prints a value, kept (no row by structure) where both ends are empty.
     from nianbao.inference.normalize import BLANK
 
     lin = _grid_lin([header, words, values + [(BLANK, 40)]])
     assert [c.raw for c in grid_value_row(lin, 0, len(lin.raw), 15)] == [v for v, _ in values]
-    assert grid_value_row(_grid_lin([header, words, values + [(BLANK, 31)]]), 0, 10_000, 15) is None
+    lin = _grid_lin([header, words, [(BLANK, 31)] + values])
+    assert [c.raw for c in grid_value_row(lin, 0, len(lin.raw), 15)] == [v for v, _ in values]
+    both = [(BLANK, 30)] + values[1:] + [(BLANK, 31)]
+    assert grid_value_row(_grid_lin([header, words, both]), 0, 10_000, 15) is None
     # Text among the values (a seal's characters read in a value cell): no row of values by structure.
     broken = values[:10] + [("场盟", 30)] + values[11:]
     assert grid_value_row(_grid_lin([header, words, broken]), 0, 10_000, 15) is None
@@ -856,3 +860,150 @@ def test_a_slash_placeholder_read_as_one_is_the_slash_and_an_upright_one_stays()
     by_pos = {(c.row, c.col): c for c in table.cells}
     assert by_pos[(1, 1)].text == "/" and by_pos[(1, 1)].confidence < 0.98
     assert by_pos[(1, 2)].text == "1"
+
+
+# ---------------------------------------------------------------------------------------------
+# broken strokes, one-row strips, junk beside a placeholder, broken zeros, specks read as digits
+# ---------------------------------------------------------------------------------------------
+
+def test_a_slash_the_scan_broke_in_two_is_still_the_slash_and_a_one_is_not():
+    import cv2
+    from nianbao.inference.ocr.page import slash_stroke
+
+    em, rect = 23.0, Rect(0, 0, 140, 48)
+
+    def cell(draw):
+        img = np.full((48, 140), 235, np.uint8)
+        draw(img)
+        return img
+
+    def broken(im):
+        cv2.line(im, (70, 12), (67, 21), 60, 2)     # the top half of a '/' leaning 18 degrees
+        cv2.line(im, (66, 24), (63, 33), 60, 2)     # the bottom half, two pixels below
+        im[30, 110] = 90                            # dust elsewhere in the cell
+
+    assert slash_stroke(cell(broken), rect, em) is not None
+    one = cell(lambda im: cv2.putText(im, "1", (60, 33), cv2.FONT_HERSHEY_SIMPLEX, 0.7, 40, 2))
+    assert slash_stroke(one, rect, em) is None
+
+
+def test_a_one_row_ruled_strip_is_a_table_and_a_boxed_heading_is_not():
+    import cv2
+    from nianbao.inference.ocr import structure
+
+    def page(n_cells: int) -> np.ndarray:
+        img = np.zeros((300, 900), np.uint8)
+        # A strip 46 px high: shorter than the rules a page of 40 px text usually has (1.3 em).
+        x0, x1, y0, y1 = 40, 840, 100, 146
+        cv2.line(img, (x0, y0), (x1, y0), 255, 2)
+        cv2.line(img, (x0, y1), (x1, y1), 255, 2)
+        for x in np.linspace(x0, x1, n_cells + 1):
+            cv2.line(img, (int(x), y0), (int(x), y1), 255, 2)
+        return img
+
+    grids = structure.find_grids(page(8), 40.0)
+    assert len(grids) == 1 and grids[0].n_rows == 1 and grids[0].n_cols == 8
+    assert structure.find_grids(page(1), 40.0) == []     # a heading in a box
+    assert structure.find_grids(page(3), 40.0) == []     # too few cells to tell from a framed line
+    # A character's stroke between two rules that touches neither, or only one of them, is no rule.
+    for top, bottom in ((108, 138), (100, 136), (106, 146)):
+        img = page(1)
+        cv2.line(img, (400, top), (400, bottom), 255, 2)
+        assert structure.find_grids(img, 40.0) == []
+
+
+def test_the_placeholder_wu_with_a_stray_character_in_a_value_cell_is_wu_and_doubted():
+    from nianbao.inference.ocr import structure
+    from nianbao.inference.ocr.page import JUNK_PLACEHOLDER_CONFIDENCE, placeholder_with_junk, table_from_grid
+
+    assert placeholder_with_junk("由无") == "无" and placeholder_with_junk("无 :") == "无"
+    assert placeholder_with_junk("无法提供") is None and placeholder_with_junk("无1") is None
+    assert placeholder_with_junk("无") is None   # the placeholder itself needs no mending
+
+    def reading(text):
+        return LineReading(text, [CharReading(ch, 0.95) for ch in text])
+
+    row = ["4.保护第三方合法权益", "3", "无", "无", "由无", "无", "3"]
+    grid = structure.Grid(rect=Rect(0, 0, 700, 40), xs=[0, 200, 280, 360, 440, 520, 600, 700], ys=[0, 40])
+    cells = [(structure.GridCell(0, col, 1, 1, Rect(grid.xs[col], 0, grid.xs[col + 1], 40)), [reading(text)])
+             for col, text in enumerate(row)]
+    table = table_from_grid(grid, cells, OcrOptions(), None, page=1)
+    assert [c.text for c in table.cells] == ["4.保护第三方合法权益", "3", "无", "无", "无", "无", "3"]
+    assert table.cells[4].confidence <= JUNK_PLACEHOLDER_CONFIDENCE and not table.cells[4].unread
+    # In a label column, a short text with 无 is left as read.
+    label = [(structure.GridCell(0, 0, 1, 1, Rect(0, 0, 200, 40)), [reading("无法")])] + cells[1:]
+    assert table_from_grid(grid, label, OcrOptions(), None, page=1).cells[0].text == "无法"
+
+
+def test_a_lone_open_ring_is_a_broken_zero_doubted_and_other_junk_is_not():
+    from nianbao.inference.ocr.page import BROKEN_ZERO_CONFIDENCE, cell_text
+
+    ct = cell_text([LineReading("C", [CharReading("C", 0.97)])], OcrOptions())
+    assert ct.text == "0" and ct.confidence == BROKEN_ZERO_CONFIDENCE and "broken 0" in ct.note
+    assert cell_text([LineReading("U", [CharReading("U", 0.4)])], OcrOptions()).confidence == pytest.approx(0.4)
+    assert cell_text([LineReading("CC", [CharReading("C", 0.9), CharReading("C", 0.9)])], OcrOptions()).text == "CC"
+    assert cell_text([LineReading("m", [CharReading("m", 0.9)])], OcrOptions()).text == "m"
+
+
+def test_a_digit_read_from_a_speck_beside_a_zero_is_dropped_by_the_ink():
+    import cv2
+    from nianbao.inference.ocr.page import SPECK_DIGIT_CONFIDENCE, _Crop, digit_pieces, kept_on_ink
+
+    em, rect = 28.0, Rect(0, 0, 120, 50)
+    img = np.full((50, 120), 245, np.uint8)
+    cv2.putText(img, "0", (50, 36), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 30, 2)
+    cv2.circle(img, (80, 33), 2, 40, -1)                      # a speck after the 0, read as '4'
+    pieces = digit_pieces(img, rect, em)
+    assert len(pieces) == 1 and pieces[0][0] < 70 < 75 < 80
+    # The crop spans x 40..90 (the line 46..84 with 6 px margins): '0' centred at 60, '4' at 80.
+    crop = _Crop(0, Rect(46, 10, 84, 40), np.zeros((40, 50), np.uint8))
+    reading = LineReading("04", [CharReading("0", 0.97, [], 0.3, 0.5), CharReading("4", 0.9, [], 0.75, 0.85)])
+    kept = kept_on_ink(reading, crop, pieces, 0.15 * em)
+    assert kept is not None and kept.text == "0" and kept.chars[0].prob == SPECK_DIGIT_CONFIDENCE
+    # Both characters on ink of a digit's height ('0' and '4' printed): nothing dropped.
+    img2 = img.copy()
+    cv2.putText(img2, "4", (72, 36), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 30, 2)
+    assert kept_on_ink(reading, crop, digit_pieces(img2, rect, em), 0.15 * em) is None
+
+
+def test_a_speck_under_a_digit_is_not_read_as_a_line_of_the_cell():
+    import cv2
+
+    img, ys = _empty_ruled_page()
+    cv2.putText(img, "0", (280, ys[1] + 36), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 2)
+    cv2.circle(img, (272, ys[1] + 44), 2, (0, 0, 0), -1)        # a speck under the 0, on a line of its own
+
+    class ShapeEngine:
+        """Reads a crop of a digit's height as '0', anything smaller as '4' (a speck read as a digit)."""
+
+        def recognize(self, crops):
+            return [LineReading(t, [CharReading(t, 0.95)]) for t in ("0" if c.shape[0] >= 26 else "4" for c in crops)]
+
+        def detect(self, image):
+            return []
+
+    class NoLayout:
+        def __call__(self, image, threshold=0.5):
+            return Layout()
+
+    opts = OcrOptions(orientation=False, deskew=False, title_share=0.0)
+    result = PageReader(ShapeEngine(), NoLayout(), opts).read(PageImage(1, img, 1.0, "px"), read_title=False)
+    table = next(b for b in result.blocks if isinstance(b, Table))
+    assert {(c.row, c.col): c.text for c in table.cells}[(1, 1)] == "0"
+
+
+def test_the_rules_search_weighs_first_the_changes_that_touch_every_failing_rule():
+    from nianbao.inference.ocr import trust
+
+    # 24 uncertain cells with 4 readings each; two rules fail, each over its own 12 cells, and only
+    # changing cell a3 to 0 and cell b7 to 0 makes both hold: too many pairs to weigh them all.
+    keys = [f"a{i}" for i in range(12)] + [f"b{i}" for i in range(12)]
+    options = {k: [(v, "look-alike") for v in (0, 6, 8, 9)] for k in keys}
+    answer = {"a3": 0, "b7": 0}
+    verdict = lambda changed: ["R1", "R1"] if changed == answer else None
+    rules = [{f"a{i}" for i in range(12)}, {f"b{i}" for i in range(12)}]
+    assert trust._search(keys, options, verdict) is None            # the budget runs out first
+    assert trust._search(keys, options, verdict, rules) == (answer, ["R1", "R1"])
+    # Where no change touching every failing rule fits, a change of one rule's cells still may.
+    one = {"a3": 0}
+    assert trust._search(keys[:5], options, lambda c: ["R1"] if c == one else None, rules) == (one, ["R1"])

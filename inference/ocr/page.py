@@ -40,6 +40,8 @@ DASH_CONFIDENCE = 0.97
 DASH_OVER_DIGIT_CONFIDENCE = 0.9
 # A blank or placeholder cell a grey seal covered (its strokes taken out by level): doubted.
 SEAL_BLANK_CONFIDENCE = 0.85
+# A value cell read as the placeholder '无' with a stray character beside it: doubted.
+JUNK_PLACEHOLDER_CONFIDENCE = 0.8
 # A cell whose ink the recogniser cannot read and whose every piece of ink is shorter than this
 # share of the em (half a digit's height) holds specks or a stroke, not a number: printed empty.
 SPECK_HEIGHT = 0.35
@@ -53,6 +55,9 @@ _PLACEHOLDER = re.compile(r"^(?:[-—－/／]+|无)$")
 _DASH_AS_ONE = re.compile(r"^[一–_~～]$")
 # One stroke read as two or three ("一一", "-一", "—-"): the '-' placeholder too.
 _DASH_RUN = re.compile(r"^[-—－一–_~～]{2,3}$")
+# A lone open ring: a 0 that lost a side to a faint or broken scan (read as a value, doubted).
+_BROKEN_ZERO = set("CcUuＣ∪")
+BROKEN_ZERO_CONFIDENCE = 0.5
 # Characters the recogniser takes for the placeholder 无 (no cell of the tables prints them alone).
 _WU_LIKE = set("天元尤旡兀")
 _DIGITS = set("0123456789")
@@ -183,6 +188,10 @@ def cell_text(readings: Sequence[LineReading], options: OcrOptions) -> CellText:
                 if _NUMBER_TEXT.match(number) and (n_swapped * 2 <= len(number) or len(number) <= 2):
                     note = (note + "; " if note else "") + f"OCR read '{compact}', its digit candidate {number} taken"
                     return CellText(text=number, confidence=p, note=note)
+    if len(compact) == 1 and compact in _BROKEN_ZERO:
+        # A 0 the scan broke open reads as a C or a U: the open ring is a zero's, doubted.
+        note = (note + "; " if note else "") + f"OCR read '{compact}', the shape of a broken 0"
+        return CellText(text="0", confidence=min(confidence, BROKEN_ZERO_CONFIDENCE), note=note)
     if not _NUMBER_TEXT.match(compact):
         return CellText(text=raw if not _PLACEHOLDER.match(compact) else compact, confidence=confidence, note=note)
     # A number: one cell holds one number, so spaces inside it are not separators.
@@ -379,6 +388,7 @@ class PageReader:
         t3 = time.perf_counter()
         self._reread(per_owner, cell_refs, gray_clean)
         info["t_reread"] = round(time.perf_counter() - t3, 3)
+        info["cells_speck_digits_dropped"] = self._drop_speck_digits(per_owner, cell_refs, gray_clean, em)
         # A cell the recogniser left empty is judged by its ink: clean is printed empty; ink is
         # read again (whole cell, contrast stretched, two scales), and what stays unread is flagged.
         inked: dict[int, bool] = {}
@@ -391,6 +401,7 @@ class PageReader:
                                                                    for o in owners])}
         dashes: dict[int, tuple[Rect, float]] = {}
         slashes: dict[int, Rect] = {}
+        faint: set[int] = set()
         inks: dict[int, CellInk] = {}
         for owner, (_gi, cell, t_em) in enumerate(cell_refs):
             doubted_dash = texts[owner] == "-" and min(
@@ -421,9 +432,21 @@ class PageReader:
                 dashes[owner] = (stroke, DASH_CONFIDENCE)
             elif inked[owner] and ink.box is not None and not doubted_dash:
                 retry.append((owner, ink.box))
+            elif not inked[owner] and not doubted_dash:
+                # Clean by the ink measure, yet strokes of a digit's size a little darker than the
+                # paper: print the toner starved. Read like an inked cell; a number so read is
+                # doubted, and nothing read leaves the cell printed empty (less sure than clean).
+                box = faint_digits(gray_clean, cell.rect, max(t_em, em))
+                if box is not None:
+                    retry.append((owner, box))
+                    faint.add(owner)
         specks: set[int] = set()
         if retry:
             self._retry_unread(retry, per_owner, cell_refs, gray_clean, garbled)
+            for owner in faint:
+                items = per_owner.get(owner, [])
+                if _NUMBER_TEXT.match(cell_text([r for _, r in items], self.options).text):
+                    per_owner[owner] = [(c, _capped(r, FAINT_DIGIT_CONFIDENCE)) for c, r in items]
             # Still unread, and no piece of its ink is as tall as half a digit: specks, a rule's
             # remnant or a stroke, never a number; the cell prints no value (0, less sure than clean).
             for owner, _box in retry:
@@ -441,7 +464,8 @@ class PageReader:
         info["cells_slash_by_shape"] = len(slashes)
         info["cells_dash_by_shape"] = len(dashes)
         info["cells_specks_only"] = len(specks)
-        info["cells_inked_unread_first"] = len(retry)
+        info["cells_inked_unread_first"] = len(retry) - len(faint)
+        info["cells_faint_retried"] = len(faint)
 
         u = page.unit_per_px
         bbox = lambda r: BBox(r.x0 * u, r.y0 * u, r.x1 * u, r.y1 * u)
@@ -594,7 +618,12 @@ class PageReader:
             return []
         sub = clean[y0:y1, x0:x1]
         out = []
-        for lr in structure.ink_lines(sub, em):
+        lines = structure.ink_lines(sub, em)
+        if len(lines) > 1 and max(lr.height for lr in lines) >= DIGIT_HEIGHT * em:
+            # A line of ink shorter than half a digit beside a line of text is a speck (read, it
+            # becomes a digit of the number: '0' and a speck under it read '04'), never text.
+            lines = [lr for lr in lines if lr.height >= SPECK_HEIGHT * em]
+        for lr in lines:
             r = Rect(lr.x0 + x0, lr.y0 + y0, lr.x1 + x0, lr.y1 + y0)
             # Only the cell's own pixels: the white margin is added, never the neighbour's ink.
             crop = self._crop(gray, r, 0.2 * em, clip=(x0, y0, x1, y1))
@@ -636,7 +665,30 @@ class PageReader:
         again = self.engine.recognize([c.image for _, _, c in redo])
         for (owner, k, c), r2 in zip(redo, again):
             c1, r1 = per_owner[owner][k]
-            per_owner[owner][k] = (c1, _better(r1, r2))
+            per_owner[owner][k] = (c1, _better(r1, _reframe(r2, c, c1)))
+
+    def _drop_speck_digits(self, per_owner: dict[int, list[tuple[_Crop, LineReading]]],
+                           cell_refs: list[tuple[int, structure.GridCell, float]], gray: np.ndarray, em: float) -> int:
+        """A number read with a leading zero ('04', '011'), which no count prints: a speck beside
+        the digit was read as a digit too. The digits that stand on a piece of ink of a digit's
+        height are kept and the rest dropped, when what is kept is a well-formed number; the
+        reading is then doubted (SPECK_DIGIT_CONFIDENCE). Returns the cells so mended."""
+        mended = 0
+        for owner, items in per_owner.items():
+            if owner >= len(cell_refs) or len(items) != 1:
+                continue
+            crop, reading = items[0]
+            text = re.sub(r"\s+", "", reading.text)
+            if not re.fullmatch(r"0\d+", text):
+                continue
+            t_em = max(cell_refs[owner][2], em)
+            pieces = digit_pieces(gray, cell_refs[owner][1].rect, t_em)
+            kept = kept_on_ink(reading, crop, pieces, 0.15 * t_em)
+            if kept is None:
+                continue
+            per_owner[owner] = [(crop, kept)]
+            mended += 1
+        return mended
 
     def _retry_unread(self, retry: list[tuple[int, Rect]], per_owner: dict[int, list[tuple[_Crop, LineReading]]],
                       cell_refs: list[tuple[int, structure.GridCell, float]], gray: np.ndarray,
@@ -710,12 +762,10 @@ def _is_value_text(text: str) -> bool:
     return bool(_NUMBER_TEXT.match(text) or _PLACEHOLDER.match(text))
 
 
-def unreadable_value_cells(cells: Sequence[tuple[int, int, str]]) -> list[int]:
-    """Indexes of the value cells whose reading is neither a number nor a placeholder ("=", "m",
-    "US"): ``cells`` are (row, col, text). A data row prints at least two numbers or placeholders;
-    value columns start at the leftmost column holding one in a data row (in a row without a
-    Chinese label, every cell is a value). A text with a Chinese character, or a long one, is left
-    alone: "规章", "3.其他" are short labels, and a label the grid put in the wrong column is no value."""
+def value_cells(cells: Sequence[tuple[int, int, str]]) -> list[int]:
+    """Indexes of the cells in value positions: ``cells`` are (row, col, text). A data row prints at
+    least two numbers or placeholders; value columns start at the leftmost column holding one in a
+    data row (in a row without a Chinese label, every cell is a value)."""
     rows: dict[int, list[tuple[int, str]]] = {}
     for row, col, text in cells:
         rows.setdefault(row, []).append((col, text))
@@ -726,10 +776,25 @@ def unreadable_value_cells(cells: Sequence[tuple[int, int, str]]) -> list[int]:
     first = min(value_cols)
     # A data row without a label (Table C's row of numbers): all its cells are values.
     unlabelled = {r for r in data_rows if not any(_has_cjk(t) for _, t in rows[r])}
-    # Only junk without a Chinese character: "规章" or "3.其他" is a short label, never a misreading.
-    return [i for i, (row, col, text) in enumerate(cells)
-            if row in data_rows and (col >= first or row in unlabelled) and text and not _is_value_text(text)
+    return [i for i, (row, col, _text) in enumerate(cells) if row in data_rows and (col >= first or row in unlabelled)]
+
+
+def unreadable_value_cells(cells: Sequence[tuple[int, int, str]]) -> list[int]:
+    """Indexes of the value cells (``value_cells``) whose reading is neither a number nor a
+    placeholder ("=", "m", "US"). A text with a Chinese character, or a long one, is left alone:
+    "规章", "3.其他" are short labels, and a label the grid put in the wrong column is no value."""
+    return [i for i in value_cells(cells) if (text := cells[i][2]) and not _is_value_text(text)
             and len(text) <= 4 and not _has_cjk(text)]
+
+
+def placeholder_with_junk(text: str) -> Optional[str]:
+    """The placeholder '无' in a value cell's reading of two or three characters with no digit
+    ("由无", "无：", "一无"): a seal's stroke or a speck beside the placeholder read as a character
+    of its own. None for any other reading."""
+    t = re.sub(r"\s+", "", text)
+    if 2 <= len(t) <= 3 and t.count("无") == 1 and not any(ch.isdigit() for ch in t):
+        return "无"
+    return None
 
 
 def _has_cjk(text: str) -> bool:
@@ -751,6 +816,12 @@ def table_from_grid(grid: structure.Grid, cells: Sequence[tuple[structure.GridCe
     out = []
     texts = [cell_text(readings, options) for _cell, readings in cells]
     # A value cell read as neither a number nor a placeholder is unread too (its reading is no value).
+    positions = [(c.row, c.col, ct.text) for (c, _r), ct in zip(cells, texts)]
+    for i in value_cells(positions):
+        wu = placeholder_with_junk(texts[i].text)
+        if wu is not None:
+            texts[i] = CellText(text=wu, confidence=min(texts[i].confidence, JUNK_PLACEHOLDER_CONFIDENCE),
+                                note=f"OCR read '{texts[i].text}' in a value cell, taken as the placeholder '{wu}'")
     garbled = set(unreadable_value_cells([(c.row, c.col, ct.text) for (c, _r), ct in zip(cells, texts)]))
     for i, ((cell, _readings), ct) in enumerate(zip(cells, texts)):
         # Junk read in a cell whose ink measure found it clean: specks read as characters, no print.
@@ -894,10 +965,93 @@ def cell_ink(gray: np.ndarray, rect: Rect, em: float) -> CellInk:
                    dash, float(max(k[3] for k in kept)))
 
 
+DIGIT_HEIGHT = 0.45   # a piece of ink at least this tall (in em) can be a digit; a speck is shorter
+SPECK_DIGIT_CONFIDENCE = 0.8   # a number whose speck-read digits were dropped by the ink: doubted
+
+
+def digit_pieces(gray: np.ndarray, rect: Rect, em: float) -> list[tuple[float, float]]:
+    """The x-extents (page pixels) of the pieces of ink in a cell tall enough to be digits."""
+    import cv2
+
+    interior = _cell_interior(gray, rect, em)
+    if interior is None:
+        return []
+    sub, x0, _y0 = interior
+    paper = float(np.percentile(sub, 90))
+    dark = (sub < paper - INK_CONTRAST).astype(np.uint8)
+    n, _labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    return [(float(stats[i][0] + x0), float(stats[i][0] + stats[i][2] + x0))
+            for i in range(1, n) if stats[i][3] >= DIGIT_HEIGHT * em]
+
+
+def kept_on_ink(reading: LineReading, crop: "_Crop", pieces: Sequence[tuple[float, float]],
+                slack: float) -> Optional[LineReading]:
+    """The reading with only the characters whose centre (from the CTC frames) lies on one of the
+    ink ``pieces`` (within ``slack`` pixels), when that drops some and leaves a well-formed count;
+    None otherwise. The least sure kept character's probability is capped at SPECK_DIGIT_CONFIDENCE."""
+    chars = [c for c in reading.chars if not c.char.isspace()]
+    if not pieces or not chars:
+        return None
+    left, width = _crop_left(crop)
+    kept = [c for c in chars
+            if any(a - slack <= left + width * (c.x0 + c.x1) / 2 <= b + slack for a, b in pieces)]
+    text = "".join(c.char for c in kept)
+    if not kept or len(kept) == len(chars) or not re.fullmatch(r"0|[1-9]\d*", text):
+        return None
+    return _capped(LineReading(text, kept), SPECK_DIGIT_CONFIDENCE)
+
+
+# Print a starved toner left: darker than the paper by this many grey levels at least (less than
+# INK_CONTRAST), in pieces of a digit's size, one line of them.
+FAINT_CONTRAST = 18
+FAINT_DIGIT_CONFIDENCE = 0.8
+
+
+def faint_digits(gray: np.ndarray, rect: Rect, em: float) -> Optional[Rect]:
+    """Where a cell that holds no ink by ``cell_ink``'s measure holds faint digits: one to eight pieces
+    FAINT_CONTRAST grey levels darker than its paper, each of a digit's size (DIGIT_HEIGHT to 1.3 em
+    high, at most 1.3 em wide, not a dot), side by side on one line; None otherwise."""
+    import cv2
+
+    interior = _cell_interior(gray, rect, em)
+    if interior is None:
+        return None
+    sub, x0, y0 = interior
+    paper = float(np.percentile(sub, 90))
+    dark = (sub < paper - FAINT_CONTRAST).astype(np.uint8)
+    n, _labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    pieces = [tuple(int(v) for v in stats[i]) for i in range(1, n)
+              if DIGIT_HEIGHT * em <= stats[i][3] <= 1.3 * em and stats[i][2] <= 1.3 * em
+              and stats[i][4] >= 0.04 * em * em]
+    if not 1 <= len(pieces) <= 8:
+        return None
+    centres = [y + h / 2 for _x, y, _w, h, _a in pieces]
+    if max(centres) - min(centres) > 0.5 * em:
+        return None
+    bx0, by0 = min(p[0] for p in pieces), min(p[1] for p in pieces)
+    bx1, by1 = max(p[0] + p[2] for p in pieces), max(p[1] + p[3] for p in pieces)
+    return Rect(float(bx0 + x0), float(by0 + y0), float(bx1 + x0), float(by1 + y0))
+
+
+def _capped(reading: LineReading, cap: float) -> LineReading:
+    """The reading with its least sure character's probability capped at ``cap``."""
+    if not reading.chars:
+        return reading
+    i = min(range(len(reading.chars)), key=lambda k: reading.chars[k].prob)
+    c = reading.chars[i]
+    chars = list(reading.chars)
+    chars[i] = CharReading(c.char, min(c.prob, cap), c.alternatives, c.x0, c.x1)
+    return LineReading(reading.text, chars)
+
+
+STROKE_GAP = 0.2    # breaks in a stroke closed before its pieces are counted, in em
+STROKE_DUST = 0.2   # a piece of ink beside the stroke smaller than this (in em) is dust
+
+
 def _lone_stroke(gray: np.ndarray, rect: Rect, em: float):
     """A cell's largest piece of ink, measured against the cell's own darkest ink (so a faint
-    stroke counts), when everything else inked there is dust (each piece under 0.15 em, together
-    under a third of it): (its mask, its (x, y, w, h, area) in the interior, the interior's
+    stroke counts), when everything else inked there is dust (each piece under STROKE_DUST em,
+    together under a third of it): (its mask, its (x, y, w, h, area) in the interior, the interior's
     corner x0, y0), else None."""
     import cv2
 
@@ -910,15 +1064,19 @@ def _lone_stroke(gray: np.ndarray, rect: Rect, em: float):
     if contrast < 25:
         return None
     dark = (sub < paper - max(20.0, 0.5 * contrast)).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    # A stroke the scan broke (a faint '/' in two pieces) is one piece: gaps of a tenth of an em are
+    # closed before the pieces are told apart; the stroke's own pixels are measured.
+    close = max(3, int(round(STROKE_GAP * em)))
+    joined = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (close, close)))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     comps = [(i, tuple(int(v) for v in stats[i])) for i in range(1, n) if stats[i][4] >= 3]
     if not comps:
         return None
     k, box = max(comps, key=lambda c: c[1][4])
     rest = [c for i, c in comps if i != k]
-    if any(max(c[2], c[3]) >= 0.15 * em for c in rest) or sum(c[4] for c in rest) * 3 > box[4]:
+    if any(max(c[2], c[3]) >= STROKE_DUST * em for c in rest) or sum(c[4] for c in rest) * 3 > box[4]:
         return None
-    return (labels == k).astype(np.uint8), box, x0, y0
+    return ((labels == k) & (dark > 0)).astype(np.uint8), box, x0, y0
 
 
 def dash_stroke(gray: np.ndarray, rect: Rect, em: float) -> Optional[Rect]:
@@ -927,7 +1085,7 @@ def dash_stroke(gray: np.ndarray, rect: Rect, em: float) -> Optional[Rect]:
     contrast, not a fixed one), so small and light hyphens that ``cell_ink`` drops as specks pass.
     The stroke is at most 0.3 em high (no digit is that short), 0.12-1.6 em wide and wider than
     high; anything else inked in the cell is dust (under a third of the stroke, each piece under
-    0.15 em). Only used where the recogniser read the cell as '-' too, or read one or two characters
+    STROKE_DUST em). Only used where the recogniser read the cell as '-' too, or read one or two characters
     it doubts."""
     stroke = _lone_stroke(gray, rect, em)
     if stroke is None:
@@ -981,6 +1139,20 @@ def stretch_contrast(crop: np.ndarray) -> np.ndarray:
 def _inner(rect: Rect) -> tuple[int, int, int, int]:
     x0, y0, x1, y1 = rect.ints()
     return x0 + 1, y0 + 1, x1 - 1, y1 - 1
+
+
+def _crop_left(crop: "_Crop") -> tuple[float, float]:
+    """Where a crop's image starts on the page (x, pixels) and how wide it is: its margin is even."""
+    width = float(crop.image.shape[1])
+    return crop.rect.x0 - (width - (crop.rect.x1 - crop.rect.x0)) / 2, width
+
+
+def _reframe(reading: LineReading, source: "_Crop", target: "_Crop") -> LineReading:
+    """A reading of ``source`` with its characters' positions given in ``target``'s image."""
+    (l0, w0), (l1, w1) = _crop_left(source), _crop_left(target)
+    move = lambda f: (l0 + w0 * f - l1) / max(w1, 1.0)
+    return LineReading(reading.text, [CharReading(c.char, c.prob, c.alternatives, move(c.x0), move(c.x1))
+                                      for c in reading.chars])
 
 
 def _better(a: LineReading, b: LineReading) -> LineReading:

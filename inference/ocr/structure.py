@@ -68,10 +68,40 @@ def line_masks(binary: np.ndarray, em: float) -> LineMasks:
     # Close small breaks along a rule (a scan loses pixels of thin lines).
     horiz = cv2.morphologyEx(horiz, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (gap, 1)))
     vert = cv2.morphologyEx(vert, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, gap)))
+    vert = cv2.bitwise_or(vert, _short_verticals(binary, horiz, em, gap))
     # Typical rule thickness: ink per unit length of the horizontal rules.
     cols = np.count_nonzero(horiz, axis=0)
     thick = int(np.median(cols[cols > 0])) if np.any(cols > 0) else 2
     return LineMasks(horiz, vert, max(1, min(thick, int(em / 3) + 1)))
+
+
+def _short_verticals(binary: np.ndarray, horiz: np.ndarray, em: float, gap: int) -> np.ndarray:
+    """Vertical rules shorter than a rule's usual length (1.3 em of the page's text): thin straight
+    runs that end on one horizontal rule at the top and on another at the bottom, as in a one-row
+    strip of a table whose text is smaller than the page's. A character's stroke of that length
+    does not run from one rule to the next."""
+    import cv2
+
+    out = np.zeros_like(binary)
+    if not horiz.any():
+        return out
+    short = cv2.morphologyEx(binary, cv2.MORPH_OPEN,
+                             cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(8, int(SHORT_RULE * em)))))
+    short = cv2.morphologyEx(short, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, gap)))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(short, connectivity=8)
+    h_img = horiz.shape[0]
+    touch = 3   # pixels: a rule meets the rule it ends on; a character's stroke stops short of it
+    for i in range(1, n):
+        x, y, w, h, _a = (int(v) for v in stats[i])
+        # Thin, and long enough that its two ends cannot touch the same rule.
+        if w > max(4, 0.25 * em) or h <= 4 * touch:
+            continue
+        cols = slice(x, x + w)
+        top = horiz[max(0, y - touch):min(h_img, y + touch + 1), cols]
+        bottom = horiz[max(0, y + h - 1 - touch):min(h_img, y + h + touch), cols]
+        if top.any() and bottom.any():
+            out[labels == i] = 255
+    return out
 
 
 def bridge_rules(masks: LineMasks, discs: Sequence[np.ndarray], em: float) -> None:
@@ -147,8 +177,17 @@ def _coverage(mask: np.ndarray, horizontal: bool, pos: float, a: float, b: float
     return hits / max(1, b_i - a_i)
 
 
+# The shortest vertical rule kept when it joins two horizontal rules, in ems of the page's text.
+SHORT_RULE = 0.8
+# A ruled strip of one row is a table when rules cut it into this many cells at least: the row a
+# table carried over to the next page (Table B's last row has 8 cells, Table C's value row 15).
+# A heading or a paragraph boxed by rules is cut by none.
+ONE_ROW_MIN_CELLS = 5
+
+
 def find_grids(binary: np.ndarray, em: float, masks: Optional[LineMasks] = None) -> list[Grid]:
-    """Every ruled table on the page: a grid with at least 2 rows and 2 columns of cells."""
+    """Every ruled table on the page: a grid with at least 2 rows and 2 columns of cells, or one
+    row of at least ONE_ROW_MIN_CELLS cells (the last row of a table that ran over a page)."""
     import cv2
 
     masks = masks or line_masks(binary, em)
@@ -160,7 +199,7 @@ def find_grids(binary: np.ndarray, em: float, masks: Optional[LineMasks] = None)
     grids = []
     for i in range(1, n):
         x, y, w, h, _a = stats[i]
-        if w < 4 * em or h < 2 * em:
+        if w < 4 * em or h < SHORT_RULE * em:
             continue
         sub = (slice(y, y + h), slice(x, x + w))
         region = labels[sub] == i
@@ -183,7 +222,7 @@ def find_grids(binary: np.ndarray, em: float, masks: Optional[LineMasks] = None)
 def _grid_from_masks(hm: np.ndarray, vm: np.ndarray, em: float, thickness: int) -> Optional[Grid]:
     tol = max(3.0, 0.35 * em)
     hsegs = _segments(hm, True, 2.5 * em)
-    vsegs_all = _segments(vm, False, 1.0 * em)
+    vsegs_all = _segments(vm, False, SHORT_RULE * em)
     if len(hsegs) < 2:
         return None
     ys = _cluster([(s.pos, s.end - s.start) for s in hsegs], tol)
@@ -213,7 +252,7 @@ def _grid_from_masks(hm: np.ndarray, vm: np.ndarray, em: float, thickness: int) 
     # Drop grid lines closer than a character (a thick or doubled rule).
     xs = _dedupe(xs, 0.6 * em)
     ys = _dedupe(ys, 0.6 * em)
-    if len(xs) < 3 or len(ys) < 3:
+    if len(xs) < 3 or len(ys) < 2 or (len(ys) == 2 and len(xs) - 1 < ONE_ROW_MIN_CELLS):
         return None
     grid = Grid(rect=Rect(xs[0], ys[0], xs[-1], ys[-1]), xs=xs, ys=ys)
     grid.cells = _merge_cells(hm, vm, xs, ys, max(2, thickness + 1), em)

@@ -171,7 +171,8 @@ def rerank_by_rules(doc: Document, schema=None) -> list[Rerank]:
     out: list[Rerank] = []
     for group in _independent(failing):
         keys = sorted(k for k in options if k in group)
-        found = _search(keys, options, lambda changed: verdict(changed, group))
+        rules_of_group = [set(c.cells) for c in failing if group.intersection(c.cells)]
+        found = _search(keys, options, lambda changed: verdict(changed, group), rules_of_group)
         if found is None:
             continue
         changed, rules = found
@@ -206,26 +207,38 @@ def _independent(failing: Sequence) -> list[set[str]]:
     return groups
 
 
-def _search(keys: list[str], options: dict, verdict) -> Optional[tuple[dict[str, float], list[str]]]:
+def _search(keys: list[str], options: dict, verdict,
+            failing_cells: Sequence[set[str]] = ()) -> Optional[tuple[dict[str, float], list[str]]]:
     """The one change of the fewest cells (at most RERANK_MAX_CELLS) among ``keys`` that the rules
-    accept (``verdict``); None when there is none, or more than one."""
-    found: list[tuple[dict[str, float], list[str]]] = []
+    accept (``verdict``); None when there is none, or more than one.
+
+    First only the changes that touch a cell of every failing rule (``failing_cells``: their cells)
+    are weighed: those that make every failing rule hold (the verdict refuses a change that leaves a
+    rule over a changed cell failing). A large group (Table B's rows and columns) is settled so
+    within the trial budget. Where none does, any change is weighed: one that mends a misreading
+    beside a rule the report itself breaks."""
     trials = 0
-    for n in range(1, RERANK_MAX_CELLS + 1):
-        for combo in itertools.combinations(keys, n):
-            for choice in itertools.product(*(options[k] for k in combo)):
-                trials += 1
-                if trials > RERANK_MAX_TRIALS:
-                    return None
-                changed = {k: v for k, (v, _t) in zip(combo, choice)}
-                rules = verdict(changed)
-                if rules is not None:
-                    found.append((changed, rules))
-                    if len(found) > 1:
-                        return None   # two different changes fit the rules: they do not decide
-        if found:
+    for must_touch in (failing_cells, ()):
+        found: list[tuple[dict[str, float], list[str]]] = []
+        for n in range(1, RERANK_MAX_CELLS + 1):
+            for combo in itertools.combinations(keys, n):
+                if any(cells.isdisjoint(combo) for cells in must_touch):
+                    continue
+                for choice in itertools.product(*(options[k] for k in combo)):
+                    trials += 1
+                    if trials > RERANK_MAX_TRIALS:
+                        return None
+                    changed = {k: v for k, (v, _t) in zip(combo, choice)}
+                    rules = verdict(changed)
+                    if rules is not None:
+                        found.append((changed, rules))
+                        if len(found) > 1:
+                            return None   # two different changes fit the rules: they do not decide
+            if found:
+                return found[0]
+        if not failing_cells:
             break
-    return found[0] if len(found) == 1 else None
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
