@@ -885,6 +885,9 @@ def test_a_slash_the_scan_broke_in_two_is_still_the_slash_and_a_one_is_not():
     assert slash_stroke(cell(broken), rect, em) is not None
     one = cell(lambda im: cv2.putText(im, "1", (60, 33), cv2.FONT_HERSHEY_SIMPLEX, 0.7, 40, 2))
     assert slash_stroke(one, rect, em) is None
+    # The lower part of a '/' whose top the scan lost (a third of an em): still the slash; upright, not.
+    assert slash_stroke(cell(lambda im: cv2.line(im, (68, 26), (65, 34), 60, 2)), rect, em) is not None
+    assert slash_stroke(cell(lambda im: cv2.line(im, (66, 26), (66, 34), 60, 2)), rect, em) is None
 
 
 def test_a_one_row_ruled_strip_is_a_table_and_a_boxed_heading_is_not():
@@ -1007,3 +1010,41 @@ def test_the_rules_search_weighs_first_the_changes_that_touch_every_failing_rule
     # Where no change touching every failing rule fits, a change of one rule's cells still may.
     one = {"a3": 0}
     assert trust._search(keys[:5], options, lambda c: ["R1"] if c == one else None, rules) == (one, ["R1"])
+
+
+def _value_table(missing_lines=(), broken_in_values=()) -> np.ndarray:
+    """A binary page: a table of 15 columns 60 px wide (a header row, a row of values), its column
+    rules at ``missing_lines`` gone top to bottom and those at ``broken_in_values`` gone in the
+    value row only (what a seal's ring takes)."""
+    import cv2
+
+    img = np.zeros((400, 1100), np.uint8)
+    xs = [100 + 60 * i for i in range(16)]
+    ys = [100, 150, 200]
+    for y in ys:
+        cv2.line(img, (xs[0], y), (xs[-1], y), 255, 2)
+    for i, x in enumerate(xs):
+        if i in missing_lines:
+            continue
+        cv2.line(img, (x, ys[0]), (x, ys[1] if i in broken_in_values else ys[-1]), 255, 2)
+    return img
+
+
+def test_a_cell_a_seal_merged_in_a_row_of_single_cells_is_split_again():
+    from nianbao.inference.ocr import structure
+
+    em = 30.0
+    img = _value_table(missing_lines=(6, 11))
+    yy, xx = np.ogrid[0:img.shape[0], 0:img.shape[1]]
+    sealed = (xx - 560) ** 2 + (yy - 150) ** 2 <= 190 ** 2
+    grid = structure.find_grids(img, em)[0]
+    assert grid.n_cols == 13
+    assert structure.split_sealed_cells(grid, sealed) == 2
+    assert grid.n_cols == 15 and [c.colspan for c in grid.cells if c.row == 1] == [1] * 15
+    # Away from a seal, a double-width cell is a merged cell.
+    grid = structure.find_grids(img, em)[0]
+    assert structure.split_sealed_cells(grid, np.zeros_like(sealed)) == 0 and grid.n_cols == 13
+    # A column rule broken under the seal in the value row only: the cells stay apart there.
+    img = _value_table(broken_in_values=(7,))
+    assert sum(1 for c in structure.find_grids(img, em)[0].cells if c.row == 1) == 14
+    assert sum(1 for c in structure.find_grids(img, em, sealed=sealed)[0].cells if c.row == 1) == 15

@@ -46,6 +46,7 @@ JUNK_PLACEHOLDER_CONFIDENCE = 0.8
 # share of the em (half a digit's height) holds specks or a stroke, not a number: printed empty.
 SPECK_HEIGHT = 0.35
 SPECK_CONFIDENCE = 0.93
+SPECK_DOT = 0.3   # a line of ink no larger than this (em) either way, beside a line of text: a speck
 # OCR confusions of digits, applied only when the whole cell then reads as a number.
 _DIGIT_LIKE = str.maketrans({"O": "0", "o": "0", "〇": "0", "Ｏ": "0", "D": "0", "Q": "0",
                              "l": "1", "I": "1", "|": "1", "丨": "1", "i": "1", "！": "1", "!": "1",
@@ -89,6 +90,7 @@ class _Crop:
     owner: int           # index of the cell or text item the crop belongs to
     rect: Rect           # where the crop's text is on the page (pixels)
     image: np.ndarray
+    scale: float = 1.0   # image pixels per page pixel
 
 
 def _is_cjk(ch: str) -> bool:
@@ -333,10 +335,15 @@ class PageReader:
         t1 = time.perf_counter()
         layout = self.layout_model(img, threshold=self.options.layout_threshold)
         masks = structure.line_masks(binary, em)
+        sealed = None
         if self._seals:
             # Rules the seal's ring (or its red ink, dropped) broke: bridged across its disc.
-            structure.bridge_rules(masks, [s.disc(binary.shape, margin=0.2 * s.r) for s in self._seals], em)
-        grids = structure.find_grids(binary, em, masks)
+            discs = [s.disc(binary.shape, margin=0.2 * s.r) for s in self._seals]
+            structure.bridge_rules(masks, discs, em)
+            sealed = np.logical_or.reduce(discs) if len(discs) > 1 else discs[0]
+        grids = structure.find_grids(binary, em, masks, sealed)
+        if sealed is not None:
+            info["column_lines_under_seal"] = sum(structure.split_sealed_cells(g, sealed) for g in grids)
         info["t_layout"] = round(time.perf_counter() - t1, 3)
         if grids and self.options.orientation and _turned is None:
             # A table still a quarter turn off after the page test (a turned table on an upright
@@ -443,9 +450,23 @@ class PageReader:
         specks: set[int] = set()
         if retry:
             self._retry_unread(retry, per_owner, cell_refs, gray_clean, garbled)
+            info["cells_speck_digits_dropped"] += self._drop_speck_digits(per_owner, cell_refs, gray_clean, em,
+                                                                          [o for o, _box in retry])
             for owner in faint:
                 items = per_owner.get(owner, [])
-                if _NUMBER_TEXT.match(cell_text([r for _, r in items], self.options).text):
+                text = cell_text([r for _, r in items], self.options).text
+                t_em = max(cell_refs[owner][2], em)
+                if text.strip() in _SLASH_LIKE:
+                    # One faint stroke: the '/' placeholder where it leans, else no value to stand on
+                    # (a faint placeholder is likelier than a faint 1): printed empty, as specks.
+                    stroke = slash_stroke(gray_clean, cell_refs[owner][1].rect, t_em)
+                    if stroke is not None:
+                        slashes[owner] = stroke
+                    else:
+                        per_owner[owner] = []
+                elif _doubted_short(items, text) and (stroke := dash_stroke(gray_clean, cell_refs[owner][1].rect, t_em)):
+                    dashes[owner] = (stroke, DASH_OVER_DIGIT_CONFIDENCE)
+                elif _NUMBER_TEXT.match(text):
                     per_owner[owner] = [(c, _capped(r, FAINT_DIGIT_CONFIDENCE)) for c, r in items]
             # Still unread, and no piece of its ink is as tall as half a digit: specks, a rule's
             # remnant or a stroke, never a number; the cell prints no value (0, less sure than clean).
@@ -459,8 +480,10 @@ class PageReader:
             per_owner[owner] = [(_Crop(owner, box, np.zeros((1, 1), np.uint8)),
                                  LineReading("-", [CharReading("-", sure)]))]
         for owner, box in slashes.items():
-            per_owner[owner] = [(_Crop(owner, box, np.zeros((1, 1), np.uint8)),
-                                 LineReading("/", [CharReading("/", DASH_OVER_DIGIT_CONFIDENCE)]))]
+            # A stroke shorter than a digit (the rest of a '/' the scan lost): the placeholder, doubted.
+            short = box.y1 - box.y0 < SLASH_FULL_HEIGHT * max(cell_refs[owner][2], em)
+            sure = SHORT_SLASH_CONFIDENCE if short else DASH_OVER_DIGIT_CONFIDENCE
+            per_owner[owner] = [(_Crop(owner, box, np.zeros((1, 1), np.uint8)), LineReading("/", [CharReading("/", sure)]))]
         info["cells_slash_by_shape"] = len(slashes)
         info["cells_dash_by_shape"] = len(dashes)
         info["cells_specks_only"] = len(specks)
@@ -618,12 +641,7 @@ class PageReader:
             return []
         sub = clean[y0:y1, x0:x1]
         out = []
-        lines = structure.ink_lines(sub, em)
-        if len(lines) > 1 and max(lr.height for lr in lines) >= DIGIT_HEIGHT * em:
-            # A line of ink shorter than half a digit beside a line of text is a speck (read, it
-            # becomes a digit of the number: '0' and a speck under it read '04'), never text.
-            lines = [lr for lr in lines if lr.height >= SPECK_HEIGHT * em]
-        for lr in lines:
+        for lr in structure.ink_lines(sub, em):
             r = Rect(lr.x0 + x0, lr.y0 + y0, lr.x1 + x0, lr.y1 + y0)
             # Only the cell's own pixels: the white margin is added, never the neighbour's ink.
             crop = self._crop(gray, r, 0.2 * em, clip=(x0, y0, x1, y1))
@@ -668,20 +686,32 @@ class PageReader:
             per_owner[owner][k] = (c1, _better(r1, _reframe(r2, c, c1)))
 
     def _drop_speck_digits(self, per_owner: dict[int, list[tuple[_Crop, LineReading]]],
-                           cell_refs: list[tuple[int, structure.GridCell, float]], gray: np.ndarray, em: float) -> int:
+                           cell_refs: list[tuple[int, structure.GridCell, float]], gray: np.ndarray, em: float,
+                           owners: Optional[Sequence[int]] = None) -> int:
         """A number read with a leading zero ('04', '011'), which no count prints: a speck beside
-        the digit was read as a digit too. The digits that stand on a piece of ink of a digit's
-        height are kept and the rest dropped, when what is kept is a well-formed number; the
-        reading is then doubted (SPECK_DIGIT_CONFIDENCE). Returns the cells so mended."""
+        the digit was read as a digit too. On one line, the digits that stand on a piece of ink of
+        a digit's height are kept and the rest dropped; on several, a line that is a dot is dropped;
+        when what is kept is a well-formed number it is the reading, doubted
+        (SPECK_DIGIT_CONFIDENCE). Returns the cells so mended."""
         mended = 0
-        for owner, items in per_owner.items():
-            if owner >= len(cell_refs) or len(items) != 1:
-                continue
-            crop, reading = items[0]
-            text = re.sub(r"\s+", "", reading.text)
-            if not re.fullmatch(r"0\d+", text):
+        for owner in (owners if owners is not None else list(per_owner)):
+            items = per_owner.get(owner, [])
+            if owner >= len(cell_refs) or not items:
                 continue
             t_em = max(cell_refs[owner][2], em)
+            if not re.fullmatch(r"0\d+", cell_text([r for _, r in items], self.options).text):
+                continue
+            if len(items) > 1:
+                # The number's digits on two lines of the cell: a line that is a dot (no larger than
+                # SPECK_DOT em either way) is a speck read as a digit ('0' with a speck under it).
+                kept = [(c, r) for c, r in items
+                        if max(c.rect.x1 - c.rect.x0, c.rect.y1 - c.rect.y0) >= SPECK_DOT * t_em]
+                text = cell_text([r for _, r in kept], self.options).text
+                if kept and len(kept) < len(items) and re.fullmatch(r"0|[1-9]\d*", text):
+                    per_owner[owner] = [(c, _capped(r, SPECK_DIGIT_CONFIDENCE)) for c, r in kept]
+                    mended += 1
+                continue
+            crop, reading = items[0]
             pieces = digit_pieces(gray, cell_refs[owner][1].rect, t_em)
             kept = kept_on_ink(reading, crop, pieces, 0.15 * t_em)
             if kept is None:
@@ -706,7 +736,7 @@ class PageReader:
             for scale in (1.0, 2.0):
                 img = stretched if scale == 1.0 else cv2.resize(stretched, None, fx=scale, fy=scale,
                                                                   interpolation=cv2.INTER_CUBIC)
-                jobs.append((owner, _Crop(owner, box, img)))
+                jobs.append((owner, _Crop(owner, box, img, scale)))
         readings = self.engine.recognize([c.image for _, c in jobs])
         best: dict[int, tuple[float, _Crop, LineReading]] = {}
         for (owner, crop), r in zip(jobs, readings):
@@ -1099,12 +1129,17 @@ def dash_stroke(gray: np.ndarray, rect: Rect, em: float) -> Optional[Rect]:
 # Readings of one upright stroke; a '/' placeholder is often read as one of these.
 _SLASH_LIKE = {"1", "l", "I", "|", "丨", "/", "7"}
 SLASH_MIN_TILT = 12.0   # degrees from upright: a printed 1 leans less (its flag and foot balance)
+# A slash's height in em: at least SLASH_MIN_HEIGHT (the lower part of a '/' whose top the scan
+# lost; no digit is so short), and under SLASH_FULL_HEIGHT it is taken only doubted.
+SLASH_MIN_HEIGHT = 0.3
+SLASH_FULL_HEIGHT = 0.4
+SHORT_SLASH_CONFIDENCE = 0.8
 
 
 def slash_stroke(gray: np.ndarray, rect: Rect, em: float) -> Optional[Rect]:
     """The box of a cell's ink when it is one straight stroke leaning at least SLASH_MIN_TILT
     degrees from upright (the '/' placeholder), else None: measured against the cell's own
-    darkest ink, as ``dash_stroke``; the stroke is 0.4-1.6 em high and thin (its second moment
+    darkest ink, as ``dash_stroke``; the stroke is SLASH_MIN_HEIGHT-1.6 em high and thin (its second moment
     across under a twelfth of the one along); anything else inked there is dust."""
     import cv2
 
@@ -1112,13 +1147,14 @@ def slash_stroke(gray: np.ndarray, rect: Rect, em: float) -> Optional[Rect]:
     if stroke is None:
         return None
     mask, (x, y, cw, ch, _a), x0, y0 = stroke
-    if not (0.4 * em <= ch <= 1.6 * em):
+    if not (SLASH_MIN_HEIGHT * em <= ch <= 1.6 * em):
         return None
     m = cv2.moments(mask, binaryImage=True)
     mu20, mu02, mu11 = m["mu20"], m["mu02"], m["mu11"]
     spread = np.sqrt(4 * mu11 ** 2 + (mu20 - mu02) ** 2)
     along, across = (mu20 + mu02 + spread) / 2, (mu20 + mu02 - spread) / 2
-    if along <= 0 or across > along / 12:   # thin: its spread across under ~0.3 of its spread along
+    # Thin: its spread across under ~0.3 of its spread along (a short stroke's own width weighs more).
+    if along <= 0 or across > along / (12 if ch >= SLASH_FULL_HEIGHT * em else 6):
         return None
     # The long axis's angle from upright (image y points down: a '/' has negative covariance).
     tilt = abs(np.degrees(0.5 * np.arctan2(2 * mu11, mu02 - mu20)))
@@ -1143,7 +1179,7 @@ def _inner(rect: Rect) -> tuple[int, int, int, int]:
 
 def _crop_left(crop: "_Crop") -> tuple[float, float]:
     """Where a crop's image starts on the page (x, pixels) and how wide it is: its margin is even."""
-    width = float(crop.image.shape[1])
+    width = float(crop.image.shape[1]) / crop.scale
     return crop.rect.x0 - (width - (crop.rect.x1 - crop.rect.x0)) / 2, width
 
 

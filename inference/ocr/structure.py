@@ -185,9 +185,12 @@ SHORT_RULE = 0.8
 ONE_ROW_MIN_CELLS = 5
 
 
-def find_grids(binary: np.ndarray, em: float, masks: Optional[LineMasks] = None) -> list[Grid]:
+def find_grids(binary: np.ndarray, em: float, masks: Optional[LineMasks] = None,
+               sealed: Optional[np.ndarray] = None) -> list[Grid]:
     """Every ruled table on the page: a grid with at least 2 rows and 2 columns of cells, or one
-    row of at least ONE_ROW_MIN_CELLS cells (the last row of a table that ran over a page)."""
+    row of at least ONE_ROW_MIN_CELLS cells (the last row of a table that ran over a page).
+    ``sealed``: where the page's seals are (bool), whose ring and strokes break rules (see
+    ``_merge_cells``)."""
     import cv2
 
     masks = masks or line_masks(binary, em)
@@ -205,7 +208,7 @@ def find_grids(binary: np.ndarray, em: float, masks: Optional[LineMasks] = None)
         region = labels[sub] == i
         hm = np.where(region, masks.horizontal[sub], 0).astype(np.uint8)
         vm = np.where(region, masks.vertical[sub], 0).astype(np.uint8)
-        grid = _grid_from_masks(hm, vm, em, masks.thickness)
+        grid = _grid_from_masks(hm, vm, em, masks.thickness, None if sealed is None else sealed[sub])
         if grid is None:
             continue
         # Back to page pixels.
@@ -219,7 +222,8 @@ def find_grids(binary: np.ndarray, em: float, masks: Optional[LineMasks] = None)
     return grids
 
 
-def _grid_from_masks(hm: np.ndarray, vm: np.ndarray, em: float, thickness: int) -> Optional[Grid]:
+def _grid_from_masks(hm: np.ndarray, vm: np.ndarray, em: float, thickness: int,
+                     sealed: Optional[np.ndarray] = None) -> Optional[Grid]:
     tol = max(3.0, 0.35 * em)
     hsegs = _segments(hm, True, 2.5 * em)
     vsegs_all = _segments(vm, False, SHORT_RULE * em)
@@ -255,11 +259,56 @@ def _grid_from_masks(hm: np.ndarray, vm: np.ndarray, em: float, thickness: int) 
     if len(xs) < 3 or len(ys) < 2 or (len(ys) == 2 and len(xs) - 1 < ONE_ROW_MIN_CELLS):
         return None
     grid = Grid(rect=Rect(xs[0], ys[0], xs[-1], ys[-1]), xs=xs, ys=ys)
-    grid.cells = _merge_cells(hm, vm, xs, ys, max(2, thickness + 1), em)
+    grid.cells = _merge_cells(hm, vm, xs, ys, max(2, thickness + 1), em, sealed)
     multi = sum(1 for r in range(len(ys) - 1) if sum(1 for c in grid.cells if c.row <= r < c.row + c.rowspan) >= 2)
     if multi * 2 < len(ys) - 1:
         return None  # mostly one cell per row: a framed paragraph, not a table
     return grid
+
+
+def split_sealed_cells(grid: Grid, sealed: np.ndarray) -> int:
+    """Cells a seal merged, split again (in place): in a row of single cells of one width (Table C's
+    values, its last header row), a cell two or three times that width that a seal covers lost
+    its column rule to the seal's ring (a rule tangent to the ring goes with it). It is cut into
+    that many cells of the row's width, and the grid gains the column lines; every other cell keeps
+    its area. Returns the column lines added."""
+    rows: dict[int, list[GridCell]] = {}
+    for c in grid.cells:
+        if c.rowspan == 1:
+            rows.setdefault(c.row, []).append(c)
+    parts: dict[int, int] = {}   # id of a cell to cut -> into how many
+    for cells in rows.values():
+        widths = sorted(c.rect.x1 - c.rect.x0 for c in cells)
+        if len(cells) < SPLIT_MIN_CELLS:
+            continue
+        unit = widths[len(widths) // 2]
+        if sum(1 for w in widths if abs(w - unit) <= SPLIT_WIDTH_TOL * unit) < SPLIT_REGULAR_SHARE * len(cells):
+            continue
+        for c in cells:
+            w = c.rect.x1 - c.rect.x0
+            k = int(round(w / unit))
+            x0, y0, x1, y1 = (int(round(v)) for v in (c.rect.x0, c.rect.y0, c.rect.x1, c.rect.y1))
+            if k in (2, 3) and abs(w - k * unit) <= SPLIT_WIDTH_TOL * unit and sealed[max(0, y0):y1, max(0, x0):x1].any():
+                parts[id(c)] = k
+    if not parts:
+        return 0
+    pieces: list[tuple[GridCell, list[float]]] = []
+    xs = list(grid.xs)
+    for c in grid.cells:
+        k = parts.get(id(c), 1)
+        edges = [c.rect.x0 + j * (c.rect.x1 - c.rect.x0) / k for j in range(k + 1)]
+        pieces.append((c, edges))
+        xs.extend(edges[1:-1])
+    xs = _dedupe(sorted(xs), 0.25 * min(b - a for a, b in zip(grid.xs, grid.xs[1:])))
+
+    def index(x: float) -> int:
+        return min(range(len(xs)), key=lambda i: abs(xs[i] - x))
+
+    added = len(xs) - len(grid.xs)
+    cells = [GridCell(c.row, index(l), c.rowspan, max(1, index(r) - index(l)), Rect(l, c.rect.y0, r, c.rect.y1))
+             for c, edges in pieces for l, r in zip(edges, edges[1:])]
+    grid.xs, grid.cells = xs, sorted(cells, key=lambda c: (c.row, c.col))
+    return added
 
 
 def _dedupe(values: list[float], tol: float) -> list[float]:
@@ -272,7 +321,21 @@ def _dedupe(values: list[float], tol: float) -> list[float]:
     return out
 
 
-def _merge_cells(hm: np.ndarray, vm: np.ndarray, xs: list[float], ys: list[float], tol: int, em: float) -> list[GridCell]:
+# A row of at least SPLIT_MIN_CELLS cells, SPLIT_REGULAR_SHARE of them of one width (within
+# SPLIT_WIDTH_TOL): a row of single cells, where a seal's merged cell is cut again.
+SPLIT_MIN_CELLS = 6
+SPLIT_REGULAR_SHARE = 0.7
+SPLIT_WIDTH_TOL = 0.15
+# A row whose column lines outside a seal are ruled at this share at least is a row of single
+# cells (Table C's values, its last header row): a line broken under the seal is broken, not open.
+RULED_ROW_SHARE = 0.8
+
+
+def _merge_cells(hm: np.ndarray, vm: np.ndarray, xs: list[float], ys: list[float], tol: int, em: float,
+                 sealed: Optional[np.ndarray] = None) -> list[GridCell]:
+    """The grid's cells: neighbours with no rule between them are one (merged) cell. Under a seal
+    (``sealed``), a column line missing in a row whose other column lines are ruled
+    (RULED_ROW_SHARE) is a rule the seal's ring or strokes broke: the cells stay apart."""
     n_r, n_c = len(ys) - 1, len(xs) - 1
     parent = list(range(n_r * n_c))
 
@@ -288,11 +351,17 @@ def _merge_cells(hm: np.ndarray, vm: np.ndarray, xs: list[float], ys: list[float
             parent[max(ra, rb)] = min(ra, rb)
 
     inset = 0.25 * em
+    ruled = [[_coverage(vm, False, xs[c + 1], ys[r] + inset, ys[r + 1] - inset, tol) >= 0.5 for c in range(n_c - 1)]
+             for r in range(n_r)]
+    under_seal = [[sealed is not None and _coverage(sealed.astype(np.uint8), False, xs[c + 1], ys[r] + inset,
+                                                   ys[r + 1] - inset, 0) >= 0.5 for c in range(n_c - 1)]
+                  for r in range(n_r)]
     for r in range(n_r):
+        outside = [ruled[r][c] for c in range(n_c - 1) if not under_seal[r][c]]
+        single_cells = bool(outside) and sum(outside) >= RULED_ROW_SHARE * len(outside)
         for c in range(n_c):
             if c + 1 < n_c:
-                cov = _coverage(vm, False, xs[c + 1], ys[r] + inset, ys[r + 1] - inset, tol)
-                if cov < 0.5:
+                if not ruled[r][c] and not (under_seal[r][c] and single_cells):
                     union(r * n_c + c, r * n_c + c + 1)
             if r + 1 < n_r:
                 cov = _coverage(hm, True, ys[r + 1], xs[c] + inset, xs[c + 1] - inset, tol)

@@ -207,37 +207,48 @@ def _independent(failing: Sequence) -> list[set[str]]:
     return groups
 
 
+_UNDECIDED = object()   # a pass of the search that ran out of trials
+
+
 def _search(keys: list[str], options: dict, verdict,
             failing_cells: Sequence[set[str]] = ()) -> Optional[tuple[dict[str, float], list[str]]]:
     """The one change of the fewest cells (at most RERANK_MAX_CELLS) among ``keys`` that the rules
-    accept (``verdict``); None when there is none, or more than one.
+    accept (``verdict``); None when there is none, or more than one, or the search ran out of trials.
 
     First only the changes that touch a cell of every failing rule (``failing_cells``: their cells)
     are weighed: those that make every failing rule hold (the verdict refuses a change that leaves a
     rule over a changed cell failing). A large group (Table B's rows and columns) is settled so
-    within the trial budget. Where none does, any change is weighed: one that mends a misreading
-    beside a rule the report itself breaks."""
+    within the trial budget. Where that pass finds none (or runs out), any change is weighed, with
+    a budget of its own: one that mends a misreading beside a rule the report itself breaks."""
+    passes = [failing_cells, ()] if failing_cells else [()]
+    for must_touch in passes:
+        found = _weigh(keys, options, verdict, must_touch)
+        if found is not _UNDECIDED and found is not None:
+            return found if found else None
+    return None
+
+
+def _weigh(keys: list[str], options: dict, verdict, must_touch: Sequence[set[str]]):
+    """One pass of ``_search``: the change found, False where two fit (the rules do not decide),
+    None where none fits, _UNDECIDED where the trials ran out."""
+    found: list[tuple[dict[str, float], list[str]]] = []
     trials = 0
-    for must_touch in (failing_cells, ()):
-        found: list[tuple[dict[str, float], list[str]]] = []
-        for n in range(1, RERANK_MAX_CELLS + 1):
-            for combo in itertools.combinations(keys, n):
-                if any(cells.isdisjoint(combo) for cells in must_touch):
-                    continue
-                for choice in itertools.product(*(options[k] for k in combo)):
-                    trials += 1
-                    if trials > RERANK_MAX_TRIALS:
-                        return None
-                    changed = {k: v for k, (v, _t) in zip(combo, choice)}
-                    rules = verdict(changed)
-                    if rules is not None:
-                        found.append((changed, rules))
-                        if len(found) > 1:
-                            return None   # two different changes fit the rules: they do not decide
-            if found:
-                return found[0]
-        if not failing_cells:
-            break
+    for n in range(1, RERANK_MAX_CELLS + 1):
+        for combo in itertools.combinations(keys, n):
+            if any(cells.isdisjoint(combo) for cells in must_touch):
+                continue
+            for choice in itertools.product(*(options[k] for k in combo)):
+                trials += 1
+                if trials > RERANK_MAX_TRIALS:
+                    return _UNDECIDED
+                changed = {k: v for k, (v, _t) in zip(combo, choice)}
+                rules = verdict(changed)
+                if rules is not None:
+                    found.append((changed, rules))
+                    if len(found) > 1:
+                        return False   # two different changes fit the rules: they do not decide
+        if found:
+            return found[0]
     return None
 
 
