@@ -846,15 +846,29 @@ def grid_value_row(lin: LinearText, raw_start: int, raw_end: int, n_cells: int) 
         if len(members) != n_cells or members[-1] - members[0] != n_cells - 1:
             continue
         chunks = [_value_chunk(lin, k) for k in members]
-        if all(c is not None for c in chunks):
-            return chunks
+        garbled = [i for i, c in enumerate(chunks) if c is None]
+        if len(garbled) > MAX_GARBLED_VALUE_CELLS:
+            continue
+        # A cell of the row of values read as text (a seal's characters over it): its place is
+        # known, its value is not: unread (null, doubted), never a shift of the row.
+        for i in garbled:
+            k = members[i]
+            chunks[i] = Chunk(raw=UNREAD, segment=replace(lin.segments[k], text=UNREAD), kind="unread",
+                              end=lin.starts[k] + len(lin.segments[k].text))
+        return chunks
     return None
+
+
+# At most this many cells of Table C's value row may be read as text and the row still be taken
+# by structure (the rest, 12 of 15 at least, read as values).
+MAX_GARBLED_VALUE_CELLS = 3
 
 
 # A value cell's reading with a stroke or two of something else before its number (a seal's
 # character over the cell, '可0'): the number, doubted.
 _JUNK_BEFORE_VALUE = re.compile(r"^(\S{1,2}?)\s*(" + _VALUE_TOKEN.pattern + r")$")
 JUNK_VALUE_CONFIDENCE = 0.5
+_DASH_IN_JUNK = "-—－一"
 
 
 def chunk_kind(token: str) -> str:
@@ -871,6 +885,12 @@ def _value_chunk(lin: LinearText, k: int) -> Optional[Chunk]:
     start = lin.starts[k] + (len(seg.text) - len(seg.text.lstrip()))
     token = text
     if _VALUE_TOKEN.fullmatch(text) is None:
+        dashes = [c for c in text if c in _DASH_IN_JUNK]
+        if len(dashes) == 1 and not any(c.isdigit() and c != "1" for c in text) and len(text) <= 5:
+            # '1一文公': the '-' placeholder with a seal's characters and a stroke read around it.
+            i = text.index(dashes[0])
+            seg = replace(seg, confidence=min(seg.confidence if seg.confidence is not None else 1.0, JUNK_VALUE_CONFIDENCE))
+            return Chunk(raw="-", segment=seg, kind="placeholder", end=start + i + 1)
         m = _JUNK_BEFORE_VALUE.match(text)
         if m is None or any(c.isdigit() for c in m.group(1)):
             return None

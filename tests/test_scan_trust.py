@@ -688,9 +688,20 @@ def test_table_c_values_come_from_the_grid_row_of_values_not_from_digits_in_head
     assert [c.raw for c in grid_value_row(lin, 0, len(lin.raw), 15)] == [v for v, _ in values]
     both = [(BLANK, 30)] + values[1:] + [(BLANK, 31)]
     assert grid_value_row(_grid_lin([header, words, both]), 0, 10_000, 15) is None
-    # Text among the values (a seal's characters read in a value cell): no row of values by structure.
+    # Text among the values (a seal's characters read in a value cell): the cell is unread, the row
+    # stays by structure; more than three such cells and it is no row of values.
+    from nianbao.inference.normalize import UNREAD
+
     broken = values[:10] + [("场盟", 30)] + values[11:]
-    assert grid_value_row(_grid_lin([header, words, broken]), 0, 10_000, 15) is None
+    chunks = grid_value_row(_grid_lin([header, words, broken]), 0, 10_000, 15)
+    assert [c.raw for c in chunks] == [v for v, _ in values[:10]] + [UNREAD] + [v for v, _ in values[11:]]
+    assert chunks[10].kind == "unread"
+    words_row = [("结果", 30)] * 4 + values[4:]
+    assert grid_value_row(_grid_lin([header, words, words_row]), 0, 10_000, 15) is None
+    # The '-' placeholder with a seal's characters and strokes read around it: the placeholder, doubted.
+    sealed = values[:11] + [("1一文公", 30)] + values[12:]
+    chunks = grid_value_row(_grid_lin([header, words, sealed]), 0, 10_000, 15)
+    assert chunks[11].raw == "-" and chunks[11].kind == "placeholder" and chunks[11].segment.confidence <= 0.5
     # A stroke of a seal's character before a cell's number: the number, doubted.
     stamped = values[:12] + [("可0", 30)] + values[13:]
     chunks = grid_value_row(_grid_lin([header, words, stamped]), 0, 10_000, 15)
@@ -915,12 +926,14 @@ def test_a_one_row_ruled_strip_is_a_table_and_a_boxed_heading_is_not():
         assert structure.find_grids(img, 40.0) == []
 
 
-def test_the_placeholder_wu_with_a_stray_character_in_a_value_cell_is_wu_and_doubted():
+def test_a_placeholder_with_a_stray_character_in_a_value_cell_is_the_placeholder_doubted():
     from nianbao.inference.ocr import structure
     from nianbao.inference.ocr.page import JUNK_PLACEHOLDER_CONFIDENCE, placeholder_with_junk, table_from_grid
 
     assert placeholder_with_junk("由无") == "无" and placeholder_with_junk("无 :") == "无"
+    assert placeholder_with_junk("中-") == "-" and placeholder_with_junk("/a") == "/"
     assert placeholder_with_junk("无法提供") is None and placeholder_with_junk("无1") is None
+    assert placeholder_with_junk("-无") is None   # two placeholders: which one?
     assert placeholder_with_junk("无") is None   # the placeholder itself needs no mending
 
     def reading(text):
@@ -1048,3 +1061,15 @@ def test_a_cell_a_seal_merged_in_a_row_of_single_cells_is_split_again():
     img = _value_table(broken_in_values=(7,))
     assert sum(1 for c in structure.find_grids(img, em)[0].cells if c.row == 1) == 14
     assert sum(1 for c in structure.find_grids(img, em, sealed=sealed)[0].cells if c.row == 1) == 15
+
+
+def test_a_speck_read_as_any_symbol_beside_a_number_is_dropped_and_a_bracket_is_not_a_speck():
+    from nianbao.inference.ocr.page import cell_text
+
+    def read(text):
+        return cell_text([LineReading(text, [CharReading(ch, 0.95) for ch in text])], OcrOptions())
+
+    ct = read("296 ★")
+    assert ct.text == "296" and ct.confidence < 0.95 and "specks" in ct.note
+    assert read("°7").text == "7" and read("-5").text == "-5"
+    assert read("(3)").text == "(3)"

@@ -40,7 +40,7 @@ DASH_CONFIDENCE = 0.97
 DASH_OVER_DIGIT_CONFIDENCE = 0.9
 # A blank or placeholder cell a grey seal covered (its strokes taken out by level): doubted.
 SEAL_BLANK_CONFIDENCE = 0.85
-# A value cell read as the placeholder '无' with a stray character beside it: doubted.
+# A value cell read as a placeholder with a stray character beside it: doubted.
 JUNK_PLACEHOLDER_CONFIDENCE = 0.8
 # A cell whose ink the recogniser cannot read and whose every piece of ink is shorter than this
 # share of the em (half a digit's height) holds specks or a stroke, not a number: printed empty.
@@ -83,6 +83,20 @@ class PageResult:
     layout: Layout = field(default_factory=Layout)
     cells: list[CellDraw] = field(default_factory=list)
     lines: list[CellDraw] = field(default_factory=list)
+
+
+@dataclass
+class PreparedPage:
+    """A page made ready to read: upright, deskewed (and rectified, for a photo)."""
+
+    image: np.ndarray            # colour (BGR)
+    gray: np.ndarray             # normalised grey, a grey seal's strokes taken out
+    binary: np.ndarray
+    em: float                    # the page's text height, pixels
+    info: dict[str, Any]         # what was done (rotation, skew, seals, ...)
+    seals: list[prep.Seal] = field(default_factory=list)
+    # Where a grey seal's strokes were taken out by level (a blank there is doubted).
+    seal_ink: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -147,7 +161,7 @@ def cell_text(readings: Sequence[LineReading], options: OcrOptions) -> CellText:
     if len(compact) == 1 and compact in _WU_LIKE:
         return CellText(text="无", confidence=confidence * 0.8, note=f"OCR read '{compact}', taken as the placeholder '无'")
     if compact and not _NUMBER_TEXT.match(compact) and not _PLACEHOLDER.match(compact):
-        core = compact.strip(_SPECK_CHARS)
+        core = _strip_specks(compact)
         if core.endswith(("一", "-", "—")) and _NUMBER_TEXT.match(core.rstrip("一-—").translate(_DIGIT_LIKE) or "x"):
             # "2一": a stroke after the number (a rule's remnant, a speck), never part of it.
             core = core.rstrip("一-—")
@@ -242,6 +256,26 @@ def cell_text(readings: Sequence[LineReading], options: OcrOptions) -> CellText:
     return CellText(text=text, confidence=confidence, alternatives=alts[:4], note=note)
 
 
+def _is_speck_char(ch: str) -> bool:
+    """A character a speck of dust is read as: punctuation or a symbol ('.', '*', '★', '°'), never a
+    digit, a letter, a Chinese character, a bracket (a label's '(1)'), nor a placeholder's
+    stroke ('-', '/')."""
+    import unicodedata
+
+    return ch in _SPECK_CHARS or (ch not in "-−—－/／" and unicodedata.category(ch)[0] in "PS"
+                                  and unicodedata.category(ch) not in ("Ps", "Pe"))
+
+
+def _strip_specks(text: str) -> str:
+    """``text`` without the speck characters at its ends."""
+    i, j = 0, len(text)
+    while i < j and _is_speck_char(text[i]):
+        i += 1
+    while j > i and _is_speck_char(text[j - 1]):
+        j -= 1
+    return text[i:j]
+
+
 def _strip_chars(chars: list, core: str) -> list:
     """The characters of ``core`` within the reading's characters (spaces and the stripped ends out)."""
     flat = [c for c in chars if not c.char.isspace()]
@@ -263,13 +297,12 @@ class PageReader:
         self.lexicon = lexicon or default_lexicon()
 
     # -- preparation -----------------------------------------------------------------------------
-    def prepare(self, page: PageImage, orient: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, dict]:
-        """Upright, deskewed colour page; its normalised grey and binary images; em; what was done."""
+    def prepare(self, page: PageImage, orient: bool = True) -> "PreparedPage":
+        """Upright, deskewed colour page; its normalised grey and binary images; em; its seals; what
+        was done."""
         info: dict[str, Any] = {}
-        # This page's seals, and where a grey seal's strokes were taken out (read() bridges rules
-        # across the seals and doubts blanks where strokes were taken).
-        self._seals: list[prep.Seal] = []
-        self._seal_ink: Optional[np.ndarray] = None
+        seals: list[prep.Seal] = []
+        seal_ink: Optional[np.ndarray] = None
         # A photographed page: its outline warped to a rectangle (boxes are then in that frame).
         img, quad = prep.rectify_page(page.image)
         if quad is not None:
@@ -281,7 +314,7 @@ class PageReader:
         info["ink"] = round(share, 4)
         if share < prep.BLANK_INK_SHARE:
             info["blank"] = True
-            return img, gray, binary, 20.0, info
+            return PreparedPage(img, gray, binary, 20.0, info)
         em = prep.estimate_em(binary)
         if self.options.orientation and orient:
             q, evidence = prep.orientation(gray, binary, em, lambda crops: prep.mean_prob(self.engine.recognize(crops)))
@@ -307,19 +340,19 @@ class PageReader:
                 for seal in seals:
                     prep.drop_seal(gray, unsealed, seal, mm, removed)
                 binary = prep.binarize(gray)
-                self._seals = seals
-                self._seal_ink = removed if removed.any() else None
+                seal_ink = removed if removed.any() else None
                 info["seals"] = [dict(cx=round(x.cx, 1), cy=round(x.cy, 1), r=round(x.r, 1), grey=x.grey) for x in seals]
         em = prep.estimate_em(binary)
         info["em_px"] = round(em, 1)
-        return img, gray, binary, em, info
+        return PreparedPage(img, gray, binary, em, info, seals, seal_ink)
 
     # -- the page --------------------------------------------------------------------------------
     def read(self, page: PageImage, read_title: bool, _turned: Optional[int] = None) -> PageResult:
         """``_turned``: quarter turns already applied to ``page`` by the table-text test (a second
         read, which neither tests the page's orientation nor turns it again)."""
         t0 = time.perf_counter()
-        img, gray, binary, em, info = self.prepare(page, orient=_turned is None)
+        prepared = self.prepare(page, orient=_turned is None)
+        img, gray, binary, em, info = prepared.image, prepared.gray, prepared.binary, prepared.em, prepared.info
         if _turned is not None:
             info["rotation"] = _turned * 90
             info["turned_by"] = "table text"
@@ -336,9 +369,9 @@ class PageReader:
         layout = self.layout_model(img, threshold=self.options.layout_threshold)
         masks = structure.line_masks(binary, em)
         sealed = None
-        if self._seals:
+        if prepared.seals:
             # Rules the seal's ring (or its red ink, dropped) broke: bridged across its disc.
-            discs = [s.disc(binary.shape, margin=0.2 * s.r) for s in self._seals]
+            discs = [s.disc(binary.shape, margin=0.2 * s.r) for s in prepared.seals]
             structure.bridge_rules(masks, discs, em)
             sealed = np.logical_or.reduce(discs) if len(discs) > 1 else discs[0]
         grids = structure.find_grids(binary, em, masks, sealed)
@@ -501,10 +534,10 @@ class PageReader:
             for (owner, _), c in zip(owned, table.cells):
                 if owner in specks and not c.text and not c.unread:
                     c.confidence = SPECK_CONFIDENCE
-            if self._seal_ink is not None:
+            if prepared.seal_ink is not None:
                 for (_, cell), c in zip(owned, table.cells):
                     if (not c.text or _PLACEHOLDER.match(c.text)) and not c.unread and c.confidence is not None \
-                            and _seal_covered(self._seal_ink, cell.rect):
+                            and _seal_covered(prepared.seal_ink, cell.rect):
                         # Seal strokes were taken out of this cell by their level: a faint digit
                         # under them may have gone too, so its blank is not sure.
                         c.confidence = min(c.confidence, SEAL_BLANK_CONFIDENCE)
@@ -817,13 +850,18 @@ def unreadable_value_cells(cells: Sequence[tuple[int, int, str]]) -> list[int]:
             and len(text) <= 4 and not _has_cjk(text)]
 
 
+# The placeholders as one character each, and what they stand for.
+_PLACEHOLDER_CHAR = {"无": "无", "-": "-", "—": "-", "－": "-", "一": "-", "/": "/", "／": "/"}
+
+
 def placeholder_with_junk(text: str) -> Optional[str]:
-    """The placeholder '无' in a value cell's reading of two or three characters with no digit
-    ("由无", "无：", "一无"): a seal's stroke or a speck beside the placeholder read as a character
-    of its own. None for any other reading."""
+    """The placeholder in a value cell's reading of two or three characters with no digit and one
+    placeholder character ("由无", "无：", "中-"): a seal's stroke or a speck beside the placeholder
+    read as a character of its own. None for any other reading."""
     t = re.sub(r"\s+", "", text)
-    if 2 <= len(t) <= 3 and t.count("无") == 1 and not any(ch.isdigit() for ch in t):
-        return "无"
+    marks = [ch for ch in t if ch in _PLACEHOLDER_CHAR]
+    if 2 <= len(t) <= 3 and len(marks) == 1 and not any(ch.isdigit() for ch in t):
+        return _PLACEHOLDER_CHAR[marks[0]]
     return None
 
 
