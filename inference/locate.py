@@ -864,9 +864,9 @@ def grid_value_row(lin: LinearText, raw_start: int, raw_end: int, n_cells: int) 
 MAX_GARBLED_VALUE_CELLS = 3
 
 
-# A value cell's reading with a stroke or two of something else before its number (a seal's
-# character over the cell, '可0'): the number, doubted.
-_JUNK_BEFORE_VALUE = re.compile(r"^(\S{1,2}?)\s*(" + _VALUE_TOKEN.pattern + r")$")
+# A value cell's reading with a stroke or two of something else before or after its number (a
+# seal's character over the cell, '可0', 'r 0 r'; no other digit): the number, doubted.
+_JUNK_AROUND_VALUE = re.compile(r"^(\D{0,2}?)\s*(" + _VALUE_TOKEN.pattern + r")\s*(\D{0,2})$")
 JUNK_VALUE_CONFIDENCE = 0.5
 _DASH_IN_JUNK = "-—－一"
 
@@ -886,13 +886,14 @@ def _value_chunk(lin: LinearText, k: int) -> Optional[Chunk]:
     token = text
     if _VALUE_TOKEN.fullmatch(text) is None:
         dashes = [c for c in text if c in _DASH_IN_JUNK]
-        if len(dashes) == 1 and not any(c.isdigit() and c != "1" for c in text) and len(text) <= 5:
-            # '1一文公': the '-' placeholder with a seal's characters and a stroke read around it.
+        if len(dashes) == 1 and not any(c.isdigit() for c in text) and len(text) <= 5:
+            # '一文公': the '-' placeholder with a seal's characters read around it (a digit among
+            # them may be the cell's number: no placeholder then).
             i = text.index(dashes[0])
             seg = replace(seg, confidence=min(seg.confidence if seg.confidence is not None else 1.0, JUNK_VALUE_CONFIDENCE))
             return Chunk(raw="-", segment=seg, kind="placeholder", end=start + i + 1)
-        m = _JUNK_BEFORE_VALUE.match(text)
-        if m is None or any(c.isdigit() for c in m.group(1)):
+        m = _JUNK_AROUND_VALUE.match(text)
+        if m is None or not (m.group(1) or m.group(3)):
             return None
         token = m.group(2)
         start += text.index(token, len(m.group(1)))

@@ -699,9 +699,17 @@ def test_table_c_values_come_from_the_grid_row_of_values_not_from_digits_in_head
     words_row = [("结果", 30)] * 4 + values[4:]
     assert grid_value_row(_grid_lin([header, words, words_row]), 0, 10_000, 15) is None
     # The '-' placeholder with a seal's characters and strokes read around it: the placeholder, doubted.
-    sealed = values[:11] + [("1一文公", 30)] + values[12:]
+    sealed = values[:11] + [("一文公", 30)] + values[12:]
     chunks = grid_value_row(_grid_lin([header, words, sealed]), 0, 10_000, 15)
     assert chunks[11].raw == "-" and chunks[11].kind == "placeholder" and chunks[11].segment.confidence <= 0.5
+    # A digit among them is the cell's number ("一'1", "r 0 r"), doubted: no placeholder.
+    for junk, number in (("一'1", "1"), ("r 0 r", "0")):
+        stroked = values[:11] + [(junk, 30)] + values[12:]
+        chunk = grid_value_row(_grid_lin([header, words, stroked]), 0, 10_000, 15)[11]
+        assert chunk.raw == number and chunk.kind == "number" and chunk.segment.confidence <= 0.5
+    # Two numbers in one cell: no value to take, the cell is unread.
+    doubled = values[:11] + [("1 a 2", 30)] + values[12:]
+    assert grid_value_row(_grid_lin([header, words, doubled]), 0, 10_000, 15)[11].kind == "unread"
     # A stroke of a seal's character before a cell's number: the number, doubted.
     stamped = values[:12] + [("可0", 30)] + values[13:]
     chunks = grid_value_row(_grid_lin([header, words, stamped]), 0, 10_000, 15)
