@@ -520,6 +520,8 @@ def test_reading_options_are_look_alikes_and_dropped_specks_without_leading_zero
     assert all(not (len(o) > 1 and o[0] == "0") for o in reading_options("10"))
     # The recogniser's own candidates come first.
     assert reading_options("7", [("1", 0.2)])[0] == "1"
+    # A sign may be a stroke before the number.
+    assert reading_options("-1")[0] == "1"
 
 
 def test_a_failing_rule_rereads_an_uncertain_cell_and_the_choice_stays_doubted():
@@ -954,6 +956,15 @@ def test_a_placeholder_with_a_stray_character_in_a_value_cell_is_the_placeholder
     table = table_from_grid(grid, cells, OcrOptions(), None, page=1)
     assert [c.text for c in table.cells] == ["4.保护第三方合法权益", "3", "无", "无", "无", "无", "3"]
     assert table.cells[4].confidence <= JUNK_PLACEHOLDER_CONFIDENCE and not table.cells[4].unread
+    # A number with a stray character beside it ("0中", "一31"): the number, doubted.
+    from nianbao.inference.ocr.page import JUNK_NUMBER_CONFIDENCE, number_with_junk
+
+    assert number_with_junk("0中") == "0" and number_with_junk("一31") == "31" and number_with_junk("3 1") is None
+    assert number_with_junk("1a2") is None and number_with_junk("规章") is None and number_with_junk("12") is None
+    junk = [(structure.GridCell(0, col, 1, 1, c.rect), [reading("0中" if col == 2 else t)])
+            for col, ((c, _r), t) in enumerate(zip(cells, row))]
+    cell = table_from_grid(grid, junk, OcrOptions(), None, page=1).cells[2]
+    assert cell.text == "0" and cell.confidence <= JUNK_NUMBER_CONFIDENCE
     # In a label column, a short text with 无 is left as read.
     label = [(structure.GridCell(0, 0, 1, 1, Rect(0, 0, 200, 40)), [reading("无法")])] + cells[1:]
     assert table_from_grid(grid, label, OcrOptions(), None, page=1).cells[0].text == "无法"
@@ -1081,3 +1092,15 @@ def test_a_speck_read_as_any_symbol_beside_a_number_is_dropped_and_a_bracket_is_
     assert ct.text == "296" and ct.confidence < 0.95 and "specks" in ct.note
     assert read("°7").text == "7" and read("-5").text == "-5"
     assert read("(3)").text == "(3)"
+
+
+def test_strokes_and_dots_read_after_a_label_are_dropped_and_a_label_ending_in_yi_is_kept():
+    from nianbao.inference.ocr.page import cell_text
+
+    def read(text):
+        return cell_text([LineReading(text, [CharReading(ch, 0.95) for ch in text])], OcrOptions())
+
+    ct = read("行政许可—-—……-")
+    assert ct.text == "行政许可" and "dropped" in ct.note
+    assert read("(七)总计——").text == "(七)总计"
+    assert read("统一").text == "统一" and read("-").text == "-" and read("--").text == "-"

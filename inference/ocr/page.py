@@ -42,6 +42,8 @@ DASH_OVER_DIGIT_CONFIDENCE = 0.9
 SEAL_BLANK_CONFIDENCE = 0.85
 # A value cell read as a placeholder with a stray character beside it: doubted.
 JUNK_PLACEHOLDER_CONFIDENCE = 0.8
+# A value cell read as a number with a stray character or two beside it: doubted.
+JUNK_NUMBER_CONFIDENCE = 0.5
 # A cell whose ink the recogniser cannot read and whose every piece of ink is shorter than this
 # share of the em (half a digit's height) holds specks or a stroke, not a number: printed empty.
 SPECK_HEIGHT = 0.35
@@ -59,6 +61,9 @@ _DASH_RUN = re.compile(r"^[-—－一–_~～]{2,3}$")
 # A lone open ring: a 0 that lost a side to a faint or broken scan (read as a value, doubted).
 _BROKEN_ZERO = set("CcUuＣ∪")
 BROKEN_ZERO_CONFIDENCE = 0.5
+# Chinese text followed by strokes and dots only (not 一, a character of its own): a label with a
+# rule's remnant or leader dots after it.
+_TRAILING_STROKES = re.compile(r"^(.*[\u4e00-\u9fff）)])[-—－–_~～…·.。,，:：]{2,}$")
 # Characters the recogniser takes for the placeholder 无 (no cell of the tables prints them alone).
 _WU_LIKE = set("天元尤旡兀")
 _DIGITS = set("0123456789")
@@ -160,6 +165,12 @@ def cell_text(readings: Sequence[LineReading], options: OcrOptions) -> CellText:
         return CellText(text="-", confidence=confidence, note=f"OCR read '{compact}', taken as the placeholder '-'")
     if len(compact) == 1 and compact in _WU_LIKE:
         return CellText(text="无", confidence=confidence * 0.8, note=f"OCR read '{compact}', taken as the placeholder '无'")
+    trail = _TRAILING_STROKES.match(compact)
+    if trail is not None:
+        # "行政许可—-—……-": a label followed by a rule's remnant or leader dots, read as dashes.
+        # A label never ends in them, and as placeholders they would be values of the row.
+        note = f"OCR read '{compact}', the strokes after the text dropped"
+        return CellText(text=trail.group(1), confidence=confidence, note=note)
     if compact and not _NUMBER_TEXT.match(compact) and not _PLACEHOLDER.match(compact):
         core = _strip_specks(compact)
         if core.endswith(("一", "-", "—")) and _NUMBER_TEXT.match(core.rstrip("一-—").translate(_DIGIT_LIKE) or "x"):
@@ -854,6 +865,16 @@ def unreadable_value_cells(cells: Sequence[tuple[int, int, str]]) -> list[int]:
 _PLACEHOLDER_CHAR = {"无": "无", "-": "-", "—": "-", "－": "-", "一": "-", "/": "/", "／": "/"}
 
 
+def number_with_junk(text: str) -> Optional[str]:
+    """The number in a value cell's reading with one or two characters of something else before or
+    after it and no other digit ("0中", "一31": a seal's stroke, a rule's remnant read as a
+    character); None for any other reading."""
+    m = re.fullmatch(r"(\D{0,2}?)(\d[\d,]*)(\D{0,2})", re.sub(r"\s+", "", text))
+    if m is None or not (m.group(1) or m.group(3)):
+        return None
+    return m.group(2)
+
+
 def placeholder_with_junk(text: str) -> Optional[str]:
     """The placeholder in a value cell's reading of two or three characters with no digit and one
     placeholder character ("由无", "无：", "中-"): a seal's stroke or a speck beside the placeholder
@@ -886,10 +907,17 @@ def table_from_grid(grid: structure.Grid, cells: Sequence[tuple[structure.GridCe
     # A value cell read as neither a number nor a placeholder is unread too (its reading is no value).
     positions = [(c.row, c.col, ct.text) for (c, _r), ct in zip(cells, texts)]
     for i in value_cells(positions):
+        if _is_value_text(texts[i].text):
+            continue
         wu = placeholder_with_junk(texts[i].text)
         if wu is not None:
             texts[i] = CellText(text=wu, confidence=min(texts[i].confidence, JUNK_PLACEHOLDER_CONFIDENCE),
                                 note=f"OCR read '{texts[i].text}' in a value cell, taken as the placeholder '{wu}'")
+            continue
+        number = number_with_junk(texts[i].text)
+        if number is not None:
+            texts[i] = CellText(text=number, confidence=min(texts[i].confidence, JUNK_NUMBER_CONFIDENCE),
+                                note=f"OCR read '{texts[i].text}' in a value cell, taken as the number {number}")
     garbled = set(unreadable_value_cells([(c.row, c.col, ct.text) for (c, _r), ct in zip(cells, texts)]))
     for i, ((cell, _readings), ct) in enumerate(zip(cells, texts)):
         # Junk read in a cell whose ink measure found it clean: specks read as characters, no print.

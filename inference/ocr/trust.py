@@ -53,9 +53,9 @@ RERANK_MAX_TRIALS = 4000  # combinations weighed at most per document
 
 
 def reading_options(text: str, alternatives: Sequence[tuple[str, float]] = ()) -> list[str]:
-    """Other readings of an uncertain number: the recogniser's own candidates first, then each
-    digit swapped for a look-alike, and the number without one of its digits (a speck or a rule's
-    remnant read as a digit). No leading zeros; the text's own reading is not among them."""
+    """Other readings of an uncertain number: the recogniser's own candidates first, the number
+    without its sign, then each digit swapped for a look-alike, and the number without one of its
+    digits (a speck or a rule's remnant read as a digit or a sign). No leading zeros; the text's own reading is not among them."""
     out: list[str] = []
 
     def add(t: str) -> None:
@@ -67,6 +67,8 @@ def reading_options(text: str, alternatives: Sequence[tuple[str, float]] = ()) -
 
     for a, _p in alternatives:
         add(a)
+    if text[:1] in ("-", "−"):
+        add(text[1:])   # a rule's remnant or a stroke before the number read as its sign
     for i, ch in enumerate(text):
         for other in LOOK_ALIKE.get(ch, ""):
             add(text[:i] + other + text[i + 1:])
