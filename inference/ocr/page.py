@@ -904,7 +904,7 @@ def table_from_grid(grid: structure.Grid, cells: Sequence[tuple[structure.GridCe
     u = unit_per_px
     out = []
     texts = [cell_text(readings, options) for _cell, readings in cells]
-    # A value cell read as neither a number nor a placeholder is unread too (its reading is no value).
+    # A value cell read as a placeholder or a number with a stray character beside it: that value.
     positions = [(c.row, c.col, ct.text) for (c, _r), ct in zip(cells, texts)]
     for i in value_cells(positions):
         if _is_value_text(texts[i].text):
@@ -918,6 +918,7 @@ def table_from_grid(grid: structure.Grid, cells: Sequence[tuple[structure.GridCe
         if number is not None:
             texts[i] = CellText(text=number, confidence=min(texts[i].confidence, JUNK_NUMBER_CONFIDENCE),
                                 note=f"OCR read '{texts[i].text}' in a value cell, taken as the number {number}")
+    # A value cell read as neither a number nor a placeholder is unread too (its reading is no value).
     garbled = set(unreadable_value_cells([(c.row, c.col, ct.text) for (c, _r), ct in zip(cells, texts)]))
     for i, ((cell, _readings), ct) in enumerate(zip(cells, texts)):
         # Junk read in a cell whose ink measure found it clean: specks read as characters, no print.
