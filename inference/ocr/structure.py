@@ -353,9 +353,9 @@ def _merge_cells(hm: np.ndarray, vm: np.ndarray, xs: list[float], ys: list[float
     inset = 0.25 * em
     ruled = [[_coverage(vm, False, xs[c + 1], ys[r] + inset, ys[r + 1] - inset, tol) >= 0.5 for c in range(n_c - 1)]
              for r in range(n_r)]
-    under_seal = [[sealed is not None and _coverage(sealed.astype(np.uint8), False, xs[c + 1], ys[r] + inset,
-                                                   ys[r + 1] - inset, 0) >= 0.5 for c in range(n_c - 1)]
-                  for r in range(n_r)]
+    seal_u8 = sealed.astype(np.uint8) if sealed is not None else None
+    under_seal = [[seal_u8 is not None and _coverage(seal_u8, False, xs[c + 1], ys[r] + inset, ys[r + 1] - inset, 0) >= 0.5
+                   for c in range(n_c - 1)] for r in range(n_r)]
     for r in range(n_r):
         outside = [ruled[r][c] for c in range(n_c - 1) if not under_seal[r][c]]
         single_cells = bool(outside) and sum(outside) >= RULED_ROW_SHARE * len(outside)
