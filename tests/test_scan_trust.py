@@ -1104,3 +1104,48 @@ def test_strokes_and_dots_read_after_a_label_are_dropped_and_a_label_ending_in_y
     assert ct.text == "行政许可" and "dropped" in ct.note
     assert read("(七)总计——").text == "(七)总计"
     assert read("统一").text == "统一" and read("-").text == "-" and read("--").text == "-"
+
+
+def test_a_faint_digit_in_a_clean_looking_cell_is_read_again_and_doubted_and_a_faint_stroke_is_no_one():
+    import cv2
+    from nianbao.inference.ocr.page import FAINT_DIGIT_CONFIDENCE, faint_digits
+
+    em, rect = 28.0, Rect(0, 0, 120, 50)
+    faint = _cell_image(lambda img: cv2.putText(img, "5", (50, 38), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 222, 2))
+    assert cell_ink(faint, rect, em).share < INK_CELL_SHARE        # too light for the ink measure
+    assert faint_digits(faint, rect, em) is not None
+    assert faint_digits(_cell_image(), rect, em) is None
+    assert faint_digits(_cell_image(lambda img: cv2.circle(img, (60, 25), 2, 222, -1)), rect, em) is None
+
+    class NoLayout:
+        def __call__(self, image, threshold=0.5):
+            return Layout()
+
+    def page(text_drawn):
+        img, ys = _empty_ruled_page()
+        text_drawn(img, ys)
+        return PageImage(1, img, 1.0, "px")
+
+    def dotted(draw):
+        # Print the toner starved: the strokes only every other pixel, too broken for the binary
+        # image to hold a piece of text, a faint stroke once the cell is lightly blurred.
+        def paint(img, ys):
+            ink = np.full(img.shape[:2], 255, np.uint8)
+            draw(ink, ys)
+            yy, xx = np.indices(ink.shape)
+            holes = (yy % 2 == 1) | (xx % 2 == 1)   # one pixel in four, none touching another
+            img[(ink < 128) & ~holes] = 150
+        return paint
+
+    opts = OcrOptions(orientation=False, deskew=False, title_share=0.0)
+    five = page(dotted(lambda ink, ys: cv2.putText(ink, "5", (280, ys[1] + 36), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 0, 3)))
+    table = next(b for b in PageReader(ConstEngine("5", 0.99), NoLayout(), opts).read(five, read_title=False).blocks
+                 if isinstance(b, Table))
+    cell = {(c.row, c.col): c for c in table.cells}[(1, 1)]
+    assert cell.text == "5" and cell.confidence <= FAINT_DIGIT_CONFIDENCE
+    # One faint upright stroke read as '1': no faint 1, the cell prints no value.
+    stroke = page(dotted(lambda ink, ys: cv2.line(ink, (290, ys[1] + 18), (290, ys[1] + 36), 0, 3)))
+    table = next(b for b in PageReader(ConstEngine("1", 0.99), NoLayout(), opts).read(stroke, read_title=False).blocks
+                 if isinstance(b, Table))
+    cell = {(c.row, c.col): c for c in table.cells}[(1, 1)]
+    assert cell.text == "" and not cell.unread and cell.confidence < 0.97
