@@ -16,7 +16,7 @@ from nianbao.document import Document, Region, Segment
 from nianbao.schema import DEFAULT_TEMPLATE, TABLE_NAMES, RowSpec, Schema, TableSpec, template_for_year
 
 from .linearize import LinearText, linearize
-from .normalize import BLANK, SEPARATORS, UNREAD, fold
+from .normalize import BLANK, PLACEHOLDER_MARKS, SEPARATORS, UNREAD, fold
 
 # A printed number (with an optional unit) or a placeholder that means 0.
 _VALUE_TOKEN = re.compile(r"[-−]?\d+(?:,\d{3})*(?:\.\d+)?(?:万元|元)?|[-—－/／]+|无|" + BLANK + "|" + UNREAD)
@@ -868,7 +868,7 @@ MAX_GARBLED_VALUE_CELLS = 3
 # seal's character over the cell, '可0', 'r 0 r'; no other digit): the number, doubted.
 _JUNK_AROUND_VALUE = re.compile(r"^(\D{0,2}?)\s*(" + _VALUE_TOKEN.pattern + r")\s*(\D{0,2})$")
 JUNK_VALUE_CONFIDENCE = 0.5
-_DASH_IN_JUNK = "-—－一"
+_DASH_IN_JUNK = {c for c, mark in PLACEHOLDER_MARKS.items() if mark == "-"} | {"一"}
 
 
 def chunk_kind(token: str) -> str:

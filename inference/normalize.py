@@ -14,6 +14,8 @@ _FOLD = {0x3000: " ", 0x201C: '"', 0x201D: '"', 0x2018: "'", 0x2019: "'", 0xFE50
 SEPARATORS = frozenset(" \t\n\r\f\v|\u3000\xa0\u200b\u2002\u2003\u2009\ufeff\u00ad")
 BLANK = "\u2400"  # a printed-empty cell of a grid, in a value column
 UNREAD = "\u2047"  # a cell with ink that OCR could not read: no value, never a printed empty (0)
+# The characters a placeholder (no value: 0) is printed with, and the placeholder each stands for.
+PLACEHOLDER_MARKS = {"-": "-", "—": "-", "－": "-", "/": "/", "／": "/", "无": "无"}
 
 
 def fold_char(ch: str) -> str:

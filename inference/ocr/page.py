@@ -21,6 +21,7 @@ import numpy as np
 from nianbao.document import BBox, Block, Cell, Line, Table
 
 from . import prep, structure
+from ..normalize import PLACEHOLDER_MARKS
 from .engine import CharReading, LineReading, OcrEngine
 from .layout import Layout, LayoutBlock, LayoutModel, Rect
 from .lexicon import Lexicon, default_lexicon
@@ -38,6 +39,8 @@ DASH_CONFIDENCE = 0.97
 # A centred flat stroke the recogniser read as a digit at low probability: the shape says '-' (no
 # digit is one stroke 0.3 em high), against the recogniser, so not above the doubt line.
 DASH_OVER_DIGIT_CONFIDENCE = 0.9
+# A short reading with a character below this probability may be overruled by the ink's shape.
+SHAPE_OVERRULES = 0.97
 # A blank or placeholder cell a grey seal covered (its strokes taken out by level): doubted.
 SEAL_BLANK_CONFIDENCE = 0.85
 # A value cell read as a placeholder with a stray character beside it: doubted.
@@ -826,10 +829,10 @@ def _seal_covered(removed: np.ndarray, rect: Rect) -> bool:
 
 
 def _doubted_short(items, text: str) -> bool:
-    """One or two characters read with a character under DASH_CONFIDENCE: a reading the ink's
+    """One or two characters read with a character under SHAPE_OVERRULES: a reading the ink's
     shape may overrule."""
     probs = [ch.prob for _, r in items for ch in r.chars]
-    return 0 < len(text.strip()) <= 2 and bool(probs) and min(probs) < DASH_CONFIDENCE
+    return 0 < len(text.strip()) <= 2 and bool(probs) and min(probs) < SHAPE_OVERRULES
 
 
 def _is_value_text(text: str) -> bool:
@@ -861,8 +864,9 @@ def unreadable_value_cells(cells: Sequence[tuple[int, int, str]]) -> list[int]:
             and len(text) <= 4 and not _has_cjk(text)]
 
 
-# The placeholders as one character each, and what they stand for.
-_PLACEHOLDER_CHAR = {"无": "无", "-": "-", "—": "-", "－": "-", "一": "-", "/": "/", "／": "/"}
+# The placeholders as one character each, and what they stand for (the recogniser also reads a
+# dash as 一).
+_PLACEHOLDER_CHAR = {**PLACEHOLDER_MARKS, "一": "-"}
 
 
 def number_with_junk(text: str) -> Optional[str]:
