@@ -878,6 +878,11 @@ def chunk_kind(token: str) -> str:
     return "number" if any(c.isdigit() for c in token) else "placeholder"
 
 
+def _junk_doubted(seg: Segment) -> Segment:
+    """The segment of a value read out of junk, its confidence at most JUNK_VALUE_CONFIDENCE."""
+    return replace(seg, confidence=min(seg.confidence if seg.confidence is not None else 1.0, JUNK_VALUE_CONFIDENCE))
+
+
 def _value_chunk(lin: LinearText, k: int) -> Optional[Chunk]:
     """Segment k as one value cell's chunk, or None when it holds text."""
     seg = lin.segments[k]
@@ -890,14 +895,13 @@ def _value_chunk(lin: LinearText, k: int) -> Optional[Chunk]:
             # '一文公': the '-' placeholder with a seal's characters read around it (a digit among
             # them may be the cell's number: no placeholder then).
             i = text.index(dashes[0])
-            seg = replace(seg, confidence=min(seg.confidence if seg.confidence is not None else 1.0, JUNK_VALUE_CONFIDENCE))
-            return Chunk(raw="-", segment=seg, kind="placeholder", end=start + i + 1)
+            return Chunk(raw="-", segment=_junk_doubted(seg), kind="placeholder", end=start + i + 1)
         m = _JUNK_AROUND_VALUE.match(text)
         if m is None or not (m.group(1) or m.group(3)):
             return None
         token = m.group(2)
         start += text.index(token, len(m.group(1)))
-        seg = replace(seg, confidence=min(seg.confidence if seg.confidence is not None else 1.0, JUNK_VALUE_CONFIDENCE))
+        seg = _junk_doubted(seg)
     return Chunk(raw=token, segment=seg, kind=chunk_kind(token), end=start + len(token))
 
 
@@ -914,13 +918,12 @@ def _trim_slivers(lin: LinearText, members: list[int], n_cells: int) -> list[int
         return members
     median = known[len(known) // 2]
 
-    def stray(k: int) -> bool:
-        # A sliver, or an empty cell of a width no value cell has (a ring's arc beside the table).
-        w, text = widths[k], lin.segments[k].text.strip()
-        return w < 0.6 * median or (text in (BLANK, "") and abs(w - median) > 0.2 * median)
-
     def blank(k: int) -> bool:
         return lin.segments[k].text.strip() in (BLANK, "")
+
+    def stray(k: int) -> bool:
+        # A sliver, or an empty cell of a width no value cell has (a ring's arc beside the table).
+        return widths[k] < 0.6 * median or (blank(k) and abs(widths[k] - median) > 0.2 * median)
 
     out = list(members)
     while len(out) > n_cells:

@@ -387,7 +387,7 @@ class PageReader:
             # Rules the seal's ring (or its red ink, dropped) broke: bridged across its disc.
             discs = [s.disc(binary.shape, margin=0.2 * s.r) for s in prepared.seals]
             structure.bridge_rules(masks, discs, em)
-            sealed = np.logical_or.reduce(discs) if len(discs) > 1 else discs[0]
+            sealed = np.logical_or.reduce(discs)
         grids = structure.find_grids(binary, em, masks, sealed)
         if sealed is not None:
             info["column_lines_under_seal"] = sum(structure.split_sealed_cells(g, sealed) for g in grids)
@@ -1070,19 +1070,29 @@ DIGIT_HEIGHT = 0.45   # a piece of ink at least this tall (in em) can be a digit
 SPECK_DIGIT_CONFIDENCE = 0.8   # a number whose speck-read digits were dropped by the ink: doubted
 
 
-def digit_pieces(gray: np.ndarray, rect: Rect, em: float) -> list[tuple[float, float]]:
-    """The x-extents (page pixels) of the pieces of ink in a cell tall enough to be digits."""
+def _ink_pieces(gray: np.ndarray, rect: Rect, em: float, contrast: float):
+    """The pieces of ink in a cell's interior, ``contrast`` grey levels darker than its paper:
+    their (x, y, w, h, area) in the interior, and the interior's corner x0, y0; None where the cell
+    is too small."""
     import cv2
 
     interior = _cell_interior(gray, rect, em)
     if interior is None:
-        return []
-    sub, x0, _y0 = interior
+        return None
+    sub, x0, y0 = interior
     paper = float(np.percentile(sub, 90))
-    dark = (sub < paper - INK_CONTRAST).astype(np.uint8)
+    dark = (sub < paper - contrast).astype(np.uint8)
     n, _labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
-    return [(float(stats[i][0] + x0), float(stats[i][0] + stats[i][2] + x0))
-            for i in range(1, n) if stats[i][3] >= DIGIT_HEIGHT * em]
+    return [tuple(int(v) for v in stats[i]) for i in range(1, n)], x0, y0
+
+
+def digit_pieces(gray: np.ndarray, rect: Rect, em: float) -> list[tuple[float, float]]:
+    """The x-extents (page pixels) of the pieces of ink in a cell tall enough to be digits."""
+    found = _ink_pieces(gray, rect, em, INK_CONTRAST)
+    if found is None:
+        return []
+    pieces, x0, _y0 = found
+    return [(float(x + x0), float(x + w + x0)) for x, _y, w, h, _a in pieces if h >= DIGIT_HEIGHT * em]
 
 
 def kept_on_ink(reading: LineReading, crop: "_Crop", pieces: Sequence[tuple[float, float]],
@@ -1112,18 +1122,11 @@ def faint_digits(gray: np.ndarray, rect: Rect, em: float) -> Optional[Rect]:
     """Where a cell that holds no ink by ``cell_ink``'s measure holds faint digits: one to eight pieces
     FAINT_CONTRAST grey levels darker than its paper, each of a digit's size (DIGIT_HEIGHT to 1.3 em
     high, at most 1.3 em wide, not a dot), side by side on one line; None otherwise."""
-    import cv2
-
-    interior = _cell_interior(gray, rect, em)
-    if interior is None:
+    found = _ink_pieces(gray, rect, em, FAINT_CONTRAST)
+    if found is None:
         return None
-    sub, x0, y0 = interior
-    paper = float(np.percentile(sub, 90))
-    dark = (sub < paper - FAINT_CONTRAST).astype(np.uint8)
-    n, _labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
-    pieces = [tuple(int(v) for v in stats[i]) for i in range(1, n)
-              if DIGIT_HEIGHT * em <= stats[i][3] <= 1.3 * em and stats[i][2] <= 1.3 * em
-              and stats[i][4] >= 0.04 * em * em]
+    every, x0, y0 = found
+    pieces = [p for p in every if DIGIT_HEIGHT * em <= p[3] <= 1.3 * em and p[2] <= 1.3 * em and p[4] >= 0.04 * em * em]
     if not 1 <= len(pieces) <= 8:
         return None
     centres = [y + h / 2 for _x, y, _w, h, _a in pieces]

@@ -91,6 +91,7 @@ def _short_verticals(binary: np.ndarray, horiz: np.ndarray, em: float, gap: int)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(short, connectivity=8)
     h_img = horiz.shape[0]
     touch = 3   # pixels: a rule meets the rule it ends on; a character's stroke stops short of it
+    keep = np.zeros(n, bool)
     for i in range(1, n):
         x, y, w, h, _a = (int(v) for v in stats[i])
         # Thin, and long enough that its two ends cannot touch the same rule.
@@ -99,8 +100,8 @@ def _short_verticals(binary: np.ndarray, horiz: np.ndarray, em: float, gap: int)
         cols = slice(x, x + w)
         top = horiz[max(0, y - touch):min(h_img, y + touch + 1), cols]
         bottom = horiz[max(0, y + h - 1 - touch):min(h_img, y + h + touch), cols]
-        if top.any() and bottom.any():
-            out[labels == i] = 255
+        keep[i] = top.any() and bottom.any()
+    out[keep[labels]] = 255   # one pass over the page, not one per rule kept
     return out
 
 

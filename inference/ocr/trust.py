@@ -55,7 +55,8 @@ RERANK_MAX_TRIALS = 4000  # combinations weighed at most per document
 def reading_options(text: str, alternatives: Sequence[tuple[str, float]] = ()) -> list[str]:
     """Other readings of an uncertain number: the recogniser's own candidates first, the number
     without its sign, then each digit swapped for a look-alike, and the number without one of its
-    digits (a speck or a rule's remnant read as a digit or a sign). No leading zeros; the text's own reading is not among them."""
+    digits (a speck or a rule's remnant read as a digit or a sign). No leading zeros; the text's
+    own reading is not among them."""
     out: list[str] = []
 
     def add(t: str) -> None:
@@ -209,7 +210,10 @@ def _independent(failing: Sequence) -> list[set[str]]:
     return groups
 
 
-_UNDECIDED = object()   # a pass of the search that ran out of trials
+# What a pass of the search ends with when it has no one change: none fits (None), two fit (the
+# rules do not decide), or it ran out of trials (a wider pass may still decide).
+_AMBIGUOUS = object()
+_UNDECIDED = object()
 
 
 def _search(keys: list[str], options: dict, verdict,
@@ -225,14 +229,16 @@ def _search(keys: list[str], options: dict, verdict,
     passes = [failing_cells, ()] if failing_cells else [()]
     for must_touch in passes:
         found = _weigh(keys, options, verdict, must_touch)
-        if found is not _UNDECIDED and found is not None:
-            return found if found else None
+        if found is _AMBIGUOUS:
+            return None
+        if found is not None and found is not _UNDECIDED:
+            return found
     return None
 
 
 def _weigh(keys: list[str], options: dict, verdict, must_touch: Sequence[set[str]]):
-    """One pass of ``_search``: the change found, False where two fit (the rules do not decide),
-    None where none fits, _UNDECIDED where the trials ran out."""
+    """One pass of ``_search``: the change found, _AMBIGUOUS where two fit, None where none fits,
+    _UNDECIDED where the trials ran out."""
     found: list[tuple[dict[str, float], list[str]]] = []
     trials = 0
     for n in range(1, RERANK_MAX_CELLS + 1):
@@ -248,7 +254,7 @@ def _weigh(keys: list[str], options: dict, verdict, must_touch: Sequence[set[str
                 if rules is not None:
                     found.append((changed, rules))
                     if len(found) > 1:
-                        return False   # two different changes fit the rules: they do not decide
+                        return _AMBIGUOUS   # two different changes fit the rules: they do not decide
         if found:
             return found[0]
     return None
